@@ -1,0 +1,175 @@
+// networks: -> NetworkConfig
+#include <algorithm>
+
+#include "planner/config/loader_internal.h"
+#include "planner/config/names.h"
+#include "planner/config/schema.h"
+
+namespace kumo::detail {
+namespace {
+
+std::optional<std::string> check_domain(const std::string& domain) {
+  if (domain.empty() || domain.size() > 253) return "domain " + quote(domain) + " is not a DNS domain";
+  size_t start = 0;
+  while (start <= domain.size()) {
+    const size_t dot = domain.find('.', start);
+    const std::string label = domain.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    if (check_hostname(label)) {
+      return "domain " + quote(domain) + " is not a DNS domain (labels of lowercase letters, digits and '-', separated by dots)";
+    }
+    if (dot == std::string::npos) break;
+    start = dot + 1;
+  }
+  return std::nullopt;
+}
+
+void load_dhcp(Reader& r, const YAML::Node& f, const std::string& where, NetworkConfig& net) {
+  if (f.IsScalar()) {
+    if (auto b = r.boolean(f, where + ": dhcp")) net.dhcp = *b;
+    return;
+  }
+  auto fields = r.mapping(f, where + ": dhcp", {"range"});
+  if (!fields) return;
+  net.dhcp = true;
+  for (auto& [k, v] : *fields) {
+    auto s = r.string(v, where + ": dhcp: range");
+    if (!s) continue;
+    const auto dash = s->find('-');
+    auto trim = [](std::string x) {
+      x.erase(0, x.find_first_not_of(' '));
+      x.erase(x.find_last_not_of(' ') + 1);
+      return x;
+    };
+    if (dash == std::string::npos) {
+      r.error(v, where + ": dhcp: range: " + quote(*s) + " must be START-END, e.g. 10.10.0.100-10.10.0.200");
+      continue;
+    }
+    auto a = parse_ipv4(trim(s->substr(0, dash)));
+    auto b = parse_ipv4(trim(s->substr(dash + 1)));
+    if (auto* e = std::get_if<ParseError>(&a)) {
+      r.error(v, where + ": dhcp: range: " + e->message);
+      continue;
+    }
+    if (auto* e = std::get_if<ParseError>(&b)) {
+      r.error(v, where + ": dhcp: range: " + e->message);
+      continue;
+    }
+    DhcpRange range{std::get<Ipv4>(a), std::get<Ipv4>(b)};
+    if (range.end < range.start) {
+      r.error(v, where + ": dhcp: range: " + range.start.str() + " comes after " + range.end.str());
+      continue;
+    }
+    net.dhcp_range = range;
+  }
+}
+
+}  // namespace
+
+void load_networks(Reader& r, const YAML::Node& node, ClusterConfig& cfg) {
+  auto entries = r.named_mapping(node, "networks");
+  if (!entries) return;
+  std::vector<std::string> host_names;
+  for (auto& h : cfg.hosts) host_names.push_back(h.name);
+  for (auto& [name, n] : *entries) {
+    NetworkConfig net;
+    net.name = name;
+    net.location = r.loc(n);
+    net.hosts = host_names;
+    const std::string where = ctx("network", name);
+    if (auto bad = check_name(name)) r.error(n, where + ": " + *bad);
+    auto fields = r.mapping(n, where, schema_keys("network"));
+    if (!fields) {
+      cfg.networks.push_back(std::move(net));
+      continue;
+    }
+    YAML::Node dhcp_node, bridge_node, cidr_node;
+    for (auto& [k, f] : *fields) {
+      if (k == "mode") {
+        if (auto m = r.choice<NetMode>(f, where + ": mode",
+                                       {{"nat", NetMode::Nat}, {"isolated", NetMode::Isolated},
+                                        {"route", NetMode::Route}, {"bridge", NetMode::Bridge}})) {
+          net.mode = *m;
+        }
+      } else if (k == "cidr") {
+        cidr_node = f;
+        net.cidr_location = r.loc(f);
+        if (auto s = r.string(f, where + ": cidr")) {
+          auto c = parse_cidr(*s);
+          if (auto* e = std::get_if<ParseError>(&c)) {
+            r.error(f, where + ": cidr: " + e->message);
+          } else {
+            net.cidr = std::get<Cidr>(c);
+          }
+        }
+      } else if (k == "dhcp") {
+        dhcp_node = f;
+        load_dhcp(r, f, where, net);
+      } else if (k == "domain") {
+        if (auto s = r.string(f, where + ": domain")) {
+          if (auto bad = check_domain(*s)) r.error(f, where + ": " + *bad);
+          net.domain = *s;
+        }
+      } else if (k == "bridge") {
+        bridge_node = f;
+        if (auto s = r.string(f, where + ": bridge")) {
+          if (s->empty() || s->size() > 15 || s->find_first_of(" /:") != std::string::npos) {
+            r.error(f, where + ": bridge: " + quote(*s) + " is not a Linux interface name (1-15 characters, no spaces, '/' or ':')");
+          }
+          net.bridge = *s;
+        }
+      } else if (k == "hosts") {
+        if (auto list = r.string_list(f, where + ": hosts")) {
+          net.hosts.clear();
+          size_t i = 0;
+          for (const auto& h : *list) {
+            const YAML::Node item = f[i++];
+            if (!cfg.find_host(h)) {
+              r.error(item, where + ": hosts: host " + quote(h) + " is not defined" + did_you_mean(h, host_names));
+            } else if (std::find(net.hosts.begin(), net.hosts.end(), h) != net.hosts.end()) {
+              r.error(item, where + ": hosts: host " + quote(h) + " is listed twice");
+            } else {
+              net.hosts.push_back(h);
+            }
+          }
+          if (list->empty()) r.error(f, where + ": hosts: the list is empty (leave hosts: out for all hosts)");
+        }
+      } else if (k == "mtu") {
+        if (auto v = r.integer(f, where + ": mtu", 576, 9216)) net.mtu = *v;
+      }
+    }
+    if (net.mode == NetMode::Bridge) {
+      if (!bridge_node.IsDefined()) {
+        r.error(n, where + ": mode: bridge needs bridge: <name of an existing bridge on the host>");
+      }
+      if (dhcp_node.IsDefined()) {
+        r.error(dhcp_node, where + ": dhcp: a bridged network gets DHCP from the bridge's LAN, not from kumo; remove dhcp");
+      }
+      if (n["domain"].IsDefined()) {
+        r.error(n["domain"], where + ": domain: a bridged network has no kumo DNS; remove domain");
+      }
+      net.dhcp = false;
+    } else {
+      if (bridge_node.IsDefined()) {
+        r.error(bridge_node, where + ": bridge: is only used with mode: bridge (kumo names the bridges it creates)");
+      }
+      if (!cidr_node.IsDefined()) {
+        r.error(n, where + ": mode " + std::string(to_string(net.mode)) + " needs a cidr (e.g. cidr: 10.10.0.0/24)");
+      }
+    }
+    if (net.cidr && net.dhcp_range) {
+      for (Ipv4 ip : {net.dhcp_range->start, net.dhcp_range->end}) {
+        if (!net.cidr->contains(ip) || ip == net.cidr->network || ip == net.cidr->broadcast()) {
+          r.error(dhcp_node["range"], where + ": dhcp: range: " + ip.str() + " is outside " + net.cidr->str());
+          break;
+        }
+        if (ip == net.gateway()) {
+          r.error(dhcp_node["range"], where + ": dhcp: range: " + ip.str() + " is the network's own address (the gateway)");
+          break;
+        }
+      }
+    }
+    cfg.networks.push_back(std::move(net));
+  }
+}
+
+}  // namespace kumo::detail

@@ -1,0 +1,413 @@
+// defaults: and vms: -> VmConfig. defaults are read once into a template VM; each VM starts from
+// a copy of it, so a bad default is reported once, at the default.
+#include <algorithm>
+
+#include "planner/config/loader_internal.h"
+#include "planner/config/names.h"
+#include "planner/config/schema.h"
+
+namespace kumo::detail {
+namespace {
+
+std::vector<std::string> names_of(const auto& items) {
+  std::vector<std::string> out;
+  for (const auto& i : items) out.push_back(i.name);
+  return out;
+}
+
+void load_nic(Reader& r, const YAML::Node& item, const std::string& where, const ClusterConfig& cfg,
+              std::vector<NicConfig>& out) {
+  NicConfig nic;
+  nic.location = r.loc(item);
+  YAML::Node name_node = item;
+  if (item.IsMap()) {
+    auto fields = r.mapping(item, where + ": networks", schema_keys("nic"));
+    if (!fields) return;
+    name_node = item["network"];
+    if (!name_node.IsDefined()) {
+      r.error(item, where + ": networks: entry needs network: <name>");
+      return;
+    }
+    if (item["ip"].IsDefined()) {
+      nic.ip_location = r.loc(item["ip"]);
+      if (auto s = r.string(item["ip"], where + ": ip")) {
+        auto ip = parse_ipv4(*s);
+        if (auto* e = std::get_if<ParseError>(&ip)) {
+          r.error(item["ip"], where + ": ip: " + e->message);
+        } else {
+          nic.ip = std::get<Ipv4>(ip);
+        }
+      }
+    }
+    if (item["mac"].IsDefined()) {
+      nic.mac_location = r.loc(item["mac"]);
+      if (auto s = r.string(item["mac"], where + ": mac")) {
+        auto mac = parse_mac(*s);
+        if (auto* e = std::get_if<ParseError>(&mac)) {
+          r.error(item["mac"], where + ": mac: " + e->message);
+        } else {
+          nic.mac = std::get<Mac>(mac);
+        }
+      }
+    }
+  }
+  auto name = r.string(name_node, where + ": networks");
+  if (!name) return;
+  nic.network = *name;
+  if (!cfg.find_network(*name)) {
+    r.error(name_node, where + ": network " + quote(*name) + " is not defined" +
+                           did_you_mean(*name, names_of(cfg.networks)));
+    return;
+  }
+  out.push_back(std::move(nic));
+}
+
+void load_placement(Reader& r, const YAML::Node& f, const std::string& where, VmConfig& vm) {
+  const std::vector<std::pair<std::string, PlacementStrategy>> strategies = {
+      {"spread", PlacementStrategy::Spread}, {"pack", PlacementStrategy::Pack}};
+  if (f.IsScalar()) {
+    if (auto s = r.choice(f, where + ": placement", strategies)) vm.placement = *s;
+    return;
+  }
+  auto fields = r.mapping(f, where + ": placement", schema_keys("placement"));
+  if (!fields) return;
+  for (auto& [k, v] : *fields) {
+    if (k == "strategy") {
+      if (auto s = r.choice(v, where + ": placement: strategy", strategies)) vm.placement = *s;
+    } else if (k == "anti_affinity") {
+      if (auto s = r.string(v, where + ": placement: anti_affinity")) {
+        if (auto bad = check_name(*s)) r.error(v, where + ": anti_affinity: " + *bad);
+        vm.anti_affinity = *s;
+        vm.anti_affinity_location = r.loc(v);
+      }
+    }
+  }
+}
+
+bool looks_like_ssh_key(const std::string& key) {
+  for (const char* prefix : {"ssh-", "ecdsa-", "sk-ssh-", "sk-ecdsa-"}) {
+    if (key.rfind(prefix, 0) == 0 && key.find(' ') != std::string::npos) return true;
+  }
+  return false;
+}
+
+void load_cloud_init(Reader& r, const YAML::Node& node, const std::string& where, CloudInitConfig& ci) {
+  const std::string ci_where = where + ": cloud_init";
+  auto fields = r.mapping(node, ci_where, schema_keys("cloud_init"));
+  if (!fields) return;
+  if (node["user_data"].IsDefined() && node["user_data_file"].IsDefined()) {
+    r.error(node["user_data_file"], ci_where + ": set either user_data or user_data_file, not both");
+  }
+  for (auto& [k, f] : *fields) {
+    const std::string fw = ci_where + ": " + k;
+    if (k == "user_data") {
+      if (auto s = r.string(f, fw)) {
+        ci.user_data = *s;
+        ci.user_data_file.reset();
+      }
+    } else if (k == "user_data_file") {
+      if (auto path = r.string(f, fw)) {
+        auto content = r.interpolator().read_file(*path);
+        if (auto* e = std::get_if<ParseError>(&content)) {
+          r.error(f, fw + ": " + e->message);
+        } else {
+          ci.user_data = std::get<std::string>(content);
+          ci.user_data_file = r.interpolator().resolve_path(*path);
+        }
+      }
+    } else if (k == "ssh_authorized_keys") {
+      if (auto keys = r.string_list(f, fw)) {
+        ci.ssh_authorized_keys.clear();
+        for (size_t i = 0; i < keys->size(); ++i) {
+          std::string key = (*keys)[i];
+          while (!key.empty() && std::isspace(static_cast<unsigned char>(key.back()))) key.pop_back();
+          if (!looks_like_ssh_key(key)) {
+            r.error(f[i], fw + ": " + quote(key.substr(0, 40)) +
+                              " does not look like an OpenSSH public key (ssh-ed25519 AAAA... or ssh-rsa AAAA...)");
+          }
+          ci.ssh_authorized_keys.push_back(key);
+        }
+      }
+    } else if (k == "packages") {
+      if (auto pkgs = r.string_list(f, fw)) ci.packages = *pkgs;
+    } else if (k == "runcmd") {
+      auto v = r.any(f, fw);
+      if (!v) continue;
+      bool ok = v->is_array();
+      for (auto& cmd : ok ? *v : nlohmann::json::array()) {
+        ok = ok && (cmd.is_string() || (cmd.is_array() && std::all_of(cmd.begin(), cmd.end(), [](auto& a) {
+                                          return a.is_string() || a.is_number();
+                                        })));
+      }
+      if (!ok) {
+        r.error(f, fw + ": expected a list of commands (each a string, or a list of arguments)");
+      } else {
+        ci.runcmd = *v;
+      }
+    } else if (k == "write_files") {
+      auto v = r.any(f, fw);
+      if (!v) continue;
+      if (!v->is_array()) {
+        r.error(f, fw + ": expected a list of {path, content, ...}");
+        continue;
+      }
+      static const std::vector<std::string> file_keys = {"path", "content", "source", "owner", "permissions",
+                                                         "encoding", "append", "defer"};
+      bool ok = true;
+      for (size_t i = 0; i < v->size(); ++i) {
+        const auto& entry = (*v)[i];
+        if (!entry.is_object() || !entry.contains("path") || !entry["path"].is_string() ||
+            entry["path"].get<std::string>().empty() || entry["path"].get<std::string>()[0] != '/') {
+          r.error(f[i], fw + ": each entry needs path: <absolute path in the guest>");
+          ok = false;
+          continue;
+        }
+        for (auto& [key, val] : entry.items()) {
+          if (std::find(file_keys.begin(), file_keys.end(), key) == file_keys.end()) {
+            r.error(f[i][key].IsDefined() ? f[i] : f, fw + ": unknown key " + quote(key) + did_you_mean(key, file_keys));
+            ok = false;
+          }
+        }
+      }
+      if (ok) ci.write_files = *v;
+    } else if (k == "users") {
+      auto v = r.any(f, fw);
+      if (!v) continue;
+      bool ok = v->is_array();
+      for (auto& u : ok ? *v : nlohmann::json::array()) {
+        ok = ok && (u.is_string() || (u.is_object() && u.contains("name") && u["name"].is_string()));
+      }
+      if (!ok) {
+        r.error(f, fw + ": expected a list of users (\"default\", or {name: ..., ...})");
+      } else {
+        ci.users = *v;
+      }
+    } else if (k == "network_config") {
+      auto v = r.any(f, fw);
+      if (!v) continue;
+      if (!v->is_object()) {
+        r.error(f, fw + ": expected a mapping (cloud-init network config, version 2)");
+      } else {
+        ci.network_config = *v;
+      }
+    }
+  }
+}
+
+void load_lifecycle(Reader& r, const YAML::Node& node, const std::string& where, LifecycleConfig& lc) {
+  auto fields = r.mapping(node, where + ": lifecycle", schema_keys("lifecycle"));
+  if (!fields) return;
+  for (auto& [k, f] : *fields) {
+    if (k == "prevent_destroy") {
+      if (auto b = r.boolean(f, where + ": lifecycle: prevent_destroy")) lc.prevent_destroy = *b;
+    } else if (k == "on_user_data_change") {
+      if (auto v = r.choice<UserDataChange>(f, where + ": lifecycle: on_user_data_change",
+                                            {{"recreate", UserDataChange::Recreate}, {"ignore", UserDataChange::Ignore}})) {
+        lc.on_user_data_change = *v;
+      }
+    }
+  }
+}
+
+// Applies the fields written in one mapping (a VM's, or defaults:) onto vm.
+void apply_vm_fields(Reader& r, const Reader::Entries& fields, const std::string& where,
+                     const ClusterConfig& cfg, VmConfig& vm) {
+  for (auto& [k, f] : fields) {
+    const std::string fw = where + ": " + k;
+    if (k == "count") {
+      if (auto v = r.integer(f, fw, 1, 1000)) vm.count = *v;
+    } else if (k == "image") {
+      if (auto s = r.string(f, fw)) {
+        if (!cfg.find_image(*s)) {
+          r.error(f, where + ": image " + quote(*s) + " is not defined" + did_you_mean(*s, names_of(cfg.images)));
+        }
+        vm.image = *s;
+      }
+    } else if (k == "cpus") {
+      if (auto v = r.integer(f, fw, 1, 1024)) vm.cpus = *v;
+    } else if (k == "memory") {
+      if (auto v = r.size(f, fw)) {
+        if (*v < 64 * kMiB) {
+          r.error(f, fw + ": " + format_size(*v) + " is too little (at least 64 MiB)");
+        } else {
+          vm.memory = *v;
+        }
+      }
+    } else if (k == "disk") {
+      if (auto v = r.size(f, fw)) {
+        if (*v < 256 * kMiB) {
+          r.error(f, fw + ": " + format_size(*v) + " is too small for a root disk (at least 256 MiB)");
+        } else {
+          vm.disk = *v;
+        }
+      }
+    } else if (k == "disks") {
+      auto disks = r.named_mapping(f, fw);
+      if (!disks) continue;
+      vm.disks.clear();
+      for (auto& [dname, dn] : *disks) {
+        if (auto bad = check_name(dname)) r.error(dn, fw + ": " + *bad);
+        if (dname == "root" || dname == "seed") {
+          r.error(dn, fw + ": " + quote(dname) + " is reserved for kumo's own disks; choose another name");
+        }
+        if (auto size = r.size(dn, fw + ": " + dname)) {
+          vm.disks.push_back({dname, *size, r.loc(dn)});
+        }
+      }
+    } else if (k == "networks") {
+      if (!f.IsSequence()) {
+        r.error(f, fw + ": expected a list of network names or {network, ip, mac} entries");
+        continue;
+      }
+      vm.networks.clear();
+      for (const auto& item : f) load_nic(r, item, where, cfg, vm.networks);
+    } else if (k == "host") {
+      if (auto s = r.string(f, fw)) {
+        if (!cfg.find_host(*s)) {
+          r.error(f, where + ": host " + quote(*s) + " is not defined" + did_you_mean(*s, names_of(cfg.hosts)));
+        }
+        vm.host = *s;
+        vm.host_location = r.loc(f);
+      }
+    } else if (k == "placement") {
+      load_placement(r, f, where, vm);
+    } else if (k == "running") {
+      if (auto b = r.boolean(f, fw)) vm.running = *b;
+    } else if (k == "autostart") {
+      if (auto b = r.boolean(f, fw)) vm.autostart = *b;
+    } else if (k == "cloud_init") {
+      load_cloud_init(r, f, where, vm.cloud_init);
+    } else if (k == "lifecycle") {
+      load_lifecycle(r, f, where, vm.lifecycle);
+    } else if (k == "wait_for") {
+      if (auto v = r.choice<WaitFor>(f, fw, {{"none", WaitFor::None}, {"running", WaitFor::Running},
+                                             {"agent", WaitFor::Agent}, {"cloud-init", WaitFor::CloudInit}})) {
+        vm.wait_for = *v;
+      }
+    } else if (k == "wait_timeout") {
+      if (auto v = r.duration(f, fw)) vm.wait_timeout = *v;
+    }
+  }
+}
+
+bool has_shorthand(const CloudInitConfig& ci) {
+  return !ci.ssh_authorized_keys.empty() || !ci.packages.empty() || !ci.runcmd.empty() ||
+         !ci.write_files.empty() || !ci.users.empty();
+}
+
+// A whole user-data must be something cloud-init recognises; a #cloud-config must parse.
+void check_user_data(Reader& r, const YAML::Node& vm_node, const std::string& where, const VmConfig& vm) {
+  const auto& ci = vm.cloud_init;
+  if (!ci.user_data) return;
+  const std::string& ud = *ci.user_data;
+  const YAML::Node ci_node = vm_node["cloud_init"];
+  const YAML::Node at = ci_node.IsDefined() && ci_node["user_data"].IsDefined()        ? ci_node["user_data"]
+                        : ci_node.IsDefined() && ci_node["user_data_file"].IsDefined() ? ci_node["user_data_file"]
+                                                                                        : vm_node;
+  const std::string source = ci.user_data_file ? "user_data_file" : "user_data";
+  if (ud.rfind("#cloud-config", 0) == 0) {
+    try {
+      YAML::Node doc = YAML::Load(ud);
+      if (!doc.IsNull() && !doc.IsMap()) {
+        r.error(at, where + ": cloud_init: " + source + ": a #cloud-config must be a mapping");
+      }
+    } catch (const YAML::Exception& e) {
+      if (ci.user_data_file) {
+        r.diagnostics().error({*ci.user_data_file, e.mark.line + 1, e.mark.column + 1},
+                              "YAML syntax error in cloud-config: " + e.msg);
+      } else {
+        r.error(at, where + ": cloud_init: user_data: YAML syntax error on line " +
+                        std::to_string(e.mark.line + 1) + " of the cloud-config: " + e.msg);
+      }
+    }
+    return;
+  }
+  const bool script = ud.rfind("#!", 0) == 0;
+  const bool other = ud.rfind("#include", 0) == 0 || ud.rfind("Content-Type:", 0) == 0 ||
+                     ud.rfind("#cloud-boothook", 0) == 0;
+  if (!script && !other) {
+    r.error(at, where + ": cloud_init: " + source +
+                    " must start with #cloud-config, a #! script line, or be MIME multipart");
+    return;
+  }
+  if (has_shorthand(ci)) {
+    r.error(at, where + ": cloud_init: ssh_authorized_keys, packages, runcmd, write_files and users can only "
+                        "be merged into a #cloud-config " + source + " (this one starts with " +
+                        quote(ud.substr(0, ud.find('\n'))) + ")");
+  }
+}
+
+void finish_vm(Reader& r, const YAML::Node& node, const std::string& where, const ClusterConfig& cfg,
+               const YAML::Node& defaults, VmConfig& vm) {
+  const bool own_placement = node["placement"].IsDefined();
+  if (node["host"].IsDefined() && own_placement) {
+    r.error(node["placement"], where + ": set either host (pin) or placement, not both");
+  } else if (vm.host && !own_placement) {
+    vm.placement = PlacementStrategy::Spread;  // a pinned VM ignores placement from defaults
+    vm.anti_affinity.reset();
+  }
+  if (vm.image.empty() && !(defaults.IsDefined() && defaults["image"].IsDefined())) {
+    r.diagnostics().error(vm.location, where + ": missing image (set image: here or under defaults:)");
+  }
+  if (!node["networks"].IsDefined() && !(defaults.IsDefined() && defaults["networks"].IsDefined()) &&
+      cfg.networks.size() == 1) {
+    vm.networks.push_back({cfg.networks.front().name, std::nullopt, std::nullopt, vm.location, {}, {}});
+  }
+  for (const auto& instance : vm.instance_names()) {
+    if (auto bad = check_hostname(instance)) {
+      r.diagnostics().error(vm.location, where + ": instance " + *bad);
+      break;
+    }
+  }
+  for (const auto& nic : vm.networks) {
+    const NetworkConfig* net = cfg.find_network(nic.network);
+    if (!net || !nic.ip) continue;
+    if (!net->cidr) {
+      r.diagnostics().error(nic.ip_location, where + ": ip: network " + quote(net->name) +
+                                                 " has no cidr, so kumo cannot configure a static address on it");
+      continue;
+    }
+    for (int i = 0; i < vm.instance_count(); ++i) {
+      const Ipv4 ip{nic.ip->value + static_cast<std::uint32_t>(i)};
+      std::string problem;
+      if (!net->cidr->contains(ip) || ip == net->cidr->network || ip == net->cidr->broadcast()) {
+        problem = "is outside network " + quote(net->name) + " (" + net->cidr->str() + ")";
+      } else if (ip == net->gateway()) {
+        problem = "is the gateway of network " + quote(net->name) + " (" + net->cidr->str() + " keeps its first address)";
+      }
+      if (!problem.empty()) {
+        const std::string who = vm.count ? "instance " + quote(vm.instance_names()[i]) + " gets " : "";
+        r.diagnostics().error(nic.ip_location, where + ": ip: " + who + ip.str() + " " + problem);
+        break;
+      }
+    }
+  }
+  check_user_data(r, node, where, vm);
+}
+
+}  // namespace
+
+void load_vms(Reader& r, const YAML::Node& vms, const YAML::Node& defaults, ClusterConfig& cfg) {
+  VmConfig base;
+  if (defaults.IsDefined() && !defaults.IsNull()) {
+    if (auto fields = r.mapping(defaults, "defaults", schema_keys("defaults"))) {
+      apply_vm_fields(r, *fields, "defaults", cfg, base);
+    }
+  }
+  auto entries = r.named_mapping(vms, "vms");
+  if (!entries) return;
+  for (auto& [name, node] : *entries) {
+    VmConfig vm = base;
+    vm.name = name;
+    vm.location = r.loc(node);
+    const std::string where = ctx("vm", name);
+    if (auto bad = check_hostname(name)) r.error(node, where + ": " + *bad);
+    if (auto fields = r.mapping(node, where, schema_keys("vm"))) {
+      apply_vm_fields(r, *fields, where, cfg, vm);
+      finish_vm(r, node, where, cfg, defaults, vm);
+    }
+    cfg.vms.push_back(std::move(vm));
+  }
+}
+
+}  // namespace kumo::detail

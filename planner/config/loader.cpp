@@ -1,0 +1,386 @@
+#include "planner/config/loader.h"
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include <yaml-cpp/yaml.h>
+
+#include "planner/config/loader_internal.h"
+#include "planner/config/names.h"
+#include "planner/config/schema.h"
+
+namespace kumo {
+namespace detail {
+
+std::string ctx(const char* kind, const std::string& name) { return std::string(kind) + " " + quote(name); }
+
+}  // namespace detail
+
+namespace {
+
+using detail::ctx;
+
+// Parses YAML text, turning a syntax error into a located diagnostic.
+std::optional<YAML::Node> parse_yaml(const std::string& text, const std::string& file, Diagnostics& diags) {
+  try {
+    return YAML::Load(text);
+  } catch (const YAML::ParserException& e) {
+    diags.error({file, e.mark.line + 1, e.mark.column + 1}, "YAML syntax error: " + e.msg);
+  } catch (const YAML::Exception& e) {
+    diags.error({file, 0, 0}, std::string("YAML error: ") + e.what());
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> read_text(const std::string& path, std::string& error) {
+  std::ifstream in(path, std::ios::binary);
+  std::error_code ec;
+  if (!in || std::filesystem::is_directory(path, ec)) {
+    error = std::filesystem::is_directory(path, ec) ? "is a directory" : std::strerror(errno);
+    return std::nullopt;
+  }
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+struct VariableDecls {
+  std::vector<VariableConfig> list;
+  std::map<std::string, VariableValue> values;
+};
+
+VariableDecls load_variable_decls(Reader& r, const YAML::Node& node) {
+  VariableDecls out;
+  auto entries = r.named_mapping(node, "variables");
+  if (!entries) return out;
+  for (auto& [name, v] : *entries) {
+    VariableConfig var;
+    var.name = name;
+    var.location = r.loc(v);
+    const std::string where = ctx("variable", name);
+    if (auto bad = check_name(name)) r.error(v, where + ": " + *bad);
+    if (auto fields = r.mapping(v, where, schema_keys("variable"))) {
+      for (auto& [k, f] : *fields) {
+        if (k == "default") {
+          if (f.IsScalar()) {
+            var.default_value = f.Scalar();
+          } else if (!f.IsNull()) {
+            r.error(f, where + ": default: expected a value, got " + Reader::type_name(f));
+          }
+        } else if (k == "description") {
+          if (auto s = r.string(f, where + ": description")) var.description = *s;
+        } else if (k == "sensitive") {
+          if (auto b = r.boolean(f, where + ": sensitive")) var.sensitive = *b;
+        }
+      }
+    }
+    out.values[name] = {var.default_value, var.sensitive};
+    out.list.push_back(std::move(var));
+  }
+  return out;
+}
+
+// Precedence, lowest first: default, KUMO_VAR_<name>, --var-file (in order), -var (in order).
+void apply_variable_values(VariableDecls& decls, const LoadOptions& options, const std::string& config_file,
+                           Diagnostics& diags) {
+  std::vector<std::string> names;
+  for (auto& v : decls.list) names.push_back(v.name);
+  auto undeclared = [&](const std::string& name) {
+    return "no variable " + quote(name) + " is declared in " + config_file + did_you_mean(name, names);
+  };
+  for (auto& [name, value] : decls.values) {
+    auto it = options.environment.find("KUMO_VAR_" + name);
+    if (it != options.environment.end()) value.value = it->second;
+  }
+  for (const auto& file : options.var_files) {
+    std::string err;
+    auto text = read_text(file, err);
+    if (!text) {
+      diags.error({file, 0, 0}, "cannot read variables file: " + err);
+      continue;
+    }
+    auto root = parse_yaml(*text, file, diags);
+    if (!root) continue;
+    std::set<std::string> unused;
+    Interpolator none({}, ".", "");
+    Reader r(file, diags, none, unused);
+    auto entries = r.named_mapping(*root, "variables file");
+    if (!entries) continue;
+    for (auto& [name, v] : *entries) {
+      auto it = decls.values.find(name);
+      if (it == decls.values.end()) {
+        r.error(v, undeclared(name));
+      } else if (!v.IsScalar()) {
+        r.error(v, ctx("variable", name) + ": expected a value, got " + Reader::type_name(v));
+      } else {
+        it->second.value = v.Scalar();
+      }
+    }
+  }
+  for (const auto& [name, value] : options.vars) {
+    auto it = decls.values.find(name);
+    if (it == decls.values.end()) {
+      diags.error({}, "-var " + name + "=...: " + undeclared(name));
+    } else {
+      it->second.value = value;
+    }
+  }
+}
+
+}  // namespace
+
+namespace detail {
+
+void load_hosts(Reader& r, const YAML::Node& node, const LoadOptions& options, ClusterConfig& cfg) {
+  if (!node.IsDefined() || node.IsNull()) {
+    auto it = options.environment.find("LIBVIRT_DEFAULT_URI");
+    HostConfig local;
+    local.name = "local";
+    local.uri = it != options.environment.end() && !it->second.empty() ? it->second : "qemu:///system";
+    cfg.hosts.push_back(local);
+    cfg.hosts_implicit = true;
+    return;
+  }
+  auto entries = r.named_mapping(node, "hosts");
+  if (!entries) return;
+  if (entries->empty()) r.error(node, "hosts: at least one host is needed (or leave hosts: out for a local one)");
+  for (auto& [name, h] : *entries) {
+    HostConfig host;
+    host.name = name;
+    host.location = r.loc(h);
+    const std::string where = ctx("host", name);
+    if (auto bad = check_name(name)) r.error(h, where + ": " + *bad);
+    auto fields = r.mapping(h, where, schema_keys("host"));
+    if (fields) {
+      bool has_uri = false;
+      for (auto& [k, f] : *fields) {
+        if (k == "uri") {
+          has_uri = true;
+          if (auto s = r.string(f, where + ": uri")) {
+            const auto sep = s->find("://");
+            bool ok = sep != std::string::npos && sep > 0;
+            for (size_t i = 0; ok && i < sep; ++i) {
+              const char c = (*s)[i];
+              ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+';
+            }
+            if (!ok) {
+              r.error(f, where + ": uri: " + quote(*s) +
+                             " is not a libvirt URI (e.g. qemu:///system or qemu+ssh://root@hv1/system)");
+            }
+            host.uri = *s;
+          }
+        } else if (k == "pool") {
+          if (auto s = r.string(f, where + ": pool")) {
+            if (s->empty()) r.error(f, where + ": pool: must not be empty");
+            host.pool = *s;
+          }
+        } else if (k == "virt_type") {
+          if (auto v = r.choice<VirtType>(f, where + ": virt_type",
+                                          {{"auto", VirtType::Auto}, {"kvm", VirtType::Kvm}, {"qemu", VirtType::Qemu}})) {
+            host.virt_type = *v;
+          }
+        } else if (k == "cpu_overcommit") {
+          if (auto d = r.number(f, where + ": cpu_overcommit", 0)) host.cpu_overcommit = *d;
+        } else if (k == "memory_overcommit") {
+          if (auto d = r.number(f, where + ": memory_overcommit", 0)) host.memory_overcommit = *d;
+        }
+      }
+      if (!has_uri) r.error(h, where + ": missing required key \"uri\" (e.g. uri: qemu+ssh://root@" + name + "/system)");
+    }
+    cfg.hosts.push_back(std::move(host));
+  }
+}
+
+namespace {
+
+bool is_hex(const std::string& s) {
+  for (char c : s) {
+    if (!std::isxdigit(static_cast<unsigned char>(c))) return false;
+  }
+  return true;
+}
+
+void load_checksum(Reader& r, const YAML::Node& f, const std::string& where, ImageConfig& img) {
+  auto s = r.string(f, where + ": checksum");
+  if (!s) return;
+  if (*s == "none") {
+    img.checksum_none = true;
+    return;
+  }
+  const auto colon = s->find(':');
+  const std::string algo = colon == std::string::npos ? "" : s->substr(0, colon);
+  std::string hex = colon == std::string::npos ? *s : s->substr(colon + 1);
+  for (auto& c : hex) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  size_t want = 0;
+  if (algo == "sha256") want = 64;
+  if (algo == "sha512") want = 128;
+  if (want == 0) {
+    r.error(f, where + ": checksum: " + quote(*s) +
+                   " must be sha256:<hex>, sha512:<hex> or none");
+    return;
+  }
+  if (hex.size() != want || !is_hex(hex)) {
+    r.error(f, where + ": checksum: a " + algo + " checksum is " + std::to_string(want) +
+                   " hex digits, got " + std::to_string(hex.size()) + (is_hex(hex) ? "" : " characters"));
+    return;
+  }
+  img.checksum = Checksum{algo == "sha256" ? ChecksumAlgo::Sha256 : ChecksumAlgo::Sha512, hex};
+}
+
+bool url_scheme_ok(const std::string& url, bool allow_file) {
+  return url.rfind("https://", 0) == 0 || url.rfind("http://", 0) == 0 ||
+         (allow_file && url.rfind("file://", 0) == 0);
+}
+
+}  // namespace
+
+void load_images(Reader& r, const YAML::Node& node, ClusterConfig& cfg) {
+  auto entries = r.named_mapping(node, "images");
+  if (!entries) return;
+  for (auto& [name, n] : *entries) {
+    ImageConfig img;
+    img.name = name;
+    img.location = r.loc(n);
+    const std::string where = ctx("image", name);
+    if (auto bad = check_name(name)) r.error(n, where + ": " + *bad);
+    auto fields = r.mapping(n, where, schema_keys("image"));
+    if (!fields) {
+      cfg.images.push_back(std::move(img));
+      continue;
+    }
+    YAML::Node checksum_node, checksum_url_node;
+    for (auto& [k, f] : *fields) {
+      if (k == "url") {
+        if (auto s = r.string(f, where + ": url")) {
+          if (!url_scheme_ok(*s, true)) {
+            r.error(f, where + ": url: " + quote(*s) +
+                           " must start with https://, http:// or file:// (for a local file use path:)");
+          }
+          img.url = *s;
+        }
+      } else if (k == "path") {
+        if (auto s = r.string(f, where + ": path")) {
+          if (s->empty()) {
+            r.error(f, where + ": path: must not be empty");
+          } else {
+            img.path = r.interpolator().resolve_path(*s);
+          }
+        }
+      } else if (k == "checksum") {
+        checksum_node = f;
+        load_checksum(r, f, where, img);
+      } else if (k == "checksum_url") {
+        checksum_url_node = f;
+        if (auto s = r.string(f, where + ": checksum_url")) {
+          if (!url_scheme_ok(*s, true)) {
+            r.error(f, where + ": checksum_url: " + quote(*s) + " must start with https://, http:// or file://");
+          }
+          img.checksum_url = *s;
+        }
+      } else if (k == "format") {
+        if (auto v = r.choice<ImageFormat>(f, where + ": format", {{"qcow2", ImageFormat::Qcow2}, {"raw", ImageFormat::Raw}})) {
+          img.format = *v;
+        }
+      } else if (k == "ca_bundle") {
+        if (auto s = r.string(f, where + ": ca_bundle")) img.ca_bundle = r.interpolator().resolve_path(*s);
+      }
+    }
+    const bool has_url = n["url"].IsDefined(), has_path = n["path"].IsDefined();
+    if (has_url && has_path) {
+      r.error(n["path"], where + ": set either url or path, not both");
+    } else if (!has_url && !has_path) {
+      r.error(n, where + ": missing url or path (where to get the image)");
+    }
+    if (checksum_node.IsDefined() && checksum_url_node.IsDefined()) {
+      r.error(checksum_url_node, where + ": set either checksum or checksum_url, not both");
+    }
+    if (has_url && !checksum_node.IsDefined() && !checksum_url_node.IsDefined()) {
+      r.error(n, where + ": a downloaded image needs a checksum: set checksum: sha256:<hex>, "
+                         "checksum_url: <SHA256SUMS url>, or checksum: none to skip verification");
+    }
+    if (img.checksum_none) {
+      r.warning(checksum_node, where + ": checksum: none: the image will not be verified");
+    }
+    if (img.ca_bundle && (!img.url || img.url->rfind("https://", 0) != 0)) {
+      r.error(n["ca_bundle"], where + ": ca_bundle is only used with an https:// url");
+    }
+    cfg.images.push_back(std::move(img));
+  }
+}
+
+}  // namespace detail
+
+LoadResult load_config_text(const std::string& text, const std::string& file,
+                            const std::string& base_dir, const LoadOptions& options) {
+  LoadResult result;
+  Diagnostics& diags = result.diagnostics;
+  auto root = parse_yaml(text, file, diags);
+  if (!root) return result;
+  if (!root->IsMap()) {
+    diags.error({file, 1, 1}, root->IsNull() ? "the file is empty (it needs at least cluster: <name>)"
+                                             : "expected a mapping at the top level (cluster:, hosts:, vms:, ...)");
+    return result;
+  }
+
+  ClusterConfig cfg;
+  cfg.file = file;
+  cfg.base_dir = base_dir;
+  auto home_it = options.environment.find("HOME");
+  const std::string home = home_it == options.environment.end() ? "" : home_it->second;
+
+  // Variables first: everything else may refer to them.
+  std::set<std::string> sensitive_used;
+  Interpolator plain({}, base_dir, home);
+  Reader decl_reader(file, diags, plain, sensitive_used);
+  const YAML::Node& top = *root;
+  auto top_entries = decl_reader.mapping(top, "top level", schema_keys(""));
+  VariableDecls decls = load_variable_decls(decl_reader, top["variables"]);
+  apply_variable_values(decls, options, file, diags);
+  cfg.variables = decls.list;
+
+  Interpolator interp(decls.values, base_dir, home);
+  Reader r(file, diags, interp, sensitive_used);
+
+  if (!top["cluster"].IsDefined()) {
+    diags.error({file, 1, 1}, "missing required key \"cluster\" (the cluster's name, e.g. cluster: festival)");
+  } else if (auto name = r.string(top["cluster"], "cluster")) {
+    if (auto bad = check_hostname(*name)) {
+      r.error(top["cluster"], "cluster: " + *bad);
+    }
+    cfg.name = *name;
+  }
+  detail::load_hosts(r, top["hosts"], options, cfg);
+  detail::load_images(r, top["images"], cfg);
+  detail::load_networks(r, top["networks"], cfg);
+  detail::load_vms(r, top["vms"], top["defaults"], cfg);
+  (void)top_entries;  // reported unknown/duplicate top-level keys; sections are read by name
+  detail::validate_cluster(cfg, diags);
+
+  cfg.sensitive_values = std::move(sensitive_used);
+  if (!diags.has_errors()) result.config = std::move(cfg);
+  return result;
+}
+
+LoadResult load_config(const std::string& path, const LoadOptions& options) {
+  if (path == "-") {
+    std::ostringstream ss;
+    ss << std::cin.rdbuf();
+    return load_config_text(ss.str(), "<stdin>", std::filesystem::current_path().string(), options);
+  }
+  std::string err;
+  auto text = read_text(path, err);
+  if (!text) {
+    LoadResult result;
+    result.diagnostics.error({path, 0, 0}, "cannot read the cluster file: " + err +
+                                               (err == std::strerror(ENOENT) ? " (use -f FILE to name another)" : ""));
+    return result;
+  }
+  auto base = std::filesystem::absolute(path).parent_path().string();
+  return load_config_text(*text, path, base, options);
+}
+
+}  // namespace kumo

@@ -1,0 +1,21 @@
+// Pieces of the loader shared between its .cpp files. Not part of the public interface.
+#pragma once
+
+#include <yaml-cpp/yaml.h>
+
+#include "planner/config/loader.h"
+#include "planner/config/reader.h"
+
+namespace kumo::detail {
+
+void load_hosts(Reader& r, const YAML::Node& node, const LoadOptions& options, ClusterConfig& cfg);
+void load_images(Reader& r, const YAML::Node& node, ClusterConfig& cfg);
+void load_networks(Reader& r, const YAML::Node& node, ClusterConfig& cfg);
+void load_vms(Reader& r, const YAML::Node& vms, const YAML::Node& defaults, ClusterConfig& cfg);
+// Checks that span objects: overlapping CIDRs, duplicate addresses, placement feasibility.
+void validate_cluster(const ClusterConfig& cfg, Diagnostics& diags);
+
+// Context prefixes used in messages: vm "web", network "front", ...
+std::string ctx(const char* kind, const std::string& name);
+
+}  // namespace kumo::detail

@@ -1,0 +1,85 @@
+#include "planner/config/model.h"
+
+#include <algorithm>
+
+namespace kumo {
+
+const char* to_string(VirtType v) {
+  switch (v) {
+    case VirtType::Auto: return "auto";
+    case VirtType::Kvm: return "kvm";
+    case VirtType::Qemu: return "qemu";
+  }
+  return "?";
+}
+
+const char* to_string(NetMode v) {
+  switch (v) {
+    case NetMode::Nat: return "nat";
+    case NetMode::Isolated: return "isolated";
+    case NetMode::Route: return "route";
+    case NetMode::Bridge: return "bridge";
+  }
+  return "?";
+}
+
+const char* to_string(ImageFormat v) {
+  switch (v) {
+    case ImageFormat::Auto: return "auto";
+    case ImageFormat::Qcow2: return "qcow2";
+    case ImageFormat::Raw: return "raw";
+  }
+  return "?";
+}
+
+const char* to_string(ChecksumAlgo v) { return v == ChecksumAlgo::Sha256 ? "sha256" : "sha512"; }
+
+const char* to_string(PlacementStrategy v) {
+  return v == PlacementStrategy::Spread ? "spread" : "pack";
+}
+
+const char* to_string(UserDataChange v) {
+  return v == UserDataChange::Recreate ? "recreate" : "ignore";
+}
+
+const char* to_string(WaitFor v) {
+  switch (v) {
+    case WaitFor::None: return "none";
+    case WaitFor::Running: return "running";
+    case WaitFor::Agent: return "agent";
+    case WaitFor::CloudInit: return "cloud-init";
+  }
+  return "?";
+}
+
+std::optional<DhcpRange> NetworkConfig::effective_dhcp_range() const {
+  if (!dhcp || !cidr) return std::nullopt;
+  if (dhcp_range) return dhcp_range;
+  const std::uint32_t size = ~cidr->mask() + 1;  // addresses in the block
+  const std::uint32_t half = cidr->network.value + size / 2;
+  return DhcpRange{{std::max(half, cidr->network.value + 2)}, cidr->last_host()};
+}
+
+std::vector<std::string> VmConfig::instance_names() const {
+  if (!count) return {name};
+  std::vector<std::string> out;
+  for (int i = 0; i < *count; ++i) out.push_back(name + "-" + std::to_string(i));
+  return out;
+}
+
+namespace {
+template <typename T>
+const T* find_named(const std::vector<T>& items, const std::string& name) {
+  auto it = std::find_if(items.begin(), items.end(), [&](const T& t) { return t.name == name; });
+  return it == items.end() ? nullptr : &*it;
+}
+}  // namespace
+
+const HostConfig* ClusterConfig::find_host(const std::string& n) const { return find_named(hosts, n); }
+const ImageConfig* ClusterConfig::find_image(const std::string& n) const { return find_named(images, n); }
+const NetworkConfig* ClusterConfig::find_network(const std::string& n) const {
+  return find_named(networks, n);
+}
+const VmConfig* ClusterConfig::find_vm(const std::string& n) const { return find_named(vms, n); }
+
+}  // namespace kumo

@@ -1,0 +1,171 @@
+// The cluster description as kumo understands it after loading and validation: plain values,
+// every field defaulted, every reference checked, every object remembering where it was written.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "planner/config/diagnostics.h"
+#include "planner/config/netaddr.h"
+
+namespace kumo {
+
+constexpr std::uint64_t kMiB = 1024ull * 1024;
+constexpr std::uint64_t kGiB = 1024ull * kMiB;
+
+enum class VirtType { Auto, Kvm, Qemu };
+enum class NetMode { Nat, Isolated, Route, Bridge };
+enum class ImageFormat { Auto, Qcow2, Raw };
+enum class ChecksumAlgo { Sha256, Sha512 };
+enum class PlacementStrategy { Spread, Pack };
+enum class UserDataChange { Recreate, Ignore };
+enum class WaitFor { None, Running, Agent, CloudInit };
+
+const char* to_string(VirtType v);
+const char* to_string(NetMode v);
+const char* to_string(ImageFormat v);
+const char* to_string(ChecksumAlgo v);
+const char* to_string(PlacementStrategy v);
+const char* to_string(UserDataChange v);
+const char* to_string(WaitFor v);
+
+struct VariableConfig {
+  std::string name;
+  std::optional<std::string> default_value;
+  std::string description;
+  bool sensitive = false;
+  Location location;
+};
+
+struct HostConfig {
+  std::string name;
+  std::string uri;
+  std::string pool = "default";
+  VirtType virt_type = VirtType::Auto;
+  double cpu_overcommit = 4.0;     // vCPUs per host CPU kumo will place
+  double memory_overcommit = 1.0;  // guest memory per byte of host memory
+  Location location;
+};
+
+struct Checksum {
+  ChecksumAlgo algo = ChecksumAlgo::Sha256;
+  std::string hex;  // lowercase
+  std::string str() const { return std::string(to_string(algo)) + ":" + hex; }
+  auto operator<=>(const Checksum&) const = default;
+};
+
+struct ImageConfig {
+  std::string name;
+  std::optional<std::string> url;   // http(s):// or file://
+  std::optional<std::string> path;  // absolute, resolved against the config file's folder
+  std::optional<Checksum> checksum;
+  std::optional<std::string> checksum_url;
+  bool checksum_none = false;  // "checksum: none": never verified, warned about every time
+  ImageFormat format = ImageFormat::Auto;
+  std::optional<std::string> ca_bundle;  // absolute path
+  Location location;
+};
+
+struct DhcpRange {
+  Ipv4 start, end;
+  auto operator<=>(const DhcpRange&) const = default;
+};
+
+struct NetworkConfig {
+  std::string name;
+  NetMode mode = NetMode::Nat;
+  std::optional<Cidr> cidr;
+  bool dhcp = true;
+  std::optional<DhcpRange> dhcp_range;  // as written; see effective_dhcp_range()
+  std::optional<std::string> domain;
+  std::optional<std::string> bridge;
+  std::vector<std::string> hosts;  // resolved: every host name the network lives on
+  std::optional<int> mtu;
+  Location location;
+  Location cidr_location;
+
+  // The written range, or the upper half of the block (the lower half stays for static IPs).
+  std::optional<DhcpRange> effective_dhcp_range() const;
+  Ipv4 gateway() const { return cidr ? cidr->first_host() : Ipv4{}; }
+};
+
+struct NicConfig {
+  std::string network;
+  std::optional<Ipv4> ip;  // with count, instance i gets ip + i
+  std::optional<Mac> mac;  // with count, instance i gets mac + i
+  Location location;
+  Location ip_location, mac_location;
+};
+
+struct DataDiskConfig {
+  std::string name;
+  std::uint64_t size = 0;
+  Location location;
+};
+
+struct CloudInitConfig {
+  std::optional<std::string> user_data;         // the whole document, used as-is
+  std::optional<std::string> user_data_file;    // where it came from, if a file
+  std::vector<std::string> ssh_authorized_keys;  // merged into user-data
+  std::vector<std::string> packages;
+  nlohmann::json runcmd = nlohmann::json::array();
+  nlohmann::json write_files = nlohmann::json::array();
+  nlohmann::json users = nlohmann::json::array();
+  nlohmann::json network_config;  // null when not given
+};
+
+struct LifecycleConfig {
+  bool prevent_destroy = false;
+  UserDataChange on_user_data_change = UserDataChange::Recreate;
+};
+
+struct VmConfig {
+  std::string name;
+  std::optional<int> count;  // unset: one VM called `name`; set: name-0 .. name-(count-1)
+  std::string image;
+  int cpus = 1;
+  std::uint64_t memory = 512 * kMiB;
+  std::optional<std::uint64_t> disk;  // root disk size; unset keeps the image's size
+  std::vector<DataDiskConfig> disks;
+  std::vector<NicConfig> networks;
+  std::optional<std::string> host;  // pinned
+  PlacementStrategy placement = PlacementStrategy::Spread;
+  std::optional<std::string> anti_affinity;
+  bool running = true;
+  bool autostart = true;
+  CloudInitConfig cloud_init;
+  LifecycleConfig lifecycle;
+  WaitFor wait_for = WaitFor::CloudInit;
+  std::chrono::seconds wait_timeout{600};
+  Location location;
+  Location host_location, anti_affinity_location;
+
+  int instance_count() const { return count.value_or(1); }
+  std::vector<std::string> instance_names() const;
+};
+
+struct ClusterConfig {
+  std::string name;
+  std::string file;      // as given by the user ("kumo.yaml", "<stdin>")
+  std::string base_dir;  // relative paths in the file resolve against this
+  std::vector<VariableConfig> variables;
+  std::vector<HostConfig> hosts;
+  bool hosts_implicit = false;  // no hosts: block, one "local" host
+  std::vector<ImageConfig> images;
+  std::vector<NetworkConfig> networks;
+  std::vector<VmConfig> vms;
+  std::set<std::string> sensitive_values;  // values of sensitive variables, redacted in output
+
+  const HostConfig* find_host(const std::string& name) const;
+  const ImageConfig* find_image(const std::string& name) const;
+  const NetworkConfig* find_network(const std::string& name) const;
+  const VmConfig* find_vm(const std::string& name) const;
+};
+
+}  // namespace kumo

@@ -1,0 +1,82 @@
+// Typed, located reads of yaml-cpp nodes. Every problem becomes a Diagnostic at the node that
+// caused it; a failed read returns nullopt and loading goes on, so all errors are reported at once.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <yaml-cpp/yaml.h>
+
+#include "planner/config/diagnostics.h"
+#include "planner/config/interpolate.h"
+
+namespace kumo {
+
+class Reader {
+ public:
+  Reader(std::string file, Diagnostics& diags, const Interpolator& interp,
+         std::set<std::string>& sensitive_used)
+      : file_(std::move(file)), diags_(diags), interp_(interp), sensitive_(sensitive_used) {}
+
+  Location loc(const YAML::Node& n) const;
+  void error(const YAML::Node& n, const std::string& message) { diags_.error(loc(n), message); }
+  void warning(const YAML::Node& n, const std::string& message) { diags_.warning(loc(n), message); }
+  Diagnostics& diagnostics() { return diags_; }
+  const Interpolator& interpolator() const { return interp_; }
+  const std::string& file() const { return file_; }
+
+  // The entries of a mapping, in file order, after reporting duplicate keys, non-scalar keys and
+  // keys not in `allowed` (with a did-you-mean). A null node is an empty mapping. Returns nullopt
+  // (after an error) when the node is not a mapping.
+  using Entries = std::vector<std::pair<std::string, YAML::Node>>;
+  std::optional<Entries> mapping(const YAML::Node& n, const std::string& what,
+                                 const std::vector<std::string>& allowed);
+  // The same for mappings whose keys are names the user chooses (vms, networks, ...).
+  std::optional<Entries> named_mapping(const YAML::Node& n, const std::string& what);
+
+  std::optional<std::string> string(const YAML::Node& n, const std::string& what);
+  std::optional<int> integer(const YAML::Node& n, const std::string& what, int min, int max);
+  std::optional<double> number(const YAML::Node& n, const std::string& what, double min_exclusive);
+  std::optional<bool> boolean(const YAML::Node& n, const std::string& what);
+  std::optional<std::uint64_t> size(const YAML::Node& n, const std::string& what);
+  std::optional<std::chrono::seconds> duration(const YAML::Node& n, const std::string& what);
+  std::optional<std::vector<std::string>> string_list(const YAML::Node& n, const std::string& what);
+
+  template <typename E>
+  std::optional<E> choice(const YAML::Node& n, const std::string& what,
+                          const std::vector<std::pair<std::string, E>>& options) {
+    auto s = string(n, what);
+    if (!s) return std::nullopt;
+    std::vector<std::string> names;
+    for (auto& [name, value] : options) {
+      if (*s == name) return value;
+      names.push_back(name);
+    }
+    error(n, what + ": " + quote(*s) + " is not one of " + join(names) + did_you_mean_(*s, names));
+    return std::nullopt;
+  }
+
+  // Arbitrary YAML (cloud-init structures) as JSON: plain scalars get YAML 1.2 core types,
+  // quoted ones stay strings; every string is interpolated.
+  std::optional<nlohmann::json> any(const YAML::Node& n, const std::string& what);
+
+  static std::string join(const std::vector<std::string>& items);
+  static std::string type_name(const YAML::Node& n);
+
+ private:
+  static std::string did_you_mean_(const std::string& word, const std::vector<std::string>& names);
+  bool scalar_text(const YAML::Node& n, const std::string& what, std::string& out);
+
+  std::string file_;
+  Diagnostics& diags_;
+  const Interpolator& interp_;
+  std::set<std::string>& sensitive_;
+};
+
+}  // namespace kumo
