@@ -8,8 +8,8 @@
 namespace kumo::cli {
 namespace {
 
-nlohmann::json to_json(const Diagnostics& diags) {
-  nlohmann::json out = nlohmann::json::array();
+nlohmann::ordered_json to_json(const Diagnostics& diags) {
+  nlohmann::ordered_json out = nlohmann::ordered_json::array();
   for (const auto& d : diags.sorted()) {
     out.push_back({{"file", d.location.file},
                    {"line", d.location.line},
@@ -53,7 +53,8 @@ Runner add_validate_command(CLI::App& app, const GlobalOptions& global) {
     print_diagnostics(result.diagnostics);
     if (!result.config) {
       const int n = result.diagnostics.error_count();
-      std::cerr << n << (n == 1 ? " error" : " errors") << " in " << state->config.file << "\n";
+      const std::string file = state->config.file == "-" ? "<stdin>" : state->config.file;
+      std::cerr << n << (n == 1 ? " error" : " errors") << " in " << file << "\n";
       return 1;
     }
     if (!global.quiet) std::cout << summary(*result.config) << "\n";

@@ -82,7 +82,10 @@ void load_networks(Reader& r, const YAML::Node& node, ClusterConfig& cfg) {
       cfg.networks.push_back(std::move(net));
       continue;
     }
-    YAML::Node dhcp_node, bridge_node, cidr_node;
+    // Undefined until seen. (Assigning to a bound yaml-cpp node overwrites the node it refers
+    // to, so these are rebound with reset(), never assigned.)
+    YAML::Node dhcp_node(YAML::NodeType::Undefined), bridge_node(YAML::NodeType::Undefined),
+        cidr_node(YAML::NodeType::Undefined);
     for (auto& [k, f] : *fields) {
       if (k == "mode") {
         if (auto m = r.choice<NetMode>(f, where + ": mode",
@@ -91,7 +94,7 @@ void load_networks(Reader& r, const YAML::Node& node, ClusterConfig& cfg) {
           net.mode = *m;
         }
       } else if (k == "cidr") {
-        cidr_node = f;
+        cidr_node.reset(f);
         net.cidr_location = r.loc(f);
         if (auto s = r.string(f, where + ": cidr")) {
           auto c = parse_cidr(*s);
@@ -102,7 +105,7 @@ void load_networks(Reader& r, const YAML::Node& node, ClusterConfig& cfg) {
           }
         }
       } else if (k == "dhcp") {
-        dhcp_node = f;
+        dhcp_node.reset(f);
         load_dhcp(r, f, where, net);
       } else if (k == "domain") {
         if (auto s = r.string(f, where + ": domain")) {
@@ -110,7 +113,7 @@ void load_networks(Reader& r, const YAML::Node& node, ClusterConfig& cfg) {
           net.domain = *s;
         }
       } else if (k == "bridge") {
-        bridge_node = f;
+        bridge_node.reset(f);
         if (auto s = r.string(f, where + ": bridge")) {
           if (s->empty() || s->size() > 15 || s->find_first_of(" /:") != std::string::npos) {
             r.error(f, where + ": bridge: " + quote(*s) + " is not a Linux interface name (1-15 characters, no spaces, '/' or ':')");

@@ -19,11 +19,12 @@ void load_nic(Reader& r, const YAML::Node& item, const std::string& where, const
               std::vector<NicConfig>& out) {
   NicConfig nic;
   nic.location = r.loc(item);
-  YAML::Node name_node = item;
+  YAML::Node name_node;
+  name_node.reset(item);  // rebind, never assign: assignment would overwrite `item` itself
   if (item.IsMap()) {
     auto fields = r.mapping(item, where + ": networks", schema_keys("nic"));
     if (!fields) return;
-    name_node = item["network"];
+    name_node.reset(item["network"]);
     if (!name_node.IsDefined()) {
       r.error(item, where + ": networks: entry needs network: <name>");
       return;

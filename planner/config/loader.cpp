@@ -252,15 +252,17 @@ void load_images(Reader& r, const YAML::Node& node, ClusterConfig& cfg) {
       cfg.images.push_back(std::move(img));
       continue;
     }
-    YAML::Node checksum_node, checksum_url_node;
+    YAML::Node checksum_node(YAML::NodeType::Undefined), checksum_url_node(YAML::NodeType::Undefined);
     for (auto& [k, f] : *fields) {
       if (k == "url") {
         if (auto s = r.string(f, where + ": url")) {
-          if (!url_scheme_ok(*s, true)) {
-            r.error(f, where + ": url: " + quote(*s) +
-                           " must start with https://, http:// or file:// (for a local file use path:)");
+          if (s->find("://") == std::string::npos && !s->empty()) {
+            img.path = r.interpolator().resolve_path(*s);  // a plain path is a local file
+          } else if (!url_scheme_ok(*s, true)) {
+            r.error(f, where + ": url: " + quote(*s) + " must be https://, http://, file:// or a local path");
+          } else {
+            img.url = *s;
           }
-          img.url = *s;
         }
       } else if (k == "path") {
         if (auto s = r.string(f, where + ": path")) {
@@ -271,10 +273,10 @@ void load_images(Reader& r, const YAML::Node& node, ClusterConfig& cfg) {
           }
         }
       } else if (k == "checksum") {
-        checksum_node = f;
+        checksum_node.reset(f);
         load_checksum(r, f, where, img);
       } else if (k == "checksum_url") {
-        checksum_url_node = f;
+        checksum_url_node.reset(f);
         if (auto s = r.string(f, where + ": checksum_url")) {
           if (!url_scheme_ok(*s, true)) {
             r.error(f, where + ": checksum_url: " + quote(*s) + " must start with https://, http:// or file://");
@@ -298,7 +300,8 @@ void load_images(Reader& r, const YAML::Node& node, ClusterConfig& cfg) {
     if (checksum_node.IsDefined() && checksum_url_node.IsDefined()) {
       r.error(checksum_url_node, where + ": set either checksum or checksum_url, not both");
     }
-    if (has_url && !checksum_node.IsDefined() && !checksum_url_node.IsDefined()) {
+    const bool downloaded = img.url && img.url->rfind("file://", 0) != 0;
+    if (downloaded && !checksum_node.IsDefined() && !checksum_url_node.IsDefined()) {
       r.error(n, where + ": a downloaded image needs a checksum: set checksum: sha256:<hex>, "
                          "checksum_url: <SHA256SUMS url>, or checksum: none to skip verification");
     }
@@ -314,8 +317,9 @@ void load_images(Reader& r, const YAML::Node& node, ClusterConfig& cfg) {
 
 }  // namespace detail
 
-LoadResult load_config_text(const std::string& text, const std::string& file,
-                            const std::string& base_dir, const LoadOptions& options) {
+namespace {
+LoadResult load_unguarded(const std::string& text, const std::string& file, const std::string& base_dir,
+                          const LoadOptions& options) {
   LoadResult result;
   Diagnostics& diags = result.diagnostics;
   auto root = parse_yaml(text, file, diags);
@@ -363,6 +367,20 @@ LoadResult load_config_text(const std::string& text, const std::string& file,
   cfg.sensitive_values = std::move(sensitive_used);
   if (!diags.has_errors()) result.config = std::move(cfg);
   return result;
+}
+}  // namespace
+
+LoadResult load_config_text(const std::string& text, const std::string& file,
+                            const std::string& base_dir, const LoadOptions& options) {
+  try {
+    return load_unguarded(text, file, base_dir, options);
+  } catch (const std::exception& e) {
+    // A bug in kumo, not in the file; the fuzz target treats this message as a failure.
+    LoadResult result;
+    result.diagnostics.error({file, 0, 0}, std::string(kInternalErrorPrefix) + e.what() +
+                                               " (this is a bug in kumo; please report it with the file)");
+    return result;
+  }
 }
 
 LoadResult load_config(const std::string& path, const LoadOptions& options) {

@@ -25,6 +25,9 @@ struct LoadResult {
   Diagnostics diagnostics;              // errors and warnings, in any case
 };
 
+// Messages of failures inside kumo itself (never caused by the file) start with this.
+inline constexpr const char* kInternalErrorPrefix = "internal error while reading: ";
+
 // Loads a file; "-" reads standard input (shown as "<stdin>", relative paths from the cwd).
 LoadResult load_config(const std::string& path, const LoadOptions& options);
 

@@ -50,23 +50,24 @@ void check_addresses(const ClusterConfig& cfg, Diagnostics& diags) {
   for (const auto& vm : cfg.vms) {
     const auto names = vm.instance_names();
     for (const auto& nic : vm.networks) {
+      bool ip_reported = false, mac_reported = false;  // one message per written address
       for (int i = 0; i < vm.instance_count(); ++i) {
         if (nic.ip) {
           const Ipv4 ip{nic.ip->value + static_cast<std::uint32_t>(i)};
           auto [it, fresh] = ips.emplace(std::make_pair(nic.network, ip), names[i]);
-          if (!fresh) {
+          if (!fresh && !ip_reported) {
             diags.error(nic.ip_location, ctx("vm", vm.name) + ": ip " + ip.str() + " on network " +
                                              quote(nic.network) + " is already used by " + quote(it->second));
-            break;
+            ip_reported = true;
           }
         }
         if (nic.mac) {
           const Mac mac = nic.mac->plus(static_cast<std::uint32_t>(i));
           auto [it, fresh] = macs.emplace(mac, names[i]);
-          if (!fresh) {
+          if (!fresh && !mac_reported) {
             diags.error(nic.mac_location, ctx("vm", vm.name) + ": mac " + mac.str() + " is already used by " +
                                               quote(it->second));
-            break;
+            mac_reported = true;
           }
         }
       }
