@@ -33,6 +33,14 @@ Parsed<std::string> Interpolator::read_file(const std::string& path) const {
   if (std::filesystem::is_directory(full, ec)) {
     return ParseError("cannot read file " + quote(path) + " (" + full + "): it is a directory");
   }
+  // Devices and pipes (/dev/zero, /dev/stdin) would never end; huge files are surely a mistake.
+  if (std::filesystem::exists(full, ec) && !std::filesystem::is_regular_file(full, ec)) {
+    return ParseError("cannot read file " + quote(path) + " (" + full + "): not a regular file");
+  }
+  constexpr std::uintmax_t kMaxBytes = 16u << 20;
+  if (std::filesystem::exists(full, ec) && std::filesystem::file_size(full, ec) > kMaxBytes) {
+    return ParseError("cannot read file " + quote(path) + " (" + full + "): larger than 16 MiB");
+  }
   std::ifstream in(full, std::ios::binary);
   if (!in) {
     return ParseError("cannot read file " + quote(path) + " (" + full + "): " + std::strerror(errno));

@@ -146,7 +146,7 @@ json build_schema() {
   defs["defaults"] = described(object(defaults_properties), "Fields applied to every VM that does not set them.");
 
   json root = object(
-      {{"cluster", described(ref("name"), "The cluster's name; every object kumo makes is tagged with it.")},
+      {{"cluster", described(or_expr(ref("name")), "The cluster's name; every object kumo makes is tagged with it.")},
        {"variables", map_of("variable", "Variables: name -> {default, description, sensitive}.")},
        {"hosts", map_of("host", "libvirt hosts. Without it: one host 'local' at $LIBVIRT_DEFAULT_URI "
                                 "or qemu:///system.")},
