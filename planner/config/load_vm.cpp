@@ -24,11 +24,11 @@ void load_nic(Reader& r, const YAML::Node& item, const std::string& where, const
   if (item.IsMap()) {
     auto fields = r.mapping(item, where + ": networks", schema_keys("nic"));
     if (!fields) return;
-    name_node.reset(item["network"]);
-    if (!name_node.IsDefined()) {
+    if (!item["network"].IsDefined()) {  // (a missing key is an invalid node; reset() would throw)
       r.error(item, where + ": networks: entry needs network: <name>");
       return;
     }
+    name_node.reset(item["network"]);
     if (item["ip"].IsDefined()) {
       nic.ip_location = r.loc(item["ip"]);
       if (auto s = r.string(item["ip"], where + ": ip")) {

@@ -48,7 +48,7 @@ std::optional<Reader::Entries> entries_of(Reader& r, const YAML::Node& n, const 
   Reader::Entries out;
   std::map<std::string, int> first_line;
   for (auto it = n.begin(); it != n.end(); ++it) {
-    const YAML::Node& key = it->first;
+    const YAML::Node key = it->first;  // a copy: the iterator hands out a temporary
     if (!key.IsScalar()) {
       r.error(key, what + ": keys must be plain names, got " + Reader::type_name(key));
       continue;

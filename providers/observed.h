@@ -1,0 +1,123 @@
+// What a host looks like right now, as plain values. Filled by a Provider, read by the planner.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace kumo {
+
+// Who made a libvirt object and from what. Domains carry all of it in their <metadata>;
+// networks and volumes only cluster and address, recovered from their reserved names.
+struct Ownership {
+  std::string cluster;    // "" for objects shared by every cluster (base images)
+  std::string address;    // "vm.web-0", "network.front", "volume.web-0/root", "image.sha256-ab12..."
+  std::string spec_hash;  // sha256 of the normalized spec the object was made from ("" if unknown)
+  nlohmann::json spec;    // that normalized spec (null if unknown)
+  bool operator==(const Ownership&) const = default;
+};
+
+struct ObservedDisk {
+  std::string target;  // vda
+  std::string device;  // disk | cdrom
+  std::string path;    // source file (or pool/volume resolved to a path)
+  std::string format;  // qcow2 | raw
+  bool readonly = false;
+  bool operator==(const ObservedDisk&) const = default;
+};
+
+struct ObservedNic {
+  std::string network;  // libvirt network name (type='network'), or bridge name (type='bridge')
+  std::string type;     // network | bridge
+  std::string mac;
+  std::string model;
+  bool operator==(const ObservedNic&) const = default;
+};
+
+struct ObservedDomain {
+  std::string name;
+  std::string uuid;
+  std::string state;  // running | paused | shutoff | crashed | ... (from the API, not the XML)
+  bool active = false;
+  bool persistent = true;
+  bool autostart = false;
+  std::string virt_type;  // kvm | qemu
+  int vcpus = 0;          // current
+  int max_vcpus = 0;
+  std::uint64_t memory = 0;      // current, bytes
+  std::uint64_t max_memory = 0;  // bytes
+  std::vector<ObservedDisk> disks;
+  std::vector<ObservedNic> nics;
+  std::optional<Ownership> owner;
+};
+
+struct ObservedDhcpHost {
+  std::string mac;
+  std::string ip;
+  std::string name;
+  bool operator==(const ObservedDhcpHost&) const = default;
+};
+
+struct ObservedNetwork {
+  std::string name;
+  std::string uuid;
+  bool active = false;
+  bool persistent = true;
+  bool autostart = false;
+  std::string forward_mode;  // "" (isolated) | nat | route | bridge | open
+  std::string bridge;
+  std::string ip;       // the host's address on it, e.g. 10.20.0.1
+  int prefix = 0;       // 24
+  std::string dhcp_start, dhcp_end;
+  std::vector<ObservedDhcpHost> dhcp_hosts;
+  std::string domain;
+  std::optional<int> mtu;
+  std::optional<Ownership> owner;
+};
+
+struct ObservedPool {
+  std::string name;
+  std::string type;  // dir | logical | ...
+  std::string path;  // target path
+  bool active = false;
+  std::uint64_t capacity = 0, available = 0;  // bytes
+};
+
+struct ObservedVolume {
+  std::string pool;
+  std::string name;
+  std::string path;
+  std::string format;  // qcow2 | raw | iso
+  std::uint64_t capacity = 0, allocation = 0;  // bytes
+  std::string backing_path;                    // qcow2 backing file, if any
+  std::optional<Ownership> owner;
+};
+
+struct HostFacts {
+  std::string hostname;
+  std::string arch;              // x86_64
+  int cpus = 0;                  // logical CPUs
+  std::uint64_t memory = 0;      // bytes
+  std::uint64_t free_memory = 0;  // bytes
+  bool kvm = false;              // the host offers <domain type='kvm'>
+  std::string libvirt_version;   // "9.0.0"
+};
+
+struct ObservedHost {
+  std::string host;  // name in kumo.yaml
+  std::string uri;
+  bool reachable = false;
+  std::string error;  // why not, with what to check
+  HostFacts facts;
+  std::vector<ObservedDomain> domains;
+  std::vector<ObservedNetwork> networks;
+  std::vector<ObservedPool> pools;
+  std::vector<ObservedVolume> volumes;
+  int api_calls = 0;   // libvirt calls made to observe this host
+  double seconds = 0;  // wall time, connect included
+};
+
+}  // namespace kumo

@@ -1,0 +1,37 @@
+// How kumo marks what it made, so that live state alone says who owns what (no state file).
+//
+//  - Domains: <metadata><kumo:owner xmlns:kumo="urn:kumo:owner:1"> with cluster, address, spec
+//    hash and the normalized spec. The domain's name is the VM instance name (web-0).
+//  - Networks (libvirt 9.0 has no network metadata): the reserved name kumo_<cluster>_<network>.
+//  - Volumes: reserved names kumo_<cluster>_<instance>_<role>[.ext] with role root, seed or
+//    data-<disk>; base images, shared by every cluster on a host: kumo-image_<algo>-<hex>.<fmt>.
+// Cluster and instance names cannot contain '_' (they are hostnames), so '_' separates safely.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "providers/observed.h"
+
+namespace kumo {
+
+inline constexpr const char* kOwnerNamespace = "urn:kumo:owner:1";
+inline constexpr const char* kOwnerPrefix = "kumo";
+
+std::string network_name(const std::string& cluster, const std::string& network);
+std::string root_volume_name(const std::string& cluster, const std::string& instance);
+std::string seed_volume_name(const std::string& cluster, const std::string& instance);
+std::string data_volume_name(const std::string& cluster, const std::string& instance, const std::string& disk);
+// algo "sha256"/"sha512", lowercase hex; format "qcow2"/"raw".
+std::string image_volume_name(const std::string& algo, const std::string& hex, const std::string& format);
+
+// Ownership recovered from a reserved name, or nullopt for names kumo never uses.
+std::optional<Ownership> network_owner(const std::string& libvirt_name);
+std::optional<Ownership> volume_owner(const std::string& volume_name);
+
+// The <kumo:owner> element placed in a domain's <metadata> (no surrounding <metadata>).
+std::string owner_metadata_xml(const Ownership& owner);
+// Parses the <metadata> contents of a domain XML document; nullopt when no kumo:owner is there.
+std::optional<Ownership> parse_owner_from_domain_xml(const std::string& domain_xml);
+
+}  // namespace kumo

@@ -1,0 +1,29 @@
+// The outside world, as the planner sees it. The real implementation talks to libvirt
+// (providers/libvirt/); tests use an in-memory fake (tests/fake_provider.h).
+#pragma once
+
+#include <chrono>
+#include <string>
+
+#include "providers/observed.h"
+
+namespace kumo {
+
+struct HostTarget {
+  std::string name;  // as in kumo.yaml
+  std::string uri;
+  std::string pool = "default";
+};
+
+class Provider {
+ public:
+  virtual ~Provider() = default;
+
+  // Reads everything kumo needs from one host: domains, networks, pools, volumes, capacity and
+  // capabilities. Never throws: an unreachable host comes back with reachable=false and an error
+  // that names the host and URI and says what to check. Must be safe to call for several hosts
+  // from several threads at once. `timeout` bounds connecting.
+  virtual ObservedHost observe(const HostTarget& host, std::chrono::milliseconds timeout) = 0;
+};
+
+}  // namespace kumo

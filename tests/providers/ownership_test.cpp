@@ -1,0 +1,44 @@
+#include "providers/ownership.h"
+
+#include <catch2/catch.hpp>
+
+using namespace kumo;
+
+TEST_CASE("reserved names round-trip to ownership", "[ownership]") {
+  CHECK(network_name("festival", "front") == "kumo_festival_front");
+  CHECK(network_owner("kumo_festival_front") == Ownership{"festival", "network.front", "", nullptr});
+  CHECK(network_owner("kumo_festival_back_net") == Ownership{"festival", "network.back_net", "", nullptr});
+  CHECK_FALSE(network_owner("default").has_value());
+  CHECK_FALSE(network_owner("kumo_").has_value());
+  CHECK_FALSE(network_owner("kumo_festival_").has_value());
+
+  CHECK(root_volume_name("festival", "web-0") == "kumo_festival_web-0_root.qcow2");
+  CHECK(volume_owner("kumo_festival_web-0_root.qcow2")->address == "volume.web-0/root");
+  CHECK(volume_owner(seed_volume_name("c", "db"))->address == "volume.db/seed");
+  CHECK(volume_owner(data_volume_name("c", "db", "pg_data"))->address == "volume.db/data/pg_data");
+  CHECK(volume_owner(data_volume_name("c", "db", "pg_data"))->cluster == "c");
+  CHECK_FALSE(volume_owner("kumo_c_db_other.qcow2").has_value());
+  CHECK_FALSE(volume_owner("debian-12.qcow2").has_value());
+
+  const auto img = image_volume_name("sha256", "ab12", "qcow2");
+  CHECK(img == "kumo-image_sha256-ab12.qcow2");
+  CHECK(volume_owner(img) == Ownership{"", "image.sha256-ab12", "", nullptr});
+}
+
+TEST_CASE("domain metadata carries ownership and the spec", "[ownership]") {
+  Ownership owner{"festival", "vm.web-0", "abc123", nlohmann::json{{"cpus", 2}, {"memory", "1 GiB & more"}}};
+  const std::string xml = "<domain type='kvm'><name>web-0</name><metadata>" + owner_metadata_xml(owner) +
+                          "<other:thing xmlns:other='urn:other'/></metadata></domain>";
+  auto parsed = parse_owner_from_domain_xml(xml);
+  REQUIRE(parsed.has_value());
+  CHECK(*parsed == owner);
+  // Another tool's metadata, or none, is not ownership.
+  CHECK_FALSE(parse_owner_from_domain_xml("<domain><metadata><x:owner xmlns:x='urn:x'><x:cluster>c</x:cluster>"
+                                          "<x:address>vm.a</x:address></x:owner></metadata></domain>"));
+  CHECK_FALSE(parse_owner_from_domain_xml("<domain><name>a</name></domain>"));
+  CHECK_FALSE(parse_owner_from_domain_xml("not xml"));
+  // A different prefix bound to kumo's namespace is still kumo's.
+  CHECK(parse_owner_from_domain_xml("<domain><metadata><k:owner xmlns:k='urn:kumo:owner:1'><k:cluster>c</k:cluster>"
+                                    "<k:address>vm.a</k:address></k:owner></metadata></domain>")
+            ->address == "vm.a");
+}
