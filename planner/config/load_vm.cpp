@@ -96,8 +96,8 @@ void load_cloud_init(Reader& r, const YAML::Node& node, const std::string& where
   const std::string ci_where = where + ": cloud_init";
   auto fields = r.mapping(node, ci_where, schema_keys("cloud_init"));
   if (!fields) return;
-  if (node["user_data"].IsDefined() && node["user_data_file"].IsDefined()) {
-    r.error(node["user_data_file"], ci_where + ": set either user_data or user_data_file, not both");
+  if (has(node, "user_data") && has(node, "user_data_file")) {
+    r.error(child(node, "user_data_file"), ci_where + ": set either user_data or user_data_file, not both");
   }
   for (auto& [k, f] : *fields) {
     const std::string fw = ci_where + ": " + k;
@@ -301,10 +301,10 @@ void check_user_data(Reader& r, const YAML::Node& vm_node, const std::string& wh
   const auto& ci = vm.cloud_init;
   if (!ci.user_data) return;
   const std::string& ud = *ci.user_data;
-  const YAML::Node ci_node = vm_node["cloud_init"];
-  const YAML::Node at = ci_node.IsDefined() && ci_node["user_data"].IsDefined()        ? ci_node["user_data"]
-                        : ci_node.IsDefined() && ci_node["user_data_file"].IsDefined() ? ci_node["user_data_file"]
-                                                                                        : vm_node;
+  const YAML::Node ci_node = child(vm_node, "cloud_init");
+  const YAML::Node at = has(ci_node, "user_data")        ? child(ci_node, "user_data")
+                        : has(ci_node, "user_data_file") ? child(ci_node, "user_data_file")
+                                                         : vm_node;
   const std::string source = ci.user_data_file ? "user_data_file" : "user_data";
   if (ud.rfind("#cloud-config", 0) == 0) {
     try {
@@ -340,17 +340,17 @@ void check_user_data(Reader& r, const YAML::Node& vm_node, const std::string& wh
 
 void finish_vm(Reader& r, const YAML::Node& node, const std::string& where, const ClusterConfig& cfg,
                const YAML::Node& defaults, VmConfig& vm) {
-  const bool own_placement = node["placement"].IsDefined();
-  if (node["host"].IsDefined() && own_placement) {
-    r.error(node["placement"], where + ": set either host (pin) or placement, not both");
+  const bool own_placement = has(node, "placement");
+  if (has(node, "host") && own_placement) {
+    r.error(child(node, "placement"), where + ": set either host (pin) or placement, not both");
   } else if (vm.host && !own_placement) {
     vm.placement = PlacementStrategy::Spread;  // a pinned VM ignores placement from defaults
     vm.anti_affinity.reset();
   }
-  if (vm.image.empty() && !(defaults.IsDefined() && defaults["image"].IsDefined())) {
+  if (vm.image.empty() && !has(defaults, "image")) {
     r.diagnostics().error(vm.location, where + ": missing image (set image: here or under defaults:)");
   }
-  if (!node["networks"].IsDefined() && !(defaults.IsDefined() && defaults["networks"].IsDefined()) &&
+  if (!has(node, "networks") && !has(defaults, "networks") &&
       cfg.networks.size() == 1) {
     vm.networks.push_back({cfg.networks.front().name, std::nullopt, std::nullopt, vm.location, {}, {}});
   }

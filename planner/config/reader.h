@@ -18,6 +18,14 @@
 
 namespace kumo {
 
+// n[key] when n is a mapping that has key; otherwise an undefined node. (yaml-cpp throws on
+// operator[] of a scalar or list, and missing keys give invalid nodes that reset() rejects.)
+inline YAML::Node child(const YAML::Node& n, const char* key) {
+  if (n.IsDefined() && n.IsMap() && n[key].IsDefined()) return n[key];
+  return YAML::Node(YAML::NodeType::Undefined);
+}
+inline bool has(const YAML::Node& n, const char* key) { return child(n, key).IsDefined(); }
+
 class Reader {
  public:
   Reader(std::string file, Diagnostics& diags, const Interpolator& interp,
