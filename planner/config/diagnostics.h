@@ -1,6 +1,7 @@
 // Located, human-actionable diagnostics: "file:line:col: error: message".
 #pragma once
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,8 @@ class Diagnostics {
   // Errors and warnings ordered by file, line, column (stable for equal positions).
   std::vector<Diagnostic> sorted() const;
   void append(const Diagnostics& other);
+  // Replaces every occurrence of each secret in messages with "(sensitive)".
+  void redact(const std::set<std::string>& secrets);
 
  private:
   std::vector<Diagnostic> items_;

@@ -31,7 +31,7 @@ void load_dhcp(Reader& r, const YAML::Node& f, const std::string& where, Network
   auto fields = r.mapping(f, where + ": dhcp", {"range"});
   if (!fields) return;
   net.dhcp = true;
-  for (auto& [k, v] : *fields) {
+  for (auto& [k, v, k_at] : *fields) {
     auto s = r.string(v, where + ": dhcp: range");
     if (!s) continue;
     const auto dash = s->find('-');
@@ -65,18 +65,18 @@ void load_dhcp(Reader& r, const YAML::Node& f, const std::string& where, Network
 
 }  // namespace
 
-void load_networks(Reader& r, const YAML::Node& node, ClusterConfig& cfg) {
+bool load_networks(Reader& r, const YAML::Node& node, const Sections& sections, ClusterConfig& cfg) {
   auto entries = r.named_mapping(node, "networks");
-  if (!entries) return;
+  if (!entries) return false;
   std::vector<std::string> host_names;
   for (auto& h : cfg.hosts) host_names.push_back(h.name);
-  for (auto& [name, n] : *entries) {
+  for (auto& [name, n, name_at] : *entries) {
     NetworkConfig net;
     net.name = name;
-    net.location = r.loc(n);
+    net.location = r.loc(name_at);
     net.hosts = host_names;
     const std::string where = ctx("network", name);
-    if (auto bad = check_name(name)) r.error(n, where + ": " + *bad);
+    if (auto bad = check_name(name)) r.error(name_at, where + ": " + *bad);
     auto fields = r.mapping(n, where, schema_keys("network"));
     if (!fields) {
       cfg.networks.push_back(std::move(net));
@@ -86,7 +86,7 @@ void load_networks(Reader& r, const YAML::Node& node, ClusterConfig& cfg) {
     // to, so these are rebound with reset(), never assigned.)
     YAML::Node dhcp_node(YAML::NodeType::Undefined), bridge_node(YAML::NodeType::Undefined),
         cidr_node(YAML::NodeType::Undefined);
-    for (auto& [k, f] : *fields) {
+    for (auto& [k, f, k_at] : *fields) {
       if (k == "mode") {
         if (auto m = r.choice<NetMode>(f, where + ": mode",
                                        {{"nat", NetMode::Nat}, {"isolated", NetMode::Isolated},
@@ -127,7 +127,7 @@ void load_networks(Reader& r, const YAML::Node& node, ClusterConfig& cfg) {
           for (const auto& h : *list) {
             const YAML::Node item = f[i++];
             if (!cfg.find_host(h)) {
-              r.error(item, where + ": hosts: host " + quote(h) + " is not defined" + did_you_mean(h, host_names));
+              if (sections.hosts) r.error(item, where + ": hosts: host " + quote(h) + " is not defined" + did_you_mean(h, host_names));
             } else if (std::find(net.hosts.begin(), net.hosts.end(), h) != net.hosts.end()) {
               r.error(item, where + ": hosts: host " + quote(h) + " is listed twice");
             } else {
@@ -142,7 +142,7 @@ void load_networks(Reader& r, const YAML::Node& node, ClusterConfig& cfg) {
     }
     if (net.mode == NetMode::Bridge) {
       if (!bridge_node.IsDefined()) {
-        r.error(n, where + ": mode: bridge needs bridge: <name of an existing bridge on the host>");
+        r.error(name_at, where + ": mode: bridge needs bridge: <name of an existing bridge on the host>");
       }
       if (dhcp_node.IsDefined()) {
         r.error(dhcp_node, where + ": dhcp: a bridged network gets DHCP from the bridge's LAN, not from kumo; remove dhcp");
@@ -156,23 +156,31 @@ void load_networks(Reader& r, const YAML::Node& node, ClusterConfig& cfg) {
         r.error(bridge_node, where + ": bridge: is only used with mode: bridge (kumo names the bridges it creates)");
       }
       if (!cidr_node.IsDefined()) {
-        r.error(n, where + ": mode " + std::string(to_string(net.mode)) + " needs a cidr (e.g. cidr: 10.10.0.0/24)");
+        r.error(name_at, where + ": mode " + std::string(to_string(net.mode)) + " needs a cidr (e.g. cidr: 10.10.0.0/24)");
       }
     }
     if (net.cidr && net.dhcp_range) {
+      const Cidr& c = *net.cidr;
       for (Ipv4 ip : {net.dhcp_range->start, net.dhcp_range->end}) {
-        if (!net.cidr->contains(ip) || ip == net.cidr->network || ip == net.cidr->broadcast()) {
-          r.error(dhcp_node["range"], where + ": dhcp: range: " + ip.str() + " is outside " + net.cidr->str());
-          break;
+        std::string problem;
+        if (!c.contains(ip)) {
+          problem = "outside " + c.str();
+        } else if (ip == c.network) {
+          problem = "the network address of " + c.str();
+        } else if (ip == c.broadcast()) {
+          problem = "the broadcast address of " + c.str();
+        } else if (ip == net.gateway()) {
+          problem = "the host's own address (gateway) on " + c.str();
         }
-        if (ip == net.gateway()) {
-          r.error(dhcp_node["range"], where + ": dhcp: range: " + ip.str() + " is the network's own address (the gateway)");
+        if (!problem.empty()) {
+          r.error(child(dhcp_node, "range"), where + ": dhcp: range: " + ip.str() + " is " + problem);
           break;
         }
       }
     }
     cfg.networks.push_back(std::move(net));
   }
+  return true;
 }
 
 }  // namespace kumo::detail

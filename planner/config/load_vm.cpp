@@ -16,7 +16,7 @@ std::vector<std::string> names_of(const auto& items) {
 }
 
 void load_nic(Reader& r, const YAML::Node& item, const std::string& where, const ClusterConfig& cfg,
-              std::vector<NicConfig>& out) {
+              const Sections& sections, std::vector<NicConfig>& out) {
   NicConfig nic;
   nic.location = r.loc(item);
   YAML::Node name_node;
@@ -56,7 +56,7 @@ void load_nic(Reader& r, const YAML::Node& item, const std::string& where, const
   if (!name) return;
   nic.network = *name;
   if (!cfg.find_network(*name)) {
-    r.error(name_node, where + ": network " + quote(*name) + " is not defined" +
+    if (sections.networks) r.error(name_node, where + ": network " + quote(*name) + " is not defined" +
                            did_you_mean(*name, names_of(cfg.networks)));
     return;
   }
@@ -72,12 +72,12 @@ void load_placement(Reader& r, const YAML::Node& f, const std::string& where, Vm
   }
   auto fields = r.mapping(f, where + ": placement", schema_keys("placement"));
   if (!fields) return;
-  for (auto& [k, v] : *fields) {
+  for (auto& [k, v, k_at] : *fields) {
     if (k == "strategy") {
       if (auto s = r.choice(v, where + ": placement: strategy", strategies)) vm.placement = *s;
     } else if (k == "anti_affinity") {
       if (auto s = r.string(v, where + ": placement: anti_affinity")) {
-        if (auto bad = check_name(*s)) r.error(v, where + ": anti_affinity: " + *bad);
+        if (auto bad = check_name(*s)) r.error(v, where + ": placement: anti_affinity: " + *bad);
         vm.anti_affinity = *s;
         vm.anti_affinity_location = r.loc(v);
       }
@@ -99,7 +99,7 @@ void load_cloud_init(Reader& r, const YAML::Node& node, const std::string& where
   if (has(node, "user_data") && has(node, "user_data_file")) {
     r.error(child(node, "user_data_file"), ci_where + ": set either user_data or user_data_file, not both");
   }
-  for (auto& [k, f] : *fields) {
+  for (auto& [k, f, k_at] : *fields) {
     const std::string fw = ci_where + ": " + k;
     if (k == "user_data") {
       if (auto s = r.string(f, fw)) {
@@ -157,15 +157,22 @@ void load_cloud_init(Reader& r, const YAML::Node& node, const std::string& where
       bool ok = true;
       for (size_t i = 0; i < v->size(); ++i) {
         const auto& entry = (*v)[i];
-        if (!entry.is_object() || !entry.contains("path") || !entry["path"].is_string() ||
-            entry["path"].get<std::string>().empty() || entry["path"].get<std::string>()[0] != '/') {
-          r.error(f[i], fw + ": each entry needs path: <absolute path in the guest>");
+        const YAML::Node item = f[i];
+        if (!entry.is_object() || !entry.contains("path") || !entry["path"].is_string()) {
+          r.error(item, fw + ": each entry needs path: <absolute path in the guest>");
           ok = false;
           continue;
         }
-        for (auto& [key, val] : entry.items()) {
-          if (std::find(file_keys.begin(), file_keys.end(), key) == file_keys.end()) {
-            r.error(f[i][key].IsDefined() ? f[i] : f, fw + ": unknown key " + quote(key) + did_you_mean(key, file_keys));
+        const std::string path = entry["path"].get<std::string>();
+        if (path.empty() || path[0] != '/') {
+          r.error(child(item, "path"), fw + ": path " + quote(path) + " must be absolute (start with /)");
+          ok = false;
+        }
+        for (auto it = item.begin(); it != item.end(); ++it) {
+          const YAML::Node key = it->first;
+          const std::string name = key.IsScalar() ? key.Scalar() : "";
+          if (std::find(file_keys.begin(), file_keys.end(), name) == file_keys.end()) {
+            r.error(key, fw + ": unknown key " + quote(name) + did_you_mean(name, file_keys));
             ok = false;
           }
         }
@@ -174,15 +181,19 @@ void load_cloud_init(Reader& r, const YAML::Node& node, const std::string& where
     } else if (k == "users") {
       auto v = r.any(f, fw);
       if (!v) continue;
-      bool ok = v->is_array();
-      for (auto& u : ok ? *v : nlohmann::json::array()) {
-        ok = ok && (u.is_string() || (u.is_object() && u.contains("name") && u["name"].is_string()));
-      }
-      if (!ok) {
+      if (!v->is_array()) {
         r.error(f, fw + ": expected a list of users (\"default\", or {name: ..., ...})");
-      } else {
-        ci.users = *v;
+        continue;
       }
+      bool ok = true;
+      for (size_t i = 0; i < v->size(); ++i) {
+        const auto& u = (*v)[i];
+        if (!u.is_string() && !(u.is_object() && u.contains("name") && u["name"].is_string())) {
+          r.error(f[i], fw + ": each user needs name: <login> (or is the string \"default\")");
+          ok = false;
+        }
+      }
+      if (ok) ci.users = *v;
     } else if (k == "network_config") {
       auto v = r.any(f, fw);
       if (!v) continue;
@@ -198,7 +209,7 @@ void load_cloud_init(Reader& r, const YAML::Node& node, const std::string& where
 void load_lifecycle(Reader& r, const YAML::Node& node, const std::string& where, LifecycleConfig& lc) {
   auto fields = r.mapping(node, where + ": lifecycle", schema_keys("lifecycle"));
   if (!fields) return;
-  for (auto& [k, f] : *fields) {
+  for (auto& [k, f, k_at] : *fields) {
     if (k == "prevent_destroy") {
       if (auto b = r.boolean(f, where + ": lifecycle: prevent_destroy")) lc.prevent_destroy = *b;
     } else if (k == "on_user_data_change") {
@@ -212,14 +223,18 @@ void load_lifecycle(Reader& r, const YAML::Node& node, const std::string& where,
 
 // Applies the fields written in one mapping (a VM's, or defaults:) onto vm.
 void apply_vm_fields(Reader& r, const Reader::Entries& fields, const std::string& where,
-                     const ClusterConfig& cfg, VmConfig& vm) {
-  for (auto& [k, f] : fields) {
+                     const ClusterConfig& cfg, const Sections& sections, VmConfig& vm) {
+  for (auto& [k, f, k_at] : fields) {
     const std::string fw = where + ": " + k;
     if (k == "count") {
-      if (auto v = r.integer(f, fw, 1, 1000)) vm.count = *v;
+      if (where == "defaults") {
+        r.error(k_at, "defaults: count is set per VM, not in defaults");
+      } else if (auto v = r.integer(f, fw, 1, 1000)) {
+        vm.count = *v;
+      }
     } else if (k == "image") {
       if (auto s = r.string(f, fw)) {
-        if (!cfg.find_image(*s)) {
+        if (!cfg.find_image(*s) && sections.images) {
           r.error(f, where + ": image " + quote(*s) + " is not defined" + did_you_mean(*s, names_of(cfg.images)));
         }
         vm.image = *s;
@@ -246,10 +261,10 @@ void apply_vm_fields(Reader& r, const Reader::Entries& fields, const std::string
       auto disks = r.named_mapping(f, fw);
       if (!disks) continue;
       vm.disks.clear();
-      for (auto& [dname, dn] : *disks) {
-        if (auto bad = check_name(dname)) r.error(dn, fw + ": " + *bad);
+      for (auto& [dname, dn, dname_at] : *disks) {
+        if (auto bad = check_name(dname)) r.error(dname_at, fw + ": " + *bad);
         if (dname == "root" || dname == "seed") {
-          r.error(dn, fw + ": " + quote(dname) + " is reserved for kumo's own disks; choose another name");
+          r.error(dname_at, fw + ": " + quote(dname) + " is reserved for kumo's own disks; choose another name");
         }
         if (auto size = r.size(dn, fw + ": " + dname)) {
           vm.disks.push_back({dname, *size, r.loc(dn)});
@@ -261,11 +276,13 @@ void apply_vm_fields(Reader& r, const Reader::Entries& fields, const std::string
         continue;
       }
       vm.networks.clear();
-      for (const auto& item : f) load_nic(r, item, where, cfg, vm.networks);
+      for (const auto& item : f) load_nic(r, item, where, cfg, sections, vm.networks);
     } else if (k == "host") {
       if (auto s = r.string(f, fw)) {
-        if (!cfg.find_host(*s)) {
-          r.error(f, where + ": host " + quote(*s) + " is not defined" + did_you_mean(*s, names_of(cfg.hosts)));
+        if (!cfg.find_host(*s) && sections.hosts) {
+          r.error(f, where + ": host " + quote(*s) + " is not defined" +
+                         (cfg.hosts_implicit ? " (there is no hosts: block, so the only host is \"local\")"
+                                             : did_you_mean(*s, names_of(cfg.hosts))));
         }
         vm.host = *s;
         vm.host_location = r.loc(f);
@@ -306,7 +323,8 @@ void check_user_data(Reader& r, const YAML::Node& vm_node, const std::string& wh
                         : has(ci_node, "user_data_file") ? child(ci_node, "user_data_file")
                                                          : vm_node;
   const std::string source = ci.user_data_file ? "user_data_file" : "user_data";
-  if (ud.rfind("#cloud-config", 0) == 0) {
+  if (ud.rfind("#cloud-config", 0) == 0 &&
+      (ud.size() == 13 || std::isspace(static_cast<unsigned char>(ud[13])))) {
     try {
       YAML::Node doc = YAML::Load(ud);
       if (!doc.IsNull() && !doc.IsMap()) {
@@ -328,7 +346,8 @@ void check_user_data(Reader& r, const YAML::Node& vm_node, const std::string& wh
                      ud.rfind("#cloud-boothook", 0) == 0;
   if (!script && !other) {
     r.error(at, where + ": cloud_init: " + source +
-                    " must start with #cloud-config, a #! script line, or be MIME multipart");
+                    " must start with #cloud-config, a #! script, #include, #cloud-boothook or a MIME "
+                    "Content-Type: line");
     return;
   }
   if (has_shorthand(ci)) {
@@ -336,6 +355,17 @@ void check_user_data(Reader& r, const YAML::Node& vm_node, const std::string& wh
                         "be merged into a #cloud-config " + source + " (this one starts with " +
                         quote(ud.substr(0, ud.find('\n'))) + ")");
   }
+}
+
+// "" when ip can be a VM's static address on net; otherwise what it is instead.
+std::string address_problem(const NetworkConfig& net, Ipv4 ip) {
+  const Cidr& c = *net.cidr;
+  const std::string of = " of network " + quote(net.name) + " (" + c.str() + ")";
+  if (!c.contains(ip)) return "outside network " + quote(net.name) + " (" + c.str() + ")";
+  if (ip == c.network) return "the network address" + of;
+  if (ip == c.broadcast()) return "the broadcast address" + of;
+  if (ip == net.gateway() && net.mode != NetMode::Bridge) return "the host's own address (gateway)" + of;
+  return "";
 }
 
 void finish_vm(Reader& r, const YAML::Node& node, const std::string& where, const ClusterConfig& cfg,
@@ -346,15 +376,23 @@ void finish_vm(Reader& r, const YAML::Node& node, const std::string& where, cons
   } else if (vm.host && !own_placement) {
     vm.placement = PlacementStrategy::Spread;  // a pinned VM ignores placement from defaults
     vm.anti_affinity.reset();
+  } else if (own_placement && !has(node, "host") && vm.host) {
+    vm.host.reset();  // ... and a VM's own placement overrides a host pinned in defaults
   }
-  if (vm.image.empty() && !has(defaults, "image")) {
+  const bool defaults_readable = !defaults.IsDefined() || defaults.IsNull() || defaults.IsMap();
+  if (vm.image.empty() && !has(defaults, "image") && defaults_readable) {
     r.diagnostics().error(vm.location, where + ": missing image (set image: here or under defaults:)");
   }
-  if (!has(node, "networks") && !has(defaults, "networks") &&
-      cfg.networks.size() == 1) {
-    vm.networks.push_back({cfg.networks.front().name, std::nullopt, std::nullopt, vm.location, {}, {}});
+  if (!has(node, "networks") && !has(defaults, "networks")) {
+    if (cfg.networks.size() == 1) {
+      vm.networks.push_back({cfg.networks.front().name, std::nullopt, std::nullopt, vm.location, {}, {}});
+    } else if (!cfg.networks.empty()) {
+      r.diagnostics().warning(vm.location, where + ": no networks: the VM gets no network interface (list "
+                                                   "networks: to attach it)");
+    }
   }
-  for (const auto& instance : vm.instance_names()) {
+  for (const auto& instance : vm.count ? vm.instance_names() : std::vector<std::string>{}) {
+    if (check_hostname(vm.name)) break;  // the name itself is wrong; reported already
     if (auto bad = check_hostname(instance)) {
       r.diagnostics().error(vm.location, where + ": instance " + *bad);
       break;
@@ -370,41 +408,42 @@ void finish_vm(Reader& r, const YAML::Node& node, const std::string& where, cons
     }
     for (int i = 0; i < vm.instance_count(); ++i) {
       const Ipv4 ip{nic.ip->value + static_cast<std::uint32_t>(i)};
-      std::string problem;
-      if (!net->cidr->contains(ip) || ip == net->cidr->network || ip == net->cidr->broadcast()) {
-        problem = "is outside network " + quote(net->name) + " (" + net->cidr->str() + ")";
-      } else if (ip == net->gateway()) {
-        problem = "is the gateway of network " + quote(net->name) + " (" + net->cidr->str() + " keeps its first address)";
-      }
+      const std::string problem = address_problem(*net, ip);
       if (!problem.empty()) {
-        const std::string who = vm.count ? "instance " + quote(vm.instance_names()[i]) + " gets " : "";
-        r.diagnostics().error(nic.ip_location, where + ": ip: " + who + ip.str() + " " + problem);
+        const std::string text = vm.count ? "instance " + quote(vm.instance_names()[i]) + " would get " +
+                                                ip.str() + ", which is " + problem
+                                          : ip.str() + " is " + problem;
+        r.diagnostics().error(nic.ip_location, where + ": ip: " + text);
         break;
       }
     }
   }
-  check_user_data(r, node, where, vm);
+  if (has(node, "cloud_init")) check_user_data(r, node, where, vm);  // else checked once, at defaults
 }
 
 }  // namespace
 
-void load_vms(Reader& r, const YAML::Node& vms, const YAML::Node& defaults, ClusterConfig& cfg) {
+void load_vms(Reader& r, const YAML::Node& vms, const YAML::Node& defaults, const Sections& sections,
+              ClusterConfig& cfg) {
   VmConfig base;
   if (defaults.IsDefined() && !defaults.IsNull()) {
-    if (auto fields = r.mapping(defaults, "defaults", schema_keys("defaults"))) {
-      apply_vm_fields(r, *fields, "defaults", cfg, base);
+    auto allowed = schema_keys("defaults");
+    allowed.push_back("count");  // known, but refused with its own message
+    if (auto fields = r.mapping(defaults, "defaults", allowed)) {
+      apply_vm_fields(r, *fields, "defaults", cfg, sections, base);
+      check_user_data(r, defaults, "defaults", base);
     }
   }
   auto entries = r.named_mapping(vms, "vms");
   if (!entries) return;
-  for (auto& [name, node] : *entries) {
+  for (auto& [name, node, name_at] : *entries) {
     VmConfig vm = base;
     vm.name = name;
-    vm.location = r.loc(node);
+    vm.location = r.loc(name_at);
     const std::string where = ctx("vm", name);
-    if (auto bad = check_hostname(name)) r.error(node, where + ": " + *bad);
+    if (auto bad = check_hostname(name)) r.error(name_at, where + ": " + *bad);
     if (auto fields = r.mapping(node, where, schema_keys("vm"))) {
-      apply_vm_fields(r, *fields, where, cfg, vm);
+      apply_vm_fields(r, *fields, where, cfg, sections, vm);
       finish_vm(r, node, where, cfg, defaults, vm);
     }
     cfg.vms.push_back(std::move(vm));

@@ -25,11 +25,36 @@ namespace {
 using detail::ctx;
 
 // Parses YAML text, turning a syntax error into a located diagnostic.
+// " (tabs ...)" when a line near the error is indented with a tab, the usual cause.
+std::string tab_hint(const std::string& text, int error_line) {
+  int line = 0;
+  size_t start = 0;
+  while (start <= text.size()) {
+    const size_t end = text.find('\n', start);
+    if (line >= error_line - 1 && line <= error_line) {
+      for (size_t i = start; i < text.size() && i != end && (text[i] == ' ' || text[i] == '\t'); ++i) {
+        if (text[i] == '\t') return " (a tab indents line " + std::to_string(line + 1) + "; YAML indents with spaces)";
+      }
+    }
+    if (end == std::string::npos) break;
+    start = end + 1;
+    ++line;
+  }
+  return "";
+}
+
 std::optional<YAML::Node> parse_yaml(const std::string& text, const std::string& file, Diagnostics& diags) {
   try {
-    return YAML::Load(text);
+    std::vector<YAML::Node> docs = YAML::LoadAll(text);
+    if (docs.size() > 1) {
+      const auto mark = docs[1].Mark();
+      diags.error({file, mark.is_null() ? 0 : mark.line + 1, mark.is_null() ? 0 : mark.column + 1},
+                  "only one YAML document is allowed; a second one starts here (after ---)");
+      return std::nullopt;
+    }
+    return docs.empty() ? YAML::Node() : docs[0];
   } catch (const YAML::ParserException& e) {
-    diags.error({file, e.mark.line + 1, e.mark.column + 1}, "YAML syntax error: " + e.msg);
+    diags.error({file, e.mark.line + 1, e.mark.column + 1}, "YAML syntax error: " + e.msg + tab_hint(text, e.mark.line));
   } catch (const YAML::Exception& e) {
     diags.error({file, 0, 0}, std::string("YAML error: ") + e.what());
   }
@@ -57,14 +82,14 @@ VariableDecls load_variable_decls(Reader& r, const YAML::Node& node) {
   VariableDecls out;
   auto entries = r.named_mapping(node, "variables");
   if (!entries) return out;
-  for (auto& [name, v] : *entries) {
+  for (auto& [name, v, name_at] : *entries) {
     VariableConfig var;
     var.name = name;
-    var.location = r.loc(v);
+    var.location = r.loc(name_at);
     const std::string where = ctx("variable", name);
-    if (auto bad = check_name(name)) r.error(v, where + ": " + *bad);
+    if (auto bad = check_name(name)) r.error(name_at, where + ": " + *bad);
     if (auto fields = r.mapping(v, where, schema_keys("variable"))) {
-      for (auto& [k, f] : *fields) {
+      for (auto& [k, f, k_at] : *fields) {
         if (k == "default") {
           if (f.IsScalar()) {
             var.default_value = f.Scalar();
@@ -72,7 +97,11 @@ VariableDecls load_variable_decls(Reader& r, const YAML::Node& node) {
             r.error(f, where + ": default: expected a value, got " + Reader::type_name(f));
           }
         } else if (k == "description") {
-          if (auto s = r.string(f, where + ": description")) var.description = *s;
+          if (f.IsScalar()) {
+            var.description = f.Scalar();  // shown as written, never expanded
+          } else if (!f.IsNull()) {
+            r.error(f, where + ": description: expected text, got " + Reader::type_name(f));
+          }
         } else if (k == "sensitive") {
           if (auto b = r.boolean(f, where + ": sensitive")) var.sensitive = *b;
         }
@@ -110,7 +139,7 @@ void apply_variable_values(VariableDecls& decls, const LoadOptions& options, con
     Reader r(file, diags, none, unused);
     auto entries = r.named_mapping(*root, "variables file");
     if (!entries) continue;
-    for (auto& [name, v] : *entries) {
+    for (auto& [name, v, name_at] : *entries) {
       auto it = decls.values.find(name);
       if (it == decls.values.end()) {
         r.error(v, undeclared(name));
@@ -135,7 +164,7 @@ void apply_variable_values(VariableDecls& decls, const LoadOptions& options, con
 
 namespace detail {
 
-void load_hosts(Reader& r, const YAML::Node& node, const LoadOptions& options, ClusterConfig& cfg) {
+bool load_hosts(Reader& r, const YAML::Node& node, const LoadOptions& options, ClusterConfig& cfg) {
   if (!node.IsDefined() || node.IsNull()) {
     auto it = options.environment.find("LIBVIRT_DEFAULT_URI");
     HostConfig local;
@@ -143,21 +172,21 @@ void load_hosts(Reader& r, const YAML::Node& node, const LoadOptions& options, C
     local.uri = it != options.environment.end() && !it->second.empty() ? it->second : "qemu:///system";
     cfg.hosts.push_back(local);
     cfg.hosts_implicit = true;
-    return;
+    return true;
   }
   auto entries = r.named_mapping(node, "hosts");
-  if (!entries) return;
+  if (!entries) return false;
   if (entries->empty()) r.error(node, "hosts: at least one host is needed (or leave hosts: out for a local one)");
-  for (auto& [name, h] : *entries) {
+  for (auto& [name, h, name_at] : *entries) {
     HostConfig host;
     host.name = name;
-    host.location = r.loc(h);
+    host.location = r.loc(name_at);
     const std::string where = ctx("host", name);
-    if (auto bad = check_name(name)) r.error(h, where + ": " + *bad);
+    if (auto bad = check_name(name)) r.error(name_at, where + ": " + *bad);
     auto fields = r.mapping(h, where, schema_keys("host"));
     if (fields) {
       bool has_uri = false;
-      for (auto& [k, f] : *fields) {
+      for (auto& [k, f, k_at] : *fields) {
         if (k == "uri") {
           has_uri = true;
           if (auto s = r.string(f, where + ": uri")) {
@@ -189,10 +218,11 @@ void load_hosts(Reader& r, const YAML::Node& node, const LoadOptions& options, C
           if (auto d = r.number(f, where + ": memory_overcommit", 0)) host.memory_overcommit = *d;
         }
       }
-      if (!has_uri) r.error(h, where + ": missing required key \"uri\" (e.g. uri: qemu+ssh://root@" + name + "/system)");
+      if (!has_uri) r.error(name_at, where + ": missing required key \"uri\" (e.g. uri: qemu+ssh://root@" + name + "/system)");
     }
     cfg.hosts.push_back(std::move(host));
   }
+  return true;
 }
 
 namespace {
@@ -223,9 +253,13 @@ void load_checksum(Reader& r, const YAML::Node& f, const std::string& where, Ima
                    " must be sha256:<hex>, sha512:<hex> or none");
     return;
   }
-  if (hex.size() != want || !is_hex(hex)) {
-    r.error(f, where + ": checksum: a " + algo + " checksum is " + std::to_string(want) +
-                   " hex digits, got " + std::to_string(hex.size()) + (is_hex(hex) ? "" : " characters"));
+  if (!is_hex(hex)) {
+    r.error(f, where + ": checksum: the " + algo + " value has characters that are not hex digits (0-9, a-f)");
+    return;
+  }
+  if (hex.size() != want) {
+    r.error(f, where + ": checksum: a " + algo + " checksum is " + std::to_string(want) + " hex digits, got " +
+                   std::to_string(hex.size()));
     return;
   }
   img.checksum = Checksum{algo == "sha256" ? ChecksumAlgo::Sha256 : ChecksumAlgo::Sha512, hex};
@@ -238,25 +272,30 @@ bool url_scheme_ok(const std::string& url, bool allow_file) {
 
 }  // namespace
 
-void load_images(Reader& r, const YAML::Node& node, ClusterConfig& cfg) {
+bool load_images(Reader& r, const YAML::Node& node, ClusterConfig& cfg) {
   auto entries = r.named_mapping(node, "images");
-  if (!entries) return;
-  for (auto& [name, n] : *entries) {
+  if (!entries) return false;
+  for (auto& [name, n, name_at] : *entries) {
     ImageConfig img;
     img.name = name;
-    img.location = r.loc(n);
+    img.location = r.loc(name_at);
     const std::string where = ctx("image", name);
-    if (auto bad = check_name(name)) r.error(n, where + ": " + *bad);
+    if (auto bad = check_name(name)) r.error(name_at, where + ": " + *bad);
     auto fields = r.mapping(n, where, schema_keys("image"));
     if (!fields) {
       cfg.images.push_back(std::move(img));
       continue;
     }
     YAML::Node checksum_node(YAML::NodeType::Undefined), checksum_url_node(YAML::NodeType::Undefined);
-    for (auto& [k, f] : *fields) {
+    for (auto& [k, f, k_at] : *fields) {
       if (k == "url") {
         if (auto s = r.string(f, where + ": url")) {
-          if (s->find("://") == std::string::npos && !s->empty()) {
+          const auto colon = s->find(':');
+          const bool scheme_like = colon != std::string::npos && colon > 1 &&
+                                   s->find('/') > colon;  // "https:/x", "ftp:x" (not "./a:b")
+          if (s->find("://") == std::string::npos && scheme_like) {
+            r.error(f, where + ": url: " + quote(*s) + " looks like a URL but has no \"://\"");
+          } else if (s->find("://") == std::string::npos && !s->empty()) {
             img.path = r.interpolator().resolve_path(*s);  // a plain path is a local file
           } else if (!url_scheme_ok(*s, true)) {
             r.error(f, where + ": url: " + quote(*s) + " must be https://, http://, file:// or a local path");
@@ -295,14 +334,14 @@ void load_images(Reader& r, const YAML::Node& node, ClusterConfig& cfg) {
     if (has_url && has_path) {
       r.error(n["path"], where + ": set either url or path, not both");
     } else if (!has_url && !has_path) {
-      r.error(n, where + ": missing url or path (where to get the image)");
+      r.error(name_at, where + ": missing url or path (where to get the image)");
     }
     if (checksum_node.IsDefined() && checksum_url_node.IsDefined()) {
       r.error(checksum_url_node, where + ": set either checksum or checksum_url, not both");
     }
     const bool downloaded = img.url && img.url->rfind("file://", 0) != 0;
     if (downloaded && !checksum_node.IsDefined() && !checksum_url_node.IsDefined()) {
-      r.error(n, where + ": a downloaded image needs a checksum: set checksum: sha256:<hex>, "
+      r.error(name_at, where + ": a downloaded image needs a checksum: set checksum: sha256:<hex>, "
                          "checksum_url: <SHA256SUMS url>, or checksum: none to skip verification");
     }
     if (img.checksum_none) {
@@ -313,6 +352,7 @@ void load_images(Reader& r, const YAML::Node& node, ClusterConfig& cfg) {
     }
     cfg.images.push_back(std::move(img));
   }
+  return true;
 }
 
 }  // namespace detail
@@ -357,13 +397,19 @@ LoadResult load_unguarded(const std::string& text, const std::string& file, cons
     }
     cfg.name = *name;
   }
-  detail::load_hosts(r, top["hosts"], options, cfg);
-  detail::load_images(r, top["images"], cfg);
-  detail::load_networks(r, top["networks"], cfg);
-  detail::load_vms(r, top["vms"], top["defaults"], cfg);
+  detail::Sections sections;
+  sections.hosts = detail::load_hosts(r, top["hosts"], options, cfg);
+  sections.images = detail::load_images(r, top["images"], cfg);
+  sections.networks = detail::load_networks(r, top["networks"], sections, cfg);
+  detail::load_vms(r, top["vms"], top["defaults"], sections, cfg);
   (void)top_entries;  // reported unknown/duplicate top-level keys; sections are read by name
   detail::validate_cluster(cfg, diags);
 
+  // Values of sensitive variables never appear in messages, even where a message quotes a value.
+  for (const auto& v : decls.values) {
+    if (v.second.sensitive && v.second.value) sensitive_used.insert(*v.second.value);
+  }
+  diags.redact(sensitive_used);
   cfg.sensitive_values = std::move(sensitive_used);
   if (!diags.has_errors()) result.config = std::move(cfg);
   return result;

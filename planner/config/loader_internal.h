@@ -8,10 +8,17 @@
 
 namespace kumo::detail {
 
-void load_hosts(Reader& r, const YAML::Node& node, const LoadOptions& options, ClusterConfig& cfg);
-void load_images(Reader& r, const YAML::Node& node, ClusterConfig& cfg);
-void load_networks(Reader& r, const YAML::Node& node, ClusterConfig& cfg);
-void load_vms(Reader& r, const YAML::Node& vms, const YAML::Node& defaults, ClusterConfig& cfg);
+// Which sections could be read at all. A reference into a section that is itself broken (say,
+// networks: written as a list) is not reported again for every VM.
+struct Sections {
+  bool hosts = true, images = true, networks = true;
+};
+
+bool load_hosts(Reader& r, const YAML::Node& node, const LoadOptions& options, ClusterConfig& cfg);
+bool load_images(Reader& r, const YAML::Node& node, ClusterConfig& cfg);
+bool load_networks(Reader& r, const YAML::Node& node, const Sections& sections, ClusterConfig& cfg);
+void load_vms(Reader& r, const YAML::Node& vms, const YAML::Node& defaults, const Sections& sections,
+              ClusterConfig& cfg);
 // Checks that span objects: overlapping CIDRs, duplicate addresses, placement feasibility.
 void validate_cluster(const ClusterConfig& cfg, Diagnostics& diags);
 

@@ -1,5 +1,6 @@
 #include "planner/config/netaddr.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cstdio>
 
@@ -32,7 +33,8 @@ Mac Mac::plus(std::uint32_t n) const {
 }
 
 Parsed<Ipv4> parse_ipv4(const std::string& text) {
-  const std::string bad = "\"" + text + "\" is not an IPv4 address";
+  const std::string bad = "\"" + text + "\" is not an IPv4 address" +
+                          std::string(text.find(':') != std::string::npos ? " (IPv6 is not supported yet)" : "");
   std::uint32_t value = 0;
   size_t i = 0;
   for (int part = 0; part < 4; ++part) {
@@ -49,10 +51,7 @@ Parsed<Ipv4> parse_ipv4(const std::string& text) {
     if (i == start || n > 255 || (i - start > 1 && text[start] == '0')) return bad;
     value = (value << 8) | n;
   }
-  if (i != text.size()) {
-    if (text.find(':') != std::string::npos) return bad + " (IPv6 is not supported yet)";
-    return bad;
-  }
+  if (i != text.size()) return bad;
   return Ipv4{value};
 }
 
@@ -64,11 +63,11 @@ Parsed<Cidr> parse_cidr(const std::string& text) {
   auto ip = parse_ipv4(text.substr(0, slash));
   if (auto* err = std::get_if<ParseError>(&ip)) return "invalid CIDR " + text + ": " + err->message;
   const std::string p = text.substr(slash + 1);
-  if (p.empty() || p.size() > 2 || !std::isdigit(static_cast<unsigned char>(p[0])) ||
-      (p.size() == 2 && !std::isdigit(static_cast<unsigned char>(p[1])))) {
-    return "invalid CIDR " + text + ": prefix \"" + p + "\" is not a number";
-  }
-  Cidr c{std::get<Ipv4>(ip), std::stoi(p)};
+  const bool digits = !p.empty() && std::all_of(p.begin(), p.end(), [](char ch) {
+    return std::isdigit(static_cast<unsigned char>(ch));
+  });
+  if (!digits) return "invalid CIDR " + text + ": prefix \"" + p + "\" is not a number";
+  Cidr c{std::get<Ipv4>(ip), p.size() > 2 ? 99 : std::stoi(p)};
   if (c.prefix < 8 || c.prefix > 30) {
     return "invalid CIDR " + text + ": prefix must be between /8 and /30";
   }

@@ -64,15 +64,16 @@ std::optional<Reader::Entries> entries_of(Reader& r, const YAML::Node& n, const 
       for (const auto& a : *allowed) known = known || a == k;
       if (!known) {
         if (k == "<<") {
-          r.error(key, what + ": YAML merge keys (<<) are not supported; use defaults: for shared "
-                              "VM settings");
+          const bool vmish = what.rfind("vm ", 0) == 0 || what == "defaults";
+          r.error(key, what + ": YAML merge keys (<<) are not supported" +
+                           std::string(vmish ? "; put shared VM settings under defaults:" : ""));
         } else {
           r.error(key, what + ": unknown key " + quote(k) + did_you_mean(k, *allowed));
         }
         continue;
       }
     }
-    out.emplace_back(k, it->second);
+    out.push_back({k, it->second, key});
   }
   return out;
 }
@@ -157,8 +158,10 @@ std::optional<double> Reader::number(const YAML::Node& n, const std::string& wha
 std::optional<bool> Reader::boolean(const YAML::Node& n, const std::string& what) {
   std::string s;
   if (!scalar_text(n, what, s)) return std::nullopt;
-  if (s == "true" || s == "yes" || s == "True" || s == "on") return true;
-  if (s == "false" || s == "no" || s == "False" || s == "off") return false;
+  std::string lower;
+  for (char c : s) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (lower == "true" || lower == "yes" || lower == "on") return true;
+  if (lower == "false" || lower == "no" || lower == "off") return false;
   error(n, what + ": expected true or false, got " + quote(s));
   return std::nullopt;
 }
@@ -230,20 +233,36 @@ nlohmann::json resolve_plain(const std::string& s) {
 }  // namespace
 
 std::optional<nlohmann::json> Reader::any(const YAML::Node& n, const std::string& what) {
+  long budget = 100000;
+  return any_at(n, what, 0, budget);
+}
+
+std::optional<nlohmann::json> Reader::any_at(const YAML::Node& n, const std::string& what, int depth, long& budget) {
+  if (budget < 0) return std::nullopt;  // reported once already
+  if (depth > 64) {
+    error(n, what + ": nested more than 64 levels deep (a YAML alias that contains itself?)");
+    budget = -1;
+    return std::nullopt;
+  }
+  if (--budget < 0) {
+    error(n, what + ": more than 100000 values (YAML aliases expanding too far?)");
+    return std::nullopt;
+  }
   switch (n.Type()) {
     case YAML::NodeType::Null:
     case YAML::NodeType::Undefined: return nlohmann::json(nullptr);
     case YAML::NodeType::Scalar: {
       std::string s;
       if (!scalar_text(n, what, s)) return std::nullopt;
-      if (n.Tag() == "!" || s != n.Scalar()) return nlohmann::json(s);  // quoted, or expanded
+      // Only plain, untagged scalars ("?") get types; quoted ("!"), !!str and expanded stay text.
+      if (n.Tag() != "?" || s != n.Scalar()) return nlohmann::json(s);
       return resolve_plain(s);
     }
     case YAML::NodeType::Sequence: {
       nlohmann::json arr = nlohmann::json::array();
       bool ok = true;
       for (const auto& item : n) {
-        auto v = any(item, what);
+        auto v = any_at(item, what, depth + 1, budget);
         ok = ok && v.has_value();
         if (v) arr.push_back(std::move(*v));
       }
@@ -255,8 +274,8 @@ std::optional<nlohmann::json> Reader::any(const YAML::Node& n, const std::string
       if (!entries) return std::nullopt;
       nlohmann::json obj = nlohmann::json::object();
       bool ok = true;
-      for (auto& [k, v] : *entries) {
-        auto value = any(v, what);
+      for (auto& [k, v, k_node] : *entries) {
+        auto value = any_at(v, what, depth + 1, budget);
         ok = ok && value.has_value();
         if (value) obj[k] = std::move(*value);
       }

@@ -42,7 +42,12 @@ class Reader {
   // The entries of a mapping, in file order, after reporting duplicate keys, non-scalar keys and
   // keys not in `allowed` (with a did-you-mean). A null node is an empty mapping. Returns nullopt
   // (after an error) when the node is not a mapping.
-  using Entries = std::vector<std::pair<std::string, YAML::Node>>;
+  struct Entry {
+    std::string key;
+    YAML::Node value;
+    YAML::Node key_node;  // where the name was written: objects are reported there
+  };
+  using Entries = std::vector<Entry>;
   std::optional<Entries> mapping(const YAML::Node& n, const std::string& what,
                                  const std::vector<std::string>& allowed);
   // The same for mappings whose keys are names the user chooses (vms, networks, ...).
@@ -80,6 +85,8 @@ class Reader {
  private:
   static std::string did_you_mean_(const std::string& word, const std::vector<std::string>& names);
   bool scalar_text(const YAML::Node& n, const std::string& what, std::string& out);
+  // depth guards against recursive aliases; budget against alias bombs (a&b&c... fan-out).
+  std::optional<nlohmann::json> any_at(const YAML::Node& n, const std::string& what, int depth, long& budget);
 
   std::string file_;
   Diagnostics& diags_;

@@ -18,7 +18,11 @@ json described(json schema, const char* text) {
 }
 
 json str(const char* text) { return described({{"type", "string"}}, text); }
-json boolean(const char* text) { return described(or_expr({{"type", "boolean"}}), text); }
+// YAML 1.1 readers (and kumo) also take yes/no/on/off.
+json boolean(const char* text) {
+  json words = {{"type", "string"}, {"pattern", "^(true|True|TRUE|false|False|FALSE|yes|Yes|YES|no|No|NO|on|On|ON|off|Off|OFF)$"}};
+  return described({{"anyOf", json::array({{{"type", "boolean"}}, words, ref("expr")})}}, text);
+}
 json enum_of(std::initializer_list<const char*> values, const char* text) {
   json e = json::array();
   for (auto* v : values) e.push_back(v);
@@ -36,6 +40,12 @@ json map_of(const char* def, const char* text) {
                     {"propertyNames", ref("name")},
                     {"additionalProperties", {{"anyOf", json::array({ref(def), {{"type", "null"}}})}}}},
                    text);
+}
+
+json hostname_map_of(const char* def, const char* text) {
+  json m = map_of(def, text);
+  m["propertyNames"] = ref("hostname");
+  return m;
 }
 
 json vm_properties() {
@@ -73,11 +83,12 @@ json build_schema() {
   defs["expr"] = described({{"type", "string"}, {"pattern", "\\$\\{(var\\.|file\\()"}},
                            "An expression: ${var.NAME} or ${file(PATH)}.");
   defs["name"] = {{"type", "string"}, {"pattern", "^[a-z0-9]([a-z0-9_-]{0,61}[a-z0-9])?$"}};
+  defs["hostname"] = {{"type", "string"}, {"pattern", "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"}};
   defs["size"] = or_expr({{"type", "string"},
-                          {"pattern", "^[0-9]+(\\.[0-9]+)?\\s*(K|KiB|M|MiB|G|GiB|T|TiB)$"}});
+                          {"pattern", "^([0-9]+(\\.[0-9]*)?|\\.[0-9]+)\\s*(K|KiB|M|MiB|G|GiB|T|TiB)$"}});
   defs["duration"] = or_expr({{"type", "string"}, {"pattern", "^([0-9]+[smh])+$"}});
   defs["variable"] = described(
-      object({{"default", described({{"type", json::array({"string", "number", "boolean"})}},
+      object({{"default", described({{"type", json::array({"string", "number", "boolean", "null"})}},
                                     "Value used when none is given.")},
               {"description", str("What the variable is for.")},
               {"sensitive", described({{"type", "boolean"}},
@@ -106,7 +117,7 @@ json build_schema() {
   defs["network"] = described(
       object({{"mode", enum_of({"nat", "isolated", "route", "bridge"}, "Network mode (default nat).")},
               {"cidr", str("IPv4 block, e.g. 10.10.0.0/24; the host takes the first address.")},
-              {"dhcp", described({{"anyOf", json::array({{{"type", "boolean"}},
+              {"dhcp", described({{"anyOf", json::array({{{"type", "boolean"}}, ref("expr"),
                                                          object({{"range", str("start-end, e.g. "
                                                                                 "10.10.0.100-10.10.0.200")}})})}},
                                  "DHCP (default on; range defaults to the upper half of cidr).")},
@@ -146,14 +157,14 @@ json build_schema() {
   defs["defaults"] = described(object(defaults_properties), "Fields applied to every VM that does not set them.");
 
   json root = object(
-      {{"cluster", described(or_expr(ref("name")), "The cluster's name; every object kumo makes is tagged with it.")},
+      {{"cluster", described(or_expr(ref("hostname")), "The cluster's name; every object kumo makes is tagged with it.")},
        {"variables", map_of("variable", "Variables: name -> {default, description, sensitive}.")},
        {"hosts", map_of("host", "libvirt hosts. Without it: one host 'local' at $LIBVIRT_DEFAULT_URI "
                                 "or qemu:///system.")},
        {"images", map_of("image", "Base images by name.")},
        {"networks", map_of("network", "Networks by name.")},
        {"defaults", ref("defaults")},
-       {"vms", map_of("vm", "VMs by name.")}},
+       {"vms", hostname_map_of("vm", "VMs by name (each name is a hostname).")}},
       {"cluster"});
   root["$schema"] = "https://json-schema.org/draft/2020-12/schema";
   root["$id"] = "https://kumo.invalid/schema/kumo-v1.json";

@@ -114,6 +114,9 @@ Parsed<std::chrono::seconds> parse_duration(const std::string& raw) {
              std::to_string(n) + "m)";
     }
     const char u = text[i++];
+    if (u == ' ' || u == '.' || u == ',') {
+      return "duration \"" + text + "\": write whole numbers with s, m or h, e.g. 90s, 5m or 1h30m";
+    }
     switch (u) {
       case 's': total += n; break;
       case 'm': total += n * 60; break;

@@ -129,10 +129,13 @@ void check_placement(const ClusterConfig& cfg, Diagnostics& diags) {
 }  // namespace
 
 void validate_cluster(const ClusterConfig& cfg, Diagnostics& diags) {
+  // Placement reasons over hosts and networks together; after earlier errors (a network whose
+  // hosts: list was wrong, say) it would only repeat them for every VM.
+  const bool clean = !diags.has_errors();
   check_overlaps(cfg, diags);
   check_addresses(cfg, diags);
   check_instance_names(cfg, diags);
-  check_placement(cfg, diags);
+  if (clean) check_placement(cfg, diags);
 }
 
 }  // namespace kumo::detail
