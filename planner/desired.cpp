@@ -1,0 +1,169 @@
+#include "planner/desired.h"
+
+#include <algorithm>
+
+#include "planner/cloudinit.h"
+#include "planner/hash.h"
+#include "providers/ownership.h"
+
+namespace kumo {
+
+std::string derived_mac(const std::string& cluster, const std::string& instance, int nic_index) {
+  const std::string h = sha256_hex(cluster + "/" + instance + "/" + std::to_string(nic_index));
+  return "52:54:00:" + h.substr(0, 2) + ":" + h.substr(2, 2) + ":" + h.substr(4, 2);
+}
+
+std::string bridge_name(const std::string& cluster, const std::string& network) {
+  return "kb-" + sha256_hex(cluster + "/" + network).substr(0, 10);  // 13 chars (IFNAMSIZ is 15)
+}
+
+nlohmann::json DesiredVm::spec() const {
+  nlohmann::json disks = nlohmann::json::object();
+  for (const auto& d : data_disks) disks[d.name] = d.size;
+  nlohmann::json nic_list = nlohmann::json::array();
+  for (const auto& n : nics) {
+    nic_list.push_back({{"network", n.network}, {"ip", n.ip ? n.ip->str() : ""}, {"mac", n.mac}});
+  }
+  return {{"image", image},
+          {"image_id", image_id},
+          {"cpus", cpus},
+          {"memory", memory},
+          {"disk", disk ? nlohmann::json(*disk) : nlohmann::json(nullptr)},
+          {"data_disks", disks},
+          {"nics", nic_list},
+          {"autostart", autostart},
+          {"group", group},
+          {"prevent_destroy", lifecycle.prevent_destroy},
+          {"instance_id", instance_id},
+          {"user_data_sha256", sha256_hex(user_data)},
+          {"network_config_sha256", sha256_hex(network_config)}};
+}
+
+std::string DesiredVm::spec_hash() const { return sha256_hex(spec().dump()); }
+
+namespace {
+
+std::string image_identity(const ImageConfig& img) {
+  if (img.checksum) return img.checksum->str();
+  if (img.url) return img.url->rfind("file://", 0) == 0 ? img.url->substr(7) : *img.url;
+  return img.path.value_or("");
+}
+
+std::vector<StaticAddress> static_addresses(const ClusterConfig& cfg, const std::vector<DesiredNic>& nics,
+                                            std::vector<std::string>& dhcp_macs) {
+  std::vector<StaticAddress> out;
+  for (const auto& nic : nics) {
+    const NetworkConfig* net = cfg.find_network(nic.network);
+    // With DHCP the host hands the reserved address out; only DHCP-less networks need config.
+    if (!net || !nic.ip || !net->cidr || (net->dhcp && net->mode != NetMode::Bridge)) {
+      dhcp_macs.push_back(nic.mac);
+      continue;
+    }
+    StaticAddress s;
+    s.mac = nic.mac;
+    s.ip = *nic.ip;
+    s.prefix = net->cidr->prefix;
+    if (net->mode == NetMode::Nat || net->mode == NetMode::Route) s.gateway = net->gateway();
+    if (net->mode != NetMode::Bridge) {
+      s.dns = net->gateway();
+      s.search_domain = net->domain;
+    }
+    out.push_back(s);
+  }
+  return out;
+}
+
+DesiredVm expand_instance(const ClusterConfig& cfg, const VmConfig& vm, int index) {
+  DesiredVm d;
+  d.instance = vm.instance_names()[index];
+  d.group = vm.name;
+  d.index = index;
+  d.pinned_host = vm.host;
+  d.placement = vm.placement;
+  d.anti_affinity = vm.anti_affinity;
+  d.image = vm.image;
+  if (const ImageConfig* img = cfg.find_image(vm.image)) d.image_id = image_identity(*img);
+  d.cpus = vm.cpus;
+  d.memory = vm.memory;
+  d.disk = vm.disk;
+  d.root_volume = root_volume_name(cfg.name, d.instance);
+  d.seed_volume = seed_volume_name(cfg.name, d.instance);
+  for (const auto& disk : vm.disks) {
+    d.data_disks.push_back({disk.name, data_volume_name(cfg.name, d.instance, disk.name), disk.size});
+  }
+  int n = 0;
+  for (const auto& nic : vm.networks) {
+    DesiredNic dn;
+    dn.network = nic.network;
+    const NetworkConfig* net = cfg.find_network(nic.network);
+    if (net && net->mode == NetMode::Bridge) {
+      dn.bridge = net->bridge.value_or("");
+    } else {
+      dn.libvirt_network = network_name(cfg.name, nic.network);
+    }
+    if (nic.ip) dn.ip = Ipv4{nic.ip->value + static_cast<std::uint32_t>(index)};
+    dn.mac = nic.mac ? nic.mac->plus(static_cast<std::uint32_t>(index)).str() : derived_mac(cfg.name, d.instance, n);
+    d.nics.push_back(dn);
+    ++n;
+  }
+  d.running = vm.running;
+  d.autostart = vm.autostart;
+  d.user_data = render_user_data(vm.cloud_init);
+  std::vector<std::string> dhcp_macs;
+  const auto statics = static_addresses(cfg, d.nics, dhcp_macs);
+  d.network_config = render_network_config(vm.cloud_init, dhcp_macs, statics);
+  // A new instance-id whenever the first-boot documents change: cloud-init runs once per id.
+  d.instance_id = cfg.name + "-" + d.instance + "-" + sha256_hex(d.user_data + "\n--\n" + d.network_config).substr(0, 12);
+  d.meta_data = render_meta_data(d.instance_id, d.instance);
+  d.lifecycle = vm.lifecycle;
+  d.wait_for = vm.wait_for;
+  d.wait_timeout = vm.wait_timeout;
+  d.location = vm.location;
+  return d;
+}
+
+}  // namespace
+
+DesiredCluster expand(const ClusterConfig& cfg) {
+  DesiredCluster out;
+  out.cluster = cfg.name;
+  out.hosts = cfg.hosts;
+  out.sensitive_values = cfg.sensitive_values;
+  for (const auto& vm : cfg.vms) {
+    for (int i = 0; i < vm.instance_count(); ++i) out.vms.push_back(expand_instance(cfg, vm, i));
+  }
+  return out;
+}
+
+void expand_networks(const ClusterConfig& cfg, DesiredCluster& desired) {
+  desired.networks.clear();
+  for (const auto& net : cfg.networks) {
+    if (net.mode == NetMode::Bridge) continue;  // an existing host bridge: nothing to create
+    for (const auto& host : net.hosts) {
+      DesiredNetwork dn;
+      dn.name = net.name;
+      dn.libvirt_name = network_name(cfg.name, net.name);
+      dn.host = host;
+      dn.mode = net.mode;
+      dn.cidr = net.cidr;
+      dn.dhcp_range = net.effective_dhcp_range();
+      dn.domain = net.domain;
+      dn.bridge = bridge_name(cfg.name, net.name);
+      dn.mtu = net.mtu;
+      dn.location = net.location;
+      if (net.dhcp) {
+        for (const auto& vm : desired.vms) {
+          if (vm.host != host) continue;
+          for (const auto& nic : vm.nics) {
+            if (nic.network == net.name && nic.ip) dn.dhcp_hosts.push_back({nic.mac, nic.ip->str(), vm.instance});
+          }
+        }
+        std::sort(dn.dhcp_hosts.begin(), dn.dhcp_hosts.end(),
+                  [](const auto& a, const auto& b) { return a.name < b.name; });
+      }
+      desired.networks.push_back(std::move(dn));
+    }
+  }
+}
+
+}  // namespace kumo

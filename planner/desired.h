@@ -1,0 +1,102 @@
+// The desired state: every VM instance, network and volume that kumo.yaml asks for, with every
+// name, MAC and cloud-init document worked out. Built from ClusterConfig only (no host access);
+// placement (placement.h) then fills in each instance's host.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "planner/config/model.h"
+
+namespace kumo {
+
+struct DesiredNic {
+  std::string network;          // name in kumo.yaml
+  std::string libvirt_network;  // kumo_<cluster>_<network>; "" for mode bridge
+  std::string bridge;           // mode bridge: the host's bridge
+  std::optional<Ipv4> ip;
+  std::string mac;  // given, or derived from cluster/instance/index so it never changes
+};
+
+struct DesiredDisk {
+  std::string name;    // "data"
+  std::string volume;  // kumo_<cluster>_<instance>_data-<name>.qcow2
+  std::uint64_t size = 0;
+};
+
+struct DesiredVm {
+  std::string instance;  // web-0: the domain name and hostname
+  std::string group;     // web: the vms: entry it comes from
+  int index = 0;
+  std::string host;  // set by placement
+  std::optional<std::string> pinned_host;
+  PlacementStrategy placement = PlacementStrategy::Spread;
+  std::optional<std::string> anti_affinity;
+
+  std::string image;     // name in kumo.yaml
+  std::string image_id;  // what the root disk is made from: checksum, else the source
+  int cpus = 1;
+  std::uint64_t memory = 0;
+  std::optional<std::uint64_t> disk;
+  std::string root_volume, seed_volume;
+  std::vector<DesiredDisk> data_disks;
+  std::vector<DesiredNic> nics;
+  bool running = true;
+  bool autostart = true;
+  std::string instance_id;
+  std::string user_data, meta_data, network_config;
+  LifecycleConfig lifecycle;
+  WaitFor wait_for = WaitFor::CloudInit;
+  std::chrono::seconds wait_timeout{600};
+  Location location;
+
+  std::string address() const { return "vm." + instance; }
+  // What kumo records in the domain's metadata and compares on the next plan. Only what the file
+  // decides: never the host, never runtime state.
+  nlohmann::json spec() const;
+  std::string spec_hash() const;
+};
+
+struct DesiredDhcpHost {
+  std::string mac, ip, name;
+  bool operator==(const DesiredDhcpHost&) const = default;
+};
+
+struct DesiredNetwork {
+  std::string name;          // front
+  std::string libvirt_name;  // kumo_<cluster>_front
+  std::string host;
+  NetMode mode = NetMode::Nat;
+  std::optional<Cidr> cidr;
+  std::optional<DhcpRange> dhcp_range;  // effective; unset when DHCP is off
+  std::optional<std::string> domain;
+  std::string bridge;  // the bridge kumo creates (kb-<hash>), or the host's (mode bridge)
+  std::optional<int> mtu;
+  std::vector<DesiredDhcpHost> dhcp_hosts;  // static addresses of the VMs placed on this host
+  Location location;
+
+  std::string address() const { return "network." + name; }
+};
+
+struct DesiredCluster {
+  std::string cluster;
+  std::vector<HostConfig> hosts;
+  std::vector<DesiredVm> vms;            // every instance, in file order
+  std::vector<DesiredNetwork> networks;  // one per (network, host), after placement
+  std::set<std::string> sensitive_values;
+};
+
+// Every VM instance of the config, not yet placed.
+DesiredCluster expand(const ClusterConfig& cfg);
+
+// The networks each host needs, with DHCP entries for the VMs placed on it. Call after placement.
+void expand_networks(const ClusterConfig& cfg, DesiredCluster& desired);
+
+std::string derived_mac(const std::string& cluster, const std::string& instance, int nic_index);
+std::string bridge_name(const std::string& cluster, const std::string& network);
+
+}  // namespace kumo

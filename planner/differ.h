@@ -1,0 +1,31 @@
+// diff(desired, observed) -> changes. Pure: no host access, no printing.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "planner/config/diagnostics.h"
+#include "planner/config/model.h"
+#include "planner/desired.h"
+#include "planner/plan.h"
+#include "providers/observed.h"
+
+namespace kumo {
+
+struct DiffResult {
+  std::vector<ResourceChange> changes;  // dependency order; deletes last, in reverse
+  Diagnostics errors;                   // conflicts and refusals: the plan must not be applied
+  std::vector<std::string> warnings;
+};
+
+// `observed` holds every host of the cluster; unreachable ones are left alone.
+DiffResult diff(const ClusterConfig& cfg, const DesiredCluster& desired, const std::vector<ObservedHost>& observed);
+
+// The observed state's identity: a saved plan is stale when this changes.
+std::string fingerprint(const std::vector<ObservedHost>& observed);
+
+// Keeps the changes to `targets` (addresses such as vm.web-1) and what they depend on.
+std::vector<ResourceChange> filter_targets(const std::vector<ResourceChange>& changes,
+                                           const DesiredCluster& desired, const std::vector<std::string>& targets);
+
+}  // namespace kumo

@@ -1,0 +1,19 @@
+// Observes every host of a cluster at once, one thread per host.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <vector>
+
+#include "planner/config/model.h"
+#include "providers/provider.h"
+
+namespace kumo {
+
+// Called from the observing threads as each host finishes (for progress display).
+using HostObserved = std::function<void(const ObservedHost&)>;
+
+std::vector<ObservedHost> observe_hosts(Provider& provider, const std::vector<HostConfig>& hosts,
+                                        std::chrono::milliseconds timeout, const HostObserved& on_done = {});
+
+}  // namespace kumo

@@ -1,0 +1,183 @@
+#include "planner/placement.h"
+
+#include <algorithm>
+#include <set>
+
+#include "planner/config/units.h"
+
+namespace kumo {
+namespace {
+
+struct HostLoad {
+  const HostConfig* config = nullptr;
+  const ObservedHost* observed = nullptr;
+  std::uint64_t memory_capacity = 0;  // with overcommit
+  double cpu_capacity = 0;
+  std::uint64_t memory_used = 0;  // other domains + this cluster's instances placed here
+  int cpus_used = 0;
+  std::uint64_t memory_now = 0;  // what every domain on the host has right now
+  int cpus_now = 0;
+  std::map<std::string, int> group_count;   // vms: entry -> instances here
+  std::set<std::string> affinity_groups;    // anti_affinity groups present here
+
+  std::uint64_t memory_free() const { return memory_capacity > memory_used ? memory_capacity - memory_used : 0; }
+};
+
+bool owned_by(const ObservedDomain& d, const std::string& cluster) {
+  return d.owner && d.owner->cluster == cluster && d.owner->address.rfind("vm.", 0) == 0;
+}
+
+bool networks_on_host(const ClusterConfig& cfg, const DesiredVm& vm, const std::string& host) {
+  for (const auto& nic : vm.nics) {
+    const NetworkConfig* net = cfg.find_network(nic.network);
+    if (!net || std::find(net->hosts.begin(), net->hosts.end(), host) == net->hosts.end()) return false;
+  }
+  return true;
+}
+
+void add(HostLoad& load, const DesiredVm& vm) {
+  load.memory_used += vm.memory;
+  load.cpus_used += vm.cpus;
+  load.group_count[vm.group]++;
+  if (vm.anti_affinity) load.affinity_groups.insert(*vm.anti_affinity);
+}
+
+// Why `vm` cannot go to `load`'s host, or "" if it can.
+std::string refusal(const ClusterConfig& cfg, const DesiredVm& vm, const HostLoad& load) {
+  const std::string& name = load.config->name;
+  if (!load.observed || !load.observed->reachable) return "unreachable";
+  if (!networks_on_host(cfg, vm, name)) return "does not have all of its networks";
+  if (vm.anti_affinity && load.affinity_groups.count(*vm.anti_affinity)) {
+    return "already holds a member of anti_affinity group \"" + *vm.anti_affinity + "\"";
+  }
+  if (load.memory_used + vm.memory > load.memory_capacity) {
+    return "not enough memory (" + format_size(load.memory_free()) + " free of " +
+           format_size(load.memory_capacity) + ")";
+  }
+  if (load.cpus_used + vm.cpus > load.cpu_capacity) {
+    return "not enough vCPUs (" + std::to_string(load.cpus_used) + " of " +
+           std::to_string(static_cast<int>(load.cpu_capacity)) + " in use)";
+  }
+  return "";
+}
+
+}  // namespace
+
+PlacementResult place(const ClusterConfig& cfg, const std::vector<ObservedHost>& observed, DesiredCluster& desired) {
+  PlacementResult result;
+  std::vector<HostLoad> loads;
+  for (const auto& h : cfg.hosts) {
+    HostLoad load;
+    load.config = &h;
+    for (const auto& o : observed) {
+      if (o.host == h.name) load.observed = &o;
+    }
+    if (load.observed && load.observed->reachable) {
+      const auto& f = load.observed->facts;
+      load.memory_capacity = static_cast<std::uint64_t>(static_cast<double>(f.memory) * h.memory_overcommit);
+      load.cpu_capacity = f.cpus * h.cpu_overcommit;
+      for (const auto& d : load.observed->domains) {
+        load.memory_now += d.memory;
+        load.cpus_now += d.vcpus;
+        if (!owned_by(d, cfg.name)) {
+          load.memory_used += d.memory;
+          load.cpus_used += d.vcpus;
+        }
+      }
+    }
+    loads.push_back(load);
+  }
+  auto load_of = [&](const std::string& host) -> HostLoad* {
+    for (auto& l : loads) {
+      if (l.config->name == host) return &l;
+    }
+    return nullptr;
+  };
+  const bool some_unreachable = std::any_of(loads.begin(), loads.end(), [](const HostLoad& l) {
+    return !l.observed || !l.observed->reachable;
+  });
+
+  // 1. Existing instances stay; pinned ones go to their pin.
+  std::vector<DesiredVm*> unplaced;
+  for (auto& vm : desired.vms) {
+    std::vector<std::string> found;
+    for (const auto& l : loads) {
+      if (!l.observed || !l.observed->reachable) continue;
+      for (const auto& d : l.observed->domains) {
+        if (owned_by(d, cfg.name) && d.owner->address == vm.address()) found.push_back(l.config->name);
+      }
+    }
+    if (found.size() > 1) {
+      result.errors.error(vm.location, vm.address() + " exists on more than one host (" + found[0] + " and " +
+                                           found[1] + "); destroy the extra copy by hand (virsh undefine) and plan again");
+      continue;
+    }
+    if (vm.pinned_host) {
+      vm.host = *vm.pinned_host;
+      HostLoad* l = load_of(vm.host);
+      if (!l || !l->observed || !l->observed->reachable) {
+        result.unknown.push_back(vm.instance);
+        vm.host.clear();
+        continue;
+      }
+    } else if (!found.empty()) {
+      vm.host = found[0];
+    } else if (some_unreachable) {
+      result.unknown.push_back(vm.instance);  // it may live on a host we could not look at
+      continue;
+    } else {
+      unplaced.push_back(&vm);
+      continue;
+    }
+    add(*load_of(vm.host), vm);
+  }
+
+  // 2. New instances, in file order.
+  for (DesiredVm* vm : unplaced) {
+    std::vector<HostLoad*> fits;
+    std::string reasons;
+    for (auto& l : loads) {
+      const std::string why = refusal(cfg, *vm, l);
+      if (why.empty()) {
+        fits.push_back(&l);
+      } else {
+        reasons += "; " + l.config->name + ": " + why;
+      }
+    }
+    if (fits.empty()) {
+      result.errors.error(vm->location, "vm " + quote(vm->instance) + " (" + format_size(vm->memory) + ", " +
+                                            std::to_string(vm->cpus) + " vCPU) fits on no host" + reasons);
+      continue;
+    }
+    auto rank = [&](const HostLoad* l) {
+      const long long free_after = static_cast<long long>(l->memory_free()) - static_cast<long long>(vm->memory);
+      if (vm->placement == PlacementStrategy::Pack) return std::make_pair(0LL, free_after);
+      auto it = l->group_count.find(vm->group);
+      return std::make_pair(static_cast<long long>(it == l->group_count.end() ? 0 : it->second), -free_after);
+    };
+    // stable_sort keeps the hosts' file order among equals: the tie-break is deterministic.
+    std::stable_sort(fits.begin(), fits.end(), [&](const HostLoad* a, const HostLoad* b) { return rank(a) < rank(b); });
+    vm->host = fits.front()->config->name;
+    add(*fits.front(), *vm);
+  }
+
+  // 3. Pinned or grown instances may over-fill a host: refuse only what makes it fuller.
+  for (const auto& l : loads) {
+    if (!l.observed || !l.observed->reachable) continue;
+    if (l.memory_used > l.memory_capacity && l.memory_used > l.memory_now) {
+      result.errors.error({}, "host " + quote(l.config->name) + " would be over-full: its VMs would need " +
+                                  format_size(l.memory_used) + " of memory, it has " + format_size(l.memory_capacity) +
+                                  " (memory_overcommit " + std::to_string(l.config->memory_overcommit).substr(0, 4) + ")");
+    }
+    if (l.cpus_used > l.cpu_capacity && l.cpus_used > l.cpus_now) {
+      result.errors.error({}, "host " + quote(l.config->name) + " would be over-full: its VMs would need " +
+                                  std::to_string(l.cpus_used) + " vCPUs, it allows " +
+                                  std::to_string(static_cast<int>(l.cpu_capacity)) + " (" +
+                                  std::to_string(l.observed->facts.cpus) + " CPUs, cpu_overcommit " +
+                                  std::to_string(l.config->cpu_overcommit).substr(0, 4) + ")");
+    }
+  }
+  return result;
+}
+
+}  // namespace kumo

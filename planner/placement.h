@@ -1,0 +1,28 @@
+// Chooses a host for every VM instance. Stable: an instance that exists stays where it is (a pin
+// to another host is a move, decided by the differ). Deterministic: the same file and the same
+// live state give the same answer. New instances go, in file order, to the hosts that have all
+// their networks, respect their anti-affinity group and have room.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "planner/config/diagnostics.h"
+#include "planner/config/model.h"
+#include "planner/desired.h"
+#include "providers/observed.h"
+
+namespace kumo {
+
+struct PlacementResult {
+  Diagnostics errors;
+  // Instances whose host cannot be known because a host was skipped as unreachable.
+  std::vector<std::string> unknown;
+};
+
+// hosts: every observed host, reachable or not (unreachable ones are never chosen, and instances
+// that could live there are reported as unknown rather than created twice).
+PlacementResult place(const ClusterConfig& cfg, const std::vector<ObservedHost>& hosts, DesiredCluster& desired);
+
+}  // namespace kumo

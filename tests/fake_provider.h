@@ -1,0 +1,154 @@
+// An in-memory stand-in for libvirt hosts: records every call, simulates unreachable and slow
+// hosts, and can "materialize" a desired cluster the way apply would leave it, so tests can check
+// that a second plan finds nothing to do.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "planner/desired.h"
+#include "providers/ownership.h"
+#include "providers/provider.h"
+
+namespace kumo::test {
+
+class FakeProvider : public Provider {
+ public:
+  ObservedHost observe(const HostTarget& target, std::chrono::milliseconds timeout) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      calls_.push_back("observe " + target.name);
+    }
+    auto slow = delays.find(target.name);
+    if (slow != delays.end()) {
+      if (slow->second > timeout) {
+        std::this_thread::sleep_for(timeout);
+        return unreachable_host(target, "timed out after " + std::to_string(timeout.count()) + "ms");
+      }
+      std::this_thread::sleep_for(slow->second);
+    }
+    if (unreachable.count(target.name)) return unreachable_host(target, "connection refused");
+    ObservedHost h = host(target.name);
+    h.reachable = true;
+    h.api_calls = 5 + static_cast<int>(h.domains.size() + h.networks.size() + h.volumes.size());
+    return h;
+  }
+
+  ObservedHost& host(const std::string& name, int cpus = 8, std::uint64_t memory = 32ull << 30, bool kvm = true) {
+    auto [it, fresh] = hosts_.try_emplace(name);
+    if (fresh) {
+      it->second.host = name;
+      it->second.facts = {name, "x86_64", cpus, memory, memory, kvm, "9.0.0"};
+    }
+    return it->second;
+  }
+
+  ObservedDomain& add_domain(const std::string& host_name, const std::string& name, std::optional<Ownership> owner = {},
+                             std::uint64_t memory = 512ull << 20, int vcpus = 1) {
+    ObservedDomain d;
+    d.name = name;
+    d.uuid = "uuid-" + name;
+    d.state = "running";
+    d.active = true;
+    d.autostart = true;
+    d.vcpus = vcpus;
+    d.max_vcpus = vcpus;
+    d.memory = memory;
+    d.max_memory = memory;
+    d.owner = std::move(owner);
+    host(host_name).domains.push_back(d);
+    return host(host_name).domains.back();
+  }
+
+  ObservedVolume& add_volume(const std::string& host_name, const std::string& name, std::uint64_t capacity,
+                             const std::string& pool = "default") {
+    ObservedVolume v;
+    v.pool = pool;
+    v.name = name;
+    v.path = "/var/lib/libvirt/images/" + name;
+    v.capacity = capacity;
+    v.format = "qcow2";
+    v.owner = volume_owner(name);
+    host(host_name).volumes.push_back(v);
+    return host(host_name).volumes.back();
+  }
+
+  ObservedNetwork& add_network(const std::string& host_name, const std::string& name) {
+    ObservedNetwork n;
+    n.name = name;
+    n.uuid = "uuid-" + name;
+    n.active = true;
+    n.autostart = true;
+    n.owner = network_owner(name);
+    host(host_name).networks.push_back(n);
+    return host(host_name).networks.back();
+  }
+
+  // Leaves the hosts as a successful apply of `desired` would: every VM running with its
+  // metadata, every volume and network present.
+  void materialize(const DesiredCluster& desired, const std::string& cluster) {
+    for (auto& [name, h] : hosts_) {
+      std::erase_if(h.domains, [&](const ObservedDomain& d) { return d.owner && d.owner->cluster == cluster; });
+      std::erase_if(h.networks, [&](const ObservedNetwork& n) { return n.owner && n.owner->cluster == cluster; });
+      std::erase_if(h.volumes, [&](const ObservedVolume& v) { return v.owner && v.owner->cluster == cluster; });
+    }
+    for (const auto& n : desired.networks) {
+      ObservedNetwork& o = add_network(n.host, n.libvirt_name);
+      o.forward_mode = n.mode == NetMode::Isolated ? "" : to_string(n.mode);
+      o.bridge = n.bridge;
+      if (n.cidr) {
+        o.ip = n.cidr->first_host().str();
+        o.prefix = n.cidr->prefix;
+      }
+      if (n.dhcp_range) {
+        o.dhcp_start = n.dhcp_range->start.str();
+        o.dhcp_end = n.dhcp_range->end.str();
+      }
+      for (const auto& e : n.dhcp_hosts) o.dhcp_hosts.push_back({e.mac, e.ip, e.name});
+      o.domain = n.domain.value_or("");
+      o.mtu = n.mtu;
+    }
+    for (const auto& vm : desired.vms) {
+      if (vm.host.empty()) continue;
+      Ownership owner{cluster, vm.address(), vm.spec_hash(), vm.spec()};
+      ObservedDomain& d = add_domain(vm.host, vm.instance, owner, vm.memory, vm.cpus);
+      d.max_memory = vm.memory * 2;
+      d.max_vcpus = vm.cpus * 2;
+      d.active = vm.running;
+      d.state = vm.running ? "running" : "shutoff";
+      d.autostart = vm.autostart;
+      for (const auto& nic : vm.nics) d.nics.push_back({nic.libvirt_network, "network", nic.mac, "virtio"});
+      add_volume(vm.host, vm.root_volume, vm.disk.value_or(2ull << 30));
+      add_volume(vm.host, vm.seed_volume, 1 << 20);
+      for (const auto& disk : vm.data_disks) add_volume(vm.host, disk.volume, disk.size);
+    }
+  }
+
+  std::vector<std::string> calls() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return calls_;
+  }
+
+  std::set<std::string> unreachable;
+  std::map<std::string, std::chrono::milliseconds> delays;
+
+ private:
+  static ObservedHost unreachable_host(const HostTarget& t, const std::string& why) {
+    ObservedHost h;
+    h.host = t.name;
+    h.uri = t.uri;
+    h.error = "host " + t.name + " (" + t.uri + "): " + why;
+    return h;
+  }
+
+  std::map<std::string, ObservedHost> hosts_;
+  mutable std::mutex mu_;
+  std::vector<std::string> calls_;
+};
+
+}  // namespace kumo::test
