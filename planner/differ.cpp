@@ -198,6 +198,17 @@ json vm_json(const DesiredVm& vm) {
   j["root_volume"] = vm.root_volume;
   j["seed_volume"] = vm.seed_volume;
   j["prevent_destroy"] = vm.lifecycle.prevent_destroy;
+  j["data_disk_volumes"] = json::object();
+  for (const auto& d : vm.data_disks) j["data_disk_volumes"][d.name] = d.volume;
+  j["libvirt_networks"] = json::array();
+  for (const auto& n : vm.nics) j["libvirt_networks"].push_back({{"network", n.libvirt_network}, {"bridge", n.bridge}});
+  j["spec_hash"] = vm.spec_hash();
+  // The executor builds the seed from these; saved plans keep them (and are written 0600).
+  j["user_data"] = vm.user_data;
+  j["meta_data"] = vm.meta_data;
+  j["network_config"] = vm.network_config;
+  j["wait_for"] = to_string(vm.wait_for);
+  j["wait_timeout_s"] = vm.wait_timeout.count();
   return j;
 }
 
@@ -389,7 +400,7 @@ void Differ::volumes_for(const DesiredVm& vm, const HostIndex& idx, bool vm_is_n
   if (vm_is_new || !root) {
     auto ch = child("root", root ? Action::Replace : Action::Create);
     ch.desired = {{"name", vm.root_volume}, {"size", vm.disk ? json(*vm.disk) : json(nullptr)}, {"image", vm.image}};
-    if (root) ch.reason = "left over from an earlier VM; made anew from the image";
+    if (root && parent.action == Action::Create) ch.reason = "left over from an earlier VM; made anew from the image";
     children.push_back(ch);
   } else if (vm.disk && root->capacity != *vm.disk) {
     if (*vm.disk < root->capacity) {

@@ -1,0 +1,224 @@
+#include "cli/views/plan_view.h"
+
+#include <cstdio>
+#include <sstream>
+
+namespace kumo::views {
+namespace {
+
+const char* kReset = "\033[0m";
+
+const char* colour_of(Action a) {
+  switch (a) {
+    case Action::Create: return "\033[32m";
+    case Action::Update: return "\033[33m";
+    case Action::Replace: return "\033[35m";
+    case Action::Delete: return "\033[31m";
+    case Action::NoOp: return "";
+  }
+  return "";
+}
+
+std::string redact(std::string text, const Plan& plan, const ViewOptions& o) {
+  if (o.show_sensitive) return text;
+  for (const auto& secret : plan.sensitive_values) {
+    if (secret.empty()) continue;
+    for (auto pos = text.find(secret); pos != std::string::npos; pos = text.find(secret, pos + 11)) {
+      text.replace(pos, secret.size(), "(sensitive)");
+    }
+  }
+  return text;
+}
+
+std::string value_text(const nlohmann::json& v) {
+  if (v.is_null()) return "(none)";
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_array()) {
+    std::string out = "[";
+    for (size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + value_text(v[i]);
+    return out + "]";
+  }
+  return v.dump();
+}
+
+std::string attribute_value(const AttributeChange& a, const nlohmann::json& v, const ViewOptions& o) {
+  if (a.sensitive && !o.show_sensitive) return "(sensitive)";
+  std::string s = value_text(v);
+  if (s.find('\n') != std::string::npos) {
+    // Multi-line values (user-data) are indented under the attribute.
+    std::string out = "|\n";
+    std::istringstream in(s);
+    std::string line;
+    while (std::getline(in, line)) out += "            " + line + "\n";
+    out.pop_back();
+    return out;
+  }
+  return s;
+}
+
+std::string plural(int n, const char* word) {
+  return std::to_string(n) + " " + word + (n == 1 ? "" : "s");
+}
+
+std::string headline(const ResourceChange& c) {
+  std::string what = to_string(c.action);
+  if (c.kind == "volume") {
+    if (c.disruption == Disruption::Live) what += " (live)";
+  } else if (c.action == Action::Update || c.action == Action::Replace) {
+    what += " (" + std::string(c.disruption == Disruption::None ? "no interruption" : to_string(c.disruption)) + ")";
+  }
+  if (c.destroys_data) what += ", DESTROYS DATA";
+  return what;
+}
+
+void render_change(std::ostringstream& out, const ResourceChange& c, const ViewOptions& o, const std::string& indent) {
+  const std::string sym = symbol(c.action);
+  const std::string col = o.colour ? colour_of(c.action) : "";
+  const std::string reset = o.colour ? kReset : "";
+  out << indent << col << sym << " " << c.address << reset << "  " << headline(c) << "\n";
+  const std::string sub = indent + std::string(sym.size() + 1, ' ');
+  if (!c.reason.empty()) out << sub << "# " << c.reason << "\n";
+  size_t width = 0;
+  for (const auto& a : c.attributes) width = std::max(width, a.name.size());
+  for (const auto& a : c.attributes) {
+    out << sub << a.name << ":" << std::string(width - a.name.size() + 1, ' ');
+    if (c.action == Action::Create || a.before.is_null()) {
+      out << attribute_value(a, a.after, o);
+    } else if (a.after.is_null()) {
+      out << attribute_value(a, a.before, o) << " -> (removed)";
+    } else {
+      out << attribute_value(a, a.before, o) << " -> " << attribute_value(a, a.after, o);
+    }
+    if (a.forces_replacement) out << "  # forces replacement";
+    if (a.drift) out << "  # drift: changed outside kumo";
+    out << "\n";
+  }
+}
+
+}  // namespace
+
+std::string summary_line(const Plan& plan) {
+  if (!plan.has_changes()) return "No changes. Live state matches " + plan.config_file + ".";
+  const auto s = plan.summary();
+  return "Plan: " + std::to_string(s.add) + " to add, " + std::to_string(s.change) + " to change, " +
+         std::to_string(s.replace) + " to replace, " + std::to_string(s.destroy) + " to destroy.";
+}
+
+std::string render_human(const Plan& plan, const ViewOptions& o) {
+  std::ostringstream out;
+  out << "kumo plan: cluster " << plan.cluster << " (" << plan.config_file << ")\n";
+  for (const auto& h : plan.hosts) {
+    char secs[32];
+    std::snprintf(secs, sizeof secs, "%.2f s", h.seconds);
+    out << "  host " << h.name << ": ";
+    if (!h.reachable) {
+      out << (h.skipped ? "NOT LOOKED AT (unreachable, skipped)" : "unreachable") << "\n";
+    } else {
+      out << h.virt_type << ", " << plural(h.domains, "domain") << ", " << plural(h.networks, "network") << ", "
+          << plural(h.volumes, "volume") << ", read in " << secs << "\n";
+    }
+  }
+  if (!plan.targets.empty()) {
+    out << "  targets:";
+    for (const auto& t : plan.targets) out << " " << t;
+    out << " (and what they depend on)\n";
+  }
+  for (const auto& w : plan.warnings) {
+    out << (o.colour ? "\033[1;33mwarning:\033[0m " : "warning: ") << w << "\n";
+  }
+  // Grouped by host, in the file's host order; within a host, in the order they will happen.
+  for (const auto& h : plan.hosts) {
+    bool first = true;
+    for (const auto& c : plan.changes) {
+      if (c.host != h.name) continue;
+      if (first) out << "\nhost " << h.name << " (" << h.uri << ")\n";
+      first = false;
+      render_change(out, c, o, c.parent.empty() || c.parent == c.address ? "  " : "      ");
+    }
+  }
+  out << "\n" << summary_line(plan) << "\n";
+  return redact(out.str(), plan, o);
+}
+
+nlohmann::ordered_json render_json(const Plan& plan, const ViewOptions& o) {
+  using oj = nlohmann::ordered_json;
+  oj out;
+  out["format_version"] = Plan::kFormatVersion;
+  out["cluster"] = plan.cluster;
+  out["config_file"] = plan.config_file;
+  out["fingerprint"] = plan.fingerprint;
+  const auto s = plan.summary();
+  out["summary"] = {{"add", s.add}, {"change", s.change}, {"replace", s.replace}, {"destroy", s.destroy},
+                    {"has_changes", plan.has_changes()}};
+  out["hosts"] = oj::array();
+  for (const auto& h : plan.hosts) {
+    out["hosts"].push_back({{"name", h.name}, {"uri", h.uri}, {"reachable", h.reachable}, {"skipped", h.skipped},
+                            {"error", h.error}, {"virt_type", h.virt_type}, {"kvm", h.kvm},
+                            {"domains", h.domains}, {"networks", h.networks}, {"volumes", h.volumes},
+                            {"api_calls", h.api_calls}, {"seconds", h.seconds}});
+  }
+  out["warnings"] = plan.warnings;
+  out["targets"] = plan.targets;
+  out["changes"] = oj::array();
+  for (const auto& c : plan.changes) {
+    oj attrs = oj::array();
+    for (const auto& a : c.attributes) {
+      const bool hide = a.sensitive && !o.show_sensitive;
+      attrs.push_back({{"name", a.name},
+                       {"before", hide && !a.before.is_null() ? oj("(sensitive)") : oj::parse(a.before.dump())},
+                       {"after", hide && !a.after.is_null() ? oj("(sensitive)") : oj::parse(a.after.dump())},
+                       {"forces_replacement", a.forces_replacement},
+                       {"sensitive", a.sensitive},
+                       {"drift", a.drift}});
+    }
+    out["changes"].push_back({{"address", c.address},
+                              {"kind", c.kind},
+                              {"host", c.host},
+                              {"parent", c.parent.empty() ? oj(nullptr) : oj(c.parent)},
+                              {"action", to_string(c.action)},
+                              {"disruption", to_string(c.disruption)},
+                              {"destroys_data", c.destroys_data},
+                              {"drift", std::any_of(c.attributes.begin(), c.attributes.end(),
+                                                    [](const AttributeChange& a) { return a.drift; })},
+                              {"reason", c.reason},
+                              {"attributes", attrs}});
+  }
+  if (o.show_sensitive) return out;
+  return oj::parse(redact(out.dump(), plan, o));
+}
+
+std::string render_markdown(const Plan& plan, const ViewOptions& o) {
+  ViewOptions plain = o;
+  plain.colour = false;
+  std::ostringstream out;
+  out << "### kumo plan: `" << plan.cluster << "`\n\n";
+  out << "**" << summary_line(plan) << "**\n\n";
+  for (const auto& w : plan.warnings) out << "> :warning: " << w << "\n";
+  if (!plan.warnings.empty()) out << "\n";
+  if (plan.has_changes()) {
+    out << "| | resource | host | action | disruption |\n|---|---|---|---|---|\n";
+    for (const auto& c : plan.changes) {
+      if (!c.parent.empty()) continue;
+      out << "| `" << symbol(c.action) << "` | `" << c.address << "` | " << c.host << " | " << to_string(c.action)
+          << (c.destroys_data ? " **(destroys data)**" : "") << " | " << to_string(c.disruption) << " |\n";
+    }
+    out << "\n";
+  }
+  // In a diff block, GitHub colours lines by their first character: move each symbol there.
+  std::istringstream human(render_human(plan, plain));
+  std::string line, body;
+  while (std::getline(human, line)) {
+    const auto first = line.find_first_not_of(' ');
+    if (first != std::string::npos && first > 0 && line.size() > first + 1 &&
+        (line.compare(first, 2, "+ ") == 0 || line.compare(first, 2, "- ") == 0 ||
+         line.compare(first, 2, "~ ") == 0 || line.compare(first, 4, "-/+ ") == 0)) {
+      const char mark = line[first] == '~' ? '!' : line[first];
+      line = std::string(1, mark) + line.substr(1);
+    }
+    body += line + "\n";
+  }
+  out << "<details><summary>Full plan</summary>\n\n```diff\n" << body << "```\n\n</details>\n";
+  return redact(out.str(), plan, o);
+}
+
+}  // namespace kumo::views

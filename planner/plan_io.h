@@ -1,0 +1,22 @@
+// Saved plans (kumo plan -o FILE): every field of the plan, so apply can carry it out exactly,
+// plus the fingerprint of the observed state it was made from.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "planner/plan.h"
+
+namespace kumo {
+
+nlohmann::json plan_to_json(const Plan& plan);
+// nullopt and *error set when the document is not a saved plan of this format version.
+std::optional<Plan> plan_from_json(const nlohmann::json& doc, std::string* error);
+
+// Writes with mode 0600 (a saved plan holds cloud-init documents, possibly secrets).
+bool save_plan(const Plan& plan, const std::string& path, std::string* error);
+std::optional<Plan> load_plan(const std::string& path, std::string* error);
+
+}  // namespace kumo

@@ -1,0 +1,129 @@
+// Golden renderings of one plan that has every kind of change. KUMO_UPDATE_GOLDEN=1 rewrites them
+// (then review the diff: it is the user-visible output).
+#include "cli/views/plan_view.h"
+
+#include <catch2/catch.hpp>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "planner/config/loader.h"
+#include "planner/planner.h"
+#include "tests/fake_provider.h"
+
+using namespace kumo;
+
+namespace {
+
+std::string golden_path(const std::string& name) {
+  return (std::filesystem::path(KUMO_SOURCE_DIR) / "tests/golden" / name).string();
+}
+
+void check_golden(const std::string& name, const std::string& actual) {
+  const std::string path = golden_path(name);
+  if (std::getenv("KUMO_UPDATE_GOLDEN")) std::ofstream(path) << actual;
+  std::ifstream in(path);
+  REQUIRE(in);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  CHECK(actual == ss.str());
+}
+
+ClusterConfig load(const std::string& text) {
+  LoadOptions opts;
+  opts.environment["HOME"] = "/home/test";
+  auto r = load_config_text(text, "kumo.yaml", "/tmp", opts);
+  REQUIRE(r.config.has_value());
+  return *r.config;
+}
+
+const char* kBefore = R"(
+cluster: fest
+variables:
+  secret: {sensitive: true, default: hunter2}
+hosts:
+  hv1: {uri: "qemu+ssh://root@hv1/system"}
+  hv2: {uri: "qemu+ssh://root@hv2/system"}
+images:
+  deb: {path: /srv/deb.qcow2}
+networks:
+  front: {cidr: 10.20.0.0/24}
+vms:
+  api: {image: deb, host: hv1, memory: 1GiB, disks: {data: 2GiB}}
+  db: {image: deb, host: hv2}
+  old: {image: deb, host: hv2, disks: {pg: 1GiB}}
+)";
+
+const char* kAfter = R"(
+cluster: fest
+variables:
+  secret: {sensitive: true, default: hunter2}
+hosts:
+  hv1: {uri: "qemu+ssh://root@hv1/system"}
+  hv2: {uri: "qemu+ssh://root@hv2/system"}
+images:
+  deb: {path: /srv/deb.qcow2}
+networks:
+  front: {cidr: 10.20.0.0/24}
+vms:
+  api: {image: deb, host: hv1, memory: 2GiB, disks: {data: 4GiB}}
+  db:
+    image: deb
+    host: hv2
+    cloud_init:
+      write_files: [{path: /etc/db.env, content: "PASSWORD=${var.secret}\n"}]
+  web: {image: deb, host: hv1, cpus: 2}
+)";
+
+Plan sample_plan() {
+  struct Hosts : test::FakeProvider {
+    Hosts() {
+      host("hv1");
+      host("hv2", 4, 8ull << 30, false);
+    }
+  } p;
+  auto before = load(kBefore);
+  auto first = make_plan(before, p, {});
+  REQUIRE(first.plan.has_value());
+  p.materialize(first.desired, "fest");
+  auto r = make_plan(load(kAfter), p, {});
+  REQUIRE(r.plan.has_value());
+  return *r.plan;
+}
+
+}  // namespace
+
+TEST_CASE("human plan rendering", "[views][golden]") {
+  check_golden("plan_human.txt", views::render_human(sample_plan(), {}));
+}
+
+TEST_CASE("human plan rendering with colour marks actions", "[views]") {
+  const std::string text = views::render_human(sample_plan(), {true, false});
+  CHECK(text.find("\033[32m+ vm.web\033[0m") != std::string::npos);
+  CHECK(text.find("\033[31m- vm.old\033[0m") != std::string::npos);
+}
+
+TEST_CASE("JSON plan rendering", "[views][golden]") {
+  check_golden("plan.json", views::render_json(sample_plan(), {}).dump(2) + "\n");
+}
+
+TEST_CASE("markdown plan rendering", "[views][golden]") {
+  check_golden("plan.md", views::render_markdown(sample_plan(), {}));
+}
+
+TEST_CASE("sensitive values never print unless asked", "[views]") {
+  const Plan plan = sample_plan();
+  for (const auto& text : {views::render_human(plan, {}), views::render_json(plan, {}).dump(),
+                           views::render_markdown(plan, {})}) {
+    CHECK(text.find("hunter2") == std::string::npos);
+  }
+  CHECK(views::render_human(plan, {false, true}).find("PASSWORD=hunter2") != std::string::npos);
+}
+
+TEST_CASE("no changes says so", "[views]") {
+  Plan p;
+  p.config_file = "kumo.yaml";
+  CHECK(views::summary_line(p) == "No changes. Live state matches kumo.yaml.");
+}

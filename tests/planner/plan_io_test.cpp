@@ -1,0 +1,53 @@
+#include "planner/plan_io.h"
+
+#include <catch2/catch.hpp>
+
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+
+using namespace kumo;
+
+TEST_CASE("a saved plan reads back exactly, is private, and other files are refused", "[plan_io]") {
+  Plan p;
+  p.cluster = "fest";
+  p.config_file = "kumo.yaml";
+  p.fingerprint = "sha256:abc";
+  p.sensitive_values = {"hunter2"};
+  p.hosts.push_back({"hv1", "test:///default", true, false, "", true, "kvm", 1, 2, 3, 17, 0.5});
+  ResourceChange c;
+  c.address = "vm.web";
+  c.kind = "vm";
+  c.host = "hv1";
+  c.action = Action::Replace;
+  c.disruption = Disruption::Recreate;
+  c.destroys_data = true;
+  c.reason = "why";
+  c.desired = {{"user_data", "#cloud-config\n"}};
+  AttributeChange a;
+  a.name = "image";
+  a.before = "a";
+  a.after = "b";
+  a.forces_replacement = true;
+  c.attributes.push_back(a);
+  p.changes.push_back(c);
+
+  const auto path = (std::filesystem::temp_directory_path() / "kumo-plan-io-test.json").string();
+  std::string error;
+  REQUIRE(save_plan(p, path, &error));
+  struct stat st {};
+  REQUIRE(::stat(path.c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0600);
+  auto back = load_plan(path, &error);
+  REQUIRE(back.has_value());
+  CHECK(plan_to_json(*back) == plan_to_json(p));
+
+  std::ofstream(path) << "{\"format_version\": 1}";
+  CHECK_FALSE(load_plan(path, &error).has_value());
+  CHECK(error == "not a saved kumo plan (make one with kumo plan -o FILE)");
+  std::ofstream(path) << "{\"kumo_saved_plan\": 99}";
+  CHECK_FALSE(load_plan(path, &error).has_value());
+  CHECK(error == "saved plan format 99 is not supported by this kumo (format 1); plan again");
+  std::filesystem::remove(path);
+}
