@@ -1,6 +1,8 @@
 #include "providers/libvirt/connection.h"
 
 #include <atomic>
+#include <future>
+#include <memory>
 #include <thread>
 
 #include <libvirt/virterror.h>
@@ -12,8 +14,6 @@ using namespace kumo;
 using namespace kumo::libvirt;
 using namespace std::chrono_literals;
 using kumo::testing::SilentSocket;
-using kumo::testing::thread_count;
-using kumo::testing::threads_settle_to;
 
 namespace {
 
@@ -115,13 +115,18 @@ TEST_CASE("a malformed or empty URI is reported, not guessed", "[connection]") {
 }
 
 TEST_CASE("a host that never answers times out, and its opener finishes later", "[connection]") {
-  ensure_libvirt_ready();  // its event-loop thread is not part of what we count
-  const int baseline = thread_count();
   SilentSocket silent;
   const std::string uri = "qemu+unix:///system?socket=" + silent.path();
+  // libvirt's own opener, plus a signal when it returns. Shared: the worker outlives the call.
+  auto returned = std::make_shared<std::promise<bool>>();
+  const Opener watched = [returned](const std::string& u) {
+    virConnectPtr conn = virConnectOpenAuth(u.c_str(), virConnectAuthPtrDefault, 0);
+    returned->set_value(conn != nullptr);
+    return conn;
+  };
 
   const auto start = std::chrono::steady_clock::now();
-  const auto result = open_connection(hv(uri), 300ms);
+  const auto result = open_connection(hv(uri), 300ms, watched);
   const auto elapsed = std::chrono::steady_clock::now() - start;
   CHECK_FALSE(result.conn);
   CHECK(result.error ==
@@ -129,31 +134,41 @@ TEST_CASE("a host that never answers times out, and its opener finishes later", 
   CHECK(elapsed >= 300ms);
   CHECK(elapsed < 2s);
 
-  CHECK(thread_count() == baseline + 1);  // the opener is still waiting for an answer
-  silent.close();                         // the queued connection is reset; the open fails
-  CHECK(threads_settle_to(baseline));
+  auto opener_done = returned->get_future();
+  CHECK(opener_done.wait_for(0s) == std::future_status::timeout);  // still waiting for an answer
+  silent.close();  // the queued connection is reset: the open fails and the worker ends
+  REQUIRE(opener_done.wait_for(5s) == std::future_status::ready);
+  CHECK_FALSE(opener_done.get());
 }
 
 TEST_CASE("a connection that arrives after the timeout is closed by its opener", "[connection]") {
-  ensure_libvirt_ready();
-  const int baseline = thread_count();
-  std::atomic<virConnectPtr> opened = nullptr;
-  std::atomic<bool> release = false;
-  const Opener slow = [&](const std::string& uri) {
-    while (!release) std::this_thread::sleep_for(5ms);
+  // test:///default keeps its objects only while a connection to it is open. The late connection
+  // leaves a mark there; once a fresh connection no longer finds it, the worker closed its own.
+  struct Shared {  // outlives the test if the worker does
+    std::atomic<bool> release = false;
+    std::promise<void> marked;
+  };
+  auto shared = std::make_shared<Shared>();
+  const Opener slow = [shared](const std::string& uri) {
+    while (!shared->release) std::this_thread::sleep_for(5ms);
     virConnectPtr conn = virConnectOpen(uri.c_str());
-    virConnectRef(conn);  // the test's own reference, to see whether the opener dropped its one
-    opened = conn;
+    NetworkHandle mark(virNetworkCreateXML(conn, "<network><name>late</name></network>"));
+    shared->marked.set_value();
     return conn;
   };
   const auto result = open_connection(hv("test:///default"), 50ms, slow);
   CHECK(result.error ==
-        "host hv1 (test:///default): timed out after 50ms — is the host up and "
-        "reachable?");
-  release = true;
-  REQUIRE(threads_settle_to(baseline));
-  REQUIRE(opened.load() != nullptr);
-  CHECK(virConnectClose(opened) == 0);  // ours was the last reference: the opener closed its own
+        "host hv1 (test:///default): timed out after 50ms — is the host up and reachable?");
+  shared->release = true;
+  REQUIRE(shared->marked.get_future().wait_for(5s) == std::future_status::ready);
+
+  bool closed = false;
+  for (const auto deadline = std::chrono::steady_clock::now() + 5s;
+       !closed && std::chrono::steady_clock::now() < deadline; std::this_thread::sleep_for(5ms)) {
+    ConnectHandle probe(virConnectOpen("test:///default"));
+    closed = !NetworkHandle(virNetworkLookupByName(probe.get(), "late"));
+  }
+  CHECK(closed);
 }
 
 TEST_CASE("a reachable host opens with its call count", "[connection]") {

@@ -1,39 +1,16 @@
-// Helpers for tests that need a host which never answers, and a way to see that the threads
-// kumo leaves behind do finish.
+// A host that never answers, for the timeout tests.
 #pragma once
 
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <filesystem>
 #include <string>
-#include <thread>
 
 #include <catch2/catch.hpp>
 
 namespace kumo::testing {
-
-using namespace std::chrono_literals;
-
-inline int thread_count() {
-  int n = 0;
-  for ([[maybe_unused]] const auto& task : std::filesystem::directory_iterator("/proc/self/task"))
-    ++n;
-  return n;
-}
-
-// Abandoned openers are detached threads; the only outside sign that one finished is that the
-// process has one thread fewer.
-inline bool threads_settle_to(int expected, std::chrono::milliseconds within = 5s) {
-  const auto deadline = std::chrono::steady_clock::now() + within;
-  while (thread_count() > expected) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(10ms);
-  }
-  return true;
-}
 
 // A unix socket that listens but never accepts: connect() succeeds (the kernel queues it) and
 // libvirt then waits forever for an answer. Closing it resets the queued connection.
