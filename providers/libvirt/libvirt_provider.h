@@ -9,7 +9,7 @@
 // lists (all, autostart, transient) and one state-stats call for every domain. Each object then
 // costs one XML call, each active pool one volume list. A domain defined between the domain list
 // and the stats call costs one more (its state is asked for alone). Calls that only read a handle
-// (virDomainGetName...) or free memory make no round trip to the host and are not counted.
+// (virDomainGetName...) or release one (virDomainFree...) never reach the host: not counted.
 #pragma once
 
 #include <memory>
