@@ -1,0 +1,51 @@
+// Opening a libvirt connection that cannot hang kumo, and turning libvirt's failures into
+// messages a person can act on.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <string>
+
+#include "providers/libvirt/handles.h"
+#include "providers/provider.h"
+
+namespace kumo::libvirt {
+
+// Once per process: libvirt's thread setup, errors captured instead of printed to stderr, and
+// the default event loop running in one background thread (keepalive needs it).
+void ensure_libvirt_ready();
+
+// The last libvirt error raised on the calling thread (libvirt keeps errors per thread).
+struct LibvirtError {
+  int code = 0;  // virErrorNumber
+  std::string message;
+};
+LibvirtError last_error();
+
+struct OpenResult {
+  ConnectHandle conn;  // null on failure
+  std::string error;   // "host hv1 (uri): what happened — what to check"
+  int api_calls = 0;   // libvirt calls made, for ObservedHost::api_calls
+};
+
+// How the worker thread opens a connection. A test seam: the default calls
+// virConnectOpenAuth with virConnectAuthPtrDefault.
+using Opener = std::function<virConnectPtr(const std::string& uri)>;
+
+// Opens host.uri within `timeout`. The open runs in a worker thread because libvirt has no
+// connect timeout (an ssh that hangs, a socket that never answers). On timeout the worker is
+// left to finish on its own and closes whatever connection it eventually gets.
+OpenResult open_connection(const HostTarget& host, std::chrono::milliseconds timeout,
+                           const Opener& opener = {});
+
+// Pure: the actionable message for a failed open, from one small table of libvirt's errors.
+std::string describe_open_error(const HostTarget& host, const LibvirtError& error);
+std::string describe_timeout(const HostTarget& host, std::chrono::milliseconds timeout);
+
+// "host hv1 (qemu+ssh://root@hv1/system)": how every message about a host begins.
+std::string host_label(const HostTarget& host);
+
+// The URI as shown in messages, with any password in it replaced by "***".
+std::string redact_uri(const std::string& uri);
+
+}  // namespace kumo::libvirt

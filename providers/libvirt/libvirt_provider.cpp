@@ -1,0 +1,319 @@
+#include "providers/libvirt/libvirt_provider.h"
+
+#include <map>
+#include <set>
+#include <utility>
+
+#include <libvirt/virterror.h>
+
+#include "providers/libvirt/connection.h"
+#include "providers/libvirt/handles.h"
+#include "providers/libvirt/xml_parse.h"
+
+namespace kumo {
+namespace {
+
+using namespace libvirt;
+
+// A call failed in a way that leaves the observation incomplete. Internal: observe() turns it
+// into an unreachable host, because planning from half a host would create or delete wrongly.
+struct ReadFailure {
+  std::string what;     // "listing domains"
+  std::string message;  // libvirt's words
+};
+
+// The object was deleted between being listed and being read: it is simply not there any more.
+bool vanished(int code) {
+  return code == VIR_ERR_NO_DOMAIN || code == VIR_ERR_NO_NETWORK ||
+         code == VIR_ERR_NO_STORAGE_POOL || code == VIR_ERR_NO_STORAGE_VOL;
+}
+
+// Handle accessors: they read the handle and make no round trip.
+std::string name_of(const DomainHandle& h) {
+  return virDomainGetName(h.get());
+}
+std::string name_of(const NetworkHandle& h) {
+  return virNetworkGetName(h.get());
+}
+std::string name_of(const PoolHandle& h) {
+  return virStoragePoolGetName(h.get());
+}
+
+std::string state_name(int state) {
+  switch (state) {
+    case VIR_DOMAIN_RUNNING:
+      return "running";
+    case VIR_DOMAIN_BLOCKED:
+      return "blocked";
+    case VIR_DOMAIN_PAUSED:
+      return "paused";
+    case VIR_DOMAIN_SHUTDOWN:
+      return "shutdown";  // shutting down
+    case VIR_DOMAIN_SHUTOFF:
+      return "shutoff";
+    case VIR_DOMAIN_CRASHED:
+      return "crashed";
+    case VIR_DOMAIN_PMSUSPENDED:
+      return "pmsuspended";
+    default:
+      return "nostate";
+  }
+}
+
+std::string version_string(unsigned long version) {
+  return std::to_string(version / 1000000) + "." + std::to_string(version / 1000 % 1000) + "." +
+         std::to_string(version % 1000);
+}
+
+class HostReader {
+ public:
+  HostReader(virConnectPtr conn, ObservedHost& out) : conn_(conn), out_(out) {}
+
+  // Storage before domains: a domain's <disk type='volume'> is resolved to a path from the
+  // volumes already read.
+  void read_all() {
+    read_node();
+    read_storage();
+    read_networks();
+    read_domains();
+  }
+
+ private:
+  // Every libvirt call that reaches the host goes through here, so none goes uncounted.
+  template <typename F, typename... Args>
+  auto call(F f, Args... args) {
+    ++out_.api_calls;
+    return f(args...);
+  }
+
+  [[noreturn]] static void fail(std::string what) {
+    throw ReadFailure{std::move(what), last_error().message};
+  }
+
+  template <typename Handle, typename ListFn>
+  std::vector<Handle> list_all(ListFn list, unsigned flags, const char* what) {
+    typename Handle::pointer* raw = nullptr;
+    const int count = call(list, conn_, &raw, flags);
+    if (count < 0) fail(std::string("listing ") + what);
+    return adopt_list<Handle>(raw, count);
+  }
+
+  // The names of the objects a flag selects: learns autostart, activity or persistence for every
+  // object in one call instead of one call per object.
+  template <typename Handle, typename ListFn>
+  std::set<std::string> names(ListFn list, unsigned flags, const char* what) {
+    std::set<std::string> result;
+    for (const auto& handle : list_all<Handle>(list, flags, what)) result.insert(name_of(handle));
+    return result;
+  }
+
+  // An object's XML, or nullopt if it vanished since it was listed.
+  template <typename GetXml, typename Ptr>
+  std::optional<std::string> xml_of(GetXml get_xml, Ptr object, unsigned flags,
+                                    const std::string& what) {
+    std::string xml = adopt_string(call(get_xml, object, flags));
+    if (!xml.empty()) return xml;
+    if (vanished(last_error().code)) return std::nullopt;
+    fail("reading " + what);
+  }
+
+  template <typename Parsed>
+  static Parsed parsed_or_fail(std::optional<Parsed> parsed, const std::string& what) {
+    if (!parsed) throw ReadFailure{"reading " + what, "libvirt returned XML kumo cannot read"};
+    return std::move(*parsed);
+  }
+
+  void read_node();
+  void read_storage();
+  void read_volumes(virStoragePoolPtr pool, const std::string& pool_name);
+  void read_networks();
+  std::map<std::string, int> domain_states();
+  void read_domains();
+
+  virConnectPtr conn_;
+  ObservedHost& out_;
+};
+
+void HostReader::read_node() {
+  virNodeInfo info{};
+  if (call(virNodeGetInfo, conn_, &info) < 0) fail("reading node info");
+  out_.facts.cpus = static_cast<int>(info.cpus);
+  out_.facts.memory = static_cast<std::uint64_t>(info.memory) * 1024;  // KiB
+  // 0 is both an answer and the error value. Drivers without per-cell memory data (the test
+  // driver on a custom node file) fail here; free memory is advisory, so 0 means "unknown".
+  out_.facts.free_memory = call(virNodeGetFreeMemory, conn_);
+  if (out_.facts.free_memory == 0) virResetLastError();
+
+  const std::string caps_xml = adopt_string(call(virConnectGetCapabilities, conn_));
+  if (caps_xml.empty()) fail("reading capabilities");
+  const auto caps = parsed_or_fail(parse_capabilities_xml(caps_xml), "capabilities");
+  out_.facts.arch = caps.arch;
+  out_.facts.kvm = caps.kvm;
+
+  out_.facts.hostname = adopt_string(call(virConnectGetHostname, conn_));
+  if (out_.facts.hostname.empty()) fail("reading the hostname");
+  unsigned long version = 0;
+  if (call(virConnectGetLibVersion, conn_, &version) < 0) fail("reading libvirt's version");
+  out_.facts.libvirt_version = version_string(version);
+}
+
+void HostReader::read_storage() {
+  const auto pools = list_all<PoolHandle>(virConnectListAllStoragePools, 0, "storage pools");
+  const auto active = names<PoolHandle>(virConnectListAllStoragePools,
+                                        VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE, "storage pools");
+  for (const auto& pool : pools) {
+    const std::string name = name_of(pool);
+    const auto xml = xml_of(virStoragePoolGetXMLDesc, pool.get(), 0, "storage pool " + name);
+    if (!xml) continue;
+    auto observed = parsed_or_fail(parse_pool_xml(*xml), "storage pool " + name);
+    observed.active = active.count(name) > 0;
+    // An inactive pool cannot list its volumes; they reappear when it is started.
+    if (observed.active) read_volumes(pool.get(), name);
+    out_.pools.push_back(std::move(observed));
+  }
+}
+
+void HostReader::read_volumes(virStoragePoolPtr pool, const std::string& pool_name) {
+  virStorageVolPtr* raw = nullptr;
+  const int count = call(virStoragePoolListAllVolumes, pool, &raw, 0u);
+  if (count < 0) {
+    if (vanished(last_error().code)) return;
+    fail("listing the volumes of storage pool " + pool_name);
+  }
+  for (const auto& volume : adopt_list<VolumeHandle>(raw, count)) {
+    const std::string what = "volume " + pool_name + "/" + virStorageVolGetName(volume.get());
+    const auto xml = xml_of(virStorageVolGetXMLDesc, volume.get(), 0, what);
+    if (!xml) continue;
+    auto observed = parsed_or_fail(parse_volume_xml(*xml), what);
+    observed.pool = pool_name;
+    out_.volumes.push_back(std::move(observed));
+  }
+}
+
+void HostReader::read_networks() {
+  const auto networks = list_all<NetworkHandle>(virConnectListAllNetworks, 0, "networks");
+  const auto autostart = names<NetworkHandle>(virConnectListAllNetworks,
+                                              VIR_CONNECT_LIST_NETWORKS_AUTOSTART, "networks");
+  const auto active =
+      names<NetworkHandle>(virConnectListAllNetworks, VIR_CONNECT_LIST_NETWORKS_ACTIVE, "networks");
+  const auto transient = names<NetworkHandle>(virConnectListAllNetworks,
+                                              VIR_CONNECT_LIST_NETWORKS_TRANSIENT, "networks");
+  for (const auto& network : networks) {
+    const std::string name = name_of(network);
+    // The live definition. libvirt's test driver rejects VIR_NETWORK_XML_INACTIVE, and a
+    // network's two definitions differ only between a redefine and the restart that applies it.
+    const auto xml = xml_of(virNetworkGetXMLDesc, network.get(), 0, "network " + name);
+    if (!xml) continue;
+    auto observed = parsed_or_fail(parse_network_xml(*xml), "network " + name);
+    observed.active = active.count(name) > 0;
+    observed.persistent = transient.count(name) == 0;
+    observed.autostart = autostart.count(name) > 0;
+    out_.networks.push_back(std::move(observed));
+  }
+}
+
+// Every domain's state in one call, by name.
+std::map<std::string, int> HostReader::domain_states() {
+  virDomainStatsRecordPtr* raw = nullptr;
+  const int count = call(virConnectGetAllDomainStats, conn_, VIR_DOMAIN_STATS_STATE, &raw, 0u);
+  if (count < 0) fail("reading domain states");
+  const StatsList records(raw);
+  std::map<std::string, int> states;
+  for (int i = 0; i < count; ++i) {
+    const virDomainStatsRecordPtr record = records.get()[i];
+    int state = VIR_DOMAIN_NOSTATE;
+    if (virTypedParamsGetInt(record->params, record->nparams, "state.state", &state) == 1) {
+      states[virDomainGetName(record->dom)] = state;
+    }
+  }
+  return states;
+}
+
+void HostReader::read_domains() {
+  const auto domains = list_all<DomainHandle>(virConnectListAllDomains, 0, "domains");
+  const auto autostart =
+      names<DomainHandle>(virConnectListAllDomains, VIR_CONNECT_LIST_DOMAINS_AUTOSTART, "domains");
+  const auto transient =
+      names<DomainHandle>(virConnectListAllDomains, VIR_CONNECT_LIST_DOMAINS_TRANSIENT, "domains");
+  const auto states = domain_states();
+
+  std::map<std::pair<std::string, std::string>, std::string> volume_paths;
+  for (const auto& v : out_.volumes) volume_paths[{v.pool, v.name}] = v.path;
+  const VolumePathLookup lookup = [&](const std::string& pool, const std::string& volume) {
+    const auto it = volume_paths.find({pool, volume});
+    return it == volume_paths.end() ? std::string() : it->second;
+  };
+
+  for (const auto& domain : domains) {
+    const std::string name = name_of(domain);
+    int state = VIR_DOMAIN_NOSTATE;
+    if (const auto it = states.find(name); it != states.end()) {
+      state = it->second;
+    } else if (call(virDomainGetState, domain.get(), &state, nullptr, 0u) < 0) {
+      if (vanished(last_error().code)) continue;
+      fail("reading the state of domain " + name);
+    }
+    // The persistent definition: redefining a running domain changes only that one, so kumo's
+    // metadata (the spec hash) and settings waiting for a reboot are read from it.
+    const auto xml =
+        xml_of(virDomainGetXMLDesc, domain.get(), VIR_DOMAIN_XML_INACTIVE, "domain " + name);
+    if (!xml) continue;
+    auto observed = parsed_or_fail(parse_domain_xml(*xml, lookup), "domain " + name);
+    observed.state = state_name(state);
+    observed.active = state != VIR_DOMAIN_SHUTOFF && state != VIR_DOMAIN_NOSTATE;
+    observed.persistent = transient.count(name) == 0;
+    observed.autostart = autostart.count(name) > 0;
+    out_.domains.push_back(std::move(observed));
+  }
+}
+
+class LibvirtProvider final : public Provider {
+ public:
+  ObservedHost observe(const HostTarget& host, std::chrono::milliseconds timeout) override {
+    const auto start = std::chrono::steady_clock::now();
+    ObservedHost out;
+    out.host = host.name;
+    out.uri = host.uri;
+    try {
+      read(host, timeout, out);
+    } catch (const ReadFailure& failure) {
+      discard_partial(out, host_label(host) + ": " + failure.what + " failed: " + failure.message +
+                               " — is libvirtd still running there?");
+    } catch (const std::exception& e) {
+      discard_partial(out, host_label(host) + ": " + e.what());
+    }
+    out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return out;
+  }
+
+ private:
+  static void read(const HostTarget& host, std::chrono::milliseconds timeout, ObservedHost& out) {
+    auto opened = open_connection(host, timeout);
+    out.api_calls = opened.api_calls;
+    if (!opened.conn) {
+      out.error = opened.error;
+      return;
+    }
+    HostReader(opened.conn.get(), out).read_all();
+    out.reachable = true;
+  }
+
+  // Half a host must not reach the planner: it would recreate what it did not get to read.
+  static void discard_partial(ObservedHost& out, std::string error) {
+    out.reachable = false;
+    out.error = std::move(error);
+    out.facts = {};
+    out.domains.clear();
+    out.networks.clear();
+    out.pools.clear();
+    out.volumes.clear();
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Provider> make_libvirt_provider() {
+  return std::make_unique<LibvirtProvider>();
+}
+
+}  // namespace kumo

@@ -1,0 +1,179 @@
+#include "providers/libvirt/connection.h"
+
+#include <atomic>
+#include <future>
+#include <memory>
+#include <thread>
+
+#include <libvirt/virterror.h>
+#include <catch2/catch.hpp>
+
+#include "test_support.h"
+
+using namespace kumo;
+using namespace kumo::libvirt;
+using namespace std::chrono_literals;
+using kumo::testing::SilentSocket;
+
+namespace {
+
+HostTarget hv(const std::string& uri) {
+  return {"hv1", uri, "default"};
+}
+
+}  // namespace
+
+TEST_CASE("libvirt's connect errors map to what to check", "[connection]") {
+  const HostTarget ssh{"hv2", "qemu+ssh://root@hv2/system", "default"};
+  CHECK(describe_open_error(ssh, {VIR_ERR_SYSTEM_ERROR,
+                                  "Cannot recv data: root@hv2: Permission denied "
+                                  "(publickey,password).: Connection reset by peer"}) ==
+        "host hv2 (qemu+ssh://root@hv2/system): authentication failed — is your key in root's "
+        "authorized_keys?");
+  CHECK(describe_open_error(ssh, {VIR_ERR_AUTH_FAILED, "authentication failed: no agent"}) ==
+        "host hv2 (qemu+ssh://root@hv2/system): authentication failed — is your key in root's "
+        "authorized_keys?");
+  CHECK(describe_open_error(ssh, {VIR_ERR_SYSTEM_ERROR,
+                                  "Cannot recv data: Host key verification failed.: Connection "
+                                  "reset by peer"}) ==
+        "host hv2 (qemu+ssh://root@hv2/system): host key verification failed — is the host's "
+        "current key in your known_hosts (ssh to it once)?");
+  CHECK(describe_open_error(ssh, {VIR_ERR_SYSTEM_ERROR,
+                                  "Cannot recv data: ssh: Could not resolve hostname hv2: Name or "
+                                  "service not known: Connection reset by peer"}) ==
+        "host hv2 (qemu+ssh://root@hv2/system): unknown host name — is the name in DNS or "
+        "/etc/hosts?");
+  CHECK(describe_open_error(ssh, {VIR_ERR_SYSTEM_ERROR,
+                                  "Cannot recv data: ssh: connect to host hv2 port 22: Connection "
+                                  "refused: Connection reset by peer"}) ==
+        "host hv2 (qemu+ssh://root@hv2/system): connection refused — is sshd (or libvirtd's "
+        "TCP/TLS listener) running there?");
+  CHECK(describe_open_error(ssh, {VIR_ERR_SYSTEM_ERROR,
+                                  "Cannot recv data: ssh: connect to host hv2 port 22: No route "
+                                  "to host: Connection reset by peer"}) ==
+        "host hv2 (qemu+ssh://root@hv2/system): no route to host — is the host up and reachable?");
+
+  const HostTarget local{"hv1", "qemu+unix:///system?socket=/x", "default"};
+  CHECK(
+      describe_open_error(local, {VIR_ERR_SYSTEM_ERROR,
+                                  "Failed to connect socket to '/x': No such file or directory"}) ==
+      "host hv1 (qemu+unix:///system?socket=/x): cannot connect to the libvirt socket /x — is "
+      "libvirtd running there?");
+  CHECK(describe_open_error(local, {VIR_ERR_SYSTEM_ERROR,
+                                    "Failed to connect socket to '/x': Connection refused"}) ==
+        "host hv1 (qemu+unix:///system?socket=/x): cannot connect to the libvirt socket /x — is "
+        "libvirtd running there?");
+  CHECK(describe_open_error(
+            local, {VIR_ERR_SYSTEM_ERROR, "Failed to connect socket to '/x': Permission denied"}) ==
+        "host hv1 (qemu+unix:///system?socket=/x): permission denied on the libvirt socket /x — "
+        "is your user in the libvirt group?");
+  CHECK(describe_open_error(local, {VIR_ERR_AUTH_UNAVAILABLE,
+                                    "authentication unavailable: no "
+                                    "polkit agent available"}) ==
+        "host hv1 (qemu+unix:///system?socket=/x): authentication unavailable (polkit) — run kumo "
+        "as root or add your user to the libvirt group");
+
+  CHECK(describe_open_error(hv("qemu+ssh://hv1/system"), {VIR_ERR_AUTH_FAILED, "x"}) ==
+        "host hv1 (qemu+ssh://hv1/system): authentication failed — is your key in the remote "
+        "user's authorized_keys?");
+  CHECK(describe_open_error(hv("bogus://x/"), {VIR_ERR_NO_CONNECT,
+                                               "no connection driver available for bogus://x/"}) ==
+        "host hv1 (bogus://x/): no libvirt driver for this URI — check the host's uri in "
+        "kumo.yaml (e.g. qemu+ssh://root@hv1/system)");
+  // Anything else keeps libvirt's own words.
+  CHECK(describe_open_error(hv("qemu:///system"), {VIR_ERR_INTERNAL_ERROR, "odd failure"}) ==
+        "host hv1 (qemu:///system): cannot connect: odd failure — is libvirtd running there?");
+  CHECK(describe_timeout(hv("qemu+ssh://hv1/system"), 10s) ==
+        "host hv1 (qemu+ssh://hv1/system): timed out after 10s — is the host up and reachable?");
+}
+
+TEST_CASE("passwords in URIs never reach a message", "[connection]") {
+  CHECK(redact_uri("qemu+ssh://root:hunter2@hv1/system") == "qemu+ssh://root:***@hv1/system");
+  CHECK(redact_uri("qemu+ssh://root@hv1/system") == "qemu+ssh://root@hv1/system");
+  CHECK(redact_uri("qemu+ssh://hv1:2222/system") == "qemu+ssh://hv1:2222/system");
+  CHECK(redact_uri("qemu:///system?socket=/a@b") == "qemu:///system?socket=/a@b");
+  CHECK(describe_timeout(hv("qemu+ssh://u:pw@hv1/system"), 1500ms) ==
+        "host hv1 (qemu+ssh://u:***@hv1/system): timed out after 1500ms — is the host up and "
+        "reachable?");
+}
+
+TEST_CASE("a missing libvirt socket fails fast with the socket named", "[connection]") {
+  const auto result = open_connection(hv("qemu+unix:///system?socket=/nonexistent/sock"), 5s);
+  CHECK_FALSE(result.conn);
+  CHECK(result.error ==
+        "host hv1 (qemu+unix:///system?socket=/nonexistent/sock): cannot connect to the libvirt "
+        "socket /nonexistent/sock — is libvirtd running there?");
+}
+
+TEST_CASE("a malformed or empty URI is reported, not guessed", "[connection]") {
+  CHECK(open_connection(hv("not a uri"), 5s).error ==
+        "host hv1 (not a uri): malformed URI — check the host's uri in kumo.yaml (e.g. "
+        "qemu+ssh://root@hv1/system)");
+  CHECK(
+      open_connection(hv(""), 5s).error ==
+      "host hv1 (): no URI — check the host's uri in kumo.yaml (e.g. qemu+ssh://root@hv1/system)");
+}
+
+TEST_CASE("a host that never answers times out, and its opener finishes later", "[connection]") {
+  SilentSocket silent;
+  const std::string uri = "qemu+unix:///system?socket=" + silent.path();
+  // libvirt's own opener, plus a signal when it returns. Shared: the worker outlives the call.
+  auto returned = std::make_shared<std::promise<bool>>();
+  const Opener watched = [returned](const std::string& u) {
+    virConnectPtr conn = virConnectOpenAuth(u.c_str(), virConnectAuthPtrDefault, 0);
+    returned->set_value(conn != nullptr);
+    return conn;
+  };
+
+  const auto start = std::chrono::steady_clock::now();
+  const auto result = open_connection(hv(uri), 300ms, watched);
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+  CHECK_FALSE(result.conn);
+  CHECK(result.error ==
+        "host hv1 (" + uri + "): timed out after 300ms — is the host up and reachable?");
+  CHECK(elapsed >= 300ms);
+  CHECK(elapsed < 2s);
+
+  auto opener_done = returned->get_future();
+  CHECK(opener_done.wait_for(0s) == std::future_status::timeout);  // still waiting for an answer
+  silent.close();  // the queued connection is reset: the open fails and the worker ends
+  REQUIRE(opener_done.wait_for(5s) == std::future_status::ready);
+  CHECK_FALSE(opener_done.get());
+}
+
+TEST_CASE("a connection that arrives after the timeout is closed by its opener", "[connection]") {
+  // test:///default keeps its objects only while a connection to it is open. The late connection
+  // leaves a mark there; once a fresh connection no longer finds it, the worker closed its own.
+  struct Shared {  // outlives the test if the worker does
+    std::atomic<bool> release = false;
+    std::promise<void> marked;
+  };
+  auto shared = std::make_shared<Shared>();
+  const Opener slow = [shared](const std::string& uri) {
+    while (!shared->release) std::this_thread::sleep_for(5ms);
+    virConnectPtr conn = virConnectOpen(uri.c_str());
+    NetworkHandle mark(virNetworkCreateXML(conn, "<network><name>late</name></network>"));
+    shared->marked.set_value();
+    return conn;
+  };
+  const auto result = open_connection(hv("test:///default"), 50ms, slow);
+  CHECK(result.error ==
+        "host hv1 (test:///default): timed out after 50ms — is the host up and reachable?");
+  shared->release = true;
+  REQUIRE(shared->marked.get_future().wait_for(5s) == std::future_status::ready);
+
+  bool closed = false;
+  for (const auto deadline = std::chrono::steady_clock::now() + 5s;
+       !closed && std::chrono::steady_clock::now() < deadline; std::this_thread::sleep_for(5ms)) {
+    ConnectHandle probe(virConnectOpen("test:///default"));
+    closed = !NetworkHandle(virNetworkLookupByName(probe.get(), "late"));
+  }
+  CHECK(closed);
+}
+
+TEST_CASE("a reachable host opens with its call count", "[connection]") {
+  const auto result = open_connection(hv("test:///default"), 5s);
+  REQUIRE(result.conn);
+  CHECK(result.error.empty());
+  CHECK(result.api_calls == 2);  // open + keepalive (refused by the test driver, harmlessly)
+}
