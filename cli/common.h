@@ -46,5 +46,6 @@ void setup_logging(const GlobalOptions& opts);
 using Runner = std::function<int()>;
 Runner add_validate_command(CLI::App& app, const GlobalOptions& global);
 Runner add_schema_command(CLI::App& app, const GlobalOptions& global);
+Runner add_plan_command(CLI::App& app, const GlobalOptions& global);
 
 }  // namespace kumo::cli

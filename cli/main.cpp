@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   std::vector<Runner> runners = {
       add_validate_command(app, global),
       add_schema_command(app, global),
+      add_plan_command(app, global),
   };
 
   auto args = normalize_args(argc, argv);

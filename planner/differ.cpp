@@ -125,6 +125,7 @@ class Differ {
                       attr("dhcp", nullptr, net.dhcp_range ? c.desired["dhcp_range"] : json("off")),
                       attr("domain", nullptr, c.desired["domain"]), attr("bridge", nullptr, net.bridge)};
       if (!net.dhcp_hosts.empty()) c.attributes.push_back(attr("dhcp_hosts", nullptr, c.desired["dhcp_hosts"].size()));
+      std::erase_if(c.attributes, [](const AttributeChange& a) { return a.after == ""; });  // unset: say nothing
       result_.changes.push_back(std::move(c));
       return;
     }
