@@ -43,16 +43,45 @@ std::string tab_hint(const std::string& text, int error_line) {
   return "";
 }
 
+// The line (1-based) where a second YAML document starts, or 0. Document markers sit at column
+// 0 (inside a block scalar they would be indented), so a line scan finds them. (YAML::LoadAll
+// would tell too, but yaml-cpp 0.7's LoadAll can loop forever on some broken input.)
+int second_document_line(const std::string& text) {
+  bool content = false;
+  int line_no = 0;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    const std::string line = text.substr(start, end - start);
+    ++line_no;
+    const bool marker = (line.rfind("---", 0) == 0 || line.rfind("...", 0) == 0) &&
+                        (line.size() == 3 || std::isspace(static_cast<unsigned char>(line[3])));
+    const auto first = line.find_first_not_of(" \t\r");
+    const bool blank = first == std::string::npos || line[first] == '#' || line[0] == '%';
+    if (marker && line[0] == '-' && content) return line_no;
+    if (marker && line[0] == '.') {
+      content = false;
+      // Anything after "..." but comments is another document.
+      const auto rest = text.find_first_not_of(" \t\r\n", end);
+      if (rest != std::string::npos && text[rest] != '#') return line_no + 1;
+    } else if (!blank && !marker) {
+      content = true;
+    } else if (marker) {
+      content = true;  // "--- value" or a leading "---": the document has started
+    }
+    start = end + 1;
+  }
+  return 0;
+}
+
 std::optional<YAML::Node> parse_yaml(const std::string& text, const std::string& file, Diagnostics& diags) {
   try {
-    std::vector<YAML::Node> docs = YAML::LoadAll(text);
-    if (docs.size() > 1) {
-      const auto mark = docs[1].Mark();
-      diags.error({file, mark.is_null() ? 0 : mark.line + 1, mark.is_null() ? 0 : mark.column + 1},
-                  "only one YAML document is allowed; a second one starts here (after ---)");
+    if (const int line = second_document_line(text)) {
+      diags.error({file, line, 1}, "only one YAML document is allowed; a second one starts here (after ---)");
       return std::nullopt;
     }
-    return docs.empty() ? YAML::Node() : docs[0];
+    return YAML::Load(text);
   } catch (const YAML::ParserException& e) {
     diags.error({file, e.mark.line + 1, e.mark.column + 1}, "YAML syntax error: " + e.msg + tab_hint(text, e.mark.line));
   } catch (const YAML::Exception& e) {

@@ -375,7 +375,7 @@ TEST_CASE("a slow host times out with its name", "[planner][hosts]") {
   CHECK(errors_of(r).find("host hv3 (test:///hv3): timed out after 500ms") != std::string::npos);
 }
 
-TEST_CASE("--target limits the plan to a resource and what it depends on", "[planner][target]") {
+TEST_CASE("targets limit the plan to a resource and what it depends on", "[planner][target]") {
   auto cfg = config(kThreeHosts + "vms:\n  web: {count: 2, image: deb}\n");
   ThreeHosts p;
   PlanOptions t;

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 using namespace kumo;
 namespace fs = std::filesystem;
@@ -306,4 +307,20 @@ TEST_CASE("a missing cluster file says what to do", "[loader]") {
   CHECK(errors_of(r) ==
         "/nonexistent/kumo.yaml: error: cannot read the cluster file: No such file or directory (use -f FILE "
         "to name another)\n");
+}
+
+TEST_CASE("inputs the fuzzer found once load quickly without internal errors", "[loader][fuzz]") {
+  const fs::path dir = fs::path(KUMO_SOURCE_DIR) / "tests/data/fuzz-regressions";
+  int n = 0;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    std::ifstream in(e.path(), std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    INFO(e.path().filename().string());
+    auto r = load(ss.str());
+    for (const auto& d : r.diagnostics.all()) CHECK(d.message.rfind(kInternalErrorPrefix, 0) != 0);
+    CHECK(r.config.has_value() != r.diagnostics.has_errors());
+    ++n;
+  }
+  CHECK(n >= 5);
 }
