@@ -14,45 +14,29 @@ namespace {
 
 using json = nlohmann::json;
 
-template <typename E>
-std::optional<E> enum_from(const std::string& s, std::initializer_list<E> values) {
-  for (E v : values) {
-    if (s == to_string(v)) return v;
-  }
-  return std::nullopt;
-}
-
 }  // namespace
 
+NLOHMANN_JSON_SERIALIZE_ENUM(Action, {{Action::NoOp, "no-op"},
+                                      {Action::Create, "create"},
+                                      {Action::Update, "update"},
+                                      {Action::Replace, "replace"},
+                                      {Action::Delete, "delete"}})
+NLOHMANN_JSON_SERIALIZE_ENUM(Disruption, {{Disruption::None, "none"},
+                                          {Disruption::Live, "live"},
+                                          {Disruption::Restart, "restart"},
+                                          {Disruption::Recreate, "recreate"}})
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(HostReport, name, uri, reachable, skipped, error, kvm, virt_type, domains,
+                                   networks, volumes, api_calls, seconds)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(AttributeChange, name, before, after, forces_replacement, sensitive, drift)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ResourceChange, address, kind, host, parent, action, disruption, destroys_data,
+                                   attributes, reason, desired, observed)
+
 json plan_to_json(const Plan& plan) {
-  json out;
-  out["kumo_saved_plan"] = Plan::kFormatVersion;
-  out["cluster"] = plan.cluster;
-  out["config_file"] = plan.config_file;
-  out["fingerprint"] = plan.fingerprint;
-  out["warnings"] = plan.warnings;
-  out["targets"] = plan.targets;
-  out["sensitive_values"] = plan.sensitive_values;
-  out["hosts"] = json::array();
-  for (const auto& h : plan.hosts) {
-    out["hosts"].push_back({{"name", h.name}, {"uri", h.uri}, {"reachable", h.reachable}, {"skipped", h.skipped},
-                            {"error", h.error}, {"kvm", h.kvm}, {"virt_type", h.virt_type}, {"domains", h.domains},
-                            {"networks", h.networks}, {"volumes", h.volumes}, {"api_calls", h.api_calls},
-                            {"seconds", h.seconds}});
-  }
-  out["changes"] = json::array();
-  for (const auto& c : plan.changes) {
-    json attrs = json::array();
-    for (const auto& a : c.attributes) {
-      attrs.push_back({{"name", a.name}, {"before", a.before}, {"after", a.after},
-                       {"forces_replacement", a.forces_replacement}, {"sensitive", a.sensitive}, {"drift", a.drift}});
-    }
-    out["changes"].push_back({{"address", c.address}, {"kind", c.kind}, {"host", c.host}, {"parent", c.parent},
-                              {"action", to_string(c.action)}, {"disruption", to_string(c.disruption)},
-                              {"destroys_data", c.destroys_data}, {"reason", c.reason}, {"attributes", attrs},
-                              {"desired", c.desired}, {"observed", c.observed}});
-  }
-  return out;
+  return {{"kumo_saved_plan", Plan::kFormatVersion}, {"cluster", plan.cluster},
+          {"config_file", plan.config_file},          {"fingerprint", plan.fingerprint},
+          {"warnings", plan.warnings},                {"targets", plan.targets},
+          {"sensitive_values", plan.sensitive_values}, {"hosts", plan.hosts},
+          {"changes", plan.changes}};
 }
 
 std::optional<Plan> plan_from_json(const json& doc, std::string* error) {
@@ -67,60 +51,14 @@ std::optional<Plan> plan_from_json(const json& doc, std::string* error) {
       return std::nullopt;
     }
     Plan p;
-    p.cluster = doc.at("cluster");
-    p.config_file = doc.at("config_file");
-    p.fingerprint = doc.at("fingerprint");
-    p.warnings = doc.at("warnings").get<std::vector<std::string>>();
-    p.targets = doc.at("targets").get<std::vector<std::string>>();
-    p.sensitive_values = doc.at("sensitive_values").get<std::vector<std::string>>();
-    for (const auto& h : doc.at("hosts")) {
-      HostReport r;
-      r.name = h.at("name");
-      r.uri = h.at("uri");
-      r.reachable = h.at("reachable");
-      r.skipped = h.at("skipped");
-      r.error = h.at("error");
-      r.kvm = h.at("kvm");
-      r.virt_type = h.at("virt_type");
-      r.domains = h.at("domains");
-      r.networks = h.at("networks");
-      r.volumes = h.at("volumes");
-      r.api_calls = h.at("api_calls");
-      r.seconds = h.at("seconds");
-      p.hosts.push_back(r);
-    }
-    for (const auto& c : doc.at("changes")) {
-      ResourceChange rc;
-      rc.address = c.at("address");
-      rc.kind = c.at("kind");
-      rc.host = c.at("host");
-      rc.parent = c.at("parent");
-      auto action = enum_from<Action>(c.at("action"), {Action::NoOp, Action::Create, Action::Update, Action::Replace,
-                                                       Action::Delete});
-      auto disruption = enum_from<Disruption>(c.at("disruption"), {Disruption::None, Disruption::Live,
-                                                                   Disruption::Restart, Disruption::Recreate});
-      if (!action || !disruption) {
-        *error = "saved plan has an unknown action or disruption in " + rc.address;
-        return std::nullopt;
-      }
-      rc.action = *action;
-      rc.disruption = *disruption;
-      rc.destroys_data = c.at("destroys_data");
-      rc.reason = c.at("reason");
-      rc.desired = c.at("desired");
-      rc.observed = c.at("observed");
-      for (const auto& a : c.at("attributes")) {
-        AttributeChange ac;
-        ac.name = a.at("name");
-        ac.before = a.at("before");
-        ac.after = a.at("after");
-        ac.forces_replacement = a.at("forces_replacement");
-        ac.sensitive = a.at("sensitive");
-        ac.drift = a.at("drift");
-        rc.attributes.push_back(ac);
-      }
-      p.changes.push_back(rc);
-    }
+    doc.at("cluster").get_to(p.cluster);
+    doc.at("config_file").get_to(p.config_file);
+    doc.at("fingerprint").get_to(p.fingerprint);
+    doc.at("warnings").get_to(p.warnings);
+    doc.at("targets").get_to(p.targets);
+    doc.at("sensitive_values").get_to(p.sensitive_values);
+    doc.at("hosts").get_to(p.hosts);
+    doc.at("changes").get_to(p.changes);
     return p;
   } catch (const json::exception& e) {
     *error = std::string("saved plan is damaged: ") + e.what();

@@ -22,17 +22,21 @@ ClusterConfig config(const std::string& text) {
   return *r.config;
 }
 
-const std::string kThreeHosts = R"(
+std::string three_hosts(const std::string& image = "/srv/deb.qcow2", const std::string& cidr = "10.20.0.0/24") {
+  return R"(
 cluster: fest
 hosts:
   hv1: {uri: "test:///hv1"}
   hv2: {uri: "test:///hv2"}
   hv3: {uri: "test:///hv3"}
 images:
-  deb: {path: /srv/deb.qcow2}
+  deb: {path: )" + image + R"(}
 networks:
-  front: {cidr: 10.20.0.0/24, domain: fest.internal}
+  front: {cidr: )" + cidr + R"(, domain: fest.internal}
 )";
+}
+
+const std::string kThreeHosts = three_hosts();
 
 PlanResult plan(const ClusterConfig& cfg, FakeProvider& p, PlanOptions opts = {}) {
   opts.timeout = std::chrono::milliseconds(500);
@@ -231,23 +235,10 @@ TEST_CASE("growing memory past the domain's maximum needs a restart", "[planner]
 }
 
 TEST_CASE("a new image or user-data replaces the VM; ignore only updates the seed", "[planner]") {
-  const std::string head = kThreeHosts + "  deb2: {path: /srv/deb2.qcow2}\n";
   auto cfg = config(kThreeHosts + "vms:\n  web: {image: deb, host: hv1, disks: {d: 1GiB}}\n");
   ThreeHosts p;
   apply(cfg, p);
-  auto img = config(R"(
-cluster: fest
-hosts:
-  hv1: {uri: "test:///hv1"}
-  hv2: {uri: "test:///hv2"}
-  hv3: {uri: "test:///hv3"}
-images:
-  deb: {path: /srv/deb-new.qcow2}
-networks:
-  front: {cidr: 10.20.0.0/24, domain: fest.internal}
-vms:
-  web: {image: deb, host: hv1, disks: {d: 1GiB}}
-)");
+  auto img = config(three_hosts("/srv/deb-new.qcow2") + "vms:\n  web: {image: deb, host: hv1, disks: {d: 1GiB}}\n");
   const Plan pimg = ok(plan(img, p));
   const ResourceChange* c = find(pimg, "vm.web");
   REQUIRE(c);
@@ -326,19 +317,7 @@ TEST_CASE("network edits: DHCP host entries change live, a new CIDR replaces the
   CHECK(net->disruption == Disruption::Live);
   CHECK(attribute(*net, "dhcp_hosts"));
 
-  auto recidr = config(R"(
-cluster: fest
-hosts:
-  hv1: {uri: "test:///hv1"}
-  hv2: {uri: "test:///hv2"}
-  hv3: {uri: "test:///hv3"}
-images:
-  deb: {path: /srv/deb.qcow2}
-networks:
-  front: {cidr: 10.21.0.0/24, domain: fest.internal}
-vms:
-  web: {image: deb, host: hv1}
-)");
+  auto recidr = config(three_hosts("/srv/deb.qcow2", "10.21.0.0/24") + "vms:\n  web: {image: deb, host: hv1}\n");
   const Plan pr = ok(plan(recidr, p));
   const ResourceChange* n1 = find(pr, "network.front", "hv1");
   REQUIRE(n1);
