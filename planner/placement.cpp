@@ -47,6 +47,9 @@ std::string refusal(const ClusterConfig& cfg, const DesiredVm& vm, const HostLoa
   const std::string& name = load.config->name;
   if (!load.observed || !load.observed->reachable) return "unreachable";
   if (!networks_on_host(cfg, vm, name)) return "does not have all of its networks";
+  for (const auto& d : load.observed->domains) {
+    if (d.name == vm.instance) return "a domain named \"" + vm.instance + "\" that kumo did not make is there";
+  }
   if (vm.anti_affinity && load.affinity_groups.count(*vm.anti_affinity)) {
     return "already holds a member of anti_affinity group \"" + *vm.anti_affinity + "\"";
   }

@@ -146,15 +146,25 @@ vms:
     check("Plan: 4 to add, 1 to change, 0 to replace, 1 to destroy." in human.stdout,
           "human plan ends with the summary line")
 
-    # 3. A name kumo needs is held by a domain it did not make: the plan fails, naming it.
+    # 3. Names kumo needs, held by domains it did not make. An unpinned VM is placed elsewhere;
+    #    a pinned one fails the plan, naming host and domain.
     define(hv1, domain_xml("web-0", 128))
-    before = {u: inventory(u) for u in (hv1, hv2, hv3)}
-    p = kumo_plan(cfg)
-    check(p.returncode == 1, "conflicting unowned web-0 fails the plan (exit 1)")
+    define(hv3, domain_xml("web-0", 128))
+    p = kumo_plan(cfg, "--json")
+    j = json.loads(p.stdout) if p.returncode == 0 else {"changes": []}
+    hosts = [c["host"] for c in j["changes"] if c["address"] == "vm.web-0"]
+    check(hosts == ["hv2"], f"unpinned web-0 avoids the hosts where the name is taken (placed on {hosts})")
+    pinned = os.path.join(work, "pinned.yaml")
+    with open(cfg) as f, open(pinned, "w") as g:
+        g.write(f.read().replace("web: {count: 2,", "web: {host: hv1, count: 2,"))
+    p = kumo_plan(pinned)
+    check(p.returncode == 1, "a VM pinned to hv1, where an unowned web-0 holds its name, fails the plan (exit 1)")
     check('host "hv1": a domain named "web-0" already exists and kumo did not make it' in p.stderr,
-          f"the error names the host and the domain ({p.stderr.strip()})")
+          f"the error names the host and the domain ({p.stderr.strip()[:300]})")
     check("nothing was changed on any host" in p.stderr, "and says nothing was changed")
     virsh(hv1, "undefine", "web-0")
+    virsh(hv3, "undefine", "web-0")
+    before = {u: inventory(u) for u in (hv1, hv2, hv3)}
 
     # 4. An unreachable host: fails by default, named; --skip-unreachable plans the others.
     bad = os.path.join(work, "bad.yaml")
@@ -173,7 +183,7 @@ vms:
     with open(cfg) as f, open(broken, "w") as g:
         g.write(f.read().replace("memory: 512MiB", "memory: 512"))
     p = kumo_plan(broken)
-    check(p.returncode == 1 and "broken.yaml:12:" in p.stderr and "has no unit" in p.stderr,
+    check(p.returncode == 1 and "broken.yaml:11:" in p.stderr and "has no unit" in p.stderr,
           f"bad input gives a located error ({p.stderr.strip()[:160]})")
 
     after = {u: inventory(u) for u in (hv1, hv2, hv3)}

@@ -381,3 +381,12 @@ TEST_CASE("leftover volumes from an interrupted apply are recognised", "[planner
   CHECK_FALSE(find(pl, "volume.web/data/d"));                     // kept: it holds data
   CHECK(find(pl, "volume.gone/seed", "hv2")->action == Action::Delete);
 }
+
+TEST_CASE("a new instance is not placed where a domain kumo did not make holds its name", "[planner][placement]") {
+  auto cfg = config(kThreeHosts + "vms:\n  web: {image: deb}\n");
+  ThreeHosts p;
+  p.add_domain("hv1", "web");
+  auto r = plan(cfg, p);
+  ok(r);
+  CHECK(r.desired.vms[0].host == "hv2");
+}
