@@ -135,7 +135,13 @@ PlacementResult place(const ClusterConfig& cfg, const std::vector<ObservedHost>&
     add(*load_of(vm.host), vm);
   }
 
-  // 2. New instances, in file order.
+  // 2. New instances, in file order. Failures are reported once per vms: entry.
+  struct Failure {
+    const DesiredVm* first = nullptr;
+    std::string last, reasons;
+    int count = 0;
+  };
+  std::map<std::string, Failure> failed;
   for (DesiredVm* vm : unplaced) {
     std::vector<HostLoad*> fits;
     std::string reasons;
@@ -148,8 +154,12 @@ PlacementResult place(const ClusterConfig& cfg, const std::vector<ObservedHost>&
       }
     }
     if (fits.empty()) {
-      result.errors.error(vm->location, "vm " + quote(vm->instance) + " (" + format_size(vm->memory) + ", " +
-                                            std::to_string(vm->cpus) + " vCPU) fits on no host" + reasons);
+      auto& f = failed[vm->group];
+      if (f.count++ == 0) {
+        f.first = vm;
+        f.reasons = reasons;
+      }
+      f.last = vm->instance;
       continue;
     }
     auto rank = [&](const HostLoad* l) {
@@ -162,6 +172,14 @@ PlacementResult place(const ClusterConfig& cfg, const std::vector<ObservedHost>&
     std::stable_sort(fits.begin(), fits.end(), [&](const HostLoad* a, const HostLoad* b) { return rank(a) < rank(b); });
     vm->host = fits.front()->config->name;
     add(*fits.front(), *vm);
+  }
+
+  for (const auto& [group, f] : failed) {
+    const std::string who = f.count == 1 ? "vm " + quote(f.first->instance)
+                                         : std::to_string(f.count) + " instances of vm " + quote(group) + " (" +
+                                               f.first->instance + " to " + f.last + ")";
+    result.errors.error(f.first->location, who + " (" + format_size(f.first->memory) + ", " +
+                                               std::to_string(f.first->cpus) + " vCPU each) fit on no host" + f.reasons);
   }
 
   // 3. Pinned or grown instances may over-fill a host: refuse only what makes it fuller.

@@ -167,7 +167,7 @@ TEST_CASE("anti-affinity: never two of a group on one host; when impossible, a p
   auto r = plan(cfg, p);
   CHECK_FALSE(r.plan.has_value());
   CHECK(errors_of(r) ==
-        "kumo.yaml:12:3: error: vm \"web-2\" (512 MiB, 1 vCPU) fits on no host; hv1: already holds a member of "
+        "kumo.yaml:12:3: error: vm \"web-2\" (512 MiB, 1 vCPU each) fit on no host; hv1: already holds a member of "
         "anti_affinity group \"g\"; hv2: already holds a member of anti_affinity group \"g\"; hv3: not enough "
         "memory (0 B free of 32 GiB)\n");
 }
