@@ -1,0 +1,51 @@
+// Fetching base images into the local cache (cache.h): downloads over http(s) with resume,
+// retries and checksum verification, and copies of local files, so the rest of kumo only ever
+// sees verified cache paths. fetch.cpp is the only code that includes <curl/curl.h>.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "planner/config/model.h"
+#include "providers/images/cache.h"
+
+namespace kumo::images {
+
+struct FetchProgress {
+  std::string image;                  // the image's name in kumo.yaml
+  std::uint64_t done = 0, total = 0;  // bytes; total is 0 while unknown
+  double bytes_per_s = 0;
+  bool finished = false;  // the last call for this fetch, success or not
+};
+
+struct FetchOptions {
+  std::string cache_dir;  // see default_cache_dir()
+  int retries = 4;        // further attempts after a transient failure, 0.5 s, 1 s, 2 s... apart
+  std::chrono::seconds connect_timeout{15};
+  long low_speed_bytes = 1024;  // a transfer slower than this (bytes/s) for low_speed_time
+  std::chrono::seconds low_speed_time{30};  // ...is abandoned (and retried)
+  // Called on the fetching thread, at most ~4 times a second, then once with finished=true.
+  std::function<void(const FetchProgress&)> on_progress;
+};
+
+struct FetchResult {
+  std::optional<CachedImage> image;
+  std::string error;  // names the image and the (redacted) URL or path; empty on success
+};
+
+// The image in the cache, fetching it first unless its checksum is already there (then no
+// network request at all). Safe to call from several threads and processes at once: one
+// fetches a given image, the others wait and find it cached.
+FetchResult fetch_image(const ImageConfig& image, const FetchOptions& options);
+
+// The checksum the image must have: `checksum` as written, or the line for the image's file
+// name in `checksum_url`'s SHA256SUMS/SHA512SUMS file (downloaded, or read for file://).
+// nullopt with *error empty for `checksum: none` and for local files without one (the caller
+// warns); nullopt with *error set when the list cannot be fetched or does not name the file.
+std::optional<Checksum> resolve_checksum(const ImageConfig& image, const FetchOptions& options,
+                                         std::string* error);
+
+}  // namespace kumo::images

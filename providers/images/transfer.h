@@ -1,0 +1,43 @@
+// HTTP(S) transfers, as the rest of providers/images/ sees them: no curl types, errors already
+// in words. Implemented in fetch.cpp, the one file that includes <curl/curl.h>.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "providers/images/file_io.h"
+
+namespace kumo::images {
+
+struct TransferOptions {
+  int retries = 4;
+  std::chrono::seconds connect_timeout{15};
+  long low_speed_bytes = 1024;
+  std::chrono::seconds low_speed_time{30};
+  std::optional<std::string> ca_bundle;  // PEM file for CURLOPT_CAINFO; TLS is always verified
+};
+
+struct TransferResult {
+  bool ok = false;
+  // "404 Not Found", "connection refused (gave up after 5 attempts)": what went wrong, for a
+  // message that already names the image and URL.
+  std::string error;
+};
+
+using ProgressTick = std::function<void(std::uint64_t done, std::uint64_t total)>;
+
+// Downloads `url` into `part`. Bytes already in the part are kept and the rest is asked for
+// with a Range request; a server that answers 200 instead of 206 is started over. Transient
+// failures (connection refused or reset, timeouts, HTTP 5xx and 429) are retried with
+// exponential backoff, each retry resuming where the last one stopped unless `resume` is false.
+TransferResult download(const std::string& url, PartFile& part, bool resume,
+                        const TransferOptions& options, const ProgressTick& tick);
+
+// A small text file, such as SHA256SUMS (at most 16 MiB), with the same retries.
+TransferResult download_text(const std::string& url, const TransferOptions& options,
+                             std::string* text);
+
+}  // namespace kumo::images
