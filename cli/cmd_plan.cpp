@@ -14,30 +14,38 @@
 namespace kumo::cli {
 
 Runner add_plan_command(CLI::App& app, const GlobalOptions& global) {
-  auto* cmd = app.add_subcommand("plan", "Read every host's live state and show what apply would change");
+  auto* cmd =
+      app.add_subcommand("plan", "Read every host's live state and show what apply would change");
   struct State {
     ConfigArgs config;
-    bool json = false, markdown = false, detailed_exitcode = false, skip_unreachable = false, show_sensitive = false;
+    bool json = false, markdown = false, detailed_exitcode = false, skip_unreachable = false,
+         show_sensitive = false;
     double timeout_s = 10;
     std::string out;
     std::vector<std::string> targets;
   };
   auto state = std::make_shared<State>();
   state->config.add_to(*cmd);
-  auto* json_flag = cmd->add_flag("--json", state->json, "Print the plan as JSON (docs/plan-json.md)");
-  cmd->add_flag("--markdown", state->markdown, "Print a summary and details for a pull-request comment")
+  auto* json_flag =
+      cmd->add_flag("--json", state->json, "Print the plan as JSON (docs/plan-json.md)");
+  cmd->add_flag("--markdown", state->markdown,
+                "Print a summary and details for a pull-request comment")
       ->excludes(json_flag);
   cmd->add_flag("--detailed-exitcode", state->detailed_exitcode,
                 "Exit 0 when there are no changes, 2 when there are, 1 on error");
   cmd->add_option("--timeout", state->timeout_s, "Seconds to wait for each host to connect")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
-  cmd->add_flag("--skip-unreachable", state->skip_unreachable,
-                "Plan the reachable hosts when some cannot be reached (they are named in the plan)");
-  cmd->add_flag("--show-sensitive", state->show_sensitive, "Show user-data and sensitive variables' values");
+  cmd->add_flag(
+      "--skip-unreachable", state->skip_unreachable,
+      "Plan the reachable hosts when some cannot be reached (they are named in the plan)");
+  cmd->add_flag("--show-sensitive", state->show_sensitive,
+                "Show user-data and sensitive variables' values");
   cmd->add_option("-o,--out", state->out, "Save the plan to FILE for 'kumo apply FILE'");
-  cmd->add_option("--target", state->targets, "Limit the plan to this resource and its dependencies (repeatable)");
-  cmd->footer("Exit status: 0 success (with --detailed-exitcode: 0 no changes, 2 changes), 1 error.");
+  cmd->add_option("--target", state->targets,
+                  "Limit the plan to this resource and its dependencies (repeatable)");
+  cmd->footer(
+      "Exit status: 0 success (with --detailed-exitcode: 0 no changes, 2 changes), 1 error.");
 
   return [state, &global, cmd]() -> int {
     if (!cmd->parsed()) return -1;
@@ -51,14 +59,16 @@ Runner add_plan_command(CLI::App& app, const GlobalOptions& global) {
     options.targets = state->targets;
     PlanResult result = make_plan(*loaded.config, *provider, options, [](const ObservedHost& h) {
       if (h.reachable) {
-        spdlog::debug("{}: {} domains, {} networks, {} volumes in {:.3f} s ({} libvirt calls)", h.host,
-                      h.domains.size(), h.networks.size(), h.volumes.size(), h.seconds, h.api_calls);
+        spdlog::debug("{}: {} domains, {} networks, {} volumes in {:.3f} s ({} libvirt calls)",
+                      h.host, h.domains.size(), h.networks.size(), h.volumes.size(), h.seconds,
+                      h.api_calls);
       }
     });
     if (!result.plan) {
       print_diagnostics(result.errors);
       std::cerr << "kumo plan: no plan (" << result.errors.error_count() << " error"
-                << (result.errors.error_count() == 1 ? "" : "s") << "); nothing was changed on any host\n";
+                << (result.errors.error_count() == 1 ? "" : "s")
+                << "); nothing was changed on any host\n";
       return 1;
     }
     const Plan& plan = *result.plan;

@@ -26,15 +26,17 @@ std::string summary(const ClusterConfig& cfg) {
   auto plural = [](size_t n, const char* word) {
     return std::to_string(n) + " " + word + (n == 1 ? "" : "s");
   };
-  return cfg.file + ": valid: cluster " + quote(cfg.name) + ", " + plural(cfg.hosts.size(), "host") + ", " +
-         plural(cfg.images.size(), "image") + ", " + plural(cfg.networks.size(), "network") + ", " +
+  return cfg.file + ": valid: cluster " + quote(cfg.name) + ", " +
+         plural(cfg.hosts.size(), "host") + ", " + plural(cfg.images.size(), "image") + ", " +
+         plural(cfg.networks.size(), "network") + ", " +
          plural(static_cast<size_t>(instances), "VM");
 }
 
 }  // namespace
 
 Runner add_validate_command(CLI::App& app, const GlobalOptions& global) {
-  auto* cmd = app.add_subcommand("validate", "Check a cluster description; report every error at once");
+  auto* cmd =
+      app.add_subcommand("validate", "Check a cluster description; report every error at once");
   struct State {
     ConfigArgs config;
     bool json = false;

@@ -14,9 +14,11 @@ extern char** environ;
 namespace kumo::cli {
 
 void ConfigArgs::add_to(CLI::App& cmd) {
-  cmd.add_option("-f,--file", file, "Cluster description to read ('-' for stdin)")->capture_default_str();
+  cmd.add_option("-f,--file", file, "Cluster description to read ('-' for stdin)")
+      ->capture_default_str();
   cmd.add_option("--var", vars, "Set a variable: -var NAME=VALUE (repeatable)")->take_all();
-  cmd.add_option("--var-file", var_files, "Read variables from a YAML file of NAME: VALUE (repeatable)")
+  cmd.add_option("--var-file", var_files,
+                 "Read variables from a YAML file of NAME: VALUE (repeatable)")
       ->check(CLI::ExistingFile);
 }
 
@@ -71,7 +73,8 @@ int print_diagnostics(const Diagnostics& diags) {
       const std::string tag = d.severity == Severity::Error ? ": error: " : ": warning: ";
       const std::string painted = d.severity == Severity::Error ? ": \033[1;31merror:\033[0m "
                                                                 : ": \033[1;35mwarning:\033[0m ";
-      if (auto pos = line.find(tag); pos != std::string::npos) line.replace(pos, tag.size(), painted);
+      if (auto pos = line.find(tag); pos != std::string::npos)
+        line.replace(pos, tag.size(), painted);
     }
     std::cerr << line << "\n";
     errors += d.severity == Severity::Error ? 1 : 0;

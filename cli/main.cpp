@@ -5,9 +5,10 @@
 
 int main(int argc, char** argv) {
   using namespace kumo::cli;
-  CLI::App app{"kumo: describe your libvirt hosts, images, networks and VMs in one file;\n"
-               "plan shows what would change, apply makes it so.",
-               "kumo"};
+  CLI::App app{
+      "kumo: describe your libvirt hosts, images, networks and VMs in one file;\n"
+      "plan shows what would change, apply makes it so.",
+      "kumo"};
   app.set_version_flag("--version", std::string("kumo ") + KUMO_VERSION);
   app.require_subcommand(1);
   app.fallthrough();

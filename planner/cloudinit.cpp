@@ -43,11 +43,20 @@ void emit(YAML::Emitter& out, const nlohmann::json& v) {
       }
       break;
     }
-    case nlohmann::json::value_t::boolean: out << v.get<bool>(); break;
-    case nlohmann::json::value_t::number_integer: out << v.get<long long>(); break;
-    case nlohmann::json::value_t::number_unsigned: out << v.get<unsigned long long>(); break;
-    case nlohmann::json::value_t::number_float: out << v.get<double>(); break;
-    default: out << YAML::Null;
+    case nlohmann::json::value_t::boolean:
+      out << v.get<bool>();
+      break;
+    case nlohmann::json::value_t::number_integer:
+      out << v.get<long long>();
+      break;
+    case nlohmann::json::value_t::number_unsigned:
+      out << v.get<unsigned long long>();
+      break;
+    case nlohmann::json::value_t::number_float:
+      out << v.get<double>();
+      break;
+    default:
+      out << YAML::Null;
   }
 }
 
@@ -80,7 +89,8 @@ nlohmann::json from_yaml(const YAML::Node& n) {
       }
       return s;
     }
-    default: return nullptr;
+    default:
+      return nullptr;
   }
 }
 
@@ -124,16 +134,19 @@ std::string render_meta_data(const std::string& instance_id, const std::string& 
   return to_yaml({{"instance-id", instance_id}, {"local-hostname", hostname}});
 }
 
-std::string render_network_config(const CloudInitConfig& ci, const std::vector<std::string>& dhcp_macs,
-                                   const std::vector<StaticAddress>& statics) {
+std::string render_network_config(const CloudInitConfig& ci,
+                                  const std::vector<std::string>& dhcp_macs,
+                                  const std::vector<StaticAddress>& statics) {
   if (!ci.network_config.is_null()) return to_yaml(ci.network_config);
   if (statics.empty()) return "";
   nlohmann::json ethernets = nlohmann::json::object();
   int n = 0;
   for (const auto& s : statics) {
-    nlohmann::json eth = {{"match", {{"macaddress", s.mac}}},
-                          {"addresses", nlohmann::json::array({s.ip.str() + "/" + std::to_string(s.prefix)})}};
-    if (s.gateway) eth["routes"] = nlohmann::json::array({{{"to", "default"}, {"via", s.gateway->str()}}});
+    nlohmann::json eth = {
+        {"match", {{"macaddress", s.mac}}},
+        {"addresses", nlohmann::json::array({s.ip.str() + "/" + std::to_string(s.prefix)})}};
+    if (s.gateway)
+      eth["routes"] = nlohmann::json::array({{{"to", "default"}, {"via", s.gateway->str()}}});
     if (s.dns) {
       eth["nameservers"] = {{"addresses", nlohmann::json::array({s.dns->str()})}};
       if (s.search_domain) eth["nameservers"]["search"] = nlohmann::json::array({*s.search_domain});

@@ -29,7 +29,8 @@ std::string render_meta_data(const std::string& instance_id, const std::string& 
 
 // network-config (v2): the user's own if given; else static addresses by MAC and DHCP for the
 // other interfaces; "" when every interface uses DHCP (cloud-init's default).
-std::string render_network_config(const CloudInitConfig& ci, const std::vector<std::string>& dhcp_macs,
+std::string render_network_config(const CloudInitConfig& ci,
+                                  const std::vector<std::string>& dhcp_macs,
                                   const std::vector<StaticAddress>& statics);
 
 // JSON -> YAML block text, quoting strings that YAML would otherwise read as another type.

@@ -39,7 +39,9 @@ nlohmann::json DesiredVm::spec() const {
           {"network_config_sha256", sha256_hex(network_config)}};
 }
 
-std::string DesiredVm::spec_hash() const { return sha256_hex(spec().dump()); }
+std::string DesiredVm::spec_hash() const {
+  return sha256_hex(spec().dump());
+}
 
 namespace {
 
@@ -49,7 +51,8 @@ std::string image_identity(const ImageConfig& img) {
   return img.path.value_or("");
 }
 
-std::vector<StaticAddress> static_addresses(const ClusterConfig& cfg, const std::vector<DesiredNic>& nics,
+std::vector<StaticAddress> static_addresses(const ClusterConfig& cfg,
+                                            const std::vector<DesiredNic>& nics,
                                             std::vector<std::string>& dhcp_macs) {
   std::vector<StaticAddress> out;
   for (const auto& nic : nics) {
@@ -89,7 +92,8 @@ DesiredVm expand_instance(const ClusterConfig& cfg, const VmConfig& vm, int inde
   d.root_volume = root_volume_name(cfg.name, d.instance);
   d.seed_volume = seed_volume_name(cfg.name, d.instance);
   for (const auto& disk : vm.disks) {
-    d.data_disks.push_back({disk.name, data_volume_name(cfg.name, d.instance, disk.name), disk.size});
+    d.data_disks.push_back(
+        {disk.name, data_volume_name(cfg.name, d.instance, disk.name), disk.size});
   }
   int n = 0;
   for (const auto& nic : vm.networks) {
@@ -102,7 +106,8 @@ DesiredVm expand_instance(const ClusterConfig& cfg, const VmConfig& vm, int inde
       dn.libvirt_network = network_name(cfg.name, nic.network);
     }
     if (nic.ip) dn.ip = Ipv4{nic.ip->value + static_cast<std::uint32_t>(index)};
-    dn.mac = nic.mac ? nic.mac->plus(static_cast<std::uint32_t>(index)).str() : derived_mac(cfg.name, d.instance, n);
+    dn.mac = nic.mac ? nic.mac->plus(static_cast<std::uint32_t>(index)).str()
+                     : derived_mac(cfg.name, d.instance, n);
     d.nics.push_back(dn);
     ++n;
   }
@@ -113,7 +118,8 @@ DesiredVm expand_instance(const ClusterConfig& cfg, const VmConfig& vm, int inde
   const auto statics = static_addresses(cfg, d.nics, dhcp_macs);
   d.network_config = render_network_config(vm.cloud_init, dhcp_macs, statics);
   // A new instance-id whenever the first-boot documents change: cloud-init runs once per id.
-  d.instance_id = cfg.name + "-" + d.instance + "-" + sha256_hex(d.user_data + "\n--\n" + d.network_config).substr(0, 12);
+  d.instance_id = cfg.name + "-" + d.instance + "-" +
+                  sha256_hex(d.user_data + "\n--\n" + d.network_config).substr(0, 12);
   d.meta_data = render_meta_data(d.instance_id, d.instance);
   d.lifecycle = vm.lifecycle;
   d.wait_for = vm.wait_for;
@@ -155,7 +161,8 @@ void expand_networks(const ClusterConfig& cfg, DesiredCluster& desired) {
         for (const auto& vm : desired.vms) {
           if (vm.host != host) continue;
           for (const auto& nic : vm.nics) {
-            if (nic.network == net.name && nic.ip) dn.dhcp_hosts.push_back({nic.mac, nic.ip->str(), vm.instance});
+            if (nic.network == net.name && nic.ip)
+              dn.dhcp_hosts.push_back({nic.mac, nic.ip->str(), vm.instance});
           }
         }
         std::sort(dn.dhcp_hosts.begin(), dn.dhcp_hosts.end(),

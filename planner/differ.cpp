@@ -28,9 +28,13 @@ AttributeChange attr(std::string name, json before, json after) {
   return a;
 }
 
-json size_text(std::uint64_t bytes) { return format_size(bytes); }
+json size_text(std::uint64_t bytes) {
+  return format_size(bytes);
+}
 
-Disruption worst(Disruption a, Disruption b) { return static_cast<int>(a) > static_cast<int>(b) ? a : b; }
+Disruption worst(Disruption a, Disruption b) {
+  return static_cast<int>(a) > static_cast<int>(b) ? a : b;
+}
 
 std::string join(const std::vector<std::string>& items) {
   std::string out;
@@ -40,7 +44,8 @@ std::string join(const std::vector<std::string>& items) {
 
 class Differ {
  public:
-  Differ(const ClusterConfig& cfg, const DesiredCluster& desired, const std::vector<ObservedHost>& observed)
+  Differ(const ClusterConfig& cfg, const DesiredCluster& desired,
+         const std::vector<ObservedHost>& observed)
       : cfg_(cfg), desired_(desired) {
     for (const auto& h : observed) {
       if (!h.reachable) continue;
@@ -64,7 +69,8 @@ class Differ {
     }
     find_orphans();
     // Deletes go last, in reverse dependency order: VMs and their volumes before networks.
-    std::stable_partition(deletes_.begin(), deletes_.end(), [](const ResourceChange& c) { return c.kind != "network"; });
+    std::stable_partition(deletes_.begin(), deletes_.end(),
+                          [](const ResourceChange& c) { return c.kind != "network"; });
     for (auto& d : deletes_) result_.changes.push_back(std::move(d));
     return std::move(result_);
   }
@@ -72,7 +78,8 @@ class Differ {
  private:
   bool ours(const std::optional<Ownership>& o) const { return o && o->cluster == cfg_.name; }
 
-  std::vector<std::string> running_vms_on(const HostIndex& idx, const std::string& libvirt_network) const {
+  std::vector<std::string> running_vms_on(const HostIndex& idx,
+                                          const std::string& libvirt_network) const {
     std::vector<std::string> out;
     for (const auto& [name, d] : idx.domains) {
       if (!d->active) continue;
@@ -88,21 +95,27 @@ class Differ {
 
   static std::string forward_of(NetMode m) {
     switch (m) {
-      case NetMode::Nat: return "nat";
-      case NetMode::Route: return "route";
-      case NetMode::Bridge: return "bridge";
-      case NetMode::Isolated: return "";
+      case NetMode::Nat:
+        return "nat";
+      case NetMode::Route:
+        return "route";
+      case NetMode::Bridge:
+        return "bridge";
+      case NetMode::Isolated:
+        return "";
     }
     return "";
   }
 
   static json network_json(const DesiredNetwork& n) {
     json hosts = json::array();
-    for (const auto& h : n.dhcp_hosts) hosts.push_back({{"mac", h.mac}, {"ip", h.ip}, {"name", h.name}});
+    for (const auto& h : n.dhcp_hosts)
+      hosts.push_back({{"mac", h.mac}, {"ip", h.ip}, {"name", h.name}});
     return {{"name", n.libvirt_name},
             {"mode", to_string(n.mode)},
             {"cidr", n.cidr ? n.cidr->str() : ""},
-            {"dhcp_range", n.dhcp_range ? n.dhcp_range->start.str() + "-" + n.dhcp_range->end.str() : ""},
+            {"dhcp_range",
+             n.dhcp_range ? n.dhcp_range->start.str() + "-" + n.dhcp_range->end.str() : ""},
             {"domain", n.domain.value_or("")},
             {"bridge", n.bridge},
             {"mtu", n.mtu ? json(*n.mtu) : json(nullptr)},
@@ -121,11 +134,14 @@ class Differ {
     auto it = idx.networks.find(net.libvirt_name);
     if (it == idx.networks.end()) {
       c.action = Action::Create;
-      c.attributes = {attr("mode", nullptr, to_string(net.mode)), attr("cidr", nullptr, c.desired["cidr"]),
-                      attr("dhcp", nullptr, net.dhcp_range ? c.desired["dhcp_range"] : json("off")),
-                      attr("domain", nullptr, c.desired["domain"]), attr("bridge", nullptr, net.bridge)};
-      if (!net.dhcp_hosts.empty()) c.attributes.push_back(attr("dhcp_hosts", nullptr, c.desired["dhcp_hosts"].size()));
-      std::erase_if(c.attributes, [](const AttributeChange& a) { return a.after == ""; });  // unset: say nothing
+      c.attributes = {
+          attr("mode", nullptr, to_string(net.mode)), attr("cidr", nullptr, c.desired["cidr"]),
+          attr("dhcp", nullptr, net.dhcp_range ? c.desired["dhcp_range"] : json("off")),
+          attr("domain", nullptr, c.desired["domain"]), attr("bridge", nullptr, net.bridge)};
+      if (!net.dhcp_hosts.empty())
+        c.attributes.push_back(attr("dhcp_hosts", nullptr, c.desired["dhcp_hosts"].size()));
+      std::erase_if(c.attributes,
+                    [](const AttributeChange& a) { return a.after == ""; });  // unset: say nothing
       result_.changes.push_back(std::move(c));
       return;
     }
@@ -137,9 +153,11 @@ class Differ {
       a.forces_replacement = true;
       c.attributes.push_back(std::move(a));
     };
-    forces("mode", o.forward_mode.empty() ? "isolated" : o.forward_mode, net.mode == NetMode::Isolated ? "isolated" : forward_of(net.mode));
+    forces("mode", o.forward_mode.empty() ? "isolated" : o.forward_mode,
+           net.mode == NetMode::Isolated ? "isolated" : forward_of(net.mode));
     const std::string address_before = o.ip.empty() ? "" : o.ip + "/" + std::to_string(o.prefix);
-    const std::string address_after = net.cidr ? net.cidr->first_host().str() + "/" + std::to_string(net.cidr->prefix) : "";
+    const std::string address_after =
+        net.cidr ? net.cidr->first_host().str() + "/" + std::to_string(net.cidr->prefix) : "";
     forces("address", address_before, address_after);
     forces("dhcp", o.dhcp_start.empty() ? "off" : o.dhcp_start + "-" + o.dhcp_end,
            net.dhcp_range ? c.desired["dhcp_range"].get<std::string>() : "off");
@@ -150,8 +168,10 @@ class Differ {
       c.action = Action::Replace;
       c.disruption = Disruption::Live;
       const auto users = running_vms_on(idx, o.name);
-      c.reason = users.empty() ? "the network is recreated"
-                               : "the network is recreated; running VMs lose connectivity meanwhile: " + join(users);
+      c.reason =
+          users.empty()
+              ? "the network is recreated"
+              : "the network is recreated; running VMs lose connectivity meanwhile: " + join(users);
       if (!users.empty()) c.disruption = Disruption::Restart;
       result_.changes.push_back(std::move(c));
       return;
@@ -183,12 +203,14 @@ class Differ {
   std::set<std::string> claimed_volumes_;  // host/volume deleted together with their VM
 
   void diff_vm(const DesiredVm& vm);
-  void vm_create(const DesiredVm& vm, const HostIndex& idx, const ObservedDomain* moved_from, const std::string& from_host);
+  void vm_create(const DesiredVm& vm, const HostIndex& idx, const ObservedDomain* moved_from,
+                 const std::string& from_host);
   void vm_compare(const DesiredVm& vm, const HostIndex& idx, const ObservedDomain& d);
-  void volumes_for(const DesiredVm& vm, const HostIndex& idx, bool vm_is_new, ResourceChange& parent,
-                   std::vector<ResourceChange>& children);
+  void volumes_for(const DesiredVm& vm, const HostIndex& idx, bool vm_is_new,
+                   ResourceChange& parent, std::vector<ResourceChange>& children);
   void find_orphans();
-  void delete_vm(const HostIndex& idx, const ObservedDomain& d, const std::string& reason, bool moved = false);
+  void delete_vm(const HostIndex& idx, const ObservedDomain& d, const std::string& reason,
+                 bool moved = false);
 };
 
 json vm_json(const DesiredVm& vm) {
@@ -202,7 +224,8 @@ json vm_json(const DesiredVm& vm) {
   j["data_disk_volumes"] = json::object();
   for (const auto& d : vm.data_disks) j["data_disk_volumes"][d.name] = d.volume;
   j["libvirt_networks"] = json::array();
-  for (const auto& n : vm.nics) j["libvirt_networks"].push_back({{"network", n.libvirt_network}, {"bridge", n.bridge}});
+  for (const auto& n : vm.nics)
+    j["libvirt_networks"].push_back({{"network", n.libvirt_network}, {"bridge", n.bridge}});
   j["spec_hash"] = vm.spec_hash();
   // The executor builds the seed from these; saved plans keep them (and are written 0600).
   j["user_data"] = vm.user_data;
@@ -215,7 +238,8 @@ json vm_json(const DesiredVm& vm) {
 
 json nics_text(const std::vector<DesiredNic>& nics) {
   json out = json::array();
-  for (const auto& n : nics) out.push_back(n.network + (n.ip ? " " + n.ip->str() : "") + " " + n.mac);
+  for (const auto& n : nics)
+    out.push_back(n.network + (n.ip ? " " + n.ip->str() : "") + " " + n.mac);
   return out;
 }
 
@@ -236,12 +260,15 @@ void Differ::diff_vm(const DesiredVm& vm) {
   if (it != idx.domains.end()) {
     const ObservedDomain& d = *it->second;
     if (!d.owner || d.owner->cluster != cfg_.name || d.owner->address != vm.address()) {
-      const std::string who = !d.owner ? "kumo did not make it"
-                                       : "it belongs to " + (d.owner->cluster == cfg_.name ? std::string("this cluster's ") + d.owner->address
-                                                                                            : "cluster " + quote(d.owner->cluster));
-      result_.errors.error(vm.location, "host " + quote(vm.host) + ": a domain named " + quote(vm.instance) +
-                                            " already exists and " + who +
-                                            "; kumo never touches it. Rename the VM or remove that domain");
+      const std::string who =
+          !d.owner ? "kumo did not make it"
+                   : "it belongs to " + (d.owner->cluster == cfg_.name
+                                             ? std::string("this cluster's ") + d.owner->address
+                                             : "cluster " + quote(d.owner->cluster));
+      result_.errors.error(vm.location,
+                           "host " + quote(vm.host) + ": a domain named " + quote(vm.instance) +
+                               " already exists and " + who +
+                               "; kumo never touches it. Rename the VM or remove that domain");
       return;
     }
     vm_compare(vm, idx, d);
@@ -251,7 +278,8 @@ void Differ::diff_vm(const DesiredVm& vm) {
   for (const auto& [name, other] : hosts_) {
     if (name == vm.host) continue;
     auto o = other.domains.find(vm.instance);
-    if (o != other.domains.end() && ours(o->second->owner) && o->second->owner->address == vm.address()) {
+    if (o != other.domains.end() && ours(o->second->owner) &&
+        o->second->owner->address == vm.address()) {
       vm_create(vm, idx, o->second, name);
       return;
     }
@@ -270,7 +298,8 @@ void Differ::vm_create(const DesiredVm& vm, const HostIndex& idx, const Observed
   c.attributes = {attr("image", nullptr, vm.image), attr("cpus", nullptr, vm.cpus),
                   attr("memory", nullptr, size_text(vm.memory))};
   if (vm.disk) c.attributes.push_back(attr("disk", nullptr, size_text(*vm.disk)));
-  for (const auto& d : vm.data_disks) c.attributes.push_back(attr("disks." + d.name, nullptr, size_text(d.size)));
+  for (const auto& d : vm.data_disks)
+    c.attributes.push_back(attr("disks." + d.name, nullptr, size_text(d.size)));
   c.attributes.push_back(attr("networks", nullptr, nics_text(vm.nics)));
   auto ud = attr("user_data", nullptr, vm.user_data);
   ud.sensitive = true;
@@ -286,7 +315,8 @@ void Differ::vm_create(const DesiredVm& vm, const HostIndex& idx, const Observed
     c.reason = "pinned to " + vm.host + ": moves from " + from_host + " (made anew there)";
     c.destroys_data = !vm.data_disks.empty();
     if (vm.lifecycle.prevent_destroy) {
-      result_.errors.error(vm.location, vm.address() + " has lifecycle.prevent_destroy, but moving it from " +
+      result_.errors.error(vm.location, vm.address() +
+                                            " has lifecycle.prevent_destroy, but moving it from " +
                                             from_host + " to " + vm.host + " would destroy it");
     }
   }
@@ -315,28 +345,33 @@ void Differ::vm_compare(const DesiredVm& vm, const HostIndex& idx, const Observe
   if (vm.lifecycle.on_user_data_change == UserDataChange::Recreate) {
     if (recorded.value("user_data_sha256", json()) != want["user_data_sha256"] ||
         recorded.value("network_config_sha256", json()) != want["network_config_sha256"]) {
-      auto a = attr("user_data", "sha256:" + recorded.value("user_data_sha256", std::string("?")).substr(0, 12), vm.user_data);
+      auto a = attr("user_data",
+                    "sha256:" + recorded.value("user_data_sha256", std::string("?")).substr(0, 12),
+                    vm.user_data);
       a.forces_replacement = true;
       a.sensitive = true;
       c.attributes.push_back(std::move(a));
     }
   }
-  replace_if("nics", "networks", nics_text(recorded.value("nics", json::array())), nics_text(vm.nics));
+  replace_if("nics", "networks", nics_text(recorded.value("nics", json::array())),
+             nics_text(vm.nics));
   const bool replace = !c.attributes.empty();
   Disruption disruption = Disruption::None;
   if (!replace) {
     // Live-state fields: compare with the live domain; drift when live left what kumo recorded.
-    auto live_or_restart = [&](const char* key, const std::string& name, long long live, long long maximum,
-                               long long desired, json before, json after) {
+    auto live_or_restart = [&](const char* key, const std::string& name, long long live,
+                               long long maximum, long long desired, json before, json after) {
       if (live == desired) return;
       auto a = attr(name, std::move(before), std::move(after));
       a.drift = recorded.contains(key) && recorded[key] == want[key];
       c.attributes.push_back(std::move(a));
-      if (d.active) disruption = worst(disruption, desired <= maximum ? Disruption::Live : Disruption::Restart);
+      if (d.active)
+        disruption = worst(disruption, desired <= maximum ? Disruption::Live : Disruption::Restart);
     };
     live_or_restart("cpus", "cpus", d.vcpus, d.max_vcpus, vm.cpus, d.vcpus, vm.cpus);
-    live_or_restart("memory", "memory", static_cast<long long>(d.memory), static_cast<long long>(d.max_memory),
-                    static_cast<long long>(vm.memory), size_text(d.memory), size_text(vm.memory));
+    live_or_restart("memory", "memory", static_cast<long long>(d.memory),
+                    static_cast<long long>(d.max_memory), static_cast<long long>(vm.memory),
+                    size_text(d.memory), size_text(vm.memory));
     if (d.autostart != vm.autostart) {
       c.attributes.push_back(attr("autostart", d.autostart, vm.autostart));
       disruption = worst(disruption, Disruption::None);
@@ -347,15 +382,19 @@ void Differ::vm_compare(const DesiredVm& vm, const HostIndex& idx, const Observe
       c.attributes.push_back(attr("running", true, false));
       disruption = worst(disruption, Disruption::Restart);
     }
-    if (recorded.value("instance_id", json()) != want["instance_id"] && vm.lifecycle.on_user_data_change == UserDataChange::Ignore) {
+    if (recorded.value("instance_id", json()) != want["instance_id"] &&
+        vm.lifecycle.on_user_data_change == UserDataChange::Ignore) {
       auto a = attr("user_data", "(unchanged in the running VM)", vm.user_data);
       a.sensitive = true;
       c.attributes.push_back(a);
-      c.reason = "on_user_data_change: ignore: only the seed is updated; the running instance keeps its first boot";
+      c.reason =
+          "on_user_data_change: ignore: only the seed is updated; the running instance keeps its "
+          "first boot";
     }
     if (recorded.value("prevent_destroy", json(false)) != json(vm.lifecycle.prevent_destroy) ||
         recorded.value("group", json()) != json(vm.group)) {
-      c.attributes.push_back(attr("prevent_destroy", recorded.value("prevent_destroy", json(false)), vm.lifecycle.prevent_destroy));
+      c.attributes.push_back(attr("prevent_destroy", recorded.value("prevent_destroy", json(false)),
+                                  vm.lifecycle.prevent_destroy));
     }
   }
   std::vector<ResourceChange> children;
@@ -364,11 +403,14 @@ void Differ::vm_compare(const DesiredVm& vm, const HostIndex& idx, const Observe
     c.action = Action::Replace;
     c.disruption = Disruption::Recreate;
     if (c.reason.empty()) {
-      c.reason = "made anew: cloud-init runs once per instance" + std::string(vm.data_disks.empty() ? "" : "; data disks are kept and reattached");
+      c.reason = "made anew: cloud-init runs once per instance" +
+                 std::string(vm.data_disks.empty() ? "" : "; data disks are kept and reattached");
     }
     if (vm.lifecycle.prevent_destroy) {
-      result_.errors.error(vm.location, vm.address() + " has lifecycle.prevent_destroy, but this change replaces it (" +
-                                            c.attributes.front().name + " changed)");
+      result_.errors.error(vm.location,
+                           vm.address() +
+                               " has lifecycle.prevent_destroy, but this change replaces it (" +
+                               c.attributes.front().name + " changed)");
     }
   } else if (!c.attributes.empty() || !children.empty()) {
     c.action = Action::Update;
@@ -382,8 +424,8 @@ void Differ::vm_compare(const DesiredVm& vm, const HostIndex& idx, const Observe
 
 // Root, seed and data volumes of one VM. A replaced or new VM gets a new root and seed; data
 // volumes are kept (grown if needed), created if missing, deleted only when no longer described.
-void Differ::volumes_for(const DesiredVm& vm, const HostIndex& idx, bool vm_is_new, ResourceChange& parent,
-                         std::vector<ResourceChange>& children) {
+void Differ::volumes_for(const DesiredVm& vm, const HostIndex& idx, bool vm_is_new,
+                         ResourceChange& parent, std::vector<ResourceChange>& children) {
   auto child = [&](const std::string& role, Action action) {
     ResourceChange ch;
     ch.address = "volume." + vm.instance + "/" + role;
@@ -400,13 +442,17 @@ void Differ::volumes_for(const DesiredVm& vm, const HostIndex& idx, bool vm_is_n
   const ObservedVolume* root = find(vm.root_volume);
   if (vm_is_new || !root) {
     auto ch = child("root", root ? Action::Replace : Action::Create);
-    ch.desired = {{"name", vm.root_volume}, {"size", vm.disk ? json(*vm.disk) : json(nullptr)}, {"image", vm.image}};
-    if (root && parent.action == Action::Create) ch.reason = "left over from an earlier VM; made anew from the image";
+    ch.desired = {{"name", vm.root_volume},
+                  {"size", vm.disk ? json(*vm.disk) : json(nullptr)},
+                  {"image", vm.image}};
+    if (root && parent.action == Action::Create)
+      ch.reason = "left over from an earlier VM; made anew from the image";
     children.push_back(ch);
   } else if (vm.disk && root->capacity != *vm.disk) {
     if (*vm.disk < root->capacity) {
-      result_.errors.error(vm.location, vm.address() + ": disk cannot shrink from " + format_size(root->capacity) +
-                                            " to " + format_size(*vm.disk) + " (kumo only grows disks)");
+      result_.errors.error(vm.location, vm.address() + ": disk cannot shrink from " +
+                                            format_size(root->capacity) + " to " +
+                                            format_size(*vm.disk) + " (kumo only grows disks)");
     } else {
       auto ch = child("root", Action::Update);
       ch.attributes = {attr("size", size_text(root->capacity), size_text(*vm.disk))};
@@ -417,9 +463,10 @@ void Differ::volumes_for(const DesiredVm& vm, const HostIndex& idx, bool vm_is_n
     }
   }
   const ObservedVolume* seed = find(vm.seed_volume);
-  const bool seed_stale = parent.action == Action::NoOp &&
-                          std::any_of(parent.attributes.begin(), parent.attributes.end(),
-                                      [](const AttributeChange& a) { return a.name == "user_data"; });
+  const bool seed_stale =
+      parent.action == Action::NoOp &&
+      std::any_of(parent.attributes.begin(), parent.attributes.end(),
+                  [](const AttributeChange& a) { return a.name == "user_data"; });
   if (vm_is_new || !seed || seed_stale) {
     auto ch = child("seed", seed ? Action::Replace : Action::Create);
     ch.desired = {{"name", vm.seed_volume}, {"instance_id", vm.instance_id}};
@@ -432,18 +479,22 @@ void Differ::volumes_for(const DesiredVm& vm, const HostIndex& idx, bool vm_is_n
       ch.attributes = {attr("size", nullptr, size_text(disk.size))};
       ch.disruption = vm_is_new ? Disruption::None : Disruption::Live;
       ch.desired = {{"name", disk.volume}, {"size", disk.size}};
-      if (!vm_is_new) parent.attributes.push_back(attr("disks." + disk.name, nullptr, size_text(disk.size)));
+      if (!vm_is_new)
+        parent.attributes.push_back(attr("disks." + disk.name, nullptr, size_text(disk.size)));
       children.push_back(ch);
     } else if (v->capacity < disk.size) {
       auto ch = child("data/" + disk.name, Action::Update);
       ch.attributes = {attr("size", size_text(v->capacity), size_text(disk.size))};
       ch.disruption = Disruption::Live;
       ch.desired = {{"name", disk.volume}, {"size", disk.size}};
-      if (!vm_is_new) parent.attributes.push_back(attr("disks." + disk.name, size_text(v->capacity), size_text(disk.size)));
+      if (!vm_is_new)
+        parent.attributes.push_back(
+            attr("disks." + disk.name, size_text(v->capacity), size_text(disk.size)));
       children.push_back(ch);
     } else if (v->capacity > disk.size) {
-      result_.errors.error(vm.location, vm.address() + ": data disk " + quote(disk.name) + " cannot shrink from " +
-                                            format_size(v->capacity) + " to " + format_size(disk.size) +
+      result_.errors.error(vm.location, vm.address() + ": data disk " + quote(disk.name) +
+                                            " cannot shrink from " + format_size(v->capacity) +
+                                            " to " + format_size(disk.size) +
                                             " (kumo only grows disks)");
     }
   }
@@ -452,7 +503,8 @@ void Differ::volumes_for(const DesiredVm& vm, const HostIndex& idx, bool vm_is_n
   for (const auto& [name, v] : idx.volumes) {
     if (!ours(v->owner) || v->owner->address.rfind(prefix, 0) != 0) continue;
     const std::string disk = v->owner->address.substr(prefix.size());
-    const bool wanted = std::any_of(vm.data_disks.begin(), vm.data_disks.end(), [&](const DesiredDisk& d) { return d.name == disk; });
+    const bool wanted = std::any_of(vm.data_disks.begin(), vm.data_disks.end(),
+                                    [&](const DesiredDisk& d) { return d.name == disk; });
     if (wanted) continue;
     auto ch = child("data/" + disk, Action::Delete);
     ch.destroys_data = true;
@@ -461,14 +513,16 @@ void Differ::volumes_for(const DesiredVm& vm, const HostIndex& idx, bool vm_is_n
     parent.destroys_data = true;
     parent.attributes.push_back(attr("disks." + disk, size_text(v->capacity), nullptr));
     if (vm.lifecycle.prevent_destroy) {
-      result_.errors.error(vm.location, vm.address() + " has lifecycle.prevent_destroy, but data disk " + quote(disk) +
-                                            " would be deleted");
+      result_.errors.error(vm.location, vm.address() +
+                                            " has lifecycle.prevent_destroy, but data disk " +
+                                            quote(disk) + " would be deleted");
     }
     children.push_back(ch);
   }
 }
 
-void Differ::delete_vm(const HostIndex& idx, const ObservedDomain& d, const std::string& reason, bool moved) {
+void Differ::delete_vm(const HostIndex& idx, const ObservedDomain& d, const std::string& reason,
+                       bool moved) {
   ResourceChange c;
   c.address = d.owner->address;
   c.kind = "vm";
@@ -479,7 +533,9 @@ void Differ::delete_vm(const HostIndex& idx, const ObservedDomain& d, const std:
   c.observed = {{"name", d.name}, {"state", d.state}};
   const json& spec = d.owner->spec.is_object() ? d.owner->spec : json::object();
   if (spec.value("prevent_destroy", false)) {
-    result_.errors.error({}, "host " + quote(c.host) + ": " + c.address + " has lifecycle.prevent_destroy; set "
+    result_.errors.error({},
+                         "host " + quote(c.host) + ": " + c.address +
+                             " has lifecycle.prevent_destroy; set "
                              "prevent_destroy: false and apply before removing it from the file");
   }
   const std::string instance = c.address.substr(3);
@@ -531,7 +587,8 @@ void Differ::find_orphans() {
       c.action = Action::Delete;
       c.observed = {{"name", name}};
       const auto users = running_vms_on(idx, name);
-      c.reason = users.empty() ? "no longer in " + cfg_.file : "running VMs lose connectivity: " + join(users);
+      c.reason = users.empty() ? "no longer in " + cfg_.file
+                               : "running VMs lose connectivity: " + join(users);
       c.disruption = users.empty() ? Disruption::None : Disruption::Restart;
       deletes_.push_back(std::move(c));
     }
@@ -557,7 +614,8 @@ void Differ::find_orphans() {
 
 }  // namespace
 
-DiffResult diff(const ClusterConfig& cfg, const DesiredCluster& desired, const std::vector<ObservedHost>& observed) {
+DiffResult diff(const ClusterConfig& cfg, const DesiredCluster& desired,
+                const std::vector<ObservedHost>& observed) {
   return Differ(cfg, desired, observed).run();
 }
 
@@ -584,7 +642,8 @@ std::string fingerprint(const std::vector<ObservedHost>& observed) {
   return "sha256:" + sha256_hex(all.dump());
 }
 
-std::vector<ResourceChange> filter_targets(const std::vector<ResourceChange>& changes, const DesiredCluster& desired,
+std::vector<ResourceChange> filter_targets(const std::vector<ResourceChange>& changes,
+                                           const DesiredCluster& desired,
                                            const std::vector<std::string>& targets) {
   std::set<std::string> keep(targets.begin(), targets.end());
   for (const auto& vm : desired.vms) {

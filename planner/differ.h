@@ -19,13 +19,15 @@ struct DiffResult {
 };
 
 // `observed` holds every host of the cluster; unreachable ones are left alone.
-DiffResult diff(const ClusterConfig& cfg, const DesiredCluster& desired, const std::vector<ObservedHost>& observed);
+DiffResult diff(const ClusterConfig& cfg, const DesiredCluster& desired,
+                const std::vector<ObservedHost>& observed);
 
 // The observed state's identity: a saved plan is stale when this changes.
 std::string fingerprint(const std::vector<ObservedHost>& observed);
 
 // Keeps the changes to `targets` (addresses such as vm.web-1) and what they depend on.
 std::vector<ResourceChange> filter_targets(const std::vector<ResourceChange>& changes,
-                                           const DesiredCluster& desired, const std::vector<std::string>& targets);
+                                           const DesiredCluster& desired,
+                                           const std::vector<std::string>& targets);
 
 }  // namespace kumo

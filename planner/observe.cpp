@@ -5,7 +5,8 @@
 namespace kumo {
 
 std::vector<ObservedHost> observe_hosts(Provider& provider, const std::vector<HostConfig>& hosts,
-                                        std::chrono::milliseconds timeout, const HostObserved& on_done) {
+                                        std::chrono::milliseconds timeout,
+                                        const HostObserved& on_done) {
   std::vector<std::future<ObservedHost>> pending;
   for (const auto& h : hosts) {
     HostTarget target{h.name, h.uri, h.pool};

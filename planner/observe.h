@@ -14,6 +14,7 @@ namespace kumo {
 using HostObserved = std::function<void(const ObservedHost&)>;
 
 std::vector<ObservedHost> observe_hosts(Provider& provider, const std::vector<HostConfig>& hosts,
-                                        std::chrono::milliseconds timeout, const HostObserved& on_done = {});
+                                        std::chrono::milliseconds timeout,
+                                        const HostObserved& on_done = {});
 
 }  // namespace kumo

@@ -17,10 +17,12 @@ struct HostLoad {
   int cpus_used = 0;
   std::uint64_t memory_now = 0;  // what every domain on the host has right now
   int cpus_now = 0;
-  std::map<std::string, int> group_count;   // vms: entry -> instances here
-  std::set<std::string> affinity_groups;    // anti_affinity groups present here
+  std::map<std::string, int> group_count;  // vms: entry -> instances here
+  std::set<std::string> affinity_groups;   // anti_affinity groups present here
 
-  std::uint64_t memory_free() const { return memory_capacity > memory_used ? memory_capacity - memory_used : 0; }
+  std::uint64_t memory_free() const {
+    return memory_capacity > memory_used ? memory_capacity - memory_used : 0;
+  }
 };
 
 bool owned_by(const ObservedDomain& d, const std::string& cluster) {
@@ -30,7 +32,8 @@ bool owned_by(const ObservedDomain& d, const std::string& cluster) {
 bool networks_on_host(const ClusterConfig& cfg, const DesiredVm& vm, const std::string& host) {
   for (const auto& nic : vm.nics) {
     const NetworkConfig* net = cfg.find_network(nic.network);
-    if (!net || std::find(net->hosts.begin(), net->hosts.end(), host) == net->hosts.end()) return false;
+    if (!net || std::find(net->hosts.begin(), net->hosts.end(), host) == net->hosts.end())
+      return false;
   }
   return true;
 }
@@ -48,7 +51,8 @@ std::string refusal(const ClusterConfig& cfg, const DesiredVm& vm, const HostLoa
   if (!load.observed || !load.observed->reachable) return "unreachable";
   if (!networks_on_host(cfg, vm, name)) return "does not have all of its networks";
   for (const auto& d : load.observed->domains) {
-    if (d.name == vm.instance) return "a domain named \"" + vm.instance + "\" that kumo did not make is there";
+    if (d.name == vm.instance)
+      return "a domain named \"" + vm.instance + "\" that kumo did not make is there";
   }
   if (vm.anti_affinity && load.affinity_groups.count(*vm.anti_affinity)) {
     return "already holds a member of anti_affinity group \"" + *vm.anti_affinity + "\"";
@@ -66,7 +70,8 @@ std::string refusal(const ClusterConfig& cfg, const DesiredVm& vm, const HostLoa
 
 }  // namespace
 
-PlacementResult place(const ClusterConfig& cfg, const std::vector<ObservedHost>& observed, DesiredCluster& desired) {
+PlacementResult place(const ClusterConfig& cfg, const std::vector<ObservedHost>& observed,
+                      DesiredCluster& desired) {
   PlacementResult result;
   std::vector<HostLoad> loads;
   for (const auto& h : cfg.hosts) {
@@ -77,7 +82,8 @@ PlacementResult place(const ClusterConfig& cfg, const std::vector<ObservedHost>&
     }
     if (load.observed && load.observed->reachable) {
       const auto& f = load.observed->facts;
-      load.memory_capacity = static_cast<std::uint64_t>(static_cast<double>(f.memory) * h.memory_overcommit);
+      load.memory_capacity =
+          static_cast<std::uint64_t>(static_cast<double>(f.memory) * h.memory_overcommit);
       load.cpu_capacity = f.cpus * h.cpu_overcommit;
       for (const auto& d : load.observed->domains) {
         load.memory_now += d.memory;
@@ -107,12 +113,15 @@ PlacementResult place(const ClusterConfig& cfg, const std::vector<ObservedHost>&
     for (const auto& l : loads) {
       if (!l.observed || !l.observed->reachable) continue;
       for (const auto& d : l.observed->domains) {
-        if (owned_by(d, cfg.name) && d.owner->address == vm.address()) found.push_back(l.config->name);
+        if (owned_by(d, cfg.name) && d.owner->address == vm.address())
+          found.push_back(l.config->name);
       }
     }
     if (found.size() > 1) {
-      result.errors.error(vm.location, vm.address() + " exists on more than one host (" + found[0] + " and " +
-                                           found[1] + "); destroy the extra copy by hand (virsh undefine) and plan again");
+      result.errors.error(vm.location,
+                          vm.address() + " exists on more than one host (" + found[0] + " and " +
+                              found[1] +
+                              "); destroy the extra copy by hand (virsh undefine) and plan again");
       continue;
     }
     if (vm.pinned_host) {
@@ -163,39 +172,47 @@ PlacementResult place(const ClusterConfig& cfg, const std::vector<ObservedHost>&
       continue;
     }
     auto rank = [&](const HostLoad* l) {
-      const long long free_after = static_cast<long long>(l->memory_free()) - static_cast<long long>(vm->memory);
+      const long long free_after =
+          static_cast<long long>(l->memory_free()) - static_cast<long long>(vm->memory);
       if (vm->placement == PlacementStrategy::Pack) return std::make_pair(0LL, free_after);
       auto it = l->group_count.find(vm->group);
-      return std::make_pair(static_cast<long long>(it == l->group_count.end() ? 0 : it->second), -free_after);
+      return std::make_pair(static_cast<long long>(it == l->group_count.end() ? 0 : it->second),
+                            -free_after);
     };
     // stable_sort keeps the hosts' file order among equals: the tie-break is deterministic.
-    std::stable_sort(fits.begin(), fits.end(), [&](const HostLoad* a, const HostLoad* b) { return rank(a) < rank(b); });
+    std::stable_sort(fits.begin(), fits.end(),
+                     [&](const HostLoad* a, const HostLoad* b) { return rank(a) < rank(b); });
     vm->host = fits.front()->config->name;
     add(*fits.front(), *vm);
   }
 
   for (const auto& [group, f] : failed) {
-    const std::string who = f.count == 1 ? "vm " + quote(f.first->instance)
-                                         : std::to_string(f.count) + " instances of vm " + quote(group) + " (" +
-                                               f.first->instance + " to " + f.last + ")";
+    const std::string who = f.count == 1
+                                ? "vm " + quote(f.first->instance)
+                                : std::to_string(f.count) + " instances of vm " + quote(group) +
+                                      " (" + f.first->instance + " to " + f.last + ")";
     result.errors.error(f.first->location, who + " (" + format_size(f.first->memory) + ", " +
-                                               std::to_string(f.first->cpus) + " vCPU each) fit on no host" + f.reasons);
+                                               std::to_string(f.first->cpus) +
+                                               " vCPU each) fit on no host" + f.reasons);
   }
 
   // 3. Pinned or grown instances may over-fill a host: refuse only what makes it fuller.
   for (const auto& l : loads) {
     if (!l.observed || !l.observed->reachable) continue;
     if (l.memory_used > l.memory_capacity && l.memory_used > l.memory_now) {
-      result.errors.error({}, "host " + quote(l.config->name) + " would be over-full: its VMs would need " +
-                                  format_size(l.memory_used) + " of memory, it has " + format_size(l.memory_capacity) +
-                                  " (memory_overcommit " + std::to_string(l.config->memory_overcommit).substr(0, 4) + ")");
+      result.errors.error({}, "host " + quote(l.config->name) +
+                                  " would be over-full: its VMs would need " +
+                                  format_size(l.memory_used) + " of memory, it has " +
+                                  format_size(l.memory_capacity) + " (memory_overcommit " +
+                                  std::to_string(l.config->memory_overcommit).substr(0, 4) + ")");
     }
     if (l.cpus_used > l.cpu_capacity && l.cpus_used > l.cpus_now) {
-      result.errors.error({}, "host " + quote(l.config->name) + " would be over-full: its VMs would need " +
-                                  std::to_string(l.cpus_used) + " vCPUs, it allows " +
-                                  std::to_string(static_cast<int>(l.cpu_capacity)) + " (" +
-                                  std::to_string(l.observed->facts.cpus) + " CPUs, cpu_overcommit " +
-                                  std::to_string(l.config->cpu_overcommit).substr(0, 4) + ")");
+      result.errors.error(
+          {}, "host " + quote(l.config->name) + " would be over-full: its VMs would need " +
+                  std::to_string(l.cpus_used) + " vCPUs, it allows " +
+                  std::to_string(static_cast<int>(l.cpu_capacity)) + " (" +
+                  std::to_string(l.observed->facts.cpus) + " CPUs, cpu_overcommit " +
+                  std::to_string(l.config->cpu_overcommit).substr(0, 4) + ")");
     }
   }
   return result;

@@ -23,6 +23,7 @@ struct PlacementResult {
 
 // hosts: every observed host, reachable or not (unreachable ones are never chosen, and instances
 // that could live there are reported as unknown rather than created twice).
-PlacementResult place(const ClusterConfig& cfg, const std::vector<ObservedHost>& hosts, DesiredCluster& desired);
+PlacementResult place(const ClusterConfig& cfg, const std::vector<ObservedHost>& hosts,
+                      DesiredCluster& desired);
 
 }  // namespace kumo

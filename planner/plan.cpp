@@ -4,32 +4,46 @@ namespace kumo {
 
 const char* to_string(Action a) {
   switch (a) {
-    case Action::NoOp: return "no-op";
-    case Action::Create: return "create";
-    case Action::Update: return "update";
-    case Action::Replace: return "replace";
-    case Action::Delete: return "delete";
+    case Action::NoOp:
+      return "no-op";
+    case Action::Create:
+      return "create";
+    case Action::Update:
+      return "update";
+    case Action::Replace:
+      return "replace";
+    case Action::Delete:
+      return "delete";
   }
   return "?";
 }
 
 const char* symbol(Action a) {
   switch (a) {
-    case Action::NoOp: return " ";
-    case Action::Create: return "+";
-    case Action::Update: return "~";
-    case Action::Replace: return "-/+";
-    case Action::Delete: return "-";
+    case Action::NoOp:
+      return " ";
+    case Action::Create:
+      return "+";
+    case Action::Update:
+      return "~";
+    case Action::Replace:
+      return "-/+";
+    case Action::Delete:
+      return "-";
   }
   return "?";
 }
 
 const char* to_string(Disruption d) {
   switch (d) {
-    case Disruption::None: return "none";
-    case Disruption::Live: return "live";
-    case Disruption::Restart: return "restart";
-    case Disruption::Recreate: return "recreate";
+    case Disruption::None:
+      return "none";
+    case Disruption::Live:
+      return "live";
+    case Disruption::Restart:
+      return "restart";
+    case Disruption::Recreate:
+      return "recreate";
   }
   return "?";
 }
@@ -39,11 +53,20 @@ PlanSummary Plan::summary() const {
   for (const auto& c : changes) {
     if (!c.parent.empty()) continue;
     switch (c.action) {
-      case Action::Create: ++s.add; break;
-      case Action::Update: ++s.change; break;
-      case Action::Replace: ++s.replace; break;
-      case Action::Delete: ++s.destroy; break;
-      case Action::NoOp: break;
+      case Action::Create:
+        ++s.add;
+        break;
+      case Action::Update:
+        ++s.change;
+        break;
+      case Action::Replace:
+        ++s.replace;
+        break;
+      case Action::Delete:
+        ++s.destroy;
+        break;
+      case Action::NoOp:
+        break;
     }
   }
   return s;

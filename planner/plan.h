@@ -41,9 +41,9 @@ struct ResourceChange {
   Disruption disruption = Disruption::None;
   bool destroys_data = false;
   std::vector<AttributeChange> attributes;
-  std::string reason;        // for display only
-  nlohmann::json desired;    // the object as it should be (create/update/replace)
-  nlohmann::json observed;   // the object as it is (update/replace/delete)
+  std::string reason;       // for display only
+  nlohmann::json desired;   // the object as it should be (create/update/replace)
+  nlohmann::json observed;  // the object as it is (update/replace/delete)
 };
 
 struct HostReport {
@@ -70,7 +70,7 @@ struct Plan {
   std::vector<ResourceChange> changes;  // no-ops excluded, dependency order
   std::vector<std::string> warnings;
   std::vector<std::string> targets;  // --target, if any
-  std::string fingerprint;            // of the observed state the plan was made from
+  std::string fingerprint;           // of the observed state the plan was made from
   std::vector<std::string> sensitive_values;
 
   // Top-level resources only (volumes count with their VM).

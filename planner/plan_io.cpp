@@ -25,17 +25,22 @@ NLOHMANN_JSON_SERIALIZE_ENUM(Disruption, {{Disruption::None, "none"},
                                           {Disruption::Live, "live"},
                                           {Disruption::Restart, "restart"},
                                           {Disruption::Recreate, "recreate"}})
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(HostReport, name, uri, reachable, skipped, error, kvm, virt_type, domains,
-                                   networks, volumes, api_calls, seconds)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(AttributeChange, name, before, after, forces_replacement, sensitive, drift)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ResourceChange, address, kind, host, parent, action, disruption, destroys_data,
-                                   attributes, reason, desired, observed)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(HostReport, name, uri, reachable, skipped, error, kvm, virt_type,
+                                   domains, networks, volumes, api_calls, seconds)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(AttributeChange, name, before, after, forces_replacement,
+                                   sensitive, drift)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ResourceChange, address, kind, host, parent, action, disruption,
+                                   destroys_data, attributes, reason, desired, observed)
 
 json plan_to_json(const Plan& plan) {
-  return {{"kumo_saved_plan", Plan::kFormatVersion}, {"cluster", plan.cluster},
-          {"config_file", plan.config_file},          {"fingerprint", plan.fingerprint},
-          {"warnings", plan.warnings},                {"targets", plan.targets},
-          {"sensitive_values", plan.sensitive_values}, {"hosts", plan.hosts},
+  return {{"kumo_saved_plan", Plan::kFormatVersion},
+          {"cluster", plan.cluster},
+          {"config_file", plan.config_file},
+          {"fingerprint", plan.fingerprint},
+          {"warnings", plan.warnings},
+          {"targets", plan.targets},
+          {"sensitive_values", plan.sensitive_values},
+          {"hosts", plan.hosts},
           {"changes", plan.changes}};
 }
 
@@ -46,8 +51,9 @@ std::optional<Plan> plan_from_json(const json& doc, std::string* error) {
       return std::nullopt;
     }
     if (doc["kumo_saved_plan"] != Plan::kFormatVersion) {
-      *error = "saved plan format " + doc["kumo_saved_plan"].dump() + " is not supported by this kumo (format " +
-               std::to_string(Plan::kFormatVersion) + "); plan again";
+      *error = "saved plan format " + doc["kumo_saved_plan"].dump() +
+               " is not supported by this kumo (format " + std::to_string(Plan::kFormatVersion) +
+               "); plan again";
       return std::nullopt;
     }
     Plan p;

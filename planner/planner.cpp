@@ -10,9 +10,12 @@ namespace kumo {
 
 std::string resolve_virt_type(const HostConfig& host, const HostFacts& facts) {
   switch (host.virt_type) {
-    case VirtType::Kvm: return "kvm";
-    case VirtType::Qemu: return "qemu";
-    case VirtType::Auto: return facts.kvm ? "kvm" : "qemu";
+    case VirtType::Kvm:
+      return "kvm";
+    case VirtType::Qemu:
+      return "qemu";
+    case VirtType::Auto:
+      return facts.kvm ? "kvm" : "qemu";
   }
   return "qemu";
 }
@@ -60,22 +63,25 @@ PlanResult make_plan(const ClusterConfig& cfg, Provider& provider, const PlanOpt
     const auto& o = result.observed[i];
     if (!o.reachable) {
       if (options.skip_unreachable) {
-        plan.warnings.push_back("host " + h.name + " (" + h.uri + ") was NOT looked at: " + o.error +
-                                ". Nothing on it is planned.");
+        plan.warnings.push_back("host " + h.name + " (" + h.uri +
+                                ") was NOT looked at: " + o.error + ". Nothing on it is planned.");
       } else {
         result.errors.error({}, o.error + " (use --skip-unreachable to plan the other hosts)");
       }
     } else if (h.virt_type == VirtType::Kvm && !o.facts.kvm) {
-      result.errors.error(h.location, "host " + quote(h.name) + " has virt_type: kvm, but it offers no KVM; use "
-                                                                "virt_type: auto or qemu");
+      result.errors.error(h.location, "host " + quote(h.name) +
+                                          " has virt_type: kvm, but it offers no KVM; use "
+                                          "virt_type: auto or qemu");
     } else if (!o.facts.kvm && h.virt_type == VirtType::Auto) {
-      plan.warnings.push_back("host " + h.name + " has no KVM: its VMs run under software emulation (QEMU TCG), "
+      plan.warnings.push_back("host " + h.name +
+                              " has no KVM: its VMs run under software emulation (QEMU TCG), "
                               "many times slower");
     }
     plan.hosts.push_back(report_for(h, o, !o.reachable && options.skip_unreachable));
   }
   for (const auto& img : cfg.images) {
-    if (img.checksum_none) plan.warnings.push_back("image " + img.name + " is not verified (checksum: none)");
+    if (img.checksum_none)
+      plan.warnings.push_back("image " + img.name + " is not verified (checksum: none)");
   }
   if (result.errors.has_errors()) return result;
 
@@ -83,13 +89,15 @@ PlanResult make_plan(const ClusterConfig& cfg, Provider& provider, const PlanOpt
   for (const auto& t : options.targets) {
     const auto known = known_addresses(result.desired, cfg);
     if (std::find(known.begin(), known.end(), t) == known.end()) {
-      result.errors.error({}, "--target " + t + ": no such resource in " + cfg.file + did_you_mean(t, known));
+      result.errors.error(
+          {}, "--target " + t + ": no such resource in " + cfg.file + did_you_mean(t, known));
     }
   }
   PlacementResult placed = place(cfg, result.observed, result.desired);
   result.errors.append(placed.errors);
   for (const auto& u : placed.unknown) {
-    plan.warnings.push_back("vm." + u + " is not planned: it may live on a host that was not looked at");
+    plan.warnings.push_back("vm." + u +
+                            " is not planned: it may live on a host that was not looked at");
   }
   expand_networks(cfg, result.desired);
   DiffResult diffed = diff(cfg, result.desired, result.observed);
@@ -97,8 +105,9 @@ PlanResult make_plan(const ClusterConfig& cfg, Provider& provider, const PlanOpt
   for (auto& w : diffed.warnings) plan.warnings.push_back(std::move(w));
   if (result.errors.has_errors()) return result;
 
-  plan.changes = options.targets.empty() ? std::move(diffed.changes)
-                                         : filter_targets(diffed.changes, result.desired, options.targets);
+  plan.changes = options.targets.empty()
+                     ? std::move(diffed.changes)
+                     : filter_targets(diffed.changes, result.desired, options.targets);
   plan.fingerprint = fingerprint(result.observed);
   result.plan = std::move(plan);
   return result;

@@ -13,8 +13,8 @@ namespace kumo {
 // Who made a libvirt object and from what. Domains carry all of it in their <metadata>;
 // networks and volumes only cluster and address, recovered from their reserved names.
 struct Ownership {
-  std::string cluster;    // "" for objects shared by every cluster (base images)
-  std::string address;    // "vm.web-0", "network.front", "volume.web-0/root", "image.sha256-ab12..."
+  std::string cluster;  // "" for objects shared by every cluster (base images)
+  std::string address;  // "vm.web-0", "network.front", "volume.web-0/root", "image.sha256-ab12..."
   std::string spec_hash;  // sha256 of the normalized spec the object was made from ("" if unknown)
   nlohmann::json spec;    // that normalized spec (null if unknown)
   bool operator==(const Ownership&) const = default;
@@ -69,8 +69,8 @@ struct ObservedNetwork {
   bool autostart = false;
   std::string forward_mode;  // "" (isolated) | nat | route | bridge | open
   std::string bridge;
-  std::string ip;       // the host's address on it, e.g. 10.20.0.1
-  int prefix = 0;       // 24
+  std::string ip;  // the host's address on it, e.g. 10.20.0.1
+  int prefix = 0;  // 24
   std::string dhcp_start, dhcp_end;
   std::vector<ObservedDhcpHost> dhcp_hosts;
   std::string domain;
@@ -90,7 +90,7 @@ struct ObservedVolume {
   std::string pool;
   std::string name;
   std::string path;
-  std::string format;  // qcow2 | raw | iso
+  std::string format;                          // qcow2 | raw | iso
   std::uint64_t capacity = 0, allocation = 0;  // bytes
   std::string backing_path;                    // qcow2 backing file, if any
   std::optional<Ownership> owner;
@@ -98,12 +98,12 @@ struct ObservedVolume {
 
 struct HostFacts {
   std::string hostname;
-  std::string arch;              // x86_64
-  int cpus = 0;                  // logical CPUs
-  std::uint64_t memory = 0;      // bytes
+  std::string arch;               // x86_64
+  int cpus = 0;                   // logical CPUs
+  std::uint64_t memory = 0;       // bytes
   std::uint64_t free_memory = 0;  // bytes
-  bool kvm = false;              // the host offers <domain type='kvm'>
-  std::string libvirt_version;   // "9.0.0"
+  bool kvm = false;               // the host offers <domain type='kvm'>
+  std::string libvirt_version;    // "9.0.0"
 };
 
 struct ObservedHost {

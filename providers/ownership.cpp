@@ -48,11 +48,13 @@ std::string seed_volume_name(const std::string& cluster, const std::string& inst
   return std::string(kOwnerPrefix) + "_" + cluster + "_" + instance + "_seed.iso";
 }
 
-std::string data_volume_name(const std::string& cluster, const std::string& instance, const std::string& disk) {
+std::string data_volume_name(const std::string& cluster, const std::string& instance,
+                             const std::string& disk) {
   return std::string(kOwnerPrefix) + "_" + cluster + "_" + instance + "_data-" + disk + ".qcow2";
 }
 
-std::string image_volume_name(const std::string& algo, const std::string& hex, const std::string& format) {
+std::string image_volume_name(const std::string& algo, const std::string& hex,
+                              const std::string& format) {
   return std::string(kOwnerPrefix) + "-image_" + algo + "-" + hex + "." + format;
 }
 
@@ -104,7 +106,8 @@ std::optional<Ownership> parse_owner_from_domain_xml(const std::string& domain_x
     bool ours = false;
     for (auto attr : child.attributes()) {
       const std::string name = attr.name();
-      ours = ours || ((name == "xmlns" || name.rfind("xmlns:", 0) == 0) && std::string(attr.value()) == kOwnerNamespace);
+      ours = ours || ((name == "xmlns" || name.rfind("xmlns:", 0) == 0) &&
+                      std::string(attr.value()) == kOwnerNamespace);
     }
     if (!ours || local_name(child.name()) != "owner") continue;
     Ownership owner;

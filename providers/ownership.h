@@ -21,9 +21,11 @@ inline constexpr const char* kOwnerPrefix = "kumo";
 std::string network_name(const std::string& cluster, const std::string& network);
 std::string root_volume_name(const std::string& cluster, const std::string& instance);
 std::string seed_volume_name(const std::string& cluster, const std::string& instance);
-std::string data_volume_name(const std::string& cluster, const std::string& instance, const std::string& disk);
+std::string data_volume_name(const std::string& cluster, const std::string& instance,
+                             const std::string& disk);
 // algo "sha256"/"sha512", lowercase hex; format "qcow2"/"raw".
-std::string image_volume_name(const std::string& algo, const std::string& hex, const std::string& format);
+std::string image_volume_name(const std::string& algo, const std::string& hex,
+                              const std::string& format);
 
 // Ownership recovered from a reserved name, or nullopt for names kumo never uses.
 std::optional<Ownership> network_owner(const std::string& libvirt_name);

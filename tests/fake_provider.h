@@ -28,7 +28,8 @@ class FakeProvider : public Provider {
     if (slow != delays.end()) {
       if (slow->second > timeout) {
         std::this_thread::sleep_for(timeout);
-        return unreachable_host(target, "timed out after " + std::to_string(timeout.count()) + "ms");
+        return unreachable_host(target,
+                                "timed out after " + std::to_string(timeout.count()) + "ms");
       }
       std::this_thread::sleep_for(slow->second);
     }
@@ -39,7 +40,8 @@ class FakeProvider : public Provider {
     return h;
   }
 
-  ObservedHost& host(const std::string& name, int cpus = 8, std::uint64_t memory = 32ull << 30, bool kvm = true) {
+  ObservedHost& host(const std::string& name, int cpus = 8, std::uint64_t memory = 32ull << 30,
+                     bool kvm = true) {
     auto [it, fresh] = hosts_.try_emplace(name);
     if (fresh) {
       it->second.host = name;
@@ -48,7 +50,8 @@ class FakeProvider : public Provider {
     return it->second;
   }
 
-  ObservedDomain& add_domain(const std::string& host_name, const std::string& name, std::optional<Ownership> owner = {},
+  ObservedDomain& add_domain(const std::string& host_name, const std::string& name,
+                             std::optional<Ownership> owner = {},
                              std::uint64_t memory = 512ull << 20, int vcpus = 1) {
     ObservedDomain d;
     d.name = name;
@@ -65,8 +68,8 @@ class FakeProvider : public Provider {
     return host(host_name).domains.back();
   }
 
-  ObservedVolume& add_volume(const std::string& host_name, const std::string& name, std::uint64_t capacity,
-                             const std::string& pool = "default") {
+  ObservedVolume& add_volume(const std::string& host_name, const std::string& name,
+                             std::uint64_t capacity, const std::string& pool = "default") {
     ObservedVolume v;
     v.pool = pool;
     v.name = name;
@@ -93,9 +96,15 @@ class FakeProvider : public Provider {
   // metadata, every volume and network present.
   void materialize(const DesiredCluster& desired, const std::string& cluster) {
     for (auto& [name, h] : hosts_) {
-      std::erase_if(h.domains, [&](const ObservedDomain& d) { return d.owner && d.owner->cluster == cluster; });
-      std::erase_if(h.networks, [&](const ObservedNetwork& n) { return n.owner && n.owner->cluster == cluster; });
-      std::erase_if(h.volumes, [&](const ObservedVolume& v) { return v.owner && v.owner->cluster == cluster; });
+      std::erase_if(h.domains, [&](const ObservedDomain& d) {
+        return d.owner && d.owner->cluster == cluster;
+      });
+      std::erase_if(h.networks, [&](const ObservedNetwork& n) {
+        return n.owner && n.owner->cluster == cluster;
+      });
+      std::erase_if(h.volumes, [&](const ObservedVolume& v) {
+        return v.owner && v.owner->cluster == cluster;
+      });
     }
     for (const auto& n : desired.networks) {
       ObservedNetwork& o = add_network(n.host, n.libvirt_name);
@@ -122,7 +131,8 @@ class FakeProvider : public Provider {
       d.active = vm.running;
       d.state = vm.running ? "running" : "shutoff";
       d.autostart = vm.autostart;
-      for (const auto& nic : vm.nics) d.nics.push_back({nic.libvirt_network, "network", nic.mac, "virtio"});
+      for (const auto& nic : vm.nics)
+        d.nics.push_back({nic.libvirt_network, "network", nic.mac, "virtio"});
       add_volume(vm.host, vm.root_volume, vm.disk.value_or(2ull << 30));
       add_volume(vm.host, vm.seed_volume, 1 << 20);
       for (const auto& disk : vm.data_disks) add_volume(vm.host, disk.volume, disk.size);

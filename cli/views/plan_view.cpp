@@ -10,11 +10,16 @@ const char* kReset = "\033[0m";
 
 const char* colour_of(Action a) {
   switch (a) {
-    case Action::Create: return "\033[32m";
-    case Action::Update: return "\033[33m";
-    case Action::Replace: return "\033[35m";
-    case Action::Delete: return "\033[31m";
-    case Action::NoOp: return "";
+    case Action::Create:
+      return "\033[32m";
+    case Action::Update:
+      return "\033[33m";
+    case Action::Replace:
+      return "\033[35m";
+    case Action::Delete:
+      return "\033[31m";
+    case Action::NoOp:
+      return "";
   }
   return "";
 }
@@ -23,7 +28,8 @@ std::string redact(std::string text, const Plan& plan, const ViewOptions& o) {
   if (o.show_sensitive) return text;
   for (const auto& secret : plan.sensitive_values) {
     if (secret.empty()) continue;
-    for (auto pos = text.find(secret); pos != std::string::npos; pos = text.find(secret, pos + 11)) {
+    for (auto pos = text.find(secret); pos != std::string::npos;
+         pos = text.find(secret, pos + 11)) {
       text.replace(pos, secret.size(), "(sensitive)");
     }
   }
@@ -41,7 +47,8 @@ std::string value_text(const nlohmann::json& v) {
   return v.dump();
 }
 
-std::string attribute_value(const AttributeChange& a, const nlohmann::json& v, const ViewOptions& o) {
+std::string attribute_value(const AttributeChange& a, const nlohmann::json& v,
+                            const ViewOptions& o) {
   if (a.sensitive && !o.show_sensitive) return "(sensitive)";
   std::string s = value_text(v);
   if (s.find('\n') != std::string::npos) {
@@ -65,13 +72,17 @@ std::string headline(const ResourceChange& c) {
   if (c.kind == "volume") {
     if (c.disruption == Disruption::Live) what += " (live)";
   } else if (c.action == Action::Update || c.action == Action::Replace) {
-    what += " (" + std::string(c.disruption == Disruption::None ? "no interruption" : to_string(c.disruption)) + ")";
+    what += " (" +
+            std::string(c.disruption == Disruption::None ? "no interruption"
+                                                         : to_string(c.disruption)) +
+            ")";
   }
   if (c.destroys_data) what += ", DESTROYS DATA";
   return what;
 }
 
-void render_change(std::ostringstream& out, const ResourceChange& c, const ViewOptions& o, const std::string& indent) {
+void render_change(std::ostringstream& out, const ResourceChange& c, const ViewOptions& o,
+                   const std::string& indent) {
   const std::string sym = symbol(c.action);
   const std::string col = o.colour ? colour_of(c.action) : "";
   const std::string reset = o.colour ? kReset : "";
@@ -100,8 +111,9 @@ void render_change(std::ostringstream& out, const ResourceChange& c, const ViewO
 std::string summary_line(const Plan& plan) {
   if (!plan.has_changes()) return "No changes. Live state matches " + plan.config_file + ".";
   const auto s = plan.summary();
-  return "Plan: " + std::to_string(s.add) + " to add, " + std::to_string(s.change) + " to change, " +
-         std::to_string(s.replace) + " to replace, " + std::to_string(s.destroy) + " to destroy.";
+  return "Plan: " + std::to_string(s.add) + " to add, " + std::to_string(s.change) +
+         " to change, " + std::to_string(s.replace) + " to replace, " + std::to_string(s.destroy) +
+         " to destroy.";
 }
 
 std::string render_human(const Plan& plan, const ViewOptions& o) {
@@ -114,8 +126,9 @@ std::string render_human(const Plan& plan, const ViewOptions& o) {
     if (!h.reachable) {
       out << (h.skipped ? "NOT LOOKED AT (unreachable, skipped)" : "unreachable") << "\n";
     } else {
-      out << h.virt_type << ", " << plural(h.domains, "domain") << ", " << plural(h.networks, "network") << ", "
-          << plural(h.volumes, "volume") << ", read in " << secs << "\n";
+      out << h.virt_type << ", " << plural(h.domains, "domain") << ", "
+          << plural(h.networks, "network") << ", " << plural(h.volumes, "volume") << ", read in "
+          << secs << "\n";
     }
   }
   if (!plan.targets.empty()) {
@@ -148,14 +161,25 @@ nlohmann::ordered_json render_json(const Plan& plan, const ViewOptions& o) {
   out["config_file"] = plan.config_file;
   out["fingerprint"] = plan.fingerprint;
   const auto s = plan.summary();
-  out["summary"] = {{"add", s.add}, {"change", s.change}, {"replace", s.replace}, {"destroy", s.destroy},
+  out["summary"] = {{"add", s.add},
+                    {"change", s.change},
+                    {"replace", s.replace},
+                    {"destroy", s.destroy},
                     {"has_changes", plan.has_changes()}};
   out["hosts"] = oj::array();
   for (const auto& h : plan.hosts) {
-    out["hosts"].push_back({{"name", h.name}, {"uri", h.uri}, {"reachable", h.reachable}, {"skipped", h.skipped},
-                            {"error", h.error}, {"virt_type", h.virt_type}, {"kvm", h.kvm},
-                            {"domains", h.domains}, {"networks", h.networks}, {"volumes", h.volumes},
-                            {"api_calls", h.api_calls}, {"seconds", h.seconds}});
+    out["hosts"].push_back({{"name", h.name},
+                            {"uri", h.uri},
+                            {"reachable", h.reachable},
+                            {"skipped", h.skipped},
+                            {"error", h.error},
+                            {"virt_type", h.virt_type},
+                            {"kvm", h.kvm},
+                            {"domains", h.domains},
+                            {"networks", h.networks},
+                            {"volumes", h.volumes},
+                            {"api_calls", h.api_calls},
+                            {"seconds", h.seconds}});
   }
   out["warnings"] = plan.warnings;
   out["targets"] = plan.targets;
@@ -164,24 +188,26 @@ nlohmann::ordered_json render_json(const Plan& plan, const ViewOptions& o) {
     oj attrs = oj::array();
     for (const auto& a : c.attributes) {
       const bool hide = a.sensitive && !o.show_sensitive;
-      attrs.push_back({{"name", a.name},
-                       {"before", hide && !a.before.is_null() ? oj("(sensitive)") : oj::parse(a.before.dump())},
-                       {"after", hide && !a.after.is_null() ? oj("(sensitive)") : oj::parse(a.after.dump())},
-                       {"forces_replacement", a.forces_replacement},
-                       {"sensitive", a.sensitive},
-                       {"drift", a.drift}});
+      attrs.push_back(
+          {{"name", a.name},
+           {"before", hide && !a.before.is_null() ? oj("(sensitive)") : oj::parse(a.before.dump())},
+           {"after", hide && !a.after.is_null() ? oj("(sensitive)") : oj::parse(a.after.dump())},
+           {"forces_replacement", a.forces_replacement},
+           {"sensitive", a.sensitive},
+           {"drift", a.drift}});
     }
-    out["changes"].push_back({{"address", c.address},
-                              {"kind", c.kind},
-                              {"host", c.host},
-                              {"parent", c.parent.empty() ? oj(nullptr) : oj(c.parent)},
-                              {"action", to_string(c.action)},
-                              {"disruption", to_string(c.disruption)},
-                              {"destroys_data", c.destroys_data},
-                              {"drift", std::any_of(c.attributes.begin(), c.attributes.end(),
-                                                    [](const AttributeChange& a) { return a.drift; })},
-                              {"reason", c.reason},
-                              {"attributes", attrs}});
+    out["changes"].push_back(
+        {{"address", c.address},
+         {"kind", c.kind},
+         {"host", c.host},
+         {"parent", c.parent.empty() ? oj(nullptr) : oj(c.parent)},
+         {"action", to_string(c.action)},
+         {"disruption", to_string(c.disruption)},
+         {"destroys_data", c.destroys_data},
+         {"drift", std::any_of(c.attributes.begin(), c.attributes.end(),
+                               [](const AttributeChange& a) { return a.drift; })},
+         {"reason", c.reason},
+         {"attributes", attrs}});
   }
   if (o.show_sensitive) return out;
   return oj::parse(redact(out.dump(), plan, o));
@@ -199,8 +225,9 @@ std::string render_markdown(const Plan& plan, const ViewOptions& o) {
     out << "| | resource | host | action | disruption |\n|---|---|---|---|---|\n";
     for (const auto& c : plan.changes) {
       if (!c.parent.empty()) continue;
-      out << "| `" << symbol(c.action) << "` | `" << c.address << "` | " << c.host << " | " << to_string(c.action)
-          << (c.destroys_data ? " **(destroys data)**" : "") << " | " << to_string(c.disruption) << " |\n";
+      out << "| `" << symbol(c.action) << "` | `" << c.address << "` | " << c.host << " | "
+          << to_string(c.action) << (c.destroys_data ? " **(destroys data)**" : "") << " | "
+          << to_string(c.disruption) << " |\n";
     }
     out << "\n";
   }

@@ -12,7 +12,9 @@ void Diagnostics::warning(const Location& loc, std::string message) {
   items_.push_back({Severity::Warning, loc, std::move(message)});
 }
 
-bool Diagnostics::has_errors() const { return error_count() > 0; }
+bool Diagnostics::has_errors() const {
+  return error_count() > 0;
+}
 
 int Diagnostics::error_count() const {
   return static_cast<int>(std::count_if(items_.begin(), items_.end(), [](const Diagnostic& d) {
@@ -38,7 +40,8 @@ void Diagnostics::redact(const std::set<std::string>& secrets) {
   for (auto& d : items_) {
     for (const auto& secret : secrets) {
       if (secret.empty()) continue;
-      for (auto pos = d.message.find(secret); pos != std::string::npos; pos = d.message.find(secret, pos)) {
+      for (auto pos = d.message.find(secret); pos != std::string::npos;
+           pos = d.message.find(secret, pos)) {
         d.message.replace(pos, secret.size(), "(sensitive)");
         pos += 11;
       }
@@ -61,10 +64,18 @@ std::string quote(const std::string& s) {
   std::string out = "\"";
   for (char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           out += '?';

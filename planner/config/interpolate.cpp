@@ -43,7 +43,8 @@ Parsed<std::string> Interpolator::read_file(const std::string& path) const {
   }
   std::ifstream in(full, std::ios::binary);
   if (!in) {
-    return ParseError("cannot read file " + quote(path) + " (" + full + "): " + std::strerror(errno));
+    return ParseError("cannot read file " + quote(path) + " (" + full +
+                      "): " + std::strerror(errno));
   }
   std::ostringstream ss;
   ss << in.rdbuf();
@@ -68,7 +69,8 @@ Parsed<std::string> Interpolator::expand(const std::string& text,
     }
     const size_t close = text.find('}', i);
     if (close == std::string::npos) {
-      return ParseError("unterminated expression " + quote(text.substr(i)) + " (expected a closing \"}\")");
+      return ParseError("unterminated expression " + quote(text.substr(i)) +
+                        " (expected a closing \"}\")");
     }
     const std::string expr = text.substr(i + 2, close - i - 2);  // var.x  or  file(...)
     if (is_var) {
@@ -78,11 +80,11 @@ Parsed<std::string> Interpolator::expand(const std::string& text,
         std::vector<std::string> names;
         for (auto& [n, v] : variables_) names.push_back(n);
         return ParseError("undefined variable " + quote(name) + did_you_mean(name, names) +
-               "; declare it under variables:");
+                          "; declare it under variables:");
       }
       if (!it->second.value) {
         return ParseError("variable " + quote(name) + " has no value: set it with -var " + name +
-               "=VALUE, --var-file FILE or KUMO_VAR_" + name + ", or give it a default");
+                          "=VALUE, --var-file FILE or KUMO_VAR_" + name + ", or give it a default");
       }
       if (it->second.sensitive && sensitive_used && !it->second.value->empty()) {
         sensitive_used->insert(*it->second.value);
@@ -90,10 +92,12 @@ Parsed<std::string> Interpolator::expand(const std::string& text,
       out += *it->second.value;
     } else {
       if (expr.size() < 6 || expr.back() != ')') {
-        return ParseError("malformed expression " + quote("${" + expr + "}") + " (write ${file(PATH)})");
+        return ParseError("malformed expression " + quote("${" + expr + "}") +
+                          " (write ${file(PATH)})");
       }
       std::string path = expr.substr(5, expr.size() - 6);
-      if (path.size() >= 2 && (path.front() == '"' || path.front() == '\'') && path.back() == path.front()) {
+      if (path.size() >= 2 && (path.front() == '"' || path.front() == '\'') &&
+          path.back() == path.front()) {
         path = path.substr(1, path.size() - 2);
       }
       if (path.empty()) return ParseError("${file()} needs a path");

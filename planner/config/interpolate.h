@@ -18,7 +18,8 @@ struct VariableValue {
 
 class Interpolator {
  public:
-  Interpolator(std::map<std::string, VariableValue> variables, std::string base_dir, std::string home);
+  Interpolator(std::map<std::string, VariableValue> variables, std::string base_dir,
+               std::string home);
 
   // The expanded text, or a message saying what is wrong. Values of sensitive variables that
   // were used are added to *sensitive_used.

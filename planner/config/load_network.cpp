@@ -9,13 +9,17 @@ namespace kumo::detail {
 namespace {
 
 std::optional<std::string> check_domain(const std::string& domain) {
-  if (domain.empty() || domain.size() > 253) return "domain " + quote(domain) + " is not a DNS domain";
+  if (domain.empty() || domain.size() > 253)
+    return "domain " + quote(domain) + " is not a DNS domain";
   size_t start = 0;
   while (start <= domain.size()) {
     const size_t dot = domain.find('.', start);
-    const std::string label = domain.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    const std::string label =
+        domain.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
     if (check_hostname(label)) {
-      return "domain " + quote(domain) + " is not a DNS domain (labels of lowercase letters, digits and '-', separated by dots)";
+      return "domain " + quote(domain) +
+             " is not a DNS domain (labels of lowercase letters, digits and '-', separated by "
+             "dots)";
     }
     if (dot == std::string::npos) break;
     start = dot + 1;
@@ -41,7 +45,8 @@ void load_dhcp(Reader& r, const YAML::Node& f, const std::string& where, Network
       return x;
     };
     if (dash == std::string::npos) {
-      r.error(v, where + ": dhcp: range: " + quote(*s) + " must be START-END, e.g. 10.10.0.100-10.10.0.200");
+      r.error(v, where + ": dhcp: range: " + quote(*s) +
+                     " must be START-END, e.g. 10.10.0.100-10.10.0.200");
       continue;
     }
     auto a = parse_ipv4(trim(s->substr(0, dash)));
@@ -65,7 +70,8 @@ void load_dhcp(Reader& r, const YAML::Node& f, const std::string& where, Network
 
 }  // namespace
 
-bool load_networks(Reader& r, const YAML::Node& node, const Sections& sections, ClusterConfig& cfg) {
+bool load_networks(Reader& r, const YAML::Node& node, const Sections& sections,
+                   ClusterConfig& cfg) {
   auto entries = r.named_mapping(node, "networks");
   if (!entries) return false;
   std::vector<std::string> host_names;
@@ -89,8 +95,10 @@ bool load_networks(Reader& r, const YAML::Node& node, const Sections& sections, 
     for (auto& [k, f, k_at] : *fields) {
       if (k == "mode") {
         if (auto m = r.choice<NetMode>(f, where + ": mode",
-                                       {{"nat", NetMode::Nat}, {"isolated", NetMode::Isolated},
-                                        {"route", NetMode::Route}, {"bridge", NetMode::Bridge}})) {
+                                       {{"nat", NetMode::Nat},
+                                        {"isolated", NetMode::Isolated},
+                                        {"route", NetMode::Route},
+                                        {"bridge", NetMode::Bridge}})) {
           net.mode = *m;
         }
       } else if (k == "cidr") {
@@ -116,7 +124,9 @@ bool load_networks(Reader& r, const YAML::Node& node, const Sections& sections, 
         bridge_node.reset(f);
         if (auto s = r.string(f, where + ": bridge")) {
           if (s->empty() || s->size() > 15 || s->find_first_of(" /:") != std::string::npos) {
-            r.error(f, where + ": bridge: " + quote(*s) + " is not a Linux interface name (1-15 characters, no spaces, '/' or ':')");
+            r.error(f,
+                    where + ": bridge: " + quote(*s) +
+                        " is not a Linux interface name (1-15 characters, no spaces, '/' or ':')");
           }
           net.bridge = *s;
         }
@@ -127,14 +137,17 @@ bool load_networks(Reader& r, const YAML::Node& node, const Sections& sections, 
           for (const auto& h : *list) {
             const YAML::Node item = f[i++];
             if (!cfg.find_host(h)) {
-              if (sections.hosts) r.error(item, where + ": hosts: host " + quote(h) + " is not defined" + did_you_mean(h, host_names));
+              if (sections.hosts)
+                r.error(item, where + ": hosts: host " + quote(h) + " is not defined" +
+                                  did_you_mean(h, host_names));
             } else if (std::find(net.hosts.begin(), net.hosts.end(), h) != net.hosts.end()) {
               r.error(item, where + ": hosts: host " + quote(h) + " is listed twice");
             } else {
               net.hosts.push_back(h);
             }
           }
-          if (list->empty()) r.error(f, where + ": hosts: the list is empty (leave hosts: out for all hosts)");
+          if (list->empty())
+            r.error(f, where + ": hosts: the list is empty (leave hosts: out for all hosts)");
         }
       } else if (k == "mtu") {
         if (auto v = r.integer(f, where + ": mtu", 576, 9216)) net.mtu = *v;
@@ -142,10 +155,13 @@ bool load_networks(Reader& r, const YAML::Node& node, const Sections& sections, 
     }
     if (net.mode == NetMode::Bridge) {
       if (!bridge_node.IsDefined()) {
-        r.error(name_at, where + ": mode: bridge needs bridge: <name of an existing bridge on the host>");
+        r.error(name_at,
+                where + ": mode: bridge needs bridge: <name of an existing bridge on the host>");
       }
       if (dhcp_node.IsDefined()) {
-        r.error(dhcp_node, where + ": dhcp: a bridged network gets DHCP from the bridge's LAN, not from kumo; remove dhcp");
+        r.error(dhcp_node, where +
+                               ": dhcp: a bridged network gets DHCP from the bridge's LAN, not "
+                               "from kumo; remove dhcp");
       }
       if (n["domain"].IsDefined()) {
         r.error(n["domain"], where + ": domain: a bridged network has no kumo DNS; remove domain");
@@ -153,10 +169,13 @@ bool load_networks(Reader& r, const YAML::Node& node, const Sections& sections, 
       net.dhcp = false;
     } else {
       if (bridge_node.IsDefined()) {
-        r.error(bridge_node, where + ": bridge: is only used with mode: bridge (kumo names the bridges it creates)");
+        r.error(
+            bridge_node,
+            where + ": bridge: is only used with mode: bridge (kumo names the bridges it creates)");
       }
       if (!cidr_node.IsDefined()) {
-        r.error(name_at, where + ": mode " + std::string(to_string(net.mode)) + " needs a cidr (e.g. cidr: 10.10.0.0/24)");
+        r.error(name_at, where + ": mode " + std::string(to_string(net.mode)) +
+                             " needs a cidr (e.g. cidr: 10.10.0.0/24)");
       }
     }
     if (net.cidr && net.dhcp_range) {
@@ -173,7 +192,8 @@ bool load_networks(Reader& r, const YAML::Node& node, const Sections& sections, 
           problem = "the host's own address (gateway) on " + c.str();
         }
         if (!problem.empty()) {
-          r.error(child(dhcp_node, "range"), where + ": dhcp: range: " + ip.str() + " is " + problem);
+          r.error(child(dhcp_node, "range"),
+                  where + ": dhcp: range: " + ip.str() + " is " + problem);
           break;
         }
       }

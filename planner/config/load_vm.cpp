@@ -56,8 +56,9 @@ void load_nic(Reader& r, const YAML::Node& item, const std::string& where, const
   if (!name) return;
   nic.network = *name;
   if (!cfg.find_network(*name)) {
-    if (sections.networks) r.error(name_node, where + ": network " + quote(*name) + " is not defined" +
-                           did_you_mean(*name, names_of(cfg.networks)));
+    if (sections.networks)
+      r.error(name_node, where + ": network " + quote(*name) + " is not defined" +
+                             did_you_mean(*name, names_of(cfg.networks)));
     return;
   }
   out.push_back(std::move(nic));
@@ -92,12 +93,14 @@ bool looks_like_ssh_key(const std::string& key) {
   return false;
 }
 
-void load_cloud_init(Reader& r, const YAML::Node& node, const std::string& where, CloudInitConfig& ci) {
+void load_cloud_init(Reader& r, const YAML::Node& node, const std::string& where,
+                     CloudInitConfig& ci) {
   const std::string ci_where = where + ": cloud_init";
   auto fields = r.mapping(node, ci_where, schema_keys("cloud_init"));
   if (!fields) return;
   if (has(node, "user_data") && has(node, "user_data_file")) {
-    r.error(child(node, "user_data_file"), ci_where + ": set either user_data or user_data_file, not both");
+    r.error(child(node, "user_data_file"),
+            ci_where + ": set either user_data or user_data_file, not both");
   }
   for (auto& [k, f, k_at] : *fields) {
     const std::string fw = ci_where + ": " + k;
@@ -121,10 +124,12 @@ void load_cloud_init(Reader& r, const YAML::Node& node, const std::string& where
         ci.ssh_authorized_keys.clear();
         for (size_t i = 0; i < keys->size(); ++i) {
           std::string key = (*keys)[i];
-          while (!key.empty() && std::isspace(static_cast<unsigned char>(key.back()))) key.pop_back();
+          while (!key.empty() && std::isspace(static_cast<unsigned char>(key.back())))
+            key.pop_back();
           if (!looks_like_ssh_key(key)) {
             r.error(f[i], fw + ": " + quote(key.substr(0, 40)) +
-                              " does not look like an OpenSSH public key (ssh-ed25519 AAAA... or ssh-rsa AAAA...)");
+                              " does not look like an OpenSSH public key (ssh-ed25519 AAAA... or "
+                              "ssh-rsa AAAA...)");
           }
           ci.ssh_authorized_keys.push_back(key);
         }
@@ -136,9 +141,10 @@ void load_cloud_init(Reader& r, const YAML::Node& node, const std::string& where
       if (!v) continue;
       bool ok = v->is_array();
       for (auto& cmd : ok ? *v : nlohmann::json::array()) {
-        ok = ok && (cmd.is_string() || (cmd.is_array() && std::all_of(cmd.begin(), cmd.end(), [](auto& a) {
-                                          return a.is_string() || a.is_number();
-                                        })));
+        ok = ok && (cmd.is_string() ||
+                    (cmd.is_array() && std::all_of(cmd.begin(), cmd.end(), [](auto& a) {
+                       return a.is_string() || a.is_number();
+                     })));
       }
       if (!ok) {
         r.error(f, fw + ": expected a list of commands (each a string, or a list of arguments)");
@@ -152,8 +158,8 @@ void load_cloud_init(Reader& r, const YAML::Node& node, const std::string& where
         r.error(f, fw + ": expected a list of {path, content, ...}");
         continue;
       }
-      static const std::vector<std::string> file_keys = {"path", "content", "source", "owner", "permissions",
-                                                         "encoding", "append", "defer"};
+      static const std::vector<std::string> file_keys = {
+          "path", "content", "source", "owner", "permissions", "encoding", "append", "defer"};
       bool ok = true;
       for (size_t i = 0; i < v->size(); ++i) {
         const auto& entry = (*v)[i];
@@ -165,7 +171,8 @@ void load_cloud_init(Reader& r, const YAML::Node& node, const std::string& where
         }
         const std::string path = entry["path"].get<std::string>();
         if (path.empty() || path[0] != '/') {
-          r.error(child(item, "path"), fw + ": path " + quote(path) + " must be absolute (start with /)");
+          r.error(child(item, "path"),
+                  fw + ": path " + quote(path) + " must be absolute (start with /)");
           ok = false;
         }
         for (auto it = item.begin(); it != item.end(); ++it) {
@@ -206,15 +213,17 @@ void load_cloud_init(Reader& r, const YAML::Node& node, const std::string& where
   }
 }
 
-void load_lifecycle(Reader& r, const YAML::Node& node, const std::string& where, LifecycleConfig& lc) {
+void load_lifecycle(Reader& r, const YAML::Node& node, const std::string& where,
+                    LifecycleConfig& lc) {
   auto fields = r.mapping(node, where + ": lifecycle", schema_keys("lifecycle"));
   if (!fields) return;
   for (auto& [k, f, k_at] : *fields) {
     if (k == "prevent_destroy") {
       if (auto b = r.boolean(f, where + ": lifecycle: prevent_destroy")) lc.prevent_destroy = *b;
     } else if (k == "on_user_data_change") {
-      if (auto v = r.choice<UserDataChange>(f, where + ": lifecycle: on_user_data_change",
-                                            {{"recreate", UserDataChange::Recreate}, {"ignore", UserDataChange::Ignore}})) {
+      if (auto v = r.choice<UserDataChange>(
+              f, where + ": lifecycle: on_user_data_change",
+              {{"recreate", UserDataChange::Recreate}, {"ignore", UserDataChange::Ignore}})) {
         lc.on_user_data_change = *v;
       }
     }
@@ -235,7 +244,8 @@ void apply_vm_fields(Reader& r, const Reader::Entries& fields, const std::string
     } else if (k == "image") {
       if (auto s = r.string(f, fw)) {
         if (!cfg.find_image(*s) && sections.images) {
-          r.error(f, where + ": image " + quote(*s) + " is not defined" + did_you_mean(*s, names_of(cfg.images)));
+          r.error(f, where + ": image " + quote(*s) + " is not defined" +
+                         did_you_mean(*s, names_of(cfg.images)));
         }
         vm.image = *s;
       }
@@ -252,7 +262,8 @@ void apply_vm_fields(Reader& r, const Reader::Entries& fields, const std::string
     } else if (k == "disk") {
       if (auto v = r.size(f, fw)) {
         if (*v < 256 * kMiB) {
-          r.error(f, fw + ": " + format_size(*v) + " is too small for a root disk (at least 256 MiB)");
+          r.error(f,
+                  fw + ": " + format_size(*v) + " is too small for a root disk (at least 256 MiB)");
         } else {
           vm.disk = *v;
         }
@@ -264,7 +275,8 @@ void apply_vm_fields(Reader& r, const Reader::Entries& fields, const std::string
       for (auto& [dname, dn, dname_at] : *disks) {
         if (auto bad = check_name(dname)) r.error(dname_at, fw + ": " + *bad);
         if (dname == "root" || dname == "seed") {
-          r.error(dname_at, fw + ": " + quote(dname) + " is reserved for kumo's own disks; choose another name");
+          r.error(dname_at, fw + ": " + quote(dname) +
+                                " is reserved for kumo's own disks; choose another name");
         }
         if (auto size = r.size(dn, fw + ": " + dname)) {
           vm.disks.push_back({dname, *size, r.loc(dn)});
@@ -281,8 +293,9 @@ void apply_vm_fields(Reader& r, const Reader::Entries& fields, const std::string
       if (auto s = r.string(f, fw)) {
         if (!cfg.find_host(*s) && sections.hosts) {
           r.error(f, where + ": host " + quote(*s) + " is not defined" +
-                         (cfg.hosts_implicit ? " (there is no hosts: block, so the only host is \"local\")"
-                                             : did_you_mean(*s, names_of(cfg.hosts))));
+                         (cfg.hosts_implicit
+                              ? " (there is no hosts: block, so the only host is \"local\")"
+                              : did_you_mean(*s, names_of(cfg.hosts))));
         }
         vm.host = *s;
         vm.host_location = r.loc(f);
@@ -298,8 +311,11 @@ void apply_vm_fields(Reader& r, const Reader::Entries& fields, const std::string
     } else if (k == "lifecycle") {
       load_lifecycle(r, f, where, vm.lifecycle);
     } else if (k == "wait_for") {
-      if (auto v = r.choice<WaitFor>(f, fw, {{"none", WaitFor::None}, {"running", WaitFor::Running},
-                                             {"agent", WaitFor::Agent}, {"cloud-init", WaitFor::CloudInit}})) {
+      if (auto v = r.choice<WaitFor>(f, fw,
+                                     {{"none", WaitFor::None},
+                                      {"running", WaitFor::Running},
+                                      {"agent", WaitFor::Agent},
+                                      {"cloud-init", WaitFor::CloudInit}})) {
         vm.wait_for = *v;
       }
     } else if (k == "wait_timeout") {
@@ -314,7 +330,8 @@ bool has_shorthand(const CloudInitConfig& ci) {
 }
 
 // A whole user-data must be something cloud-init recognises; a #cloud-config must parse.
-void check_user_data(Reader& r, const YAML::Node& vm_node, const std::string& where, const VmConfig& vm) {
+void check_user_data(Reader& r, const YAML::Node& vm_node, const std::string& where,
+                     const VmConfig& vm) {
   const auto& ci = vm.cloud_init;
   if (!ci.user_data) return;
   const std::string& ud = *ci.user_data;
@@ -345,15 +362,19 @@ void check_user_data(Reader& r, const YAML::Node& vm_node, const std::string& wh
   const bool other = ud.rfind("#include", 0) == 0 || ud.rfind("Content-Type:", 0) == 0 ||
                      ud.rfind("#cloud-boothook", 0) == 0;
   if (!script && !other) {
-    r.error(at, where + ": cloud_init: " + source +
-                    " must start with #cloud-config, a #! script, #include, #cloud-boothook or a MIME "
-                    "Content-Type: line");
+    r.error(at,
+            where + ": cloud_init: " + source +
+                " must start with #cloud-config, a #! script, #include, #cloud-boothook or a MIME "
+                "Content-Type: line");
     return;
   }
   if (has_shorthand(ci)) {
-    r.error(at, where + ": cloud_init: ssh_authorized_keys, packages, runcmd, write_files and users can only "
-                        "be merged into a #cloud-config " + source + " (this one starts with " +
-                        quote(ud.substr(0, ud.find('\n'))) + ")");
+    r.error(
+        at,
+        where +
+            ": cloud_init: ssh_authorized_keys, packages, runcmd, write_files and users can only "
+            "be merged into a #cloud-config " +
+            source + " (this one starts with " + quote(ud.substr(0, ud.find('\n'))) + ")");
   }
 }
 
@@ -364,12 +385,13 @@ std::string address_problem(const NetworkConfig& net, Ipv4 ip) {
   if (!c.contains(ip)) return "outside network " + quote(net.name) + " (" + c.str() + ")";
   if (ip == c.network) return "the network address" + of;
   if (ip == c.broadcast()) return "the broadcast address" + of;
-  if (ip == net.gateway() && net.mode != NetMode::Bridge) return "the host's own address (gateway)" + of;
+  if (ip == net.gateway() && net.mode != NetMode::Bridge)
+    return "the host's own address (gateway)" + of;
   return "";
 }
 
-void finish_vm(Reader& r, const YAML::Node& node, const std::string& where, const ClusterConfig& cfg,
-               const YAML::Node& defaults, VmConfig& vm) {
+void finish_vm(Reader& r, const YAML::Node& node, const std::string& where,
+               const ClusterConfig& cfg, const YAML::Node& defaults, VmConfig& vm) {
   const bool own_placement = has(node, "placement");
   if (has(node, "host") && own_placement) {
     r.error(child(node, "placement"), where + ": set either host (pin) or placement, not both");
@@ -381,14 +403,18 @@ void finish_vm(Reader& r, const YAML::Node& node, const std::string& where, cons
   }
   const bool defaults_readable = !defaults.IsDefined() || defaults.IsNull() || defaults.IsMap();
   if (vm.image.empty() && !has(defaults, "image") && defaults_readable) {
-    r.diagnostics().error(vm.location, where + ": missing image (set image: here or under defaults:)");
+    r.diagnostics().error(vm.location,
+                          where + ": missing image (set image: here or under defaults:)");
   }
   if (!has(node, "networks") && !has(defaults, "networks")) {
     if (cfg.networks.size() == 1) {
-      vm.networks.push_back({cfg.networks.front().name, std::nullopt, std::nullopt, vm.location, {}, {}});
+      vm.networks.push_back(
+          {cfg.networks.front().name, std::nullopt, std::nullopt, vm.location, {}, {}});
     } else if (!cfg.networks.empty()) {
-      r.diagnostics().warning(vm.location, where + ": no networks: the VM gets no network interface (list "
-                                                   "networks: to attach it)");
+      r.diagnostics().warning(vm.location,
+                              where +
+                                  ": no networks: the VM gets no network interface (list "
+                                  "networks: to attach it)");
     }
   }
   for (const auto& instance : vm.count ? vm.instance_names() : std::vector<std::string>{}) {
@@ -402,29 +428,31 @@ void finish_vm(Reader& r, const YAML::Node& node, const std::string& where, cons
     const NetworkConfig* net = cfg.find_network(nic.network);
     if (!net || !nic.ip) continue;
     if (!net->cidr) {
-      r.diagnostics().error(nic.ip_location, where + ": ip: network " + quote(net->name) +
-                                                 " has no cidr, so kumo cannot configure a static address on it");
+      r.diagnostics().error(nic.ip_location,
+                            where + ": ip: network " + quote(net->name) +
+                                " has no cidr, so kumo cannot configure a static address on it");
       continue;
     }
     for (int i = 0; i < vm.instance_count(); ++i) {
       const Ipv4 ip{nic.ip->value + static_cast<std::uint32_t>(i)};
       const std::string problem = address_problem(*net, ip);
       if (!problem.empty()) {
-        const std::string text = vm.count ? "instance " + quote(vm.instance_names()[i]) + " would get " +
-                                                ip.str() + ", which is " + problem
+        const std::string text = vm.count ? "instance " + quote(vm.instance_names()[i]) +
+                                                " would get " + ip.str() + ", which is " + problem
                                           : ip.str() + " is " + problem;
         r.diagnostics().error(nic.ip_location, where + ": ip: " + text);
         break;
       }
     }
   }
-  if (has(node, "cloud_init")) check_user_data(r, node, where, vm);  // else checked once, at defaults
+  if (has(node, "cloud_init"))
+    check_user_data(r, node, where, vm);  // else checked once, at defaults
 }
 
 }  // namespace
 
-void load_vms(Reader& r, const YAML::Node& vms, const YAML::Node& defaults, const Sections& sections,
-              ClusterConfig& cfg) {
+void load_vms(Reader& r, const YAML::Node& vms, const YAML::Node& defaults,
+              const Sections& sections, ClusterConfig& cfg) {
   VmConfig base;
   if (defaults.IsDefined() && !defaults.IsNull()) {
     auto allowed = schema_keys("defaults");

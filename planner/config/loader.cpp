@@ -16,7 +16,9 @@
 namespace kumo {
 namespace detail {
 
-std::string ctx(const char* kind, const std::string& name) { return std::string(kind) + " " + quote(name); }
+std::string ctx(const char* kind, const std::string& name) {
+  return std::string(kind) + " " + quote(name);
+}
 
 }  // namespace detail
 
@@ -32,8 +34,10 @@ std::string tab_hint(const std::string& text, int error_line) {
   while (start <= text.size()) {
     const size_t end = text.find('\n', start);
     if (line >= error_line - 1 && line <= error_line) {
-      for (size_t i = start; i < text.size() && i != end && (text[i] == ' ' || text[i] == '\t'); ++i) {
-        if (text[i] == '\t') return " (a tab indents line " + std::to_string(line + 1) + "; YAML indents with spaces)";
+      for (size_t i = start; i < text.size() && i != end && (text[i] == ' ' || text[i] == '\t');
+           ++i) {
+        if (text[i] == '\t')
+          return " (a tab indents line " + std::to_string(line + 1) + "; YAML indents with spaces)";
       }
     }
     if (end == std::string::npos) break;
@@ -75,15 +79,18 @@ int second_document_line(const std::string& text) {
   return 0;
 }
 
-std::optional<YAML::Node> parse_yaml(const std::string& text, const std::string& file, Diagnostics& diags) {
+std::optional<YAML::Node> parse_yaml(const std::string& text, const std::string& file,
+                                     Diagnostics& diags) {
   try {
     if (const int line = second_document_line(text)) {
-      diags.error({file, line, 1}, "only one YAML document is allowed; a second one starts here (after ---)");
+      diags.error({file, line, 1},
+                  "only one YAML document is allowed; a second one starts here (after ---)");
       return std::nullopt;
     }
     return YAML::Load(text);
   } catch (const YAML::ParserException& e) {
-    diags.error({file, e.mark.line + 1, e.mark.column + 1}, "YAML syntax error: " + e.msg + tab_hint(text, e.mark.line));
+    diags.error({file, e.mark.line + 1, e.mark.column + 1},
+                "YAML syntax error: " + e.msg + tab_hint(text, e.mark.line));
   } catch (const YAML::Exception& e) {
     diags.error({file, 0, 0}, std::string("YAML error: ") + e.what());
   }
@@ -143,12 +150,13 @@ VariableDecls load_variable_decls(Reader& r, const YAML::Node& node) {
 }
 
 // Precedence, lowest first: default, KUMO_VAR_<name>, --var-file (in order), -var (in order).
-void apply_variable_values(VariableDecls& decls, const LoadOptions& options, const std::string& config_file,
-                           Diagnostics& diags) {
+void apply_variable_values(VariableDecls& decls, const LoadOptions& options,
+                           const std::string& config_file, Diagnostics& diags) {
   std::vector<std::string> names;
   for (auto& v : decls.list) names.push_back(v.name);
   auto undeclared = [&](const std::string& name) {
-    return "no variable " + quote(name) + " is declared in " + config_file + did_you_mean(name, names);
+    return "no variable " + quote(name) + " is declared in " + config_file +
+           did_you_mean(name, names);
   };
   for (auto& [name, value] : decls.values) {
     auto it = options.environment.find("KUMO_VAR_" + name);
@@ -198,14 +206,16 @@ bool load_hosts(Reader& r, const YAML::Node& node, const LoadOptions& options, C
     auto it = options.environment.find("LIBVIRT_DEFAULT_URI");
     HostConfig local;
     local.name = "local";
-    local.uri = it != options.environment.end() && !it->second.empty() ? it->second : "qemu:///system";
+    local.uri =
+        it != options.environment.end() && !it->second.empty() ? it->second : "qemu:///system";
     cfg.hosts.push_back(local);
     cfg.hosts_implicit = true;
     return true;
   }
   auto entries = r.named_mapping(node, "hosts");
   if (!entries) return false;
-  if (entries->empty()) r.error(node, "hosts: at least one host is needed (or leave hosts: out for a local one)");
+  if (entries->empty())
+    r.error(node, "hosts: at least one host is needed (or leave hosts: out for a local one)");
   for (auto& [name, h, name_at] : *entries) {
     HostConfig host;
     host.name = name;
@@ -226,8 +236,10 @@ bool load_hosts(Reader& r, const YAML::Node& node, const LoadOptions& options, C
               ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+';
             }
             if (!ok) {
-              r.error(f, where + ": uri: " + quote(*s) +
-                             " is not a libvirt URI (e.g. qemu:///system or qemu+ssh://root@hv1/system)");
+              r.error(
+                  f,
+                  where + ": uri: " + quote(*s) +
+                      " is not a libvirt URI (e.g. qemu:///system or qemu+ssh://root@hv1/system)");
             }
             host.uri = *s;
           }
@@ -237,8 +249,9 @@ bool load_hosts(Reader& r, const YAML::Node& node, const LoadOptions& options, C
             host.pool = *s;
           }
         } else if (k == "virt_type") {
-          if (auto v = r.choice<VirtType>(f, where + ": virt_type",
-                                          {{"auto", VirtType::Auto}, {"kvm", VirtType::Kvm}, {"qemu", VirtType::Qemu}})) {
+          if (auto v = r.choice<VirtType>(
+                  f, where + ": virt_type",
+                  {{"auto", VirtType::Auto}, {"kvm", VirtType::Kvm}, {"qemu", VirtType::Qemu}})) {
             host.virt_type = *v;
           }
         } else if (k == "cpu_overcommit") {
@@ -247,7 +260,9 @@ bool load_hosts(Reader& r, const YAML::Node& node, const LoadOptions& options, C
           if (auto d = r.number(f, where + ": memory_overcommit", 0)) host.memory_overcommit = *d;
         }
       }
-      if (!has_uri) r.error(name_at, where + ": missing required key \"uri\" (e.g. uri: qemu+ssh://root@" + name + "/system)");
+      if (!has_uri)
+        r.error(name_at, where + ": missing required key \"uri\" (e.g. uri: qemu+ssh://root@" +
+                             name + "/system)");
     }
     cfg.hosts.push_back(std::move(host));
   }
@@ -278,17 +293,17 @@ void load_checksum(Reader& r, const YAML::Node& f, const std::string& where, Ima
   if (algo == "sha256") want = 64;
   if (algo == "sha512") want = 128;
   if (want == 0) {
-    r.error(f, where + ": checksum: " + quote(*s) +
-                   " must be sha256:<hex>, sha512:<hex> or none");
+    r.error(f, where + ": checksum: " + quote(*s) + " must be sha256:<hex>, sha512:<hex> or none");
     return;
   }
   if (!is_hex(hex)) {
-    r.error(f, where + ": checksum: the " + algo + " value has characters that are not hex digits (0-9, a-f)");
+    r.error(f, where + ": checksum: the " + algo +
+                   " value has characters that are not hex digits (0-9, a-f)");
     return;
   }
   if (hex.size() != want) {
-    r.error(f, where + ": checksum: a " + algo + " checksum is " + std::to_string(want) + " hex digits, got " +
-                   std::to_string(hex.size()));
+    r.error(f, where + ": checksum: a " + algo + " checksum is " + std::to_string(want) +
+                   " hex digits, got " + std::to_string(hex.size()));
     return;
   }
   img.checksum = Checksum{algo == "sha256" ? ChecksumAlgo::Sha256 : ChecksumAlgo::Sha512, hex};
@@ -315,7 +330,8 @@ bool load_images(Reader& r, const YAML::Node& node, ClusterConfig& cfg) {
       cfg.images.push_back(std::move(img));
       continue;
     }
-    YAML::Node checksum_node(YAML::NodeType::Undefined), checksum_url_node(YAML::NodeType::Undefined);
+    YAML::Node checksum_node(YAML::NodeType::Undefined),
+        checksum_url_node(YAML::NodeType::Undefined);
     for (auto& [k, f, k_at] : *fields) {
       if (k == "url") {
         if (auto s = r.string(f, where + ": url")) {
@@ -327,7 +343,8 @@ bool load_images(Reader& r, const YAML::Node& node, ClusterConfig& cfg) {
           } else if (s->find("://") == std::string::npos && !s->empty()) {
             img.path = r.interpolator().resolve_path(*s);  // a plain path is a local file
           } else if (!url_scheme_ok(*s, true)) {
-            r.error(f, where + ": url: " + quote(*s) + " must be https://, http://, file:// or a local path");
+            r.error(f, where + ": url: " + quote(*s) +
+                           " must be https://, http://, file:// or a local path");
           } else {
             img.url = *s;
           }
@@ -347,16 +364,20 @@ bool load_images(Reader& r, const YAML::Node& node, ClusterConfig& cfg) {
         checksum_url_node.reset(f);
         if (auto s = r.string(f, where + ": checksum_url")) {
           if (!url_scheme_ok(*s, true)) {
-            r.error(f, where + ": checksum_url: " + quote(*s) + " must start with https://, http:// or file://");
+            r.error(f, where + ": checksum_url: " + quote(*s) +
+                           " must start with https://, http:// or file://");
           }
           img.checksum_url = *s;
         }
       } else if (k == "format") {
-        if (auto v = r.choice<ImageFormat>(f, where + ": format", {{"qcow2", ImageFormat::Qcow2}, {"raw", ImageFormat::Raw}})) {
+        if (auto v =
+                r.choice<ImageFormat>(f, where + ": format",
+                                      {{"qcow2", ImageFormat::Qcow2}, {"raw", ImageFormat::Raw}})) {
           img.format = *v;
         }
       } else if (k == "ca_bundle") {
-        if (auto s = r.string(f, where + ": ca_bundle")) img.ca_bundle = r.interpolator().resolve_path(*s);
+        if (auto s = r.string(f, where + ": ca_bundle"))
+          img.ca_bundle = r.interpolator().resolve_path(*s);
       }
     }
     const bool has_url = n["url"].IsDefined(), has_path = n["path"].IsDefined();
@@ -370,8 +391,10 @@ bool load_images(Reader& r, const YAML::Node& node, ClusterConfig& cfg) {
     }
     const bool downloaded = img.url && img.url->rfind("file://", 0) != 0;
     if (downloaded && !checksum_node.IsDefined() && !checksum_url_node.IsDefined()) {
-      r.error(name_at, where + ": a downloaded image needs a checksum: set checksum: sha256:<hex>, "
-                         "checksum_url: <SHA256SUMS url>, or checksum: none to skip verification");
+      r.error(name_at,
+              where +
+                  ": a downloaded image needs a checksum: set checksum: sha256:<hex>, "
+                  "checksum_url: <SHA256SUMS url>, or checksum: none to skip verification");
     }
     if (img.checksum_none) {
       r.warning(checksum_node, where + ": checksum: none: the image will not be verified");
@@ -387,15 +410,17 @@ bool load_images(Reader& r, const YAML::Node& node, ClusterConfig& cfg) {
 }  // namespace detail
 
 namespace {
-LoadResult load_unguarded(const std::string& text, const std::string& file, const std::string& base_dir,
-                          const LoadOptions& options) {
+LoadResult load_unguarded(const std::string& text, const std::string& file,
+                          const std::string& base_dir, const LoadOptions& options) {
   LoadResult result;
   Diagnostics& diags = result.diagnostics;
   auto root = parse_yaml(text, file, diags);
   if (!root) return result;
   if (!root->IsMap()) {
-    diags.error({file, 1, 1}, root->IsNull() ? "the file is empty (it needs at least cluster: <name>)"
-                                             : "expected a mapping at the top level (cluster:, hosts:, vms:, ...)");
+    diags.error({file, 1, 1},
+                root->IsNull()
+                    ? "the file is empty (it needs at least cluster: <name>)"
+                    : "expected a mapping at the top level (cluster:, hosts:, vms:, ...)");
     return result;
   }
 
@@ -419,7 +444,8 @@ LoadResult load_unguarded(const std::string& text, const std::string& file, cons
   Reader r(file, diags, interp, sensitive_used);
 
   if (!top["cluster"].IsDefined()) {
-    diags.error({file, 1, 1}, "missing required key \"cluster\" (the cluster's name, e.g. cluster: festival)");
+    diags.error({file, 1, 1},
+                "missing required key \"cluster\" (the cluster's name, e.g. cluster: festival)");
   } else if (auto name = r.string(top["cluster"], "cluster")) {
     if (auto bad = check_hostname(*name)) {
       r.error(top["cluster"], "cluster: " + *bad);
@@ -452,8 +478,9 @@ LoadResult load_config_text(const std::string& text, const std::string& file,
   } catch (const std::exception& e) {
     // A bug in kumo, not in the file; the fuzz target treats this message as a failure.
     LoadResult result;
-    result.diagnostics.error({file, 0, 0}, std::string(kInternalErrorPrefix) + e.what() +
-                                               " (this is a bug in kumo; please report it with the file)");
+    result.diagnostics.error({file, 0, 0},
+                             std::string(kInternalErrorPrefix) + e.what() +
+                                 " (this is a bug in kumo; please report it with the file)");
     return result;
   }
 }
@@ -468,8 +495,9 @@ LoadResult load_config(const std::string& path, const LoadOptions& options) {
   auto text = read_text(path, err);
   if (!text) {
     LoadResult result;
-    result.diagnostics.error({path, 0, 0}, "cannot read the cluster file: " + err +
-                                               (err == std::strerror(ENOENT) ? " (use -f FILE to name another)" : ""));
+    result.diagnostics.error(
+        {path, 0, 0}, "cannot read the cluster file: " + err +
+                          (err == std::strerror(ENOENT) ? " (use -f FILE to name another)" : ""));
     return result;
   }
   auto base = std::filesystem::absolute(path).parent_path().string();

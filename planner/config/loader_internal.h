@@ -17,8 +17,8 @@ struct Sections {
 bool load_hosts(Reader& r, const YAML::Node& node, const LoadOptions& options, ClusterConfig& cfg);
 bool load_images(Reader& r, const YAML::Node& node, ClusterConfig& cfg);
 bool load_networks(Reader& r, const YAML::Node& node, const Sections& sections, ClusterConfig& cfg);
-void load_vms(Reader& r, const YAML::Node& vms, const YAML::Node& defaults, const Sections& sections,
-              ClusterConfig& cfg);
+void load_vms(Reader& r, const YAML::Node& vms, const YAML::Node& defaults,
+              const Sections& sections, ClusterConfig& cfg);
 // Checks that span objects: overlapping CIDRs, duplicate addresses, placement feasibility.
 void validate_cluster(const ClusterConfig& cfg, Diagnostics& diags);
 

@@ -6,33 +6,45 @@ namespace kumo {
 
 const char* to_string(VirtType v) {
   switch (v) {
-    case VirtType::Auto: return "auto";
-    case VirtType::Kvm: return "kvm";
-    case VirtType::Qemu: return "qemu";
+    case VirtType::Auto:
+      return "auto";
+    case VirtType::Kvm:
+      return "kvm";
+    case VirtType::Qemu:
+      return "qemu";
   }
   return "?";
 }
 
 const char* to_string(NetMode v) {
   switch (v) {
-    case NetMode::Nat: return "nat";
-    case NetMode::Isolated: return "isolated";
-    case NetMode::Route: return "route";
-    case NetMode::Bridge: return "bridge";
+    case NetMode::Nat:
+      return "nat";
+    case NetMode::Isolated:
+      return "isolated";
+    case NetMode::Route:
+      return "route";
+    case NetMode::Bridge:
+      return "bridge";
   }
   return "?";
 }
 
 const char* to_string(ImageFormat v) {
   switch (v) {
-    case ImageFormat::Auto: return "auto";
-    case ImageFormat::Qcow2: return "qcow2";
-    case ImageFormat::Raw: return "raw";
+    case ImageFormat::Auto:
+      return "auto";
+    case ImageFormat::Qcow2:
+      return "qcow2";
+    case ImageFormat::Raw:
+      return "raw";
   }
   return "?";
 }
 
-const char* to_string(ChecksumAlgo v) { return v == ChecksumAlgo::Sha256 ? "sha256" : "sha512"; }
+const char* to_string(ChecksumAlgo v) {
+  return v == ChecksumAlgo::Sha256 ? "sha256" : "sha512";
+}
 
 const char* to_string(PlacementStrategy v) {
   return v == PlacementStrategy::Spread ? "spread" : "pack";
@@ -44,10 +56,14 @@ const char* to_string(UserDataChange v) {
 
 const char* to_string(WaitFor v) {
   switch (v) {
-    case WaitFor::None: return "none";
-    case WaitFor::Running: return "running";
-    case WaitFor::Agent: return "agent";
-    case WaitFor::CloudInit: return "cloud-init";
+    case WaitFor::None:
+      return "none";
+    case WaitFor::Running:
+      return "running";
+    case WaitFor::Agent:
+      return "agent";
+    case WaitFor::CloudInit:
+      return "cloud-init";
   }
   return "?";
 }
@@ -75,11 +91,17 @@ const T* find_named(const std::vector<T>& items, const std::string& name) {
 }
 }  // namespace
 
-const HostConfig* ClusterConfig::find_host(const std::string& n) const { return find_named(hosts, n); }
-const ImageConfig* ClusterConfig::find_image(const std::string& n) const { return find_named(images, n); }
+const HostConfig* ClusterConfig::find_host(const std::string& n) const {
+  return find_named(hosts, n);
+}
+const ImageConfig* ClusterConfig::find_image(const std::string& n) const {
+  return find_named(images, n);
+}
 const NetworkConfig* ClusterConfig::find_network(const std::string& n) const {
   return find_named(networks, n);
 }
-const VmConfig* ClusterConfig::find_vm(const std::string& n) const { return find_named(vms, n); }
+const VmConfig* ClusterConfig::find_vm(const std::string& n) const {
+  return find_named(vms, n);
+}
 
 }  // namespace kumo

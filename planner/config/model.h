@@ -110,8 +110,8 @@ struct DataDiskConfig {
 };
 
 struct CloudInitConfig {
-  std::optional<std::string> user_data;         // the whole document, used as-is
-  std::optional<std::string> user_data_file;    // where it came from, if a file
+  std::optional<std::string> user_data;          // the whole document, used as-is
+  std::optional<std::string> user_data_file;     // where it came from, if a file
   std::vector<std::string> ssh_authorized_keys;  // merged into user-data
   std::vector<std::string> packages;
   nlohmann::json runcmd = nlohmann::json::array();

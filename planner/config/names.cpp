@@ -42,10 +42,15 @@ size_t edit_distance(const std::string& a, const std::string& b) {
 
 }  // namespace
 
-std::optional<std::string> check_hostname(const std::string& name) { return check(name, false); }
-std::optional<std::string> check_name(const std::string& name) { return check(name, true); }
+std::optional<std::string> check_hostname(const std::string& name) {
+  return check(name, false);
+}
+std::optional<std::string> check_name(const std::string& name) {
+  return check(name, true);
+}
 
-std::optional<std::string> closest(const std::string& word, const std::vector<std::string>& candidates) {
+std::optional<std::string> closest(const std::string& word,
+                                   const std::vector<std::string>& candidates) {
   std::optional<std::string> best;
   size_t best_d = 0;
   const size_t limit = std::max<size_t>(2, word.size() / 3);

@@ -13,7 +13,8 @@ std::optional<std::string> check_hostname(const std::string& name);
 std::optional<std::string> check_name(const std::string& name);
 
 // The closest candidate within a small edit distance, if any.
-std::optional<std::string> closest(const std::string& word, const std::vector<std::string>& candidates);
+std::optional<std::string> closest(const std::string& word,
+                                   const std::vector<std::string>& candidates);
 
 // " (did you mean "x"?)" or "".
 std::string did_you_mean(const std::string& word, const std::vector<std::string>& candidates);

@@ -11,9 +11,13 @@ std::string Ipv4::str() const {
          std::to_string((value >> 8) & 255) + "." + std::to_string(value & 255);
 }
 
-std::string Cidr::str() const { return network.str() + "/" + std::to_string(prefix); }
+std::string Cidr::str() const {
+  return network.str() + "/" + std::to_string(prefix);
+}
 
-std::string Cidr::netmask() const { return Ipv4{mask()}.str(); }
+std::string Cidr::netmask() const {
+  return Ipv4{mask()}.str();
+}
 
 std::string Mac::str() const {
   char buf[18];
@@ -33,8 +37,9 @@ Mac Mac::plus(std::uint32_t n) const {
 }
 
 Parsed<Ipv4> parse_ipv4(const std::string& text) {
-  const std::string bad = "\"" + text + "\" is not an IPv4 address" +
-                          std::string(text.find(':') != std::string::npos ? " (IPv6 is not supported yet)" : "");
+  const std::string bad =
+      "\"" + text + "\" is not an IPv4 address" +
+      std::string(text.find(':') != std::string::npos ? " (IPv6 is not supported yet)" : "");
   std::uint32_t value = 0;
   size_t i = 0;
   for (int part = 0; part < 4; ++part) {
@@ -85,7 +90,8 @@ Parsed<Mac> parse_mac(const std::string& text) {
   Mac m;
   for (int i = 0; i < 6; ++i) {
     const char a = text[i * 3], b = text[i * 3 + 1];
-    if (!std::isxdigit(static_cast<unsigned char>(a)) || !std::isxdigit(static_cast<unsigned char>(b))) {
+    if (!std::isxdigit(static_cast<unsigned char>(a)) ||
+        !std::isxdigit(static_cast<unsigned char>(b))) {
       return bad;
     }
     if (i < 5 && text[i * 3 + 2] != ':') return bad;

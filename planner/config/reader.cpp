@@ -28,11 +28,16 @@ std::string Reader::did_you_mean_(const std::string& word, const std::vector<std
 
 std::string Reader::type_name(const YAML::Node& n) {
   switch (n.Type()) {
-    case YAML::NodeType::Map: return "a mapping";
-    case YAML::NodeType::Sequence: return "a list";
-    case YAML::NodeType::Null: return "nothing";
-    case YAML::NodeType::Scalar: return quote(n.Scalar());
-    default: return "nothing";
+    case YAML::NodeType::Map:
+      return "a mapping";
+    case YAML::NodeType::Sequence:
+      return "a list";
+    case YAML::NodeType::Null:
+      return "nothing";
+    case YAML::NodeType::Scalar:
+      return quote(n.Scalar());
+    default:
+      return "nothing";
   }
 }
 
@@ -134,7 +139,8 @@ std::optional<int> Reader::integer(const YAML::Node& n, const std::string& what,
   return static_cast<int>(v);
 }
 
-std::optional<double> Reader::number(const YAML::Node& n, const std::string& what, double min_exclusive) {
+std::optional<double> Reader::number(const YAML::Node& n, const std::string& what,
+                                     double min_exclusive) {
   std::string s;
   if (!scalar_text(n, what, s)) return std::nullopt;
   size_t used = 0;
@@ -188,7 +194,8 @@ std::optional<std::chrono::seconds> Reader::duration(const YAML::Node& n, const 
   return std::get<std::chrono::seconds>(parsed);
 }
 
-std::optional<std::vector<std::string>> Reader::string_list(const YAML::Node& n, const std::string& what) {
+std::optional<std::vector<std::string>> Reader::string_list(const YAML::Node& n,
+                                                            const std::string& what) {
   if (n.IsNull()) return std::vector<std::string>{};
   if (!n.IsSequence()) {
     error(n, what + ": expected a list, got " + type_name(n));
@@ -215,7 +222,8 @@ nlohmann::json resolve_plain(const std::string& s) {
   if (s == "true" || s == "True" || s == "TRUE") return true;
   if (s == "false" || s == "False" || s == "FALSE") return false;
   if (s == "null" || s == "Null" || s == "NULL" || s == "~" || s.empty()) return nullptr;
-  if (!s.empty() && (std::isdigit(static_cast<unsigned char>(s[0])) || s[0] == '-' || s[0] == '+')) {
+  if (!s.empty() &&
+      (std::isdigit(static_cast<unsigned char>(s[0])) || s[0] == '-' || s[0] == '+')) {
     // Octal-looking values such as file modes (0644) stay strings: cloud-init wants them so.
     if (s.size() > 1 && s[0] == '0' && s.find('.') == std::string::npos) return s;
     size_t used = 0;
@@ -237,7 +245,8 @@ std::optional<nlohmann::json> Reader::any(const YAML::Node& n, const std::string
   return any_at(n, what, 0, budget);
 }
 
-std::optional<nlohmann::json> Reader::any_at(const YAML::Node& n, const std::string& what, int depth, long& budget) {
+std::optional<nlohmann::json> Reader::any_at(const YAML::Node& n, const std::string& what,
+                                             int depth, long& budget) {
   if (budget < 0) return std::nullopt;  // reported once already
   if (depth > 64) {
     error(n, what + ": nested more than 64 levels deep (a YAML alias that contains itself?)");
@@ -250,7 +259,8 @@ std::optional<nlohmann::json> Reader::any_at(const YAML::Node& n, const std::str
   }
   switch (n.Type()) {
     case YAML::NodeType::Null:
-    case YAML::NodeType::Undefined: return nlohmann::json(nullptr);
+    case YAML::NodeType::Undefined:
+      return nlohmann::json(nullptr);
     case YAML::NodeType::Scalar: {
       std::string s;
       if (!scalar_text(n, what, s)) return std::nullopt;

@@ -10,8 +10,8 @@
 #include <utility>
 #include <vector>
 
-#include <nlohmann/json.hpp>
 #include <yaml-cpp/yaml.h>
+#include <nlohmann/json.hpp>
 
 #include "planner/config/diagnostics.h"
 #include "planner/config/interpolate.h"
@@ -24,7 +24,9 @@ inline YAML::Node child(const YAML::Node& n, const char* key) {
   if (n.IsDefined() && n.IsMap() && n[key].IsDefined()) return n[key];
   return YAML::Node(YAML::NodeType::Undefined);
 }
-inline bool has(const YAML::Node& n, const char* key) { return child(n, key).IsDefined(); }
+inline bool has(const YAML::Node& n, const char* key) {
+  return child(n, key).IsDefined();
+}
 
 class Reader {
  public:
@@ -86,7 +88,8 @@ class Reader {
   static std::string did_you_mean_(const std::string& word, const std::vector<std::string>& names);
   bool scalar_text(const YAML::Node& n, const std::string& what, std::string& out);
   // depth guards against recursive aliases; budget against alias bombs (a&b&c... fan-out).
-  std::optional<nlohmann::json> any_at(const YAML::Node& n, const std::string& what, int depth, long& budget);
+  std::optional<nlohmann::json> any_at(const YAML::Node& n, const std::string& what, int depth,
+                                       long& budget);
 
   std::string file_;
   Diagnostics& diags_;

@@ -7,20 +7,28 @@ namespace {
 
 using json = nlohmann::json;
 
-json ref(const char* def) { return {{"$ref", std::string("#/$defs/") + def}}; }
+json ref(const char* def) {
+  return {{"$ref", std::string("#/$defs/") + def}};
+}
 
 // A value that may also be written as "${var.x}" / "${file(...)}" and checked after expansion.
-json or_expr(json schema) { return {{"anyOf", json::array({std::move(schema), ref("expr")})}}; }
+json or_expr(json schema) {
+  return {{"anyOf", json::array({std::move(schema), ref("expr")})}};
+}
 
 json described(json schema, const char* text) {
   schema["description"] = text;
   return schema;
 }
 
-json str(const char* text) { return described({{"type", "string"}}, text); }
+json str(const char* text) {
+  return described({{"type", "string"}}, text);
+}
 // YAML 1.1 readers (and kumo) also take yes/no/on/off.
 json boolean(const char* text) {
-  json words = {{"type", "string"}, {"pattern", "^(true|True|TRUE|false|False|FALSE|yes|Yes|YES|no|No|NO|on|On|ON|off|Off|OFF)$"}};
+  json words = {{"type", "string"},
+                {"pattern",
+                 "^(true|True|TRUE|false|False|FALSE|yes|Yes|YES|no|No|NO|on|On|ON|off|Off|OFF)$"}};
   return described({{"anyOf", json::array({{{"type", "boolean"}}, words, ref("expr")})}}, text);
 }
 json enum_of(std::initializer_list<const char*> values, const char* text) {
@@ -30,16 +38,18 @@ json enum_of(std::initializer_list<const char*> values, const char* text) {
 }
 
 json object(json properties, json required = json::array()) {
-  json o = {{"type", "object"}, {"additionalProperties", false}, {"properties", std::move(properties)}};
+  json o = {
+      {"type", "object"}, {"additionalProperties", false}, {"properties", std::move(properties)}};
   if (!required.empty()) o["required"] = std::move(required);
   return o;
 }
 
 json map_of(const char* def, const char* text) {
-  return described({{"type", "object"},
-                    {"propertyNames", ref("name")},
-                    {"additionalProperties", {{"anyOf", json::array({ref(def), {{"type", "null"}}})}}}},
-                   text);
+  return described(
+      {{"type", "object"},
+       {"propertyNames", ref("name")},
+       {"additionalProperties", {{"anyOf", json::array({ref(def), {{"type", "null"}}})}}}},
+      text);
 }
 
 json hostname_map_of(const char* def, const char* text) {
@@ -53,28 +63,36 @@ json vm_properties() {
       {"count", described(or_expr({{"type", "integer"}, {"minimum", 1}}),
                           "Number of instances, named <vm>-0, <vm>-1, ... Without it: one VM "
                           "named <vm>.")},
-      {"image", str("Name of an entry in images: the VM's root disk is a copy-on-write overlay on it.")},
-      {"cpus", described(or_expr({{"type", "integer"}, {"minimum", 1}}), "Virtual CPUs (default 1).")},
+      {"image",
+       str("Name of an entry in images: the VM's root disk is a copy-on-write overlay on it.")},
+      {"cpus",
+       described(or_expr({{"type", "integer"}, {"minimum", 1}}), "Virtual CPUs (default 1).")},
       {"memory", described(ref("size"), "Memory, e.g. 512MiB or 2GiB (default 512MiB).")},
       {"disk", described(ref("size"), "Root disk size, e.g. 20G (grown from the image's size).")},
-      {"disks", described({{"type", "object"}, {"propertyNames", ref("name")},
+      {"disks", described({{"type", "object"},
+                           {"propertyNames", ref("name")},
                            {"additionalProperties", ref("size")}},
                           "Extra data disks: name -> size. Kept when the VM is recreated.")},
       {"networks",
-       described({{"type", "array"}, {"items", {{"anyOf", json::array({str("Network name."), ref("nic")})}}}},
-                 "Networks to attach, in order: names, or {network, ip, mac} for static addresses.")},
+       described(
+           {{"type", "array"},
+            {"items", {{"anyOf", json::array({str("Network name."), ref("nic")})}}}},
+           "Networks to attach, in order: names, or {network, ip, mac} for static addresses.")},
       {"host", str("Pin the VM to this host (a name under hosts).")},
-      {"placement", described({{"anyOf", json::array({enum_of({"spread", "pack"}, "Strategy."),
-                                                      ref("placement")})}},
-                              "Where new instances go: spread (default), pack, or "
-                              "{strategy, anti_affinity: <group>}.")},
+      {"placement",
+       described(
+           {{"anyOf", json::array({enum_of({"spread", "pack"}, "Strategy."), ref("placement")})}},
+           "Where new instances go: spread (default), pack, or "
+           "{strategy, anti_affinity: <group>}.")},
       {"running", boolean("Whether the VM should be running (default true).")},
       {"autostart", boolean("Start the VM when its host boots (default true).")},
       {"cloud_init", ref("cloud_init")},
       {"lifecycle", ref("lifecycle")},
-      {"wait_for", enum_of({"none", "running", "agent", "cloud-init"},
-                           "What apply waits for before calling the VM ready (default cloud-init).")},
-      {"wait_timeout", described(ref("duration"), "How long apply waits for readiness (default 10m).")},
+      {"wait_for",
+       enum_of({"none", "running", "agent", "cloud-init"},
+               "What apply waits for before calling the VM ready (default cloud-init).")},
+      {"wait_timeout",
+       described(ref("duration"), "How long apply waits for readiness (default 10m).")},
   };
 }
 
@@ -84,15 +102,17 @@ json build_schema() {
                            "An expression: ${var.NAME} or ${file(PATH)}.");
   defs["name"] = {{"type", "string"}, {"pattern", "^[a-z0-9]([a-z0-9_-]{0,61}[a-z0-9])?$"}};
   defs["hostname"] = {{"type", "string"}, {"pattern", "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"}};
-  defs["size"] = or_expr({{"type", "string"},
-                          {"pattern", "^([0-9]+(\\.[0-9]*)?|\\.[0-9]+)\\s*(K|KiB|M|MiB|G|GiB|T|TiB)$"}});
+  defs["size"] =
+      or_expr({{"type", "string"},
+               {"pattern", "^([0-9]+(\\.[0-9]*)?|\\.[0-9]+)\\s*(K|KiB|M|MiB|G|GiB|T|TiB)$"}});
   defs["duration"] = or_expr({{"type", "string"}, {"pattern", "^([0-9]+[smh])+$"}});
   defs["variable"] = described(
-      object({{"default", described({{"type", json::array({"string", "number", "boolean", "null"})}},
-                                    "Value used when none is given.")},
-              {"description", str("What the variable is for.")},
-              {"sensitive", described({{"type", "boolean"}},
-                                      "Never print the value (plan shows (sensitive)).")}}),
+      object(
+          {{"default", described({{"type", json::array({"string", "number", "boolean", "null"})}},
+                                 "Value used when none is given.")},
+           {"description", str("What the variable is for.")},
+           {"sensitive",
+            described({{"type", "boolean"}}, "Never print the value (plan shows (sensitive)).")}}),
       "A variable, used as ${var.NAME}; set with -var NAME=VALUE, --var-file or KUMO_VAR_NAME.");
   defs["host"] = described(
       object({{"uri", str("libvirt URI: qemu:///system, qemu+ssh://user@host/system, "
@@ -102,65 +122,79 @@ json build_schema() {
                                     "auto = KVM when the host offers it; qemu forces emulation.")},
               {"cpu_overcommit", described(or_expr({{"type", "number"}, {"exclusiveMinimum", 0}}),
                                            "vCPUs placed per host CPU (default 4).")},
-              {"memory_overcommit", described(or_expr({{"type", "number"}, {"exclusiveMinimum", 0}}),
-                                              "Guest memory placed per byte of host memory (default 1).")}},
+              {"memory_overcommit",
+               described(or_expr({{"type", "number"}, {"exclusiveMinimum", 0}}),
+                         "Guest memory placed per byte of host memory (default 1).")}},
              {"uri"}),
       "A libvirt host.");
   defs["image"] = described(
-      object({{"url", str("Where to download it: https://, http:// or file://.")},
-              {"path", str("A local file (relative to this file).")},
-              {"checksum", str("sha256:<hex>, sha512:<hex>, or none (never verified; warned).")},
-              {"checksum_url", str("A SHA256SUMS/SHA512SUMS file listing the image's file name.")},
-              {"format", enum_of({"qcow2", "raw"}, "Disk format (detected when omitted).")},
-              {"ca_bundle", str("PEM file of CA certificates trusted for this image's downloads.")}}),
+      object(
+          {{"url", str("Where to download it: https://, http:// or file://.")},
+           {"path", str("A local file (relative to this file).")},
+           {"checksum", str("sha256:<hex>, sha512:<hex>, or none (never verified; warned).")},
+           {"checksum_url", str("A SHA256SUMS/SHA512SUMS file listing the image's file name.")},
+           {"format", enum_of({"qcow2", "raw"}, "Disk format (detected when omitted).")},
+           {"ca_bundle", str("PEM file of CA certificates trusted for this image's downloads.")}}),
       "A base cloud image.");
   defs["network"] = described(
-      object({{"mode", enum_of({"nat", "isolated", "route", "bridge"}, "Network mode (default nat).")},
-              {"cidr", str("IPv4 block, e.g. 10.10.0.0/24; the host takes the first address.")},
-              {"dhcp", described({{"anyOf", json::array({{{"type", "boolean"}}, ref("expr"),
-                                                         object({{"range", str("start-end, e.g. "
-                                                                                "10.10.0.100-10.10.0.200")}})})}},
-                                 "DHCP (default on; range defaults to the upper half of cidr).")},
-              {"domain", str("DNS domain; VMs resolve each other by name within it.")},
-              {"bridge", str("For mode bridge: an existing bridge on the host.")},
-              {"hosts", described({{"type", "array"}, {"items", str("Host name.")}},
-                                  "Hosts that get this network (default: all).")},
-              {"mtu", described(or_expr({{"type", "integer"}, {"minimum", 576}, {"maximum", 9216}}),
-                                "Interface MTU.")}}),
+      object(
+          {{"mode", enum_of({"nat", "isolated", "route", "bridge"}, "Network mode (default nat).")},
+           {"cidr", str("IPv4 block, e.g. 10.10.0.0/24; the host takes the first address.")},
+           {"dhcp",
+            described(
+                {{"anyOf", json::array({{{"type", "boolean"}},
+                                        ref("expr"),
+                                        object({{"range", str("start-end, e.g. "
+                                                              "10.10.0.100-10.10.0.200")}})})}},
+                "DHCP (default on; range defaults to the upper half of cidr).")},
+           {"domain", str("DNS domain; VMs resolve each other by name within it.")},
+           {"bridge", str("For mode bridge: an existing bridge on the host.")},
+           {"hosts", described({{"type", "array"}, {"items", str("Host name.")}},
+                               "Hosts that get this network (default: all).")},
+           {"mtu", described(or_expr({{"type", "integer"}, {"minimum", 576}, {"maximum", 9216}}),
+                             "Interface MTU.")}}),
       "A virtual network.");
-  defs["nic"] = object({{"network", str("Network name.")},
-                        {"ip", str("Static IPv4 address (with count: the first; instance i gets +i).")},
-                        {"mac", str("MAC address (with count: instance i gets +i).")}},
-                       {"network"});
-  defs["placement"] = object({{"strategy", enum_of({"spread", "pack"}, "spread (default) or pack.")},
-                              {"anti_affinity", str("Group: never two of its members on one host.")}});
+  defs["nic"] =
+      object({{"network", str("Network name.")},
+              {"ip", str("Static IPv4 address (with count: the first; instance i gets +i).")},
+              {"mac", str("MAC address (with count: instance i gets +i).")}},
+             {"network"});
+  defs["placement"] =
+      object({{"strategy", enum_of({"spread", "pack"}, "spread (default) or pack.")},
+              {"anti_affinity", str("Group: never two of its members on one host.")}});
   defs["cloud_init"] = described(
-      object({{"user_data", str("A whole user-data document, used as-is.")},
-              {"user_data_file", str("File holding the whole user-data (relative to this file).")},
-              {"ssh_authorized_keys", described({{"type", "array"}, {"items", {{"type", "string"}}}},
-                                                "Public keys for the default user.")},
-              {"packages", described({{"type", "array"}, {"items", {{"type", "string"}}}},
-                                     "Packages to install on first boot.")},
-              {"runcmd", described({{"type", "array"}}, "Commands run on first boot.")},
-              {"write_files", described({{"type", "array"}, {"items", {{"type", "object"}}}},
-                                        "Files written on first boot: {path, content, owner, permissions, ...}.")},
-              {"users", described({{"type", "array"}}, "Users to create (cloud-init users format).")},
-              {"network_config", described({{"type", "object"}}, "cloud-init network config (v2).")}}),
+      object(
+          {{"user_data", str("A whole user-data document, used as-is.")},
+           {"user_data_file", str("File holding the whole user-data (relative to this file).")},
+           {"ssh_authorized_keys", described({{"type", "array"}, {"items", {{"type", "string"}}}},
+                                             "Public keys for the default user.")},
+           {"packages", described({{"type", "array"}, {"items", {{"type", "string"}}}},
+                                  "Packages to install on first boot.")},
+           {"runcmd", described({{"type", "array"}}, "Commands run on first boot.")},
+           {"write_files",
+            described({{"type", "array"}, {"items", {{"type", "object"}}}},
+                      "Files written on first boot: {path, content, owner, permissions, ...}.")},
+           {"users", described({{"type", "array"}}, "Users to create (cloud-init users format).")},
+           {"network_config", described({{"type", "object"}}, "cloud-init network config (v2).")}}),
       "cloud-init for the VM; shorthand keys are merged into user_data.");
-  defs["lifecycle"] = object(
-      {{"prevent_destroy", boolean("Refuse any plan that would destroy this VM.")},
-       {"on_user_data_change", enum_of({"recreate", "ignore"},
-                                       "recreate (default): new instance; ignore: only the seed changes.")}});
+  defs["lifecycle"] =
+      object({{"prevent_destroy", boolean("Refuse any plan that would destroy this VM.")},
+              {"on_user_data_change",
+               enum_of({"recreate", "ignore"},
+                       "recreate (default): new instance; ignore: only the seed changes.")}});
   defs["vm"] = described(object(vm_properties()), "A VM, or with count a group of identical VMs.");
   json defaults_properties = vm_properties();
   defaults_properties.erase("count");
-  defs["defaults"] = described(object(defaults_properties), "Fields applied to every VM that does not set them.");
+  defs["defaults"] =
+      described(object(defaults_properties), "Fields applied to every VM that does not set them.");
 
   json root = object(
-      {{"cluster", described(or_expr(ref("hostname")), "The cluster's name; every object kumo makes is tagged with it.")},
+      {{"cluster", described(or_expr(ref("hostname")),
+                             "The cluster's name; every object kumo makes is tagged with it.")},
        {"variables", map_of("variable", "Variables: name -> {default, description, sensitive}.")},
-       {"hosts", map_of("host", "libvirt hosts. Without it: one host 'local' at $LIBVIRT_DEFAULT_URI "
-                                "or qemu:///system.")},
+       {"hosts", map_of("host",
+                        "libvirt hosts. Without it: one host 'local' at $LIBVIRT_DEFAULT_URI "
+                        "or qemu:///system.")},
        {"images", map_of("image", "Base images by name.")},
        {"networks", map_of("network", "Networks by name.")},
        {"defaults", ref("defaults")},

@@ -15,9 +15,14 @@ struct Unit {
 };
 
 constexpr Unit kSizeUnits[] = {
-    {"K", KiB},         {"KiB", KiB},         {"M", KiB * KiB},         {"MiB", KiB * KiB},
-    {"G", KiB * KiB * KiB}, {"GiB", KiB * KiB * KiB}, {"T", KiB * KiB * KiB * KiB},
-    {"TiB", KiB * KiB * KiB * KiB},
+    {"K", KiB},
+    {"KiB", KiB},
+    {"M", KiB* KiB},
+    {"MiB", KiB* KiB},
+    {"G", KiB* KiB* KiB},
+    {"GiB", KiB* KiB* KiB},
+    {"T", KiB* KiB* KiB* KiB},
+    {"TiB", KiB* KiB* KiB* KiB},
 };
 
 std::string trim(const std::string& s) {
@@ -35,7 +40,8 @@ Parsed<std::uint64_t> parse_size(const std::string& raw) {
   std::uint64_t whole = 0;
   bool digits = false;
   while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) {
-    if (whole > std::numeric_limits<std::uint64_t>::max() / 10) return "size " + text + " is too large";
+    if (whole > std::numeric_limits<std::uint64_t>::max() / 10)
+      return "size " + text + " is too large";
     whole = whole * 10 + static_cast<std::uint64_t>(text[i] - '0');
     digits = true;
     ++i;
@@ -69,8 +75,8 @@ Parsed<std::uint64_t> parse_size(const std::string& raw) {
   }
   std::string hint = "use K, M, G or T (binary: KiB, MiB, GiB, TiB)";
   if (unit == "B" || unit == "b") hint = "sizes in bytes are not accepted; " + hint;
-  if (unit == "MB" || unit == "GB" || unit == "TB" || unit == "KB" || unit == "mb" || unit == "gb" ||
-      unit == "m" || unit == "g" || unit == "mib" || unit == "gib") {
+  if (unit == "MB" || unit == "GB" || unit == "TB" || unit == "KB" || unit == "mb" ||
+      unit == "gb" || unit == "m" || unit == "g" || unit == "mib" || unit == "gib") {
     std::string up;
     for (char c : unit) up += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
     hint = "did you mean " + std::string(1, up[0]) + "iB? kumo sizes are binary";
@@ -88,8 +94,8 @@ std::string format_size(std::uint64_t bytes) {
   }
   if (bytes % factor == 0) return std::to_string(bytes / factor) + " " + names[idx];
   char buf[64];
-  std::snprintf(buf, sizeof buf, "%.1f %s", static_cast<double>(bytes) / static_cast<double>(factor),
-                names[idx]);
+  std::snprintf(buf, sizeof buf, "%.1f %s",
+                static_cast<double>(bytes) / static_cast<double>(factor), names[idx]);
   return buf;
 }
 
@@ -118,9 +124,15 @@ Parsed<std::chrono::seconds> parse_duration(const std::string& raw) {
       return "duration \"" + text + "\": write whole numbers with s, m or h, e.g. 90s, 5m or 1h30m";
     }
     switch (u) {
-      case 's': total += n; break;
-      case 'm': total += n * 60; break;
-      case 'h': total += n * 3600; break;
+      case 's':
+        total += n;
+        break;
+      case 'm':
+        total += n * 60;
+        break;
+      case 'h':
+        total += n * 3600;
+        break;
       default:
         return "unknown unit \"" + std::string(1, u) + "\" in duration \"" + text +
                "\" (use s, m or h)";

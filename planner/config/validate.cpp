@@ -35,8 +35,9 @@ void check_overlaps(const ClusterConfig& cfg, Diagnostics& diags) {
       if (!a.cidr || !a.cidr->overlaps(*b.cidr)) continue;
       for (const auto& h : b.hosts) {
         if (on_host(a, h)) {
-          diags.error(b.cidr_location, ctx("network", b.name) + ": cidr " + b.cidr->str() + " overlaps network " +
-                                           quote(a.name) + " (" + a.cidr->str() + ") on host " + quote(h));
+          diags.error(b.cidr_location, ctx("network", b.name) + ": cidr " + b.cidr->str() +
+                                           " overlaps network " + quote(a.name) + " (" +
+                                           a.cidr->str() + ") on host " + quote(h));
           break;
         }
       }
@@ -57,7 +58,8 @@ void check_addresses(const ClusterConfig& cfg, Diagnostics& diags) {
           auto [it, fresh] = ips.emplace(std::make_pair(nic.network, ip), names[i]);
           if (!fresh && !ip_reported) {
             diags.error(nic.ip_location, ctx("vm", vm.name) + ": ip " + ip.str() + " on network " +
-                                             quote(nic.network) + " is already used by " + quote(it->second));
+                                             quote(nic.network) + " is already used by " +
+                                             quote(it->second));
             ip_reported = true;
           }
         }
@@ -65,8 +67,8 @@ void check_addresses(const ClusterConfig& cfg, Diagnostics& diags) {
           const Mac mac = nic.mac->plus(static_cast<std::uint32_t>(i));
           auto [it, fresh] = macs.emplace(mac, names[i]);
           if (!fresh && !mac_reported) {
-            diags.error(nic.mac_location, ctx("vm", vm.name) + ": mac " + mac.str() + " is already used by " +
-                                              quote(it->second));
+            diags.error(nic.mac_location, ctx("vm", vm.name) + ": mac " + mac.str() +
+                                              " is already used by " + quote(it->second));
             mac_reported = true;
           }
         }
@@ -81,8 +83,8 @@ void check_instance_names(const ClusterConfig& cfg, Diagnostics& diags) {
     for (const auto& inst : vm.instance_names()) {
       auto [it, fresh] = seen.emplace(inst, vm.name);
       if (!fresh) {
-        diags.error(vm.location, ctx("vm", vm.name) + ": instance name " + quote(inst) + " clashes with vm " +
-                                     quote(it->second));
+        diags.error(vm.location, ctx("vm", vm.name) + ": instance name " + quote(inst) +
+                                     " clashes with vm " + quote(it->second));
       }
     }
   }
@@ -98,12 +100,14 @@ void check_placement(const ClusterConfig& cfg, Diagnostics& diags) {
         const NetworkConfig* net = cfg.find_network(nic.network);
         if (net && !on_host(*net, *vm.host)) {
           diags.error(vm.host_location, ctx("vm", vm.name) + ": pinned to host " + quote(*vm.host) +
-                                            ", but its network " + quote(net->name) + " is not on that host");
+                                            ", but its network " + quote(net->name) +
+                                            " is not on that host");
         }
       }
     } else if (candidates.empty() && !vm.networks.empty()) {
-      diags.error(vm.location, ctx("vm", vm.name) + ": no host has all of its networks; list the hosts under "
-                                                     "each network's hosts:");
+      diags.error(vm.location, ctx("vm", vm.name) +
+                                   ": no host has all of its networks; list the hosts under "
+                                   "each network's hosts:");
     }
     if (vm.anti_affinity) groups[*vm.anti_affinity].push_back(&vm);
   }

@@ -1,8 +1,8 @@
 // Feeds arbitrary bytes to the kumo.yaml loader. Any crash, sanitizer report, or an error that
 // says kumo itself failed (kInternalErrorPrefix) is a finding.
 #include <cstdint>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
 #include "planner/config/loader.h"

@@ -22,7 +22,8 @@ ClusterConfig config(const std::string& text) {
   return *r.config;
 }
 
-std::string three_hosts(const std::string& image = "/srv/deb.qcow2", const std::string& cidr = "10.20.0.0/24") {
+std::string three_hosts(const std::string& image = "/srv/deb.qcow2",
+                        const std::string& cidr = "10.20.0.0/24") {
   return R"(
 cluster: fest
 hosts:
@@ -30,9 +31,11 @@ hosts:
   hv2: {uri: "test:///hv2"}
   hv3: {uri: "test:///hv3"}
 images:
-  deb: {path: )" + image + R"(}
+  deb: {path: )" +
+         image + R"(}
 networks:
-  front: {cidr: )" + cidr + R"(, domain: fest.internal}
+  front: {cidr: )" +
+         cidr + R"(, domain: fest.internal}
 )";
 }
 
@@ -55,7 +58,8 @@ Plan ok(const PlanResult& r) {
   return *r.plan;
 }
 
-const ResourceChange* find(const Plan& p, const std::string& address, const std::string& host = "") {
+const ResourceChange* find(const Plan& p, const std::string& address,
+                           const std::string& host = "") {
   for (const auto& c : p.changes) {
     if (c.address == address && (host.empty() || c.host == host)) return &c;
   }
@@ -123,11 +127,13 @@ vms:
   ThreeHosts p;
   apply(cfg, p);
   const Plan again = ok(plan(cfg, p));
-  INFO(again.changes.size() << " changes, first: " << (again.changes.empty() ? "" : again.changes[0].address));
+  INFO(again.changes.size() << " changes, first: "
+                            << (again.changes.empty() ? "" : again.changes[0].address));
   CHECK_FALSE(again.has_changes());
 }
 
-TEST_CASE("spread places instances on the emptiest hosts; placement is stable and deterministic", "[planner][placement]") {
+TEST_CASE("spread places instances on the emptiest hosts; placement is stable and deterministic",
+          "[planner][placement]") {
   auto cfg = config(kThreeHosts + "vms:\n  web: {count: 3, image: deb}\n");
   ThreeHosts p;
   auto first = plan(cfg, p);
@@ -150,7 +156,8 @@ TEST_CASE("spread places instances on the emptiest hosts; placement is stable an
 }
 
 TEST_CASE("pack fills the fullest host that still fits", "[planner][placement]") {
-  auto cfg = config(kThreeHosts + "vms:\n  batch: {count: 3, image: deb, memory: 1GiB, placement: pack}\n");
+  auto cfg = config(kThreeHosts +
+                    "vms:\n  batch: {count: 3, image: deb, memory: 1GiB, placement: pack}\n");
   ThreeHosts p;
   p.add_domain("hv2", "busy", std::nullopt, 30ull << 30);
   auto r = plan(cfg, p);
@@ -160,28 +167,35 @@ TEST_CASE("pack fills the fullest host that still fits", "[planner][placement]")
   CHECK(r.desired.vms[2].host == "hv1");
 }
 
-TEST_CASE("anti-affinity: never two of a group on one host; when impossible, a plan error", "[planner][placement]") {
-  auto cfg = config(kThreeHosts + "vms:\n  web: {count: 3, image: deb, placement: {anti_affinity: g}}\n");
+TEST_CASE("anti-affinity: never two of a group on one host; when impossible, a plan error",
+          "[planner][placement]") {
+  auto cfg =
+      config(kThreeHosts + "vms:\n  web: {count: 3, image: deb, placement: {anti_affinity: g}}\n");
   ThreeHosts p;
   p.add_domain("hv3", "huge", std::nullopt, 32ull << 30);  // hv3 has no room left
   auto r = plan(cfg, p);
   CHECK_FALSE(r.plan.has_value());
   CHECK(errors_of(r) ==
-        "kumo.yaml:12:3: error: vm \"web-2\" (512 MiB, 1 vCPU each) fit on no host; hv1: already holds a member of "
-        "anti_affinity group \"g\"; hv2: already holds a member of anti_affinity group \"g\"; hv3: not enough "
+        "kumo.yaml:12:3: error: vm \"web-2\" (512 MiB, 1 vCPU each) fit on no host; hv1: already "
+        "holds a member of "
+        "anti_affinity group \"g\"; hv2: already holds a member of anti_affinity group \"g\"; hv3: "
+        "not enough "
         "memory (0 B free of 32 GiB)\n");
 }
 
-TEST_CASE("capacity: a pinned VM that over-fills its host is refused with the numbers", "[planner][placement]") {
+TEST_CASE("capacity: a pinned VM that over-fills its host is refused with the numbers",
+          "[planner][placement]") {
   auto cfg = config(kThreeHosts + "vms:\n  big: {image: deb, memory: 40GiB, host: hv1}\n");
   ThreeHosts p;
   auto r = plan(cfg, p);
   CHECK(errors_of(r) ==
-        "kumo: error: host \"hv1\" would be over-full: its VMs would need 40 GiB of memory, it has 32 GiB "
+        "kumo: error: host \"hv1\" would be over-full: its VMs would need 40 GiB of memory, it has "
+        "32 GiB "
         "(memory_overcommit 1.00)\n");
 }
 
-TEST_CASE("objects kumo did not make are never touched, and block the names they hold", "[planner][ownership]") {
+TEST_CASE("objects kumo did not make are never touched, and block the names they hold",
+          "[planner][ownership]") {
   auto cfg = config(kThreeHosts + "vms:\n  web: {image: deb, host: hv1}\n");
   ThreeHosts p;
   p.add_domain("hv2", "legacy");
@@ -198,7 +212,8 @@ TEST_CASE("objects kumo did not make are never touched, and block the names they
   p.add_domain("hv1", "web");  // unowned, same name
   auto r = plan(cfg, p);
   CHECK(errors_of(r) ==
-        "kumo.yaml:12:3: error: host \"hv1\": a domain named \"web\" already exists and kumo did not make it; "
+        "kumo.yaml:12:3: error: host \"hv1\": a domain named \"web\" already exists and kumo did "
+        "not make it; "
         "kumo never touches it. Rename the VM or remove that domain\n");
 }
 
@@ -238,7 +253,8 @@ TEST_CASE("a new image or user-data replaces the VM; ignore only updates the see
   auto cfg = config(kThreeHosts + "vms:\n  web: {image: deb, host: hv1, disks: {d: 1GiB}}\n");
   ThreeHosts p;
   apply(cfg, p);
-  auto img = config(three_hosts("/srv/deb-new.qcow2") + "vms:\n  web: {image: deb, host: hv1, disks: {d: 1GiB}}\n");
+  auto img = config(three_hosts("/srv/deb-new.qcow2") +
+                    "vms:\n  web: {image: deb, host: hv1, disks: {d: 1GiB}}\n");
   const Plan pimg = ok(plan(img, p));
   const ResourceChange* c = find(pimg, "vm.web");
   REQUIRE(c);
@@ -247,29 +263,39 @@ TEST_CASE("a new image or user-data replaces the VM; ignore only updates the see
   CHECK(attribute(*c, "image")->forces_replacement);
   CHECK_FALSE(c->destroys_data);  // the data disk is kept and reattached
 
-  auto ud = config(kThreeHosts + "vms:\n  web: {image: deb, host: hv1, disks: {d: 1GiB}, cloud_init: {runcmd: [x]}}\n");
+  auto ud =
+      config(kThreeHosts +
+             "vms:\n  web: {image: deb, host: hv1, disks: {d: 1GiB}, cloud_init: {runcmd: [x]}}\n");
   auto r = plan(ud, p);
   CHECK(find(ok(r), "vm.web")->action == Action::Replace);
   CHECK(attribute(*find(*r.plan, "vm.web"), "user_data")->sensitive);
 
-  auto ignore = config(kThreeHosts + "vms:\n  web: {image: deb, host: hv1, disks: {d: 1GiB}, cloud_init: {runcmd: [x]},"
-                                     " lifecycle: {on_user_data_change: ignore}}\n");
+  auto ignore =
+      config(kThreeHosts +
+             "vms:\n  web: {image: deb, host: hv1, disks: {d: 1GiB}, cloud_init: {runcmd: [x]},"
+             " lifecycle: {on_user_data_change: ignore}}\n");
   const Plan pi = ok(plan(ignore, p));
   CHECK(find(pi, "vm.web")->action == Action::Update);
   CHECK(find(pi, "volume.web/seed")->action == Action::Replace);
 }
 
-TEST_CASE("prevent_destroy refuses a plan that would replace or delete the VM", "[planner][refusal]") {
-  auto cfg = config(kThreeHosts + "vms:\n  db: {image: deb, host: hv1, lifecycle: {prevent_destroy: true}}\n");
+TEST_CASE("prevent_destroy refuses a plan that would replace or delete the VM",
+          "[planner][refusal]") {
+  auto cfg = config(kThreeHosts +
+                    "vms:\n  db: {image: deb, host: hv1, lifecycle: {prevent_destroy: true}}\n");
   ThreeHosts p;
   apply(cfg, p);
-  auto moved = config(kThreeHosts + "vms:\n  db: {image: deb, host: hv2, lifecycle: {prevent_destroy: true}}\n");
+  auto moved = config(kThreeHosts +
+                      "vms:\n  db: {image: deb, host: hv2, lifecycle: {prevent_destroy: true}}\n");
   auto r = plan(moved, p);
-  CHECK(errors_of(r).find("vm.db has lifecycle.prevent_destroy, but moving it from hv1 to hv2 would destroy it") !=
-        std::string::npos);
+  CHECK(
+      errors_of(r).find(
+          "vm.db has lifecycle.prevent_destroy, but moving it from hv1 to hv2 would destroy it") !=
+      std::string::npos);
   auto removed = config(kThreeHosts + "vms: {}\n");
   CHECK(errors_of(plan(removed, p)) ==
-        "kumo: error: host \"hv1\": vm.db has lifecycle.prevent_destroy; set prevent_destroy: false and apply "
+        "kumo: error: host \"hv1\": vm.db has lifecycle.prevent_destroy; set prevent_destroy: "
+        "false and apply "
         "before removing it from the file\n");
 }
 
@@ -291,25 +317,34 @@ TEST_CASE("count down deletes the highest-numbered instances with their volumes"
 }
 
 TEST_CASE("disks grow in place; shrinking is refused", "[planner][refusal]") {
-  auto cfg = config(kThreeHosts + "vms:\n  web: {image: deb, host: hv1, disk: 4GiB, disks: {d: 1GiB}}\n");
+  auto cfg =
+      config(kThreeHosts + "vms:\n  web: {image: deb, host: hv1, disk: 4GiB, disks: {d: 1GiB}}\n");
   ThreeHosts p;
   apply(cfg, p);
-  auto grow = config(kThreeHosts + "vms:\n  web: {image: deb, host: hv1, disk: 8GiB, disks: {d: 2GiB}}\n");
+  auto grow =
+      config(kThreeHosts + "vms:\n  web: {image: deb, host: hv1, disk: 8GiB, disks: {d: 2GiB}}\n");
   const Plan pl = ok(plan(grow, p));
   CHECK(find(pl, "vm.web")->action == Action::Update);
   CHECK(find(pl, "vm.web")->disruption == Disruption::Live);
   CHECK(find(pl, "volume.web/root")->action == Action::Update);
   CHECK(find(pl, "volume.web/data/d")->action == Action::Update);
-  auto shrink = config(kThreeHosts + "vms:\n  web: {image: deb, host: hv1, disk: 2GiB, disks: {d: 1GiB}}\n");
+  auto shrink =
+      config(kThreeHosts + "vms:\n  web: {image: deb, host: hv1, disk: 2GiB, disks: {d: 1GiB}}\n");
   CHECK(errors_of(plan(shrink, p)) ==
-        "kumo.yaml:12:3: error: vm.web: disk cannot shrink from 4 GiB to 2 GiB (kumo only grows disks)\n");
+        "kumo.yaml:12:3: error: vm.web: disk cannot shrink from 4 GiB to 2 GiB (kumo only grows "
+        "disks)\n");
 }
 
-TEST_CASE("network edits: DHCP host entries change live, a new CIDR replaces the network", "[planner][network]") {
-  auto cfg = config(kThreeHosts + "vms:\n  web: {image: deb, host: hv1, networks: [{network: front, ip: 10.20.0.5}]}\n");
+TEST_CASE("network edits: DHCP host entries change live, a new CIDR replaces the network",
+          "[planner][network]") {
+  auto cfg =
+      config(kThreeHosts +
+             "vms:\n  web: {image: deb, host: hv1, networks: [{network: front, ip: 10.20.0.5}]}\n");
   ThreeHosts p;
   apply(cfg, p);
-  auto moved_ip = config(kThreeHosts + "vms:\n  web: {image: deb, host: hv1, networks: [{network: front, ip: 10.20.0.6}]}\n");
+  auto moved_ip =
+      config(kThreeHosts +
+             "vms:\n  web: {image: deb, host: hv1, networks: [{network: front, ip: 10.20.0.6}]}\n");
   const Plan pl = ok(plan(moved_ip, p));
   const ResourceChange* net = find(pl, "network.front", "hv1");
   REQUIRE(net);
@@ -317,7 +352,8 @@ TEST_CASE("network edits: DHCP host entries change live, a new CIDR replaces the
   CHECK(net->disruption == Disruption::Live);
   CHECK(attribute(*net, "dhcp_hosts"));
 
-  auto recidr = config(three_hosts("/srv/deb.qcow2", "10.21.0.0/24") + "vms:\n  web: {image: deb, host: hv1}\n");
+  auto recidr = config(three_hosts("/srv/deb.qcow2", "10.21.0.0/24") +
+                       "vms:\n  web: {image: deb, host: hv1}\n");
   const Plan pr = ok(plan(recidr, p));
   const ResourceChange* n1 = find(pr, "network.front", "hv1");
   REQUIRE(n1);
@@ -326,20 +362,23 @@ TEST_CASE("network edits: DHCP host entries change live, a new CIDR replaces the
   CHECK(attribute(*n1, "address")->forces_replacement);
 }
 
-TEST_CASE("an unreachable host fails the plan unless skipped, and then the plan says so", "[planner][hosts]") {
+TEST_CASE("an unreachable host fails the plan unless skipped, and then the plan says so",
+          "[planner][hosts]") {
   auto cfg = config(kThreeHosts + "vms:\n  web: {count: 2, image: deb}\n");
   ThreeHosts p;
   p.unreachable.insert("hv2");
   auto r = plan(cfg, p);
   CHECK(errors_of(r) ==
-        "kumo: error: host hv2 (test:///hv2): connection refused (use --skip-unreachable to plan the other hosts)\n");
+        "kumo: error: host hv2 (test:///hv2): connection refused (use --skip-unreachable to plan "
+        "the other hosts)\n");
   PlanOptions skip;
   skip.skip_unreachable = true;
   auto s = plan(cfg, p, skip);
   const Plan pl = ok(s);
   CHECK(pl.hosts[1].skipped);
-  CHECK(pl.warnings.at(0) == "host hv2 (test:///hv2) was NOT looked at: host hv2 (test:///hv2): connection refused. "
-                             "Nothing on it is planned.");
+  CHECK(pl.warnings.at(0) ==
+        "host hv2 (test:///hv2) was NOT looked at: host hv2 (test:///hv2): connection refused. "
+        "Nothing on it is planned.");
   // New instances are not created while they might exist on the host nobody looked at.
   CHECK_FALSE(find(pl, "vm.web-0"));
 }
@@ -366,7 +405,8 @@ TEST_CASE("targets limit the plan to a resource and what it depends on", "[plann
   CHECK_FALSE(find(pl, "vm.web-0"));
   t.targets = {"vm.web-7"};
   CHECK(errors_of(plan(cfg, p, t)) ==
-        "kumo: error: --target vm.web-7: no such resource in kumo.yaml (did you mean \"vm.web-0\"?)\n");
+        "kumo: error: --target vm.web-7: no such resource in kumo.yaml (did you mean "
+        "\"vm.web-0\"?)\n");
 }
 
 TEST_CASE("leftover volumes from an interrupted apply are recognised", "[planner][ownership]") {
@@ -382,7 +422,8 @@ TEST_CASE("leftover volumes from an interrupted apply are recognised", "[planner
   CHECK(find(pl, "volume.gone/seed", "hv2")->action == Action::Delete);
 }
 
-TEST_CASE("a new instance is not placed where a domain kumo did not make holds its name", "[planner][placement]") {
+TEST_CASE("a new instance is not placed where a domain kumo did not make holds its name",
+          "[planner][placement]") {
   auto cfg = config(kThreeHosts + "vms:\n  web: {image: deb}\n");
   ThreeHosts p;
   p.add_domain("hv1", "web");

@@ -6,8 +6,10 @@ using namespace kumo;
 
 TEST_CASE("reserved names round-trip to ownership", "[ownership]") {
   CHECK(network_name("festival", "front") == "kumo_festival_front");
-  CHECK(network_owner("kumo_festival_front") == Ownership{"festival", "network.front", "", nullptr});
-  CHECK(network_owner("kumo_festival_back_net") == Ownership{"festival", "network.back_net", "", nullptr});
+  CHECK(network_owner("kumo_festival_front") ==
+        Ownership{"festival", "network.front", "", nullptr});
+  CHECK(network_owner("kumo_festival_back_net") ==
+        Ownership{"festival", "network.back_net", "", nullptr});
   CHECK_FALSE(network_owner("default").has_value());
   CHECK_FALSE(network_owner("kumo_").has_value());
   CHECK_FALSE(network_owner("kumo_festival_").has_value());
@@ -26,19 +28,23 @@ TEST_CASE("reserved names round-trip to ownership", "[ownership]") {
 }
 
 TEST_CASE("domain metadata carries ownership and the spec", "[ownership]") {
-  Ownership owner{"festival", "vm.web-0", "abc123", nlohmann::json{{"cpus", 2}, {"memory", "1 GiB & more"}}};
-  const std::string xml = "<domain type='kvm'><name>web-0</name><metadata>" + owner_metadata_xml(owner) +
+  Ownership owner{"festival", "vm.web-0", "abc123",
+                  nlohmann::json{{"cpus", 2}, {"memory", "1 GiB & more"}}};
+  const std::string xml = "<domain type='kvm'><name>web-0</name><metadata>" +
+                          owner_metadata_xml(owner) +
                           "<other:thing xmlns:other='urn:other'/></metadata></domain>";
   auto parsed = parse_owner_from_domain_xml(xml);
   REQUIRE(parsed.has_value());
   CHECK(*parsed == owner);
   // Another tool's metadata, or none, is not ownership.
-  CHECK_FALSE(parse_owner_from_domain_xml("<domain><metadata><x:owner xmlns:x='urn:x'><x:cluster>c</x:cluster>"
-                                          "<x:address>vm.a</x:address></x:owner></metadata></domain>"));
+  CHECK_FALSE(parse_owner_from_domain_xml(
+      "<domain><metadata><x:owner xmlns:x='urn:x'><x:cluster>c</x:cluster>"
+      "<x:address>vm.a</x:address></x:owner></metadata></domain>"));
   CHECK_FALSE(parse_owner_from_domain_xml("<domain><name>a</name></domain>"));
   CHECK_FALSE(parse_owner_from_domain_xml("not xml"));
   // A different prefix bound to kumo's namespace is still kumo's.
-  CHECK(parse_owner_from_domain_xml("<domain><metadata><k:owner xmlns:k='urn:kumo:owner:1'><k:cluster>c</k:cluster>"
-                                    "<k:address>vm.a</k:address></k:owner></metadata></domain>")
+  CHECK(parse_owner_from_domain_xml(
+            "<domain><metadata><k:owner xmlns:k='urn:kumo:owner:1'><k:cluster>c</k:cluster>"
+            "<k:address>vm.a</k:address></k:owner></metadata></domain>")
             ->address == "vm.a");
 }

@@ -14,8 +14,8 @@ namespace {
 struct TempDir {
   fs::path path;
   TempDir() {
-    path = fs::temp_directory_path() / ("kumo-loader-test-" + std::to_string(::getpid()) + "-" +
-                                        std::to_string(counter()++));
+    path = fs::temp_directory_path() /
+           ("kumo-loader-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter()++));
     fs::create_directories(path);
   }
   ~TempDir() { fs::remove_all(path); }
@@ -29,7 +29,8 @@ struct TempDir {
   }
 };
 
-LoadResult load(const std::string& text, LoadOptions options = {}, const std::string& base = "/tmp") {
+LoadResult load(const std::string& text, LoadOptions options = {},
+                const std::string& base = "/tmp") {
   if (!options.environment.count("HOME")) options.environment["HOME"] = "/home/festival";
   return load_config_text(text, "kumo.yaml", base, options);
 }
@@ -154,7 +155,8 @@ vms:
 )";
   // Map keys are names, not expressions: "${var.name}x" is rejected as a name.
   auto bad = load(text);
-  CHECK(errors_of(bad).find("vm \"${var.name}x\": name \"${var.name}x\" is not valid") != std::string::npos);
+  CHECK(errors_of(bad).find("vm \"${var.name}x\": name \"${var.name}x\" is not valid") !=
+        std::string::npos);
 
   const std::string good = std::string(kBase) + R"(variables:
   mem: {default: 1GiB}
@@ -188,15 +190,18 @@ vms:
 )";
   auto r = load(text);
   CHECK(errors_of(r) ==
-        "kumo.yaml:13:45: error: vm \"web\": cloud_init: write_files: variable \"secret\" has no value: set it "
+        "kumo.yaml:13:45: error: vm \"web\": cloud_init: write_files: variable \"secret\" has no "
+        "value: set it "
         "with -var secret=VALUE, --var-file FILE or KUMO_VAR_secret, or give it a default\n"
-        "kumo.yaml:14:16: error: vm \"web\": cloud_init: runcmd: undefined variable \"secrte\" (did you mean "
+        "kumo.yaml:14:16: error: vm \"web\": cloud_init: runcmd: undefined variable \"secrte\" "
+        "(did you mean "
         "\"secret\"?); declare it under variables:\n");
 
   LoadOptions opts;
   opts.vars = {{"secret", "hunter2"}, {"nope", "1"}};
   auto r2 = load(text, opts);
-  CHECK(errors_of(r2).find("kumo: error: -var nope=...: no variable \"nope\" is declared in kumo.yaml\n") == 0);
+  CHECK(errors_of(r2).find(
+            "kumo: error: -var nope=...: no variable \"nope\" is declared in kumo.yaml\n") == 0);
 }
 
 TEST_CASE("sensitive values are remembered for redaction", "[loader][variables]") {
@@ -214,7 +219,8 @@ vms:
   CHECK(cfg.vms[0].cloud_init.write_files[0]["content"] == "hunter2 visible");
 }
 
-TEST_CASE("${file()} reads relative to the config, ~ is HOME; $${ escapes; shell ${X} stays", "[loader]") {
+TEST_CASE("${file()} reads relative to the config, ~ is HOME; $${ escapes; shell ${X} stays",
+          "[loader]") {
   TempDir dir;
   dir.write("keys/admin.pub", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE admin@x\n");
   dir.write("home/.ssh/id.pub", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIF me@x\n");
@@ -226,7 +232,8 @@ TEST_CASE("${file()} reads relative to the config, ~ is HOME; $${ escapes; shell
     cloud_init:
       ssh_authorized_keys: ["${file(keys/admin.pub)}", "${file(~/.ssh/id.pub)}"]
       runcmd: ["echo $${var.literal} ${HOME} $PATH"]
-)", opts, dir.path.string()));
+)",
+                     opts, dir.path.string()));
   const auto& ci = cfg.vms[0].cloud_init;
   CHECK(ci.ssh_authorized_keys ==
         std::vector<std::string>{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE admin@x",
@@ -234,21 +241,25 @@ TEST_CASE("${file()} reads relative to the config, ~ is HOME; $${ escapes; shell
   CHECK(ci.runcmd[0] == "echo ${var.literal} ${HOME} $PATH");
 }
 
-TEST_CASE("user_data_file is read whole and its YAML errors point into it", "[loader][cloud-init]") {
+TEST_CASE("user_data_file is read whole and its YAML errors point into it",
+          "[loader][cloud-init]") {
   TempDir dir;
   dir.write("ud.yaml", "#cloud-config\ntimezone: UTC\n");
   dir.write("broken.yaml", "#cloud-config\nruncmd: [a,\n");
   const std::string head = std::string(kBase) + "vms:\n  web:\n    image: deb\n    cloud_init:\n";
-  auto cfg = ok(load(head + "      user_data_file: ud.yaml\n      packages: [nginx]\n", {}, dir.path.string()));
+  auto cfg = ok(load(head + "      user_data_file: ud.yaml\n      packages: [nginx]\n", {},
+                     dir.path.string()));
   CHECK(*cfg.vms[0].cloud_init.user_data == "#cloud-config\ntimezone: UTC\n");
   CHECK(*cfg.vms[0].cloud_init.user_data_file == (dir.path / "ud.yaml").string());
 
   auto r = load(head + "      user_data_file: broken.yaml\n", {}, dir.path.string());
-  CHECK(errors_of(r) == (dir.path / "broken.yaml").string() +
-                            ":3:1: error: YAML syntax error in cloud-config: end of sequence flow not found\n");
+  CHECK(errors_of(r) ==
+        (dir.path / "broken.yaml").string() +
+            ":3:1: error: YAML syntax error in cloud-config: end of sequence flow not found\n");
 }
 
-TEST_CASE("cloud-init structures keep YAML types: quoted stays text, 0644 stays text", "[loader][cloud-init]") {
+TEST_CASE("cloud-init structures keep YAML types: quoted stays text, 0644 stays text",
+          "[loader][cloud-init]") {
   auto cfg = ok(load(std::string(kBase) + R"(vms:
   web:
     image: deb
@@ -267,7 +278,8 @@ TEST_CASE("cloud-init structures keep YAML types: quoted stays text, 0644 stays 
   CHECK(ci.users[1]["uid"] == 1500);
 }
 
-TEST_CASE("networks: default DHCP range is the upper half; hosts narrows placement", "[loader][network]") {
+TEST_CASE("networks: default DHCP range is the upper half; hosts narrows placement",
+          "[loader][network]") {
   auto cfg = ok(load(R"(
 cluster: c1
 hosts:
@@ -305,7 +317,8 @@ vms:
 TEST_CASE("a missing cluster file says what to do", "[loader]") {
   auto r = load_config("/nonexistent/kumo.yaml", {});
   CHECK(errors_of(r) ==
-        "/nonexistent/kumo.yaml: error: cannot read the cluster file: No such file or directory (use -f FILE "
+        "/nonexistent/kumo.yaml: error: cannot read the cluster file: No such file or directory "
+        "(use -f FILE "
         "to name another)\n");
 }
 

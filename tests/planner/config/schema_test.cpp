@@ -11,7 +11,8 @@ using namespace kumo;
 TEST_CASE("the schema names the fixed top-level keys", "[schema]") {
   auto keys = schema_keys("");
   std::sort(keys.begin(), keys.end());
-  CHECK(keys == std::vector<std::string>{"cluster", "defaults", "hosts", "images", "networks", "variables", "vms"});
+  CHECK(keys == std::vector<std::string>{"cluster", "defaults", "hosts", "images", "networks",
+                                         "variables", "vms"});
   CHECK(config_schema()["required"] == nlohmann::json::array({"cluster"}));
 }
 
@@ -28,8 +29,8 @@ TEST_CASE("docs/configuration.md documents every key of the schema", "[schema][d
   std::stringstream ss;
   ss << in.rdbuf();
   const std::string doc = ss.str();
-  for (const auto& def : {"", "variable", "host", "image", "network", "nic", "placement", "cloud_init", "lifecycle",
-                          "vm"}) {
+  for (const auto& def : {"", "variable", "host", "image", "network", "nic", "placement",
+                          "cloud_init", "lifecycle", "vm"}) {
     for (const auto& key : schema_keys(def)) {
       INFO("section " << (*def ? def : "top level") << ", key " << key);
       CHECK(doc.find("`" + key + "`") != std::string::npos);

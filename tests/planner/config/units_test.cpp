@@ -32,9 +32,11 @@ TEST_CASE("sizes use binary units and G means GiB", "[units]") {
 
 TEST_CASE("sizes without a unit or with decimal units are rejected with a hint", "[units]") {
   CHECK(size_err("512") == "size 512 has no unit (write 512MiB or 512GiB)");
-  CHECK(size_err("2GB") == "unknown unit \"GB\" in size \"2GB\" (did you mean GiB? kumo sizes are binary)");
+  CHECK(size_err("2GB") ==
+        "unknown unit \"GB\" in size \"2GB\" (did you mean GiB? kumo sizes are binary)");
   CHECK(size_err("2 parsecs") ==
-        "unknown unit \"parsecs\" in size \"2 parsecs\" (use K, M, G or T (binary: KiB, MiB, GiB, TiB))");
+        "unknown unit \"parsecs\" in size \"2 parsecs\" (use K, M, G or T (binary: KiB, MiB, GiB, "
+        "TiB))");
   CHECK(size_err("lots") == "\"lots\" is not a size (write e.g. 512MiB, 2GiB or 20G)");
   CHECK(size_err("0GiB") == "size 0GiB must be greater than zero");
   CHECK(size_err("99999999999999999999G").find("too large") != std::string::npos);
@@ -51,8 +53,10 @@ TEST_CASE("durations", "[units]") {
   CHECK(std::get<std::chrono::seconds>(parse_duration("90s")).count() == 90);
   CHECK(std::get<std::chrono::seconds>(parse_duration("10m")).count() == 600);
   CHECK(std::get<std::chrono::seconds>(parse_duration("1h30m")).count() == 5400);
-  CHECK(std::get<ParseError>(parse_duration("90")).message == "duration \"90\" has no unit (write 90s or 90m)");
-  CHECK(std::get<ParseError>(parse_duration("5d")).message == "unknown unit \"d\" in duration \"5d\" (use s, m or h)");
+  CHECK(std::get<ParseError>(parse_duration("90")).message ==
+        "duration \"90\" has no unit (write 90s or 90m)");
+  CHECK(std::get<ParseError>(parse_duration("5d")).message ==
+        "unknown unit \"d\" in duration \"5d\" (use s, m or h)");
   CHECK(format_duration(std::chrono::seconds(5400)) == "1h30m");
   CHECK(format_duration(std::chrono::seconds(0)) == "0s");
 }
