@@ -1,0 +1,109 @@
+// The kumo binary itself: exit codes and messages for bad command lines (no host is contacted).
+#include <catch2/catch.hpp>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+namespace {
+
+struct Run {
+  int status = -1;
+  std::string out, err;
+};
+
+// fork/exec with fixed arguments (no shell); stdout and stderr captured separately.
+Run kumo(std::vector<std::string> args, const std::vector<std::string>& env = {}) {
+  int out_pipe[2], err_pipe[2];
+  REQUIRE(pipe(out_pipe) == 0);
+  REQUIRE(pipe(err_pipe) == 0);
+  const pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    dup2(out_pipe[1], 1);
+    dup2(err_pipe[1], 2);
+    close(out_pipe[0]);
+    close(err_pipe[0]);
+    std::vector<char*> argv{const_cast<char*>(KUMO_BINARY)};
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    std::vector<std::string> env_copy = env;
+    std::vector<char*> envp;
+    for (auto& e : env_copy) envp.push_back(e.data());
+    envp.push_back(nullptr);
+    execve(KUMO_BINARY, argv.data(), envp.data());
+    _exit(127);
+  }
+  close(out_pipe[1]);
+  close(err_pipe[1]);
+  Run r;
+  char buf[4096];
+  for (auto [fd, dst] : {std::pair{out_pipe[0], &r.out}, std::pair{err_pipe[0], &r.err}}) {
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf)) > 0) dst->append(buf, static_cast<size_t>(n));
+    close(fd);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+const std::string kExample = std::string(KUMO_SOURCE_DIR) + "/examples/quickstart.yaml";
+
+}  // namespace
+
+TEST_CASE("kumo --version and --help", "[cli]") {
+  auto v = kumo({"--version"});
+  CHECK(v.status == 0);
+  CHECK(v.out.rfind("kumo ", 0) == 0);
+  auto h = kumo({"--help"});
+  CHECK(h.status == 0);
+  for (const char* cmd : {"validate", "schema", "plan"})
+    CHECK(h.out.find(cmd) != std::string::npos);
+  auto none = kumo({});
+  CHECK(none.status != 0);
+}
+
+TEST_CASE("-var needs NAME=VALUE and a declared name; errors go to stderr", "[cli]") {
+  auto bad = kumo({"validate", "-f", kExample, "-var", "image"});
+  CHECK(bad.status == 1);
+  CHECK(bad.err.find("kumo: error: -var \"image\": expected NAME=VALUE") != std::string::npos);
+  CHECK(bad.out.empty());
+  auto undeclared = kumo({"validate", "-f", kExample, "-var", "imgae=/x"});
+  CHECK(undeclared.status == 1);
+  CHECK(undeclared.err.find("kumo: error: -var imgae=...: no variable \"imgae\" is declared in " +
+                            kExample + " (did you mean \"image\"?)") != std::string::npos);
+  auto ok = kumo({"validate", "-f", kExample, "-var", "image=/srv/x.qcow2"});
+  CHECK(ok.status == 0);
+}
+
+TEST_CASE("plan refuses bad options before contacting any host", "[cli]") {
+  auto t = kumo({"plan", "-f", kExample, "--timeout", "0"});
+  CHECK(t.status != 0);
+  CHECK(t.err.find("--timeout") != std::string::npos);
+  auto both = kumo({"plan", "-f", kExample, "--json", "--markdown"});
+  CHECK(both.status != 0);
+  CHECK(both.err.find("excludes") != std::string::npos);
+  auto missing = kumo({"plan", "-f", "/nonexistent/kumo.yaml"});
+  CHECK(missing.status == 1);
+  CHECK(missing.err.find("/nonexistent/kumo.yaml: error: cannot read the cluster file") !=
+        std::string::npos);
+}
+
+TEST_CASE("validate --json prints diagnostics as data on stdout", "[cli]") {
+  auto r = kumo(
+      {"validate", "-f",
+       std::string(KUMO_SOURCE_DIR) + "/tests/data/invalid/77-https-image-without-checksum.yaml",
+       "--json"});
+  CHECK(r.status == 1);
+  CHECK(r.out.find("\"severity\": \"error\"") != std::string::npos);
+  CHECK(r.out.find("\"line\": 4") != std::string::npos);
+}
+
+TEST_CASE("no colour without a terminal or with NO_COLOR", "[cli]") {
+  auto r = kumo({"validate", "-f", "/nonexistent.yaml"}, {"NO_COLOR=1"});
+  CHECK(r.err.find("\033[") == std::string::npos);
+}
