@@ -67,7 +67,8 @@ TEST_CASE("kumo --version and --help", "[cli]") {
   CHECK(none.status != 0);
 }
 
-TEST_CASE("-var needs NAME=VALUE and a declared name; errors go to stderr", "[cli]") {
+TEST_CASE("variables on the command line need NAME=VALUE and a declared name; errors go to stderr",
+          "[cli]") {
   auto bad = kumo({"validate", "-f", kExample, "-var", "image"});
   CHECK(bad.status == 1);
   CHECK(bad.err.find("kumo: error: -var \"image\": expected NAME=VALUE") != std::string::npos);
