@@ -39,7 +39,8 @@ ClusterConfig load(const std::string& text) {
   return *r.config;
 }
 
-const char* kBefore = R"(
+// What both plans share: two hosts, one network, a sensitive variable.
+const std::string kHead = R"(
 cluster: fest
 variables:
   secret: {sensitive: true, default: hunter2}
@@ -51,24 +52,16 @@ images:
 networks:
   front: {cidr: 10.20.0.0/24}
 vms:
-  api: {image: deb, host: hv1, memory: 1GiB, disks: {data: 2GiB}}
+)";
+
+const std::string kBefore =
+    kHead + R"(  api: {image: deb, host: hv1, memory: 1GiB, disks: {data: 2GiB}}
   db: {image: deb, host: hv2}
   old: {image: deb, host: hv2, disks: {pg: 1GiB}}
 )";
 
-const char* kAfter = R"(
-cluster: fest
-variables:
-  secret: {sensitive: true, default: hunter2}
-hosts:
-  hv1: {uri: "qemu+ssh://root@hv1/system"}
-  hv2: {uri: "qemu+ssh://root@hv2/system"}
-images:
-  deb: {path: /srv/deb.qcow2}
-networks:
-  front: {cidr: 10.20.0.0/24}
-vms:
-  api: {image: deb, host: hv1, memory: 2GiB, disks: {data: 4GiB}}
+const std::string kAfter =
+    kHead + R"(  api: {image: deb, host: hv1, memory: 2GiB, disks: {data: 4GiB}}
   db:
     image: deb
     host: hv2
