@@ -1,0 +1,140 @@
+// The write side of a host: what `kumo apply`, `destroy` and `status` do to one libvirt host.
+// Specs are plain values; each provider turns them into its own calls (libvirt builds XML from
+// them in providers/libvirt/xml_build.cpp). Every method either succeeds or throws HostError
+// with a message that already names the host and the object, so the executor only has to pass
+// it on. A session is safe to use from several threads at once.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "providers/observed.h"
+#include "providers/provider.h"
+
+namespace kumo {
+
+class HostError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct VolumeSpec {
+  std::string name;
+  std::uint64_t capacity = 0;  // bytes
+  std::string format = "qcow2";
+  std::string backing_path;  // a qcow2 overlay on this file ("" for none)
+  std::string backing_format;
+};
+
+struct NetworkDhcpHost {
+  std::string mac, ip, name;
+};
+
+struct NetworkSpec {
+  std::string name;       // kumo_<cluster>_<net> (the name is the ownership mark)
+  std::string mode;       // nat | route | isolated | bridge
+  std::string bridge;     // the bridge libvirt creates (kb-...), or the host's (mode bridge)
+  std::string address;    // the host's address on it, "10.20.0.1" ("" for bridge mode)
+  int prefix = 0;
+  std::string dhcp_start, dhcp_end;  // "" = no DHCP
+  std::vector<NetworkDhcpHost> dhcp_hosts;
+  std::string domain;  // DNS domain ("" = none); VMs' names resolve inside it
+  std::optional<int> mtu;
+};
+
+struct DomainDisk {
+  std::string volume;  // in the session's pool
+  std::string format;  // qcow2 | raw
+  std::string target;  // vda, vdb...
+  bool readonly = false;
+};
+
+struct DomainNic {
+  std::string network;  // libvirt network name, or ""
+  std::string bridge;   // host bridge when network is ""
+  std::string mac;
+};
+
+struct DomainSpec {
+  std::string name;
+  std::string virt_type = "kvm";  // kvm: host-passthrough CPU; qemu: TCG, capped tb-cache
+  int vcpus = 1;
+  std::uint64_t memory = 0;  // bytes
+  std::vector<DomainDisk> disks;
+  std::vector<DomainNic> nics;
+  std::string serial_log;  // file the serial console is logged to on the host ("" = none)
+  bool autostart = true;
+  Ownership owner;  // written into <metadata> at define time
+};
+
+// A finished guest-agent `guest-exec`.
+struct GuestExecResult {
+  int exitcode = -1;
+  std::string out, err;
+};
+
+struct Transfer {
+  std::uint64_t done = 0, total = 0;
+};
+using TransferTick = std::function<void(const Transfer&)>;
+
+// Reads bytes to upload: fills up to `max` bytes into `buf`, returns how many (0 at the end).
+using ByteReader = std::function<std::size_t(char* buf, std::size_t max)>;
+
+class HostSession {
+ public:
+  virtual ~HostSession() = default;
+
+  virtual const HostTarget& target() const = 0;
+  virtual std::string pool_path() = 0;  // the directory of the session's pool ("" if not a dir)
+
+  // --- volumes, all in the session's pool
+  virtual std::optional<ObservedVolume> volume(const std::string& name) = 0;
+  virtual void create_volume(const VolumeSpec& spec) = 0;
+  // Creates `name` (raw, exactly `size` bytes) and fills it through the stream API, in chunks
+  // of at least 1 MiB. `read` must yield exactly `size` bytes.
+  virtual void upload_volume(const std::string& name, std::uint64_t size, const ByteReader& read,
+                             const TransferTick& tick) = 0;
+  virtual void delete_volume(const std::string& name) = 0;  // gone already: no error
+  // The last `max_bytes` of a file in the pool directory that libvirt may not list yet (a
+  // serial log): "" when there is none.
+  virtual std::string tail_pool_file(const std::string& name, std::size_t max_bytes) = 0;
+
+  // --- networks
+  virtual std::optional<ObservedNetwork> network(const std::string& name) = 0;
+  virtual void define_network(const NetworkSpec& spec) = 0;  // defines, starts, autostarts
+  virtual void start_network(const std::string& name, bool autostart) = 0;
+  virtual void delete_network(const std::string& name) = 0;  // stops and undefines
+
+  // --- domains
+  virtual std::optional<ObservedDomain> domain(const std::string& name) = 0;
+  virtual void define_domain(const DomainSpec& spec) = 0;
+  virtual void start_domain(const std::string& name) = 0;
+  virtual void set_domain_autostart(const std::string& name, bool autostart) = 0;
+  // Stops (forcefully) if running, then undefines. Gone already: no error.
+  virtual void delete_domain(const std::string& name) = 0;
+
+  // --- the guest agent; throws HostError when the agent does not answer
+  virtual nlohmann::json agent_command(const std::string& domain, const nlohmann::json& command,
+                                       std::chrono::seconds timeout) = 0;
+  // Addresses of the guest's interfaces (not loopback): from the agent, else DHCP leases.
+  virtual std::vector<std::string> addresses(const std::string& domain) = 0;
+};
+
+class HostConnector {
+ public:
+  virtual ~HostConnector() = default;
+  // Opens a session (throws HostError naming the host when it cannot).
+  virtual std::unique_ptr<HostSession> connect(const HostTarget& host,
+                                               std::chrono::milliseconds timeout) = 0;
+};
+
+}  // namespace kumo
