@@ -25,7 +25,7 @@ bool split_reserved(const std::string& name, std::string& cluster, std::string& 
 }
 
 std::string strip_extension(const std::string& name) {
-  for (const char* ext : {".qcow2", ".iso", ".raw", ".img"}) {
+  for (const char* ext : {".qcow2", ".iso", ".raw", ".img", ".log"}) {
     const std::string e = ext;
     if (name.size() > e.size() && name.compare(name.size() - e.size(), e.size(), e) == 0) {
       return name.substr(0, name.size() - e.size());
@@ -53,9 +53,16 @@ std::string data_volume_name(const std::string& cluster, const std::string& inst
   return std::string(kOwnerPrefix) + "_" + cluster + "_" + instance + "_data-" + disk + ".qcow2";
 }
 
-std::string image_volume_name(const std::string& algo, const std::string& hex,
-                              const std::string& format) {
-  return std::string(kOwnerPrefix) + "-image_" + algo + "-" + hex + "." + format;
+std::string image_volume_name(const std::string& algo, const std::string& hex) {
+  return std::string(kOwnerPrefix) + "-image_" + algo + "-" + hex;
+}
+
+std::string image_marker_name(const std::string& image_volume) {
+  return image_volume + ".done";
+}
+
+std::string serial_log_name(const std::string& cluster, const std::string& instance) {
+  return std::string(kOwnerPrefix) + "_" + cluster + "_" + instance + "_serial.log";
 }
 
 std::optional<Ownership> network_owner(const std::string& libvirt_name) {
@@ -67,9 +74,11 @@ std::optional<Ownership> network_owner(const std::string& libvirt_name) {
 std::optional<Ownership> volume_owner(const std::string& volume_name) {
   const std::string image_prefix = std::string(kOwnerPrefix) + "-image_";
   if (volume_name.rfind(image_prefix, 0) == 0) {
-    const std::string id = strip_extension(volume_name.substr(image_prefix.size()));
+    std::string id = volume_name.substr(image_prefix.size());
+    const bool marker = id.size() > 5 && id.compare(id.size() - 5, 5, ".done") == 0;
+    id = strip_extension(marker ? id.substr(0, id.size() - 5) : id);
     if (id.empty()) return std::nullopt;
-    return Ownership{"", "image." + id, "", nullptr};
+    return Ownership{"", "image." + id + (marker ? "/done" : ""), "", nullptr};
   }
   std::string cluster, rest;
   if (!split_reserved(volume_name, cluster, rest)) return std::nullopt;
@@ -80,7 +89,7 @@ std::optional<Ownership> volume_owner(const std::string& volume_name) {
   std::string role = rest.substr(sep + 1);
   if (role.rfind("data-", 0) == 0) {
     role = "data/" + role.substr(5);
-  } else if (role != "root" && role != "seed") {
+  } else if (role != "root" && role != "seed" && role != "serial") {
     return std::nullopt;
   }
   return Ownership{cluster, "volume." + instance + "/" + role, "", nullptr};

@@ -4,7 +4,9 @@
 //    hash and the normalized spec. The domain's name is the VM instance name (web-0).
 //  - Networks (libvirt 9.0 has no network metadata): the reserved name kumo_<cluster>_<network>.
 //  - Volumes: reserved names kumo_<cluster>_<instance>_<role>[.ext] with role root, seed or
-//    data-<disk>; base images, shared by every cluster on a host: kumo-image_<algo>-<hex>.<fmt>.
+//    data-<disk>, and the serial console log kumo_<cluster>_<instance>_serial.log; base images,
+//    shared by every cluster on a host: kumo-image_<algo>-<hex>, complete once the empty marker
+//    volume kumo-image_<algo>-<hex>.done exists next to it (an upload cut short has none).
 // Cluster and instance names cannot contain '_' (they are hostnames), so '_' separates safely.
 #pragma once
 
@@ -23,9 +25,12 @@ std::string root_volume_name(const std::string& cluster, const std::string& inst
 std::string seed_volume_name(const std::string& cluster, const std::string& instance);
 std::string data_volume_name(const std::string& cluster, const std::string& instance,
                              const std::string& disk);
-// algo "sha256"/"sha512", lowercase hex; format "qcow2"/"raw".
-std::string image_volume_name(const std::string& algo, const std::string& hex,
-                              const std::string& format);
+// algo "sha256"/"sha512", lowercase hex.
+std::string image_volume_name(const std::string& algo, const std::string& hex);
+// The marker created once the image volume holds the whole, verified image.
+std::string image_marker_name(const std::string& image_volume);
+// Lives in the pool's directory so that its tail can be read back over any libvirt connection.
+std::string serial_log_name(const std::string& cluster, const std::string& instance);
 
 // Ownership recovered from a reserved name, or nullopt for names kumo never uses.
 std::optional<Ownership> network_owner(const std::string& libvirt_name);

@@ -22,8 +22,13 @@ TEST_CASE("reserved names round-trip to ownership", "[ownership]") {
   CHECK_FALSE(volume_owner("kumo_c_db_other.qcow2").has_value());
   CHECK_FALSE(volume_owner("debian-12.qcow2").has_value());
 
-  const auto img = image_volume_name("sha256", "ab12", "qcow2");
-  CHECK(img == "kumo-image_sha256-ab12.qcow2");
+  const auto img = image_volume_name("sha256", "ab12");
+  CHECK(img == "kumo-image_sha256-ab12");
+  CHECK(image_marker_name(img) == "kumo-image_sha256-ab12.done");
+  CHECK(volume_owner(image_marker_name(img))->address == "image.sha256-ab12/done");
+  CHECK(volume_owner(img)->address == "image.sha256-ab12");
+  CHECK(serial_log_name("fest", "web-0") == "kumo_fest_web-0_serial.log");
+  CHECK(volume_owner("kumo_fest_web-0_serial.log")->address == "volume.web-0/serial");
   CHECK(volume_owner(img) == Ownership{"", "image.sha256-ab12", "", nullptr});
 }
 
