@@ -113,6 +113,10 @@ class Differ {
       hosts.push_back({{"mac", h.mac}, {"ip", h.ip}, {"name", h.name}});
     return {{"name", n.libvirt_name},
             {"mode", to_string(n.mode)},
+            {"address", n.cidr ? n.cidr->first_host().str() : ""},
+            {"prefix", n.cidr ? n.cidr->prefix : 0},
+            {"dhcp_start", n.dhcp_range ? n.dhcp_range->start.str() : ""},
+            {"dhcp_end", n.dhcp_range ? n.dhcp_range->end.str() : ""},
             {"cidr", n.cidr ? n.cidr->str() : ""},
             {"dhcp_range",
              n.dhcp_range ? n.dhcp_range->start.str() + "-" + n.dhcp_range->end.str() : ""},
@@ -215,6 +219,7 @@ class Differ {
 
 json vm_json(const DesiredVm& vm) {
   json j = vm.spec();
+  j["spec"] = vm.spec();  // exactly what goes into the domain's metadata
   j["name"] = vm.instance;
   j["group"] = vm.group;
   j["running"] = vm.running;
@@ -469,7 +474,11 @@ void Differ::volumes_for(const DesiredVm& vm, const HostIndex& idx, bool vm_is_n
                   [](const AttributeChange& a) { return a.name == "user_data"; });
   if (vm_is_new || !seed || seed_stale) {
     auto ch = child("seed", seed ? Action::Replace : Action::Create);
-    ch.desired = {{"name", vm.seed_volume}, {"instance_id", vm.instance_id}};
+    ch.desired = {{"name", vm.seed_volume},
+                  {"instance_id", vm.instance_id},
+                  {"user_data", vm.user_data},
+                  {"meta_data", vm.meta_data},
+                  {"network_config", vm.network_config}};
     children.push_back(ch);
   }
   for (const auto& disk : vm.data_disks) {

@@ -2,6 +2,7 @@
 // executor carries it out. `reason` is for people only: nothing may branch on it.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -48,6 +49,7 @@ struct ResourceChange {
 
 struct HostReport {
   std::string name, uri;
+  std::string pool = "default";  // where kumo keeps volumes on this host
   bool reachable = false;
   bool skipped = false;  // unreachable and --skip-unreachable
   std::string error;
@@ -56,6 +58,22 @@ struct HostReport {
   int domains = 0, networks = 0, volumes = 0;
   int api_calls = 0;
   double seconds = 0;
+};
+
+// A base image the plan needs on some hosts: fetched once into the local cache, then uploaded to
+// each host that lacks it (hosts that already hold it are not touched).
+struct ImagePlan {
+  std::string name;      // in kumo.yaml
+  std::string source;    // URL or path for display (credentials redacted)
+  nlohmann::json fetch;  // what the executor fetches it from (image_config_to_json)
+  std::string checksum;  // "sha256:<hex>"; "" when only the download tells (checksum: none)
+  std::string volume;    // kumo-image_<algo>-<hex>: its name on every host ("" when unknown)
+  bool cached = false;   // already in the local cache: no download
+  std::uint64_t size = 0;  // bytes, 0 when unknown
+  std::vector<std::string> upload_to;   // hosts that need it
+  std::vector<std::string> present_on;  // hosts with VMs to create that already hold it
+  std::vector<std::string> partial_on;  // hosts holding an upload that was cut short (redone)
+  bool needed() const { return !upload_to.empty(); }
 };
 
 struct PlanSummary {
@@ -68,6 +86,7 @@ struct Plan {
   std::string config_file;
   std::vector<HostReport> hosts;
   std::vector<ResourceChange> changes;  // no-ops excluded, dependency order
+  std::vector<ImagePlan> images;        // base images the changes need
   std::vector<std::string> warnings;
   std::vector<std::string> targets;  // --target, if any
   std::string fingerprint;           // of the observed state the plan was made from

@@ -7,11 +7,16 @@
 
 #include <nlohmann/json.hpp>
 
+#include "planner/config/model.h"
 #include "planner/plan.h"
 
 namespace kumo {
 
 nlohmann::json plan_to_json(const Plan& plan);
+
+// The fetch instructions for an image inside a plan (ImagePlan::fetch), and back.
+nlohmann::json image_config_to_json(const ImageConfig& image);
+std::optional<ImageConfig> image_config_from_json(const nlohmann::json& j, std::string* error);
 // nullopt and *error set when the document is not a saved plan of this format version.
 std::optional<Plan> plan_from_json(const nlohmann::json& doc, std::string* error);
 

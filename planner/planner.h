@@ -2,6 +2,8 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -15,10 +17,25 @@
 
 namespace kumo {
 
+// What plan needs to know about a base image before any VM uses it: its checksum (which names
+// its volume on every host), whether it is cached locally and how big it is. The CLI resolves
+// with providers/images (reading checksum_url, the cache, a HEAD request); tests fake it.
+struct ResolvedImage {
+  std::optional<Checksum> checksum;  // nullopt: only the download tells (checksum: none)
+  bool cached = false;
+  std::uint64_t size = 0;  // 0: unknown
+  std::string error;       // set: no plan (names the image and what failed)
+};
+using ImageResolver = std::function<ResolvedImage(const ImageConfig&)>;
+
 struct PlanOptions {
   std::chrono::milliseconds timeout{10000};
   bool skip_unreachable = false;
   std::vector<std::string> targets;  // addresses; empty = everything
+  // Unset: checksums as written in the file, nothing cached.
+  ImageResolver resolve_image;
+  // kumo destroy: plan the removal of everything this cluster owns (or of the targets).
+  bool destroy = false;
 };
 
 struct PlanResult {

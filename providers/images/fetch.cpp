@@ -284,6 +284,30 @@ TransferResult download(const std::string& url, PartFile& part, bool resume,
   return with_retries(options, [&] { return attempt_download(url, part, resume, options, tick); });
 }
 
+std::optional<std::uint64_t> content_length(const std::string& url,
+                                           const TransferOptions& options) {
+  CurlHandle curl = new_curl();
+  if (!curl) return std::nullopt;
+  CURL* c = curl.get();
+  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+  curl_easy_setopt(c, CURLOPT_MAXREDIRS, kMaxRedirects);
+  curl_easy_setopt(c, CURLOPT_USERAGENT, "kumo/" KUMO_VERSION);
+  curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
+  set_limits(c, options);
+  if (curl_easy_perform(c) != CURLE_OK) return std::nullopt;
+  long status = 0;
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+  curl_off_t length = -1;
+  curl_easy_getinfo(c, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length);
+  if (status != 200 || length < 0) return std::nullopt;
+  return static_cast<std::uint64_t>(length);
+}
+
 TransferResult download_text(const std::string& url, const TransferOptions& options,
                              std::string* text) {
   return with_retries(options, [&] {

@@ -48,4 +48,15 @@ FetchResult fetch_image(const ImageConfig& image, const FetchOptions& options);
 std::optional<Checksum> resolve_checksum(const ImageConfig& image, const FetchOptions& options,
                                          std::string* error);
 
+// What `kumo plan` says about an image without fetching it: its checksum (reading checksum_url,
+// or hashing a local file that has none), whether the cache has it, and its size (from the
+// cache, the local file, or a HEAD request; 0 when unknown). `error` names the image.
+struct ImageFacts {
+  std::optional<Checksum> checksum;  // nullopt: checksum: none (only the download tells)
+  bool cached = false;
+  std::uint64_t size = 0;
+  std::string error;
+};
+ImageFacts describe_image(const ImageConfig& image, const FetchOptions& options);
+
 }  // namespace kumo::images

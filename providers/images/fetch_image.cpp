@@ -255,4 +255,48 @@ std::optional<Checksum> resolve_checksum(const ImageConfig& image, const FetchOp
   return checksum_for(text, source->file_name, image.name, display, error);
 }
 
+ImageFacts describe_image(const ImageConfig& image, const FetchOptions& options) {
+  ImageFacts facts;
+  std::string error;
+  const auto source = image_source(image, &error);
+  if (!source) {
+    facts.error = prefix(image) + error;
+    return facts;
+  }
+  facts.checksum = resolve_checksum(image, options, &error);
+  if (!error.empty()) {
+    facts.error = error;
+    return facts;
+  }
+  if (!facts.checksum && source->kind == SourceKind::Local && !image.checksum_none) {
+    ImageCache cache(options.cache_dir);
+    ProgressReporter quiet(FetchOptions{}, image.name);
+    Job job{image, options, *source, cache, quiet};
+    facts.checksum = hash_local(job, &error);
+    if (!facts.checksum) {
+      facts.error = error;
+      return facts;
+    }
+  }
+  if (facts.checksum) {
+    if (auto hit = find_cached(image, *facts.checksum, options.cache_dir)) {
+      facts.cached = true;
+      facts.size = hit->size;
+      return facts;
+    }
+  }
+  if (source->kind == SourceKind::Local) {
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(source->location, ec);
+    if (ec) {
+      facts.error = prefix(image) + "cannot read " + source->display + ": " + ec.message();
+      return facts;
+    }
+    facts.size = size;
+  } else if (auto length = content_length(source->location, transfer_options(image, options))) {
+    facts.size = *length;
+  }
+  return facts;
+}
+
 }  // namespace kumo::images

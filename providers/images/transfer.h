@@ -40,4 +40,8 @@ TransferResult download(const std::string& url, PartFile& part, bool resume,
 TransferResult download_text(const std::string& url, const TransferOptions& options,
                              std::string* text);
 
+// The size the server announces for `url` (a HEAD request, one attempt); nullopt when it
+// says none or cannot be asked. Only for display: nothing relies on it.
+std::optional<std::uint64_t> content_length(const std::string& url, const TransferOptions& options);
+
 }  // namespace kumo::images
