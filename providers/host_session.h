@@ -103,7 +103,12 @@ class HostSession {
   // of at least 1 MiB. `read` must yield exactly `size` bytes.
   virtual void upload_volume(const std::string& name, std::uint64_t size, const ByteReader& read,
                              const TransferTick& tick) = 0;
-  virtual void delete_volume(const std::string& name) = 0;  // gone already: no error
+  // Up to `length` bytes of a volume's content from `offset` (stream download).
+  virtual std::string read_volume(const std::string& name, std::uint64_t offset,
+                                  std::size_t length) = 0;
+  // Gone already: no error. A file in the pool directory that libvirt does not list yet (a serial
+  // log) is found after refreshing the pool.
+  virtual void delete_volume(const std::string& name) = 0;
   // The last `max_bytes` of a file in the pool directory that libvirt may not list yet (a
   // serial log): "" when there is none.
   virtual std::string tail_pool_file(const std::string& name, std::size_t max_bytes) = 0;

@@ -34,6 +34,7 @@ class FakeProvider : public Provider {
       std::this_thread::sleep_for(slow->second);
     }
     if (unreachable.count(target.name)) return unreachable_host(target, "connection refused");
+    std::lock_guard<std::mutex> lock(state_mu);
     ObservedHost h = host(target.name);
     h.reachable = true;
     h.api_calls = 5 + static_cast<int>(h.domains.size() + h.networks.size() + h.volumes.size());
@@ -146,6 +147,7 @@ class FakeProvider : public Provider {
 
   std::set<std::string> unreachable;
   std::map<std::string, std::chrono::milliseconds> delays;
+  std::recursive_mutex state_mu;  // guards the hosts' state against FakeSession writes
 
  private:
   static ObservedHost unreachable_host(const HostTarget& t, const std::string& why) {

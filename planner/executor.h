@@ -1,0 +1,99 @@
+// kumo apply, as a function: carries out a Plan (and only the plan, never the config) on the
+// hosts, as a graph of small steps run in parallel:
+//
+//   download image ─▶ upload image to host ─▶ root overlay ─┐
+//                     seed ISO upload, data disks ──────────┼─▶ define domain ─▶ start ─▶ ready
+//                     create / replace network ─────────────┘
+//   deletes: domain ─▶ its volumes; every VM delete on a host ─▶ that host's network deletes
+//
+// A failed step skips only the steps that depend on it; everything else runs to the end. Each
+// write is read back and compared with what was asked for. The engine prints nothing: it
+// reports through ExecEvent callbacks, and returns what happened to every step.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "planner/plan.h"
+#include "providers/host_session.h"
+
+namespace kumo {
+
+// A base image in the local cache, verified.
+struct FetchedImage {
+  std::string path;
+  std::string checksum;  // sha256:<hex>
+  std::uint64_t size = 0;
+  std::string format;  // qcow2 | raw
+};
+using FetchTick = std::function<void(std::uint64_t done, std::uint64_t total)>;
+// Puts a plan's image into the local cache (throws std::runtime_error naming the image).
+using ImageFetcher = std::function<FetchedImage(const ImagePlan&, const FetchTick&)>;
+
+struct ExecOptions {
+  int parallelism = 10;       // steps at once, over all hosts (waiting for guests is free)
+  int per_host = 4;           // steps at once on one host
+  int uploads_per_host = 2;   // image and seed uploads at once to one host
+  std::chrono::milliseconds connect_timeout{10000};
+  std::chrono::milliseconds poll{1000};  // how often readiness is asked
+};
+
+enum class StepStatus { Pending, Running, Ok, Failed, Skipped };
+const char* to_string(StepStatus s);
+
+struct ExecEvent {
+  enum class Kind { Started, Progress, Finished };
+  Kind kind = Kind::Started;
+  std::string step;     // unique id: "hv1/vm.web-0/define"
+  std::string address;  // vm.web-0, network.front, image.debian-12, volume.web-0/root
+  std::string host;     // "" for local steps (downloads)
+  std::string what;     // "upload", "define", "wait for cloud-init", ...
+  StepStatus status = StepStatus::Running;  // Finished: Ok | Failed | Skipped
+  std::string message;                      // the error, why skipped, or a detail when done
+  std::uint64_t done = 0, total = 0;        // Progress: bytes
+  double seconds = 0;                       // Finished: how long it ran
+};
+using ExecListener = std::function<void(const ExecEvent&)>;  // called from worker threads
+
+struct StepOutcome {
+  std::string step, address, host, what;
+  StepStatus status = StepStatus::Pending;
+  std::string message;
+  double seconds = 0;
+};
+
+struct VmOutcome {
+  std::string address, host;
+  bool ready = false;
+  std::vector<std::string> addresses;
+  double seconds = 0;  // from the start of apply until ready
+};
+
+struct ExecResult {
+  std::vector<StepOutcome> steps;  // in plan order
+  std::vector<VmOutcome> vms;      // VMs started by this apply
+  double seconds = 0;
+  int count(StepStatus s) const;
+  bool success() const { return count(StepStatus::Failed) == 0 && count(StepStatus::Skipped) == 0; }
+};
+
+ExecResult execute(const Plan& plan, HostConnector& connector, const ImageFetcher& fetch,
+                   const ExecOptions& options, const ExecListener& listener = {});
+
+// What kumo checks in a guest before calling it ready (exposed for kumo status).
+// Runs `cloud-init status --long` (with --wait when `wait`), through the guest agent; returns
+// {status, detail, exitcode} or throws HostError when the agent does not answer.
+struct CloudInitStatus {
+  std::string status;  // done | running | error | degraded done | disabled | ...
+  std::string detail;  // cloud-init's own words (errors included)
+  int exitcode = -1;
+  bool done() const { return status == "done" && (exitcode == 0 || exitcode == 2); }
+};
+CloudInitStatus cloud_init_status(HostSession& session, const std::string& domain, bool wait,
+                                  std::chrono::seconds timeout,
+                                  std::chrono::milliseconds poll = std::chrono::milliseconds(500));
+
+}  // namespace kumo

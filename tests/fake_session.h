@@ -1,0 +1,325 @@
+// The write side of FakeProvider: sessions that change the fake hosts' state the way libvirt
+// would, so a test can apply a plan and plan again. Records every call (in order, with the
+// host), counts how many calls run at once per host, and fails or slows calls on request.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "fake_provider.h"
+#include "providers/host_session.h"
+#include "providers/ownership.h"
+
+namespace kumo::test {
+
+class FakeConnector;
+
+class FakeSession : public HostSession {
+ public:
+  FakeSession(FakeConnector& c, HostTarget t) : c_(c), target_(std::move(t)) {}
+  const HostTarget& target() const override { return target_; }
+  std::string pool_path() override { return "/pool/" + target_.name; }
+
+  std::optional<ObservedVolume> volume(const std::string& name) override;
+  void create_volume(const VolumeSpec& spec) override;
+  void upload_volume(const std::string& name, std::uint64_t size, const ByteReader& read,
+                     const TransferTick& tick) override;
+  std::string read_volume(const std::string& name, std::uint64_t offset,
+                          std::size_t length) override;
+  void delete_volume(const std::string& name) override;
+  std::string tail_pool_file(const std::string& name, std::size_t max) override;
+  std::optional<ObservedNetwork> network(const std::string& name) override;
+  void define_network(const NetworkSpec& spec) override;
+  void start_network(const std::string& name, bool autostart) override;
+  void delete_network(const std::string& name) override;
+  std::optional<ObservedDomain> domain(const std::string& name) override;
+  void define_domain(const DomainSpec& spec) override;
+  void start_domain(const std::string& name) override;
+  void set_domain_autostart(const std::string& name, bool autostart) override;
+  void delete_domain(const std::string& name) override;
+  nlohmann::json agent_command(const std::string& domain, const nlohmann::json& command,
+                               std::chrono::seconds timeout) override;
+  std::vector<std::string> addresses(const std::string& domain) override;
+
+ private:
+  // Logs the call, applies the configured delay and failure, tracks concurrency.
+  struct Call {
+    Call(FakeSession& s, const std::string& op, const std::string& name);
+    ~Call();
+    FakeSession& s;
+  };
+  ObservedHost& host();
+  FakeConnector& c_;
+  HostTarget target_;
+};
+
+class FakeConnector : public HostConnector {
+ public:
+  explicit FakeConnector(FakeProvider& p) : provider(p) {}
+  std::unique_ptr<HostSession> connect(const HostTarget& host,
+                                       std::chrono::milliseconds) override {
+    log("connect", host.name, "");
+    if (provider.unreachable.count(host.name))
+      throw HostError("host " + host.name + " (" + host.uri + "): connection refused");
+    return std::make_unique<FakeSession>(*this, host);
+  }
+
+  std::vector<std::string> calls() {
+    std::lock_guard<std::mutex> lock(mu);
+    return log_;
+  }
+  std::size_t count(const std::string& prefix) {
+    std::size_t n = 0;
+    for (const auto& c : calls()) n += c.rfind(prefix, 0) == 0 ? 1 : 0;
+    return n;
+  }
+  // Index of the first call starting with `prefix`, or -1.
+  long index_of(const std::string& prefix) {
+    const auto all = calls();
+    for (std::size_t i = 0; i < all.size(); ++i)
+      if (all[i].rfind(prefix, 0) == 0) return static_cast<long>(i);
+    return -1;
+  }
+
+  void log(const std::string& op, const std::string& host, const std::string& name) {
+    std::lock_guard<std::mutex> lock(mu);
+    log_.push_back(host + " " + op + " " + name);
+  }
+
+  FakeProvider& provider;
+  std::mutex mu;
+  std::vector<std::string> log_;
+  std::set<std::string> fail;  // "host op" or "host op name": throw HostError
+  std::chrono::milliseconds delay{0};
+  std::map<std::string, int> in_flight, max_in_flight;  // per host
+  int in_flight_total = 0, max_in_flight_total = 0;
+  std::map<std::string, std::string> contents;       // "host/volume" -> bytes
+  std::map<std::string, std::string> cloud_init;     // domain -> status (default "done")
+  std::set<std::string> agent_down;                  // domains whose agent never answers
+};
+
+inline FakeSession::Call::Call(FakeSession& s_, const std::string& op, const std::string& name)
+    : s(s_) {
+  auto& c = s.c_;
+  c.log(op, s.target_.name, name);
+  {
+    std::lock_guard<std::mutex> lock(c.mu);
+    const int n = ++c.in_flight[s.target_.name];
+    c.max_in_flight[s.target_.name] = std::max(c.max_in_flight[s.target_.name], n);
+    c.max_in_flight_total = std::max(c.max_in_flight_total, ++c.in_flight_total);
+  }
+  if (c.delay.count() > 0) std::this_thread::sleep_for(c.delay);
+  bool failing;
+  {
+    std::lock_guard<std::mutex> lock(c.mu);
+    failing = c.fail.count(s.target_.name + " " + op) || c.fail.count(s.target_.name + " " + op + " " + name);
+  }
+  if (failing) {
+    std::lock_guard<std::mutex> lock(c.mu);
+    --c.in_flight[s.target_.name];
+    --c.in_flight_total;
+    throw HostError("host " + s.target_.name + ": " + op + " " + name + ": injected failure");
+  }
+}
+
+inline FakeSession::Call::~Call() {
+  std::lock_guard<std::mutex> lock(s.c_.mu);
+  --s.c_.in_flight[s.target_.name];
+  --s.c_.in_flight_total;
+}
+
+inline ObservedHost& FakeSession::host() { return c_.provider.host(target_.name); }
+
+inline std::optional<ObservedVolume> FakeSession::volume(const std::string& name) {
+  std::lock_guard<std::recursive_mutex> lock(c_.provider.state_mu);
+  for (const auto& v : host().volumes)
+    if (v.pool == target_.pool && v.name == name) return v;
+  return std::nullopt;
+}
+
+inline void FakeSession::create_volume(const VolumeSpec& spec) {
+  Call call(*this, "create_volume", spec.name);
+  std::lock_guard<std::recursive_mutex> lock(c_.provider.state_mu);
+  if (volume(spec.name)) throw HostError("host " + target_.name + ": volume exists: " + spec.name);
+  ObservedVolume& v = c_.provider.add_volume(target_.name, spec.name, spec.capacity, target_.pool);
+  v.path = pool_path() + "/" + spec.name;
+  v.format = spec.format;
+  v.backing_path = spec.backing_path;
+}
+
+inline void FakeSession::upload_volume(const std::string& name, std::uint64_t size,
+                                       const ByteReader& read, const TransferTick& tick) {
+  Call call(*this, "upload_volume", name);
+  std::string data;
+  std::vector<char> buf(1 << 20);
+  for (;;) {
+    const std::size_t n = read(buf.data(), buf.size());
+    if (n == 0) break;
+    data.append(buf.data(), n);
+    if (tick) tick({data.size(), size});
+  }
+  if (data.size() != size) throw HostError("host " + target_.name + ": short upload of " + name);
+  std::lock_guard<std::recursive_mutex> lock(c_.provider.state_mu);
+  if (volume(name)) throw HostError("host " + target_.name + ": volume exists: " + name);
+  ObservedVolume& v = c_.provider.add_volume(target_.name, name, size, target_.pool);
+  v.path = pool_path() + "/" + name;
+  v.format = "raw";
+  std::lock_guard<std::mutex> l2(c_.mu);
+  c_.contents[target_.name + "/" + name] = data;
+}
+
+inline std::string FakeSession::read_volume(const std::string& name, std::uint64_t offset,
+                                            std::size_t length) {
+  Call call(*this, "read_volume", name);
+  std::lock_guard<std::mutex> lock(c_.mu);
+  const std::string& d = c_.contents[target_.name + "/" + name];
+  if (offset >= d.size()) return "";
+  return d.substr(offset, length);
+}
+
+inline void FakeSession::delete_volume(const std::string& name) {
+  Call call(*this, "delete_volume", name);
+  std::lock_guard<std::recursive_mutex> lock(c_.provider.state_mu);
+  std::erase_if(host().volumes, [&](const ObservedVolume& v) {
+    return v.pool == target_.pool && v.name == name;
+  });
+}
+
+inline std::string FakeSession::tail_pool_file(const std::string& name, std::size_t max) {
+  std::lock_guard<std::mutex> lock(c_.mu);
+  const std::string& d = c_.contents[target_.name + "/" + name];
+  return d.size() > max ? d.substr(d.size() - max) : d;
+}
+
+inline std::optional<ObservedNetwork> FakeSession::network(const std::string& name) {
+  std::lock_guard<std::recursive_mutex> lock(c_.provider.state_mu);
+  for (const auto& n : host().networks)
+    if (n.name == name) return n;
+  return std::nullopt;
+}
+
+inline void FakeSession::define_network(const NetworkSpec& spec) {
+  Call call(*this, "define_network", spec.name);
+  std::lock_guard<std::recursive_mutex> lock(c_.provider.state_mu);
+  if (network(spec.name)) throw HostError("host " + target_.name + ": network exists");
+  ObservedNetwork& n = c_.provider.add_network(target_.name, spec.name);
+  n.forward_mode = spec.mode == "isolated" ? "" : spec.mode;
+  n.bridge = spec.bridge;
+  n.ip = spec.address;
+  n.prefix = spec.prefix;
+  n.dhcp_start = spec.dhcp_start;
+  n.dhcp_end = spec.dhcp_end;
+  for (const auto& h : spec.dhcp_hosts) n.dhcp_hosts.push_back({h.mac, h.ip, h.name});
+  n.domain = spec.domain;
+  n.mtu = spec.mtu;
+}
+
+inline void FakeSession::start_network(const std::string& name, bool autostart) {
+  Call call(*this, "start_network", name);
+  std::lock_guard<std::recursive_mutex> lock(c_.provider.state_mu);
+  for (auto& n : host().networks) {
+    if (n.name != name) continue;
+    n.active = true;
+    n.autostart = autostart;
+  }
+}
+
+inline void FakeSession::delete_network(const std::string& name) {
+  Call call(*this, "delete_network", name);
+  std::lock_guard<std::recursive_mutex> lock(c_.provider.state_mu);
+  std::erase_if(host().networks, [&](const ObservedNetwork& n) { return n.name == name; });
+}
+
+inline std::optional<ObservedDomain> FakeSession::domain(const std::string& name) {
+  std::lock_guard<std::recursive_mutex> lock(c_.provider.state_mu);
+  for (const auto& d : host().domains)
+    if (d.name == name) return d;
+  return std::nullopt;
+}
+
+inline void FakeSession::define_domain(const DomainSpec& spec) {
+  Call call(*this, "define_domain", spec.name);
+  std::lock_guard<std::recursive_mutex> lock(c_.provider.state_mu);
+  std::erase_if(host().domains, [&](const ObservedDomain& d) { return d.name == spec.name; });
+  ObservedDomain& d =
+      c_.provider.add_domain(target_.name, spec.name, spec.owner, spec.memory, spec.vcpus);
+  d.active = false;
+  d.state = "shutoff";
+  d.autostart = spec.autostart;
+  d.virt_type = spec.virt_type;
+  for (const auto& n : spec.nics)
+    d.nics.push_back({n.network.empty() ? n.bridge : n.network,
+                      n.network.empty() ? "bridge" : "network", n.mac, "virtio"});
+  for (const auto& disk : spec.disks)
+    d.disks.push_back({disk.target, "disk", pool_path() + "/" + disk.volume, disk.format,
+                       disk.readonly});
+}
+
+inline void FakeSession::start_domain(const std::string& name) {
+  Call call(*this, "start_domain", name);
+  std::lock_guard<std::recursive_mutex> lock(c_.provider.state_mu);
+  for (auto& d : host().domains) {
+    if (d.name != name) continue;
+    d.active = true;
+    d.state = "running";
+  }
+}
+
+inline void FakeSession::set_domain_autostart(const std::string& name, bool autostart) {
+  Call call(*this, "set_domain_autostart", name);
+  std::lock_guard<std::recursive_mutex> lock(c_.provider.state_mu);
+  for (auto& d : host().domains)
+    if (d.name == name) d.autostart = autostart;
+}
+
+inline void FakeSession::delete_domain(const std::string& name) {
+  Call call(*this, "delete_domain", name);
+  std::lock_guard<std::recursive_mutex> lock(c_.provider.state_mu);
+  std::erase_if(host().domains, [&](const ObservedDomain& d) { return d.name == name; });
+}
+
+inline nlohmann::json FakeSession::agent_command(const std::string& domain,
+                                                 const nlohmann::json& command,
+                                                 std::chrono::seconds) {
+  {
+    std::lock_guard<std::mutex> lock(c_.mu);
+    if (c_.agent_down.count(domain))
+      throw HostError("host " + target_.name + ": guest agent of " + domain + " did not answer");
+  }
+  const std::string what = command.value("execute", "");
+  if (what == "guest-ping") return nlohmann::json::object();
+  if (what == "guest-exec") return {{"pid", 42}};
+  std::string status = "done";
+  {
+    std::lock_guard<std::mutex> lock(c_.mu);
+    if (auto it = c_.cloud_init.find(domain); it != c_.cloud_init.end()) status = it->second;
+  }
+  const std::string text = "..\nstatus: " + status + "\n" +
+                           (status == "error" ? "detail:\nmodules-final failed: runcmd\n" : "");
+  static const char* b64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string enc;
+  unsigned int val = 0;
+  int bits = -6;
+  for (unsigned char ch : text) {
+    val = (val << 8) + ch;
+    bits += 8;
+    while (bits >= 0) {
+      enc.push_back(b64[(val >> bits) & 0x3F]);
+      bits -= 6;
+    }
+  }
+  if (bits > -6) enc.push_back(b64[((val << 8) >> (bits + 8)) & 0x3F]);
+  while (enc.size() % 4) enc.push_back('=');
+  return {{"exited", true}, {"exitcode", status == "done" ? 0 : 1}, {"out-data", enc}};
+}
+
+inline std::vector<std::string> FakeSession::addresses(const std::string& domain) {
+  return {"10.0.0." + std::to_string(domain.size())};
+}
+
+}  // namespace kumo::test

@@ -1,0 +1,354 @@
+// The executor on the fake provider and fake sessions: a whole apply, ordering, parallelism
+// limits, failure isolation, readiness, destroy, and a second plan finding nothing to do.
+#include "planner/executor.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <fstream>
+
+#include <catch2/catch.hpp>
+
+#include "planner/config/loader.h"
+#include "planner/planner.h"
+#include "tests/fake_provider.h"
+#include "tests/fake_session.h"
+
+using namespace kumo;
+using kumo::test::FakeConnector;
+using kumo::test::FakeProvider;
+
+namespace {
+
+const std::string kHex = std::string(64, 'a');
+
+ClusterConfig config(const std::string& text) {
+  LoadOptions opts;
+  opts.environment["HOME"] = "/home/test";
+  auto r = load_config_text(text, "kumo.yaml", "/tmp", opts);
+  std::string errors;
+  for (const auto& d : r.diagnostics.sorted()) errors += format_diagnostic(d) + "\n";
+  INFO(errors);
+  REQUIRE(r.config.has_value());
+  return *r.config;
+}
+
+const std::string kCluster = R"(
+cluster: fest
+hosts:
+  hv1: {uri: "test:///hv1"}
+  hv2: {uri: "test:///hv2"}
+  hv3: {uri: "test:///hv3"}
+images:
+  deb: {path: /srv/deb.qcow2, checksum: "sha256:)" + std::string(64, 'a') + R"("}
+networks:
+  front: {cidr: 10.20.0.0/24, domain: fest.internal}
+vms:
+  web:
+    count: 3
+    image: deb
+    memory: 512MiB
+    disk: 4GiB
+    networks: [{network: front}]
+    disks: {data: 1GiB}
+    cloud_init: {packages: []}
+)";
+
+// A small "image": a qcow2 header announcing 2 GiB, then filler.
+struct TempImage {
+  std::string path;
+  TempImage() {
+    char tmpl[] = "/tmp/kumo-exec-test-XXXXXX";
+    const int fd = mkstemp(tmpl);
+    REQUIRE(fd >= 0);
+    path = tmpl;
+    std::string data(70000, 'x');
+    const std::string magic = "QFI\xfb";
+    data.replace(0, 4, magic);
+    const std::uint64_t vsize = 2ull << 30;
+    for (int i = 0; i < 8; ++i) data[24 + i] = static_cast<char>((vsize >> (8 * (7 - i))) & 0xff);
+    REQUIRE(::write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size()));
+    ::close(fd);
+  }
+  ~TempImage() { std::remove(path.c_str()); }
+};
+
+struct Lab : FakeProvider {
+  FakeConnector connector{*this};
+  TempImage image;
+  std::atomic<int> fetches{0};
+  ImageFetcher fetcher = [this](const ImagePlan&, const FetchTick& tick) {
+    ++fetches;
+    if (tick) tick(70000, 70000);
+    return FetchedImage{image.path, "sha256:" + kHex, 70000, "qcow2"};
+  };
+  Lab() {
+    host("hv1");
+    host("hv2");
+    host("hv3");
+  }
+
+  Plan plan(const ClusterConfig& cfg, PlanOptions opts = {}) {
+    opts.timeout = std::chrono::milliseconds(500);
+    auto r = make_plan(cfg, *this, opts);
+    std::string errors;
+    for (const auto& d : r.errors.sorted()) errors += format_diagnostic(d) + "\n";
+    INFO(errors);
+    REQUIRE(r.plan.has_value());
+    return *r.plan;
+  }
+
+  ExecResult apply(const Plan& p, ExecOptions opts = {}, std::vector<ExecEvent>* events = nullptr) {
+    opts.poll = std::chrono::milliseconds(1);
+    std::mutex mu;
+    return execute(p, connector, fetcher, opts, [&](const ExecEvent& e) {
+      std::lock_guard<std::mutex> lock(mu);
+      if (events) events->push_back(e);
+    });
+  }
+};
+
+std::string failures(const ExecResult& r) {
+  std::string out;
+  for (const auto& s : r.steps)
+    if (s.status != StepStatus::Ok) out += s.step + ": " + to_string(s.status) + ": " + s.message + "\n";
+  return out;
+}
+
+const StepOutcome* step(const ExecResult& r, const std::string& id) {
+  for (const auto& s : r.steps)
+    if (s.step == id) return &s;
+  return nullptr;
+}
+
+}  // namespace
+
+TEST_CASE("apply from nothing converges: a second plan has no changes", "[executor]") {
+  Lab lab;
+  const auto cfg = config(kCluster);
+  const Plan p = lab.plan(cfg);
+  REQUIRE(p.images.size() == 1);
+  CHECK(p.images[0].upload_to == std::vector<std::string>{"hv1", "hv2", "hv3"});
+  const ExecResult r = lab.apply(p);
+  INFO(failures(r));
+  REQUIRE(r.success());
+  CHECK(r.vms.size() == 3);
+  for (const auto& vm : r.vms) {
+    CHECK(vm.ready);
+    CHECK_FALSE(vm.addresses.empty());
+  }
+  // Downloaded once, uploaded once per host, with its completion marker.
+  CHECK(lab.fetches == 1);
+  CHECK(lab.connector.count("hv1 upload_volume kumo-image_sha256-") == 1);
+  const std::string base = "kumo-image_sha256-" + kHex;
+  for (const char* h : {"hv1", "hv2", "hv3"}) {
+    lab.connector.provider.host(h);
+    bool marker = false;
+    for (const auto& v : lab.host(h).volumes) marker = marker || v.name == base + ".done";
+    CHECK(marker);
+  }
+  // Root disks are overlays on the host's copy of the base image, grown to `disk`.
+  for (const auto& [h, inst] : std::vector<std::pair<std::string, std::string>>{
+           {"hv1", "web-0"}, {"hv2", "web-1"}, {"hv3", "web-2"}}) {
+    bool found = false;
+    for (const auto& v : lab.host(h).volumes) {
+      if (v.name != "kumo_fest_" + inst + "_root.qcow2") continue;
+      found = true;
+      CHECK(v.backing_path == "/pool/" + h + "/" + base);
+      CHECK(v.capacity == 4ull << 30);
+    }
+    CHECK(found);
+    // The seed is an ISO 9660 image.
+    CHECK(lab.connector.contents[h + "/kumo_fest_" + inst + "_seed.iso"].substr(32769, 5) ==
+          "CD001");
+  }
+  const Plan again = lab.plan(cfg);
+  CHECK_FALSE(again.has_changes());
+  CHECK(again.images.empty());
+}
+
+TEST_CASE("steps run in dependency order", "[executor]") {
+  Lab lab;
+  const auto cfg = config(kCluster);
+  const ExecResult r = lab.apply(lab.plan(cfg));
+  INFO(failures(r));
+  REQUIRE(r.success());
+  auto& c = lab.connector;
+  for (const auto& [h, inst] : std::vector<std::pair<std::string, std::string>>{
+           {"hv1", "web-0"}, {"hv2", "web-1"}, {"hv3", "web-2"}}) {
+    const long upload = c.index_of(h + " create_volume kumo-image_sha256-" + kHex + ".done");
+    const long root = c.index_of(h + " create_volume kumo_fest_" + inst + "_root");
+    const long seed = c.index_of(h + " upload_volume kumo_fest_" + inst + "_seed");
+    const long data = c.index_of(h + " create_volume kumo_fest_" + inst + "_data-data");
+    const long net = c.index_of(h + " define_network kumo_fest_front");
+    const long define = c.index_of(h + " define_domain " + inst);
+    const long start = c.index_of(h + " start_domain " + inst);
+    for (long i : {upload, root, seed, data, net, define, start}) REQUIRE(i >= 0);
+    CHECK(upload < root);
+    CHECK(root < define);
+    CHECK(seed < define);
+    CHECK(data < define);
+    CHECK(net < define);
+    CHECK(define < start);
+  }
+}
+
+TEST_CASE("destroy deletes VMs before their volumes and networks, and nothing foreign",
+          "[executor]") {
+  Lab lab;
+  const auto cfg = config(kCluster);
+  REQUIRE(lab.apply(lab.plan(cfg)).success());
+  lab.add_domain("hv1", "handmade");
+  lab.add_network("hv1", "default");
+  lab.add_volume("hv1", "precious.qcow2", 1 << 30);
+  PlanOptions destroy;
+  destroy.destroy = true;
+  const Plan p = lab.plan(cfg, destroy);
+  for (const auto& ch : p.changes) CHECK(ch.action == Action::Delete);
+  const ExecResult r = lab.apply(p);
+  INFO(failures(r));
+  REQUIRE(r.success());
+  auto& c = lab.connector;
+  CHECK(c.index_of("hv1 delete_domain web-0") < c.index_of("hv1 delete_volume kumo_fest_web-0_root"));
+  CHECK(c.index_of("hv1 delete_domain web-0") < c.index_of("hv1 delete_network kumo_fest_front"));
+  for (const char* h : {"hv1", "hv2", "hv3"}) {
+    for (const auto& d : lab.host(h).domains) CHECK(!(d.owner && d.owner->cluster == "fest"));
+    for (const auto& n : lab.host(h).networks) CHECK(!(n.owner && n.owner->cluster == "fest"));
+    for (const auto& v : lab.host(h).volumes) CHECK(!(v.owner && v.owner->cluster == "fest"));
+  }
+  // Untouched: what kumo did not make, and the shared base image.
+  CHECK(lab.host("hv1").domains.size() == 1);
+  CHECK(lab.host("hv1").networks.size() == 1);
+  std::size_t left = 0;
+  for (const auto& v : lab.host("hv1").volumes)
+    left += v.name == "precious.qcow2" || v.name.rfind("kumo-image_", 0) == 0;
+  CHECK(left == 3);
+  CHECK(c.count("hv1 delete_domain handmade") == 0);
+  CHECK_FALSE(lab.plan(cfg, destroy).has_changes());
+}
+
+TEST_CASE("parallelism limits hold overall and per host", "[executor]") {
+  Lab lab;
+  auto text = kCluster;
+  text.replace(text.find("count: 3"), 8, "count: 9");
+  const auto cfg = config(text);
+  lab.connector.delay = std::chrono::milliseconds(5);
+  ExecOptions opts;
+  opts.parallelism = 4;
+  opts.per_host = 2;
+  const ExecResult r = lab.apply(lab.plan(cfg), opts);
+  INFO(failures(r));
+  REQUIRE(r.success());
+  CHECK(lab.connector.max_in_flight_total <= 4);
+  CHECK(lab.connector.max_in_flight_total >= 2);  // it did run things at once
+  for (const char* h : {"hv1", "hv2", "hv3"}) CHECK(lab.connector.max_in_flight[h] <= 2);
+}
+
+TEST_CASE("one host failing stops only what depends on it", "[executor]") {
+  Lab lab;
+  const auto cfg = config(kCluster);
+  lab.connector.fail.insert("hv2 define_domain");
+  const Plan p = lab.plan(cfg);
+  std::vector<ExecEvent> events;
+  const ExecResult r = lab.apply(p, {}, &events);
+  CHECK_FALSE(r.success());
+  const auto* failed = step(r, "hv2/vm.web-1/define");
+  REQUIRE(failed);
+  CHECK(failed->status == StepStatus::Failed);
+  CHECK_THAT(failed->message, Catch::Contains("host hv2") && Catch::Contains("injected failure"));
+  CHECK(step(r, "hv2/vm.web-1/start")->status == StepStatus::Skipped);
+  CHECK_THAT(step(r, "hv2/vm.web-1/start")->message, Catch::Contains("define vm.web-1 on hv2 failed"));
+  CHECK(step(r, "hv2/vm.web-1/wait for cloud-init")->status == StepStatus::Skipped);
+  CHECK(step(r, "hv1/vm.web-0/wait for cloud-init")->status == StepStatus::Ok);
+  CHECK(step(r, "hv3/vm.web-2/wait for cloud-init")->status == StepStatus::Ok);
+  CHECK(r.count(StepStatus::Failed) == 1);
+  CHECK(r.count(StepStatus::Skipped) == 2);
+  CHECK(r.vms.size() == 2);
+  // Every step reported a finish.
+  std::size_t finished = 0;
+  for (const auto& e : events) finished += e.kind == ExecEvent::Kind::Finished;
+  CHECK(finished == r.steps.size());
+  // The rerun finishes the rest only.
+  lab.connector.fail.clear();
+  const Plan rest = lab.plan(cfg);
+  CHECK(rest.changes.size() == 1);
+  CHECK(rest.changes[0].address == "vm.web-1");
+  CHECK(rest.images.empty());
+  REQUIRE(lab.apply(rest).success());
+  CHECK_FALSE(lab.plan(cfg).has_changes());
+}
+
+TEST_CASE("a host that cannot be reached fails its own steps only", "[executor]") {
+  Lab lab;
+  const auto cfg = config(kCluster);
+  const Plan p = lab.plan(cfg);
+  lab.unreachable.insert("hv3");  // went away after the plan was made
+  const ExecResult r = lab.apply(p);
+  CHECK_FALSE(r.success());
+  for (const auto& s : r.steps) {
+    if (s.host == "hv3") {
+      CHECK(s.status != StepStatus::Ok);
+    } else {
+      CHECK(s.status == StepStatus::Ok);
+    }
+  }
+  CHECK_THAT(step(r, "hv3/image.deb/upload")->message, Catch::Contains("connection refused"));
+}
+
+TEST_CASE("a host that has the image gets no upload, a cut-short upload is redone",
+          "[executor]") {
+  Lab lab;
+  const std::string base = "kumo-image_sha256-" + kHex;
+  lab.add_volume("hv1", base, 70000);
+  lab.add_volume("hv1", base + ".done", 0);
+  lab.add_volume("hv2", base, 1234);  // no marker: an upload that was cut short
+  lab.connector.contents["hv1/" + base] = std::string("QFI\xfb", 4) + std::string(60, '\0');
+  const auto cfg = config(kCluster);
+  const Plan p = lab.plan(cfg);
+  REQUIRE(p.images.size() == 1);
+  CHECK(p.images[0].present_on == std::vector<std::string>{"hv1"});
+  CHECK(p.images[0].upload_to == std::vector<std::string>{"hv2", "hv3"});
+  CHECK(p.images[0].partial_on == std::vector<std::string>{"hv2"});
+  const ExecResult r = lab.apply(p);
+  INFO(failures(r));
+  REQUIRE(r.success());
+  CHECK(lab.connector.count("hv1 upload_volume " + base) == 0);
+  CHECK(lab.connector.count("hv2 delete_volume " + base) == 1);
+  CHECK(lab.connector.count("hv2 upload_volume " + base) == 1);
+}
+
+TEST_CASE("a VM that never gets ready fails with what was last seen", "[executor]") {
+  Lab lab;
+  auto text = kCluster;
+  text.replace(text.find("count: 3"), 8, "count: 2");
+  text += "    wait_timeout: 1s\n";
+  const auto cfg = config(text);
+  lab.connector.cloud_init["web-0"] = "error";
+  lab.connector.agent_down.insert("web-1");
+  lab.connector.contents["hv2/kumo_fest_web-1_serial.log"] = "boot\nKernel panic - not syncing\n";
+  const ExecResult r = lab.apply(lab.plan(cfg));
+  const auto* w0 = step(r, "hv1/vm.web-0/wait for cloud-init");
+  const auto* w1 = step(r, "hv2/vm.web-1/wait for cloud-init");
+  REQUIRE(w0);
+  REQUIRE(w1);
+  CHECK(w0->status == StepStatus::Failed);
+  CHECK_THAT(w0->message, Catch::Contains("cloud-init finished with status \"error\"") &&
+                              Catch::Contains("modules-final failed"));
+  CHECK(w1->status == StepStatus::Failed);
+  CHECK_THAT(w1->message, Catch::Contains("did not answer") && Catch::Contains("Kernel panic"));
+  CHECK(r.vms.empty());
+}
+
+TEST_CASE("wait_for none and running do not ask the agent", "[executor]") {
+  Lab lab;
+  auto text = kCluster;
+  text.replace(text.find("count: 3"), 8, "count: 1");
+  text += "    wait_for: running\n";
+  const auto cfg = config(text);
+  lab.connector.agent_down.insert("web-0");
+  const ExecResult r = lab.apply(lab.plan(cfg));
+  INFO(failures(r));
+  CHECK(r.success());
+  CHECK(step(r, "hv1/vm.web-0/wait for running") != nullptr);
+}
