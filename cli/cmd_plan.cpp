@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cli/common.h"
+#include "cli/engine.h"
 #include "cli/views/plan_view.h"
 #include "planner/plan_io.h"
 #include "planner/planner.h"
@@ -18,6 +19,7 @@ Runner add_plan_command(CLI::App& app, const GlobalOptions& global) {
       app.add_subcommand("plan", "Read every host's live state and show what apply would change");
   struct State {
     ConfigArgs config;
+    CacheArgs cache;
     bool json = false, markdown = false, detailed_exitcode = false, skip_unreachable = false,
          show_sensitive = false;
     double timeout_s = 10;
@@ -26,6 +28,7 @@ Runner add_plan_command(CLI::App& app, const GlobalOptions& global) {
   };
   auto state = std::make_shared<State>();
   state->config.add_to(*cmd);
+  state->cache.add_to(*cmd);
   auto* json_flag =
       cmd->add_flag("--json", state->json, "Print the plan as JSON (docs/plan-json.md)");
   cmd->add_flag("--markdown", state->markdown,
@@ -57,6 +60,13 @@ Runner add_plan_command(CLI::App& app, const GlobalOptions& global) {
     options.timeout = std::chrono::milliseconds(static_cast<long long>(state->timeout_s * 1000));
     options.skip_unreachable = state->skip_unreachable;
     options.targets = state->targets;
+    std::string cache_error;
+    const std::string cache_dir = state->cache.resolve(&cache_error);
+    if (cache_dir.empty()) {
+      std::cerr << "kumo plan: " << cache_error << "\n";
+      return 1;
+    }
+    options.resolve_image = make_image_resolver(cache_dir);
     PlanResult result = make_plan(*loaded.config, *provider, options, [](const ObservedHost& h) {
       if (h.reachable) {
         spdlog::debug("{}: {} domains, {} networks, {} volumes in {:.3f} s ({} libvirt calls)",

@@ -47,5 +47,9 @@ using Runner = std::function<int()>;
 Runner add_validate_command(CLI::App& app, const GlobalOptions& global);
 Runner add_schema_command(CLI::App& app, const GlobalOptions& global);
 Runner add_plan_command(CLI::App& app, const GlobalOptions& global);
+Runner add_apply_command(CLI::App& app, const GlobalOptions& global);
+Runner add_destroy_command(CLI::App& app, const GlobalOptions& global);
+Runner add_status_command(CLI::App& app, const GlobalOptions& global);
+Runner add_images_command(CLI::App& app, const GlobalOptions& global);
 
 }  // namespace kumo::cli

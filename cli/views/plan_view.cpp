@@ -106,7 +106,42 @@ void render_change(std::ostringstream& out, const ResourceChange& c, const ViewO
   }
 }
 
+std::string size_text(std::uint64_t bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(bytes);
+  int u = 0;
+  while (v >= 1024 && u < 4) {
+    v /= 1024;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, u == 0 || v >= 100 ? "%.0f %s" : "%.1f %s", v, units[u]);
+  return buf;
+}
+
+std::string join_names(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& i : items) out += (out.empty() ? "" : ", ") + i;
+  return out;
+}
+
 }  // namespace
+
+std::string image_line(const ImagePlan& im) {
+  std::string line = "image." + im.name + ": ";
+  if (!im.needed()) return line + "on every host that needs it (" + join_names(im.present_on) + ")";
+  const std::string size = im.size ? size_text(im.size) + " " : "";
+  line += im.cached ? "cached " + size + "locally;" : "download " + size + "(not cached) and";
+  line += " upload to " + join_names(im.upload_to);
+  if (!im.present_on.empty()) {
+    line += " (" + join_names(im.present_on) + (im.present_on.size() == 1 ? " has" : " have") +
+            " it)";
+  }
+  if (!im.partial_on.empty())
+    line += "; redoes a cut-short upload on " + join_names(im.partial_on);
+  if (im.checksum.empty()) line += "; NOT VERIFIED (checksum: none)";
+  return line;
+}
 
 std::string summary_line(const Plan& plan) {
   if (!plan.has_changes()) return "No changes. Live state matches " + plan.config_file + ".";
@@ -139,6 +174,8 @@ std::string render_human(const Plan& plan, const ViewOptions& o) {
   for (const auto& w : plan.warnings) {
     out << (o.colour ? "\033[1;33mwarning:\033[0m " : "warning: ") << w << "\n";
   }
+  if (!plan.images.empty()) out << "\n";
+  for (const auto& im : plan.images) out << "  " << image_line(im) << "\n";
   // Grouped by host, in the file's host order; within a host, in the order they will happen.
   for (const auto& h : plan.hosts) {
     bool first = true;
@@ -209,6 +246,18 @@ nlohmann::ordered_json render_json(const Plan& plan, const ViewOptions& o) {
          {"reason", c.reason},
          {"attributes", attrs}});
   }
+  out["images"] = oj::array();
+  for (const auto& im : plan.images) {
+    out["images"].push_back({{"name", im.name},
+                             {"source", im.source},
+                             {"checksum", im.checksum.empty() ? oj(nullptr) : oj(im.checksum)},
+                             {"volume", im.volume},
+                             {"cached", im.cached},
+                             {"size", im.size},
+                             {"upload_to", im.upload_to},
+                             {"present_on", im.present_on},
+                             {"partial_on", im.partial_on}});
+  }
   if (o.show_sensitive) return out;
   return oj::parse(redact(out.dump(), plan, o));
 }
@@ -221,6 +270,8 @@ std::string render_markdown(const Plan& plan, const ViewOptions& o) {
   out << "**" << summary_line(plan) << "**\n\n";
   for (const auto& w : plan.warnings) out << "> :warning: " << w << "\n";
   if (!plan.warnings.empty()) out << "\n";
+  for (const auto& im : plan.images) out << "- `image." << im.name << "`: " << image_line(im).substr(7 + im.name.size()) << "\n";
+  if (!plan.images.empty()) out << "\n";
   if (plan.has_changes()) {
     out << "| | resource | host | action | disruption |\n|---|---|---|---|---|\n";
     for (const auto& c : plan.changes) {

@@ -1,0 +1,223 @@
+// kumo apply / kumo destroy: plan (or load a saved plan), show it, confirm, carry it out.
+#include <unistd.h>
+
+#include <atomic>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+#include "cli/common.h"
+#include "cli/engine.h"
+#include "cli/views/apply_view.h"
+#include "cli/views/plan_view.h"
+#include "planner/differ.h"
+#include "planner/observe.h"
+#include "planner/plan_io.h"
+#include "planner/planner.h"
+#include "providers/libvirt/libvirt_provider.h"
+
+namespace kumo::cli {
+namespace {
+
+struct ApplyState {
+  ConfigArgs config;
+  CacheArgs cache;
+  std::string plan_file;
+  bool auto_approve = false, skip_unreachable = false, show_sensitive = false;
+  double timeout_s = 10;
+  int parallelism = 10, per_host = 4;
+  std::vector<std::string> targets;
+};
+
+void add_common(CLI::App* cmd, ApplyState& s) {
+  s.config.add_to(*cmd);
+  s.cache.add_to(*cmd);
+  cmd->add_flag("--auto-approve", s.auto_approve, "Do not ask for confirmation");
+  cmd->add_option("--timeout", s.timeout_s, "Seconds to wait for each host to connect")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_flag("--skip-unreachable", s.skip_unreachable,
+                "Carry on with the reachable hosts when some cannot be reached");
+  cmd->add_flag("--show-sensitive", s.show_sensitive, "Show user-data and sensitive values");
+  cmd->add_option("--target", s.targets, "Only this resource (and what it needs); repeatable");
+  cmd->add_option("--parallelism", s.parallelism, "Steps at once over all hosts")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 256));
+  cmd->add_option("--per-host", s.per_host, "Steps at once on one host")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 64));
+}
+
+bool confirm(const std::string& verb, bool auto_approve, const std::string& alternative) {
+  if (auto_approve) return true;
+  if (isatty(STDIN_FILENO) != 1) {
+    std::cerr << "kumo " << verb
+              << ": refusing to go on without confirmation: stdin is not a terminal. Pass "
+                 "--auto-approve"
+              << alternative << ".\n";
+    return false;
+  }
+  std::cout << "\nDo you want to " << verb << " these changes? Only 'yes' is accepted: "
+            << std::flush;
+  std::string answer;
+  std::getline(std::cin, answer);
+  if (answer != "yes") {
+    std::cout << verb << " cancelled; nothing was changed.\n";
+    return false;
+  }
+  return true;
+}
+
+int run_plan(const Plan& plan, const ApplyState& s, const std::string& cache_dir,
+             const std::string& verb, const GlobalOptions& global) {
+  auto connector = make_connector();
+  const ImageFetcher fetcher = make_image_fetcher(cache_dir);
+  ExecOptions options;
+  options.parallelism = s.parallelism;
+  options.per_host = s.per_host;
+  options.connect_timeout = std::chrono::milliseconds(static_cast<long long>(s.timeout_s * 1000));
+  const bool tty = isatty(STDOUT_FILENO) == 1;
+  const bool colour = colour_enabled(STDOUT_FILENO);
+  views::ProgressView view(std::cout, tty, colour, global.quiet);
+  std::atomic<bool> running{true};
+  std::thread ticker;
+  if (tty) {
+    ticker = std::thread([&] {
+      while (running) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));
+        view.tick();
+      }
+    });
+  }
+  std::cout << "\n";
+  const ExecResult result = execute(plan, *connector, fetcher, options,
+                                    [&](const ExecEvent& e) { view.on_event(e); });
+  running = false;
+  if (ticker.joinable()) ticker.join();
+  view.finish();
+  std::cout << views::render_summary(result, verb, colour);
+  return result.success() ? 0 : 1;
+}
+
+std::vector<HostConfig> hosts_of(const Plan& plan) {
+  std::vector<HostConfig> hosts;
+  for (const auto& h : plan.hosts) {
+    if (h.skipped) continue;
+    HostConfig c;
+    c.name = h.name;
+    c.uri = h.uri;
+    c.pool = h.pool;
+    hosts.push_back(c);
+  }
+  return hosts;
+}
+
+int apply_saved(const ApplyState& s, const GlobalOptions& global) {
+  std::string error;
+  auto plan = load_plan(s.plan_file, &error);
+  if (!plan) {
+    std::cerr << "kumo apply: " << s.plan_file << ": " << error << "\n";
+    return 1;
+  }
+  const std::string cache_dir = s.cache.resolve(&error);
+  if (cache_dir.empty()) {
+    std::cerr << "kumo apply: " << error << "\n";
+    return 1;
+  }
+  // The plan is only valid against the state it was made from.
+  auto provider = make_libvirt_provider();
+  std::vector<HostConfig> hosts;
+  for (const auto& h : plan->hosts) {
+    HostConfig c;
+    c.name = h.name;
+    c.uri = h.uri;
+    c.pool = h.pool;
+    hosts.push_back(c);
+  }
+  auto observed = observe_hosts(*provider, hosts,
+                                std::chrono::milliseconds(static_cast<long long>(s.timeout_s * 1000)));
+  for (std::size_t i = 0; i < observed.size(); ++i) {
+    if (plan->hosts[i].skipped) observed[i] = ObservedHost{plan->hosts[i].name, plan->hosts[i].uri};
+  }
+  if (fingerprint(observed) != plan->fingerprint) {
+    std::cerr << "kumo apply: " << s.plan_file
+              << " is stale: the hosts changed since it was made (" << plan->config_file
+              << "); nothing was changed. Run kumo plan again.\n";
+    for (const auto& o : observed) {
+      if (!o.reachable) std::cerr << "  " << o.error << "\n";
+    }
+    return 1;
+  }
+  views::ViewOptions view{colour_enabled(STDOUT_FILENO), s.show_sensitive};
+  if (!global.quiet) std::cout << views::render_human(*plan, view);
+  if (!plan->has_changes()) return 0;
+  return run_plan(*plan, s, cache_dir, "Apply", global);
+}
+
+int plan_and_run(const ApplyState& s, const GlobalOptions& global, bool destroy) {
+  const char* verb = destroy ? "destroy" : "apply";
+  LoadResult loaded = s.config.load();
+  print_diagnostics(loaded.diagnostics);
+  if (!loaded.config) return 1;
+  std::string error;
+  const std::string cache_dir = s.cache.resolve(&error);
+  if (cache_dir.empty()) {
+    std::cerr << "kumo " << verb << ": " << error << "\n";
+    return 1;
+  }
+  auto provider = make_libvirt_provider();
+  PlanOptions options;
+  options.timeout = std::chrono::milliseconds(static_cast<long long>(s.timeout_s * 1000));
+  options.skip_unreachable = s.skip_unreachable;
+  options.targets = s.targets;
+  options.destroy = destroy;
+  if (!destroy) options.resolve_image = make_image_resolver(cache_dir);
+  PlanResult result = make_plan(*loaded.config, *provider, options);
+  if (!result.plan) {
+    print_diagnostics(result.errors);
+    std::cerr << "kumo " << verb << ": no plan (" << result.errors.error_count() << " error"
+              << (result.errors.error_count() == 1 ? "" : "s")
+              << "); nothing was changed on any host\n";
+    return 1;
+  }
+  const Plan& plan = *result.plan;
+  views::ViewOptions view{colour_enabled(STDOUT_FILENO), s.show_sensitive};
+  std::cout << views::render_human(plan, view);
+  if (!plan.has_changes()) return 0;
+  if (!confirm(verb, s.auto_approve, destroy ? "" : ", or apply a saved plan (kumo plan -o FILE)"))
+    return 1;
+  return run_plan(plan, s, cache_dir, destroy ? "Destroy" : "Apply", global);
+}
+
+}  // namespace
+
+Runner add_apply_command(CLI::App& app, const GlobalOptions& global) {
+  auto* cmd = app.add_subcommand(
+      "apply", "Make the hosts match the file (or carry out a plan saved with kumo plan -o)");
+  auto s = std::make_shared<ApplyState>();
+  add_common(cmd, *s);
+  cmd->add_option("PLANFILE", s->plan_file,
+                  "A plan saved with 'kumo plan -o FILE': applied exactly, if still current");
+  cmd->footer("Exit status: 0 success, 1 error (what failed is listed; rerun to finish).");
+  return [s, &global, cmd]() -> int {
+    if (!cmd->parsed()) return -1;
+    if (!s->plan_file.empty()) return apply_saved(*s, global);
+    return plan_and_run(*s, global, false);
+  };
+}
+
+Runner add_destroy_command(CLI::App& app, const GlobalOptions& global) {
+  auto* cmd = app.add_subcommand(
+      "destroy", "Remove everything this cluster owns on every host (base images stay)");
+  auto s = std::make_shared<ApplyState>();
+  add_common(cmd, *s);
+  cmd->footer("Exit status: 0 success, 1 error. Objects kumo did not make are never touched.");
+  return [s, &global, cmd]() -> int {
+    if (!cmd->parsed()) return -1;
+    return plan_and_run(*s, global, true);
+  };
+}
+
+}  // namespace kumo::cli

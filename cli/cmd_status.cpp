@@ -1,0 +1,141 @@
+// kumo status: every VM of the cluster as it is now, read live from every host.
+#include <unistd.h>
+
+#include <future>
+#include <iostream>
+
+#include "cli/common.h"
+#include "cli/engine.h"
+#include "cli/views/apply_view.h"
+#include "planner/executor.h"
+#include "planner/observe.h"
+#include "providers/libvirt/libvirt_provider.h"
+
+namespace kumo::cli {
+namespace {
+
+struct VmStatus {
+  std::string address, name, host, state;
+  int vcpus = 0;
+  std::uint64_t memory = 0;
+  std::vector<std::string> addresses;
+  std::string ready = "-";  // yes | no (why) | -
+};
+
+VmStatus probe(HostConnector& connector, const HostConfig& host, const ObservedDomain& d,
+               std::chrono::milliseconds timeout) {
+  VmStatus v;
+  v.address = d.owner->address;
+  v.name = d.name;
+  v.host = host.name;
+  v.state = d.state;
+  v.vcpus = d.vcpus;
+  v.memory = d.memory;
+  if (!d.active) {
+    v.ready = "no (not running)";
+    return v;
+  }
+  try {
+    auto session = connector.connect(HostTarget{host.name, host.uri, host.pool}, timeout);
+    v.addresses = session->addresses(d.name);
+    try {
+      const auto st = cloud_init_status(*session, d.name, false, std::chrono::seconds(10));
+      v.ready = st.done() ? "yes" : "no (cloud-init " + st.status + ")";
+    } catch (const HostError&) {
+      v.ready = "no (guest agent not answering)";
+    }
+  } catch (const HostError& e) {
+    v.ready = std::string("? (") + e.what() + ")";
+  }
+  return v;
+}
+
+}  // namespace
+
+Runner add_status_command(CLI::App& app, const GlobalOptions& global) {
+  auto* cmd = app.add_subcommand("status", "Show every VM of the cluster, read live");
+  struct State {
+    ConfigArgs config;
+    bool json = false;
+    double timeout_s = 10;
+  };
+  auto s = std::make_shared<State>();
+  s->config.add_to(*cmd);
+  cmd->add_flag("--json", s->json, "Print JSON");
+  cmd->add_option("--timeout", s->timeout_s, "Seconds to wait for each host to connect")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  return [s, &global, cmd]() -> int {
+    (void)global;
+    if (!cmd->parsed()) return -1;
+    LoadResult loaded = s->config.load();
+    print_diagnostics(loaded.diagnostics);
+    if (!loaded.config) return 1;
+    const ClusterConfig& cfg = *loaded.config;
+    const auto timeout = std::chrono::milliseconds(static_cast<long long>(s->timeout_s * 1000));
+    auto provider = make_libvirt_provider();
+    auto observed = observe_hosts(*provider, cfg.hosts, timeout);
+    auto connector = make_connector();
+    std::vector<std::future<VmStatus>> jobs;
+    int rc = 0;
+    for (std::size_t i = 0; i < observed.size(); ++i) {
+      if (!observed[i].reachable) {
+        std::cerr << "kumo status: " << observed[i].error << "\n";
+        rc = 1;
+        continue;
+      }
+      for (const auto& d : observed[i].domains) {
+        if (!d.owner || d.owner->cluster != cfg.name) continue;
+        jobs.push_back(std::async(std::launch::async, probe, std::ref(*connector),
+                                  std::cref(cfg.hosts[i]), std::cref(d), timeout));
+      }
+    }
+    std::vector<VmStatus> rows;
+    for (auto& j : jobs) rows.push_back(j.get());
+    std::sort(rows.begin(), rows.end(),
+              [](const VmStatus& a, const VmStatus& b) { return a.name < b.name; });
+    if (s->json) {
+      nlohmann::ordered_json out = nlohmann::ordered_json::array();
+      for (const auto& r : rows) {
+        out.push_back({{"address", r.address},
+                       {"name", r.name},
+                       {"host", r.host},
+                       {"state", r.state},
+                       {"vcpus", r.vcpus},
+                       {"memory", r.memory},
+                       {"addresses", r.addresses},
+                       {"ready", r.ready == "yes"},
+                       {"ready_detail", r.ready}});
+      }
+      std::cout << nlohmann::ordered_json{{"cluster", cfg.name}, {"vms", out}}.dump(2) << "\n";
+      return rc;
+    }
+    if (rows.empty()) {
+      std::cout << "No VMs of cluster " << cfg.name << " on any host.\n";
+      return rc;
+    }
+    std::vector<std::vector<std::string>> table = {
+        {"VM", "HOST", "STATE", "VCPUS", "MEMORY", "ADDRESSES", "READY"}};
+    for (const auto& r : rows) {
+      std::string addrs;
+      for (const auto& a : r.addresses) addrs += (addrs.empty() ? "" : ",") + a;
+      table.push_back({r.name, r.host, r.state, std::to_string(r.vcpus),
+                       views::human_bytes(r.memory), addrs.empty() ? "-" : addrs, r.ready});
+    }
+    std::vector<std::size_t> width(table[0].size(), 0);
+    for (const auto& row : table)
+      for (std::size_t c = 0; c < row.size(); ++c) width[c] = std::max(width[c], row[c].size());
+    for (const auto& row : table) {
+      std::string line;
+      for (std::size_t c = 0; c < row.size(); ++c) {
+        std::string cell = row[c];
+        if (c + 1 < row.size()) cell.resize(width[c] + 2, ' ');
+        line += cell;
+      }
+      std::cout << line << "\n";
+    }
+    return rc;
+  };
+}
+
+}  // namespace kumo::cli

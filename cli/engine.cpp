@@ -1,0 +1,63 @@
+#include "cli/engine.h"
+
+#include <stdexcept>
+
+#include "cli/common.h"
+#include "planner/plan_io.h"
+#include "providers/images/cache.h"
+#include "providers/images/fetch.h"
+#include "providers/libvirt/session.h"
+
+namespace kumo::cli {
+
+void CacheArgs::add_to(CLI::App& cmd) {
+  cmd.add_option("--cache-dir", dir,
+                 "Local image cache (default: $XDG_CACHE_HOME/kumo/images, ~/.cache/kumo/images)");
+}
+
+std::string CacheArgs::resolve(std::string* error) const {
+  if (!dir.empty()) return dir;
+  std::map<std::string, std::string> env;
+  for (const char* key : {"XDG_CACHE_HOME", "HOME"}) {
+    if (const char* v = std::getenv(key)) env[key] = v;
+  }
+  std::string d = images::default_cache_dir(env);
+  if (d.empty()) *error = "no image cache directory: set HOME or XDG_CACHE_HOME, or pass --cache-dir";
+  return d;
+}
+
+ImageResolver make_image_resolver(const std::string& cache_dir) {
+  return [cache_dir](const ImageConfig& image) {
+    images::FetchOptions options;
+    options.cache_dir = cache_dir;
+    const images::ImageFacts facts = images::describe_image(image, options);
+    ResolvedImage r;
+    r.checksum = facts.checksum;
+    r.cached = facts.cached;
+    r.size = facts.size;
+    r.error = facts.error;
+    return r;
+  };
+}
+
+ImageFetcher make_image_fetcher(const std::string& cache_dir) {
+  return [cache_dir](const ImagePlan& plan, const FetchTick& tick) {
+    std::string error;
+    const auto image = image_config_from_json(plan.fetch, &error);
+    if (!image) throw std::runtime_error("image " + plan.name + ": " + error);
+    images::FetchOptions options;
+    options.cache_dir = cache_dir;
+    options.on_progress = [tick](const images::FetchProgress& p) {
+      if (tick) tick(p.done, p.total);
+    };
+    const images::FetchResult r = images::fetch_image(*image, options);
+    if (!r.image) throw std::runtime_error(r.error);
+    return FetchedImage{r.image->path, r.image->checksum.str(), r.image->size, r.image->format};
+  };
+}
+
+std::unique_ptr<HostConnector> make_connector() {
+  return make_libvirt_connector();
+}
+
+}  // namespace kumo::cli

@@ -1,0 +1,27 @@
+// The CLI's bindings of the engine to the real world: libvirt hosts, the image cache, curl.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "planner/executor.h"
+#include "planner/planner.h"
+#include "providers/host_session.h"
+
+namespace kumo::cli {
+
+// --cache-dir, defaulting to $XDG_CACHE_HOME/kumo/images.
+struct CacheArgs {
+  std::string dir;
+  void add_to(CLI::App& cmd);
+  // The directory to use; "" with *error set when neither --cache-dir nor HOME says one.
+  std::string resolve(std::string* error) const;
+};
+
+ImageResolver make_image_resolver(const std::string& cache_dir);
+ImageFetcher make_image_fetcher(const std::string& cache_dir);
+std::unique_ptr<HostConnector> make_connector();
+
+}  // namespace kumo::cli

@@ -1,0 +1,175 @@
+#include "cli/views/apply_view.h"
+
+#include <cstdio>
+#include <sstream>
+
+namespace kumo::views {
+
+using Clock = std::chrono::steady_clock;
+
+std::string human_bytes(std::uint64_t bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(bytes);
+  int u = 0;
+  while (v >= 1024 && u < 4) {
+    v /= 1024;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, u == 0 || v >= 100 ? "%.0f %s" : "%.1f %s", v, units[u]);
+  return buf;
+}
+
+namespace {
+
+std::string paint(bool colour, const char* code, const std::string& text) {
+  return colour ? std::string("\033[") + code + "m" + text + "\033[0m" : text;
+}
+
+std::string seconds_text(double s) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, s < 10 ? "%.1f s" : "%.0f s", s);
+  return buf;
+}
+
+std::string where(const ExecEvent& e) {
+  return e.address + (e.host.empty() ? "" : " on " + e.host);
+}
+
+}  // namespace
+
+ProgressView::ProgressView(std::ostream& out, bool live, bool colour, bool quiet)
+    : out_(out), live_(live), colour_(colour), quiet_(quiet) {}
+
+void ProgressView::clear_locked() {
+  if (drawn_) {
+    out_ << "\r\033[K";
+    drawn_ = false;
+  }
+}
+
+void ProgressView::draw_locked() {
+  if (!live_ || quiet_) return;
+  clear_locked();
+  if (running_.empty()) return;
+  std::string line = "[" + std::to_string(done_) + " done] ";
+  int shown = 0;
+  for (const auto& [id, r] : running_) {
+    if (shown++ == 3) {
+      line += " +" + std::to_string(running_.size() - 3) + " more";
+      break;
+    }
+    if (shown > 1) line += "; ";
+    line += r.last.what + " " + r.last.address + (r.last.host.empty() ? "" : "@" + r.last.host);
+    if (r.last.total > 0) {
+      line += " " + std::to_string(r.last.done * 100 / r.last.total) + "%";
+    }
+    line += " " + seconds_text(std::chrono::duration<double>(Clock::now() - r.since).count());
+  }
+  if (line.size() > 160) line = line.substr(0, 157) + "...";
+  out_ << line << std::flush;
+  drawn_ = true;
+  last_draw_ = Clock::now();
+}
+
+void ProgressView::on_event(const ExecEvent& e) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (e.kind == ExecEvent::Kind::Started) {
+    running_[e.step] = {e, Clock::now()};
+    draw_locked();
+    return;
+  }
+  if (e.kind == ExecEvent::Kind::Progress) {
+    auto it = running_.find(e.step);
+    if (it != running_.end()) {
+      it->second.last.done = e.done;
+      it->second.last.total = e.total;
+    }
+    if (Clock::now() - last_draw_ > std::chrono::milliseconds(200)) draw_locked();
+    return;
+  }
+  running_.erase(e.step);
+  ++done_;
+  clear_locked();
+  if (!quiet_ || e.status == StepStatus::Failed) {
+    std::string tag;
+    switch (e.status) {
+      case StepStatus::Ok:
+        tag = paint(colour_, "32", "  ok     ");
+        break;
+      case StepStatus::Failed:
+        tag = paint(colour_, "1;31", "  FAILED ");
+        break;
+      default:
+        tag = paint(colour_, "33", "  skipped");
+        break;
+    }
+    out_ << tag << " " << where(e) << ": " << e.what;
+    if (e.status != StepStatus::Skipped) out_ << " (" << seconds_text(e.seconds) << ")";
+    if (!e.message.empty()) {
+      if (e.status == StepStatus::Ok) {
+        out_ << ": " << e.message;
+      } else {
+        out_ << "\n           " << e.message;
+      }
+    }
+    out_ << "\n";
+  }
+  draw_locked();
+  out_ << std::flush;
+}
+
+void ProgressView::tick() {
+  std::lock_guard<std::mutex> lock(mu_);
+  draw_locked();
+}
+
+void ProgressView::finish() {
+  std::lock_guard<std::mutex> lock(mu_);
+  clear_locked();
+  out_ << std::flush;
+}
+
+std::string render_summary(const ExecResult& result, const std::string& verb, bool colour) {
+  std::ostringstream out;
+  const int ok = result.count(StepStatus::Ok), failed = result.count(StepStatus::Failed),
+            skipped = result.count(StepStatus::Skipped);
+  out << "\n";
+  if (failed == 0 && skipped == 0) {
+    out << paint(colour, "1;32", verb + " complete") << ": " << ok << " steps done in "
+        << seconds_text(result.seconds) << ".\n";
+  } else {
+    out << paint(colour, "1;31", verb + " failed") << ": " << ok << " steps done, " << failed
+        << " failed, " << skipped << " skipped, in " << seconds_text(result.seconds) << ".\n";
+    out << "\nFailed:\n";
+    for (const auto& s : result.steps) {
+      if (s.status != StepStatus::Failed) continue;
+      out << "  " << s.address << (s.host.empty() ? "" : " on " + s.host) << ": " << s.what
+          << "\n    " << s.message << "\n";
+    }
+    if (skipped > 0) {
+      out << "\nSkipped (they depend on what failed):\n";
+      for (const auto& s : result.steps) {
+        if (s.status != StepStatus::Skipped) continue;
+        out << "  " << s.address << (s.host.empty() ? "" : " on " + s.host) << ": " << s.what
+            << "\n";
+      }
+    }
+    out << "\nWhat succeeded stays; run the same command again to finish the rest.\n";
+  }
+  if (!result.vms.empty()) {
+    out << "\nReady:\n";
+    std::size_t w = 0;
+    for (const auto& v : result.vms) w = std::max(w, v.address.size() + v.host.size() + 4);
+    for (const auto& v : result.vms) {
+      std::string name = v.address + " on " + v.host;
+      name.resize(w, ' ');
+      out << "  " << name << " " << (v.addresses.empty() ? "-" : "") ;
+      for (std::size_t i = 0; i < v.addresses.size(); ++i) out << (i ? ", " : "") << v.addresses[i];
+      out << "  (ready after " << seconds_text(v.seconds) << ")\n";
+    }
+  }
+  return out.str();
+}
+
+}  // namespace kumo::views

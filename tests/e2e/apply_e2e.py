@@ -1,0 +1,239 @@
+#!/usr/bin/python3
+"""e2e: kumo apply / status / destroy of the three-host example on the lab (hv3 over qemu+ssh).
+
+The cluster is examples/web-cluster.yaml with the lab's hosts and image (lab guests have no
+package mirror: `packages` are left out, and web's runcmd, which starts nginx, is replaced by one
+that leaves a marker). Before kumo runs, a VM and a network are defined by hand on hv1.
+
+  1. plan: the image is to be uploaded to all three hosts;
+  2. apply from nothing: every VM reaches cloud-init done; inside each guest (through the guest
+     agent) hostname, user, ssh key, write_files, runcmd effects, static addresses are what the
+     file says, VMs sharing a host's network resolve each other by name, root disks are qcow2
+     overlays on the uploaded base image;
+  3. a second plan has no changes (--detailed-exitcode 0); a second apply uploads nothing;
+  4. status lists every VM as ready;
+  5. destroy is refused while api has prevent_destroy (nothing changes on any host);
+  6. after lifting prevent_destroy, destroy leaves nothing of the cluster on any host, while the
+     hand-made VM and network (and the base images) are untouched.
+
+usage: apply_e2e.py path/to/kumo
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+import yaml
+
+HERE = os.path.dirname(os.path.realpath(__file__))
+ROOT = os.path.realpath(os.path.join(HERE, "..", ".."))
+LAB = os.path.join(ROOT, "tests", "lab", "lab")
+KUMO = os.path.realpath(sys.argv[1])
+failures = []
+timings = {}
+
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what, flush=True)
+    if not cond:
+        failures.append(what)
+    return cond
+
+
+def run(args, check_rc=True, input=None, timeout=None):
+    p = subprocess.run(args, capture_output=True, text=True, input=input, timeout=timeout)
+    if check_rc and p.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} -> {p.returncode}\n{p.stdout}\n{p.stderr}")
+    return p
+
+
+def virsh(uri, *args, check_rc=True):
+    return run(["virsh", "-q", "-c", uri, *args], check_rc=check_rc).stdout
+
+
+def inventory(uri):
+    names = lambda out: sorted(out.split())
+    return {
+        "domains": names(virsh(uri, "list", "--all", "--name")),
+        "networks": names(virsh(uri, "net-list", "--all", "--name")),
+        "volumes": sorted(l.split()[0] for l in virsh(uri, "vol-list", "default").splitlines() if l.strip()),
+    }
+
+
+def guest(uri, dom, *cmd, timeout=60):
+    p = run([LAB, "exec", uri, dom, "--timeout", str(timeout), "--", *cmd], check_rc=False,
+            timeout=timeout + 60)
+    return p.returncode, p.stdout
+
+
+def variant(env, work):
+    """examples/web-cluster.yaml, made to run on the lab."""
+    with open(os.path.join(ROOT, "examples", "web-cluster.yaml")) as f:
+        cfg = yaml.safe_load(f)
+    vt = env.get("KUMO_LAB_VIRT_TYPE", "qemu")
+    for h in cfg["hosts"].values():
+        h["virt_type"] = vt
+    cfg["images"]["debian-12"] = {"path": env["KUMO_LAB_IMAGE"],
+                                  "checksum_url": "file://" + env["KUMO_LAB_IMAGE_SHA256SUMS"]}
+
+    def strip(ci):
+        if isinstance(ci, dict):
+            ci.pop("packages", None)
+    strip(cfg["defaults"].get("cloud_init"))
+    for vm in cfg["vms"].values():
+        strip(vm.get("cloud_init"))
+    cfg["vms"]["web"]["cloud_init"]["runcmd"] = [["sh", "-c", "echo festival > /var/tmp/runcmd-done"]]
+    # Each host's "front" is its own NAT network: pin api next to web-0 so that two VMs share one
+    # and name resolution between them can be checked.
+    cfg["vms"]["api"]["host"] = "hv1"
+    path = os.path.join(work, "kumo.yaml")
+    with open(path, "w") as f:
+        yaml.safe_dump(cfg, f, sort_keys=False)
+    return path, cfg
+
+
+def main():
+    run([LAB, "down"])
+    t = time.monotonic()
+    print(run([LAB, "up", "3"]).stdout, end="")
+    timings["lab_up_s"] = round(time.monotonic() - t, 1)
+    env = json.loads(run([LAB, "env", "--json"]).stdout)
+    hv = {"hv1": env["KUMO_LAB_HV1_URI"], "hv2": env["KUMO_LAB_HV2_URI"],
+          "hv3": env["KUMO_LAB_HV3_SSH_URI"]}
+    work = tempfile.mkdtemp(prefix="kumo-apply-e2e-")
+    cfg_path, cfg = variant(env, work)
+    cache = os.path.join(work, "cache")
+    vars_ = [f"--var=hv1={hv['hv1']}", f"--var=hv2={hv['hv2']}", f"--var=hv3={hv['hv3']}"]
+    common = ["-f", cfg_path, "--cache-dir", cache, *vars_]
+
+    def kumo(cmd, *extra, timeout=1500):
+        return run([KUMO, cmd, *common, *extra], check_rc=False, timeout=timeout)
+
+    # Objects kumo did not make, defined by hand before kumo runs.
+    with open(os.path.join(work, "hand-net.xml"), "w") as f:
+        f.write("<network><name>handmade-net</name><bridge name='hand0'/>"
+                "<ip address='10.99.0.1' prefix='24'/></network>")
+    virsh(hv["hv1"], "net-define", os.path.join(work, "hand-net.xml"))
+    with open(os.path.join(work, "hand-vm.xml"), "w") as f:
+        f.write("<domain type='qemu'><name>handmade-vm</name><memory unit='MiB'>64</memory>"
+                "<vcpu>1</vcpu><os><type arch='x86_64' machine='pc'>hvm</type></os></domain>")
+    virsh(hv["hv1"], "define", os.path.join(work, "hand-vm.xml"))
+    hand_before = inventory(hv["hv1"])
+
+    # 1. plan
+    p = kumo("plan", "--json")
+    check(p.returncode == 0, f"plan exits 0 ({p.stderr.strip()[-300:]})")
+    plan = json.loads(p.stdout) if p.returncode == 0 else {"images": [], "changes": []}
+    img = plan["images"][0] if plan.get("images") else {}
+    check(sorted(img.get("upload_to", [])) == ["hv1", "hv2", "hv3"],
+          f"plan: image debian-12 is uploaded to hv1, hv2, hv3 (got {img.get('upload_to')})")
+    placed = {c["address"][3:]: c["host"] for c in plan["changes"] if c["kind"] == "vm"}
+    print("placement:", placed)
+    human = kumo("plan").stdout
+    check(re.search(r"image\.debian-12: .*upload to hv1, hv2, hv3", human) is not None,
+          "plan (human) says: image.debian-12 ... upload to hv1, hv2, hv3")
+
+    # 2. apply from nothing
+    t = time.monotonic()
+    a = kumo("apply", "--auto-approve")
+    timings["apply_s"] = round(time.monotonic() - t, 1)
+    print(a.stdout[-4000:], a.stderr[-2000:])
+    check(a.returncode == 0 and "Apply complete" in a.stdout, f"apply from nothing succeeds ({timings['apply_s']} s)")
+    uploads = re.findall(r"ok\s+image\.debian-12 on (hv\d): upload", a.stdout)
+    check(sorted(uploads) == ["hv1", "hv2", "hv3"], f"the image was uploaded once to each host (got {uploads})")
+
+    vms = {"web-0": ("web", ["10.20.0.10"]), "web-1": ("web", ["10.20.0.11"]),
+           "api": ("api", ["10.20.0.20", "10.30.0.20"]), "db": ("db", ["10.30.0.30"])}
+    key = cfg["variables"]["admin_key"]["default"]
+    for name, (group, ips) in vms.items():
+        host = placed.get(name)
+        if not check(host is not None, f"{name} was placed"):
+            continue
+        uri = hv[host]
+        rc, out = guest(uri, name, "hostname")
+        check(out.strip() == name, f"{name} on {host}: hostname is {name} (got {out.strip()!r})")
+        rc, out = guest(uri, name, "id", "-nG", "admin")
+        check(rc == 0 and "sudo" in out.split(), f"{name}: user admin exists, in group sudo ({out.strip()})")
+        rc, out = guest(uri, name, "cat", "/home/admin/.ssh/authorized_keys")
+        check(key in out, f"{name}: admin's authorized_keys holds the admin key")
+        rc, out = guest(uri, name, "ip", "-4", "-o", "addr")
+        for ip in ips:
+            check(f" {ip}/" in out, f"{name}: has its static address {ip}")
+        if group == "web":
+            rc, out = guest(uri, name, "cat", "/var/www/html/index.html")
+            check(out == "<h1>Festival</h1>\n", f"{name}: write_files wrote index.html")
+            rc, out = guest(uri, name, "cat", "/var/tmp/runcmd-done")
+            check(out.strip() == "festival", f"{name}: runcmd ran")
+        if group == "api":
+            rc, out = guest(uri, name, "findmnt", "-n", "-o", "SOURCE,FSTYPE", "/srv/data")
+            check(rc == 0 and "ext4" in out, f"api: runcmd made and mounted /srv/data on its data disk ({out.strip()})")
+        root = virsh(uri, "vol-dumpxml", "--pool", "default", f"kumo_festival_{name}_root.qcow2")
+        check(re.search(r"<backingStore>\s*<path>[^<]*kumo-image_sha256-", root) is not None,
+              f"{name}: root disk is a qcow2 overlay on the host's base image volume")
+    # Name resolution between VMs that share a host's front network (the one with DHCP/DNS).
+    front = {"web-0": "10.20.0.10", "web-1": "10.20.0.11", "api": "10.20.0.20"}
+    pairs = [(x, y) for x in front for y in front if x != y and placed.get(x) and placed.get(x) == placed.get(y)]
+    print("VM pairs on one host's front network:", pairs)
+    for x, y in pairs:
+        rc, out = guest(hv[placed[x]], x, "getent", "hosts", f"{y}.festival.internal")
+        check(rc == 0 and front[y] in out, f"{x} resolves {y}.festival.internal to {front[y]} ({out.strip()})")
+
+    # 3. idempotence
+    p = kumo("plan", "--detailed-exitcode")
+    check(p.returncode == 0, f"second plan: no changes, exit 0 with --detailed-exitcode (got {p.returncode}: {p.stdout[-800:]})")
+    a2 = kumo("apply", "--auto-approve")
+    check(a2.returncode == 0 and "upload" not in a2.stdout, "second apply changes nothing and uploads nothing")
+
+    # 4. status
+    s = kumo("status", "--json")
+    st = json.loads(s.stdout) if s.returncode == 0 else {"vms": []}
+    check(sorted(v["name"] for v in st["vms"] if v["ready"]) == sorted(vms),
+          f"status: all four VMs ready ({[(v['name'], v['ready_detail']) for v in st['vms']]})")
+
+    # 5. destroy is refused while api has prevent_destroy; nothing changes
+    before = {h: inventory(u) for h, u in hv.items()}
+    d = kumo("destroy", "--auto-approve")
+    check(d.returncode == 1 and "prevent_destroy" in d.stderr, f"destroy refused: api has prevent_destroy ({d.stderr.strip()[-300:]})")
+    check({h: inventory(u) for h, u in hv.items()} == before, "the refused destroy changed nothing on any host")
+
+    # 6. lift prevent_destroy, then destroy
+    cfg["vms"]["api"]["lifecycle"]["prevent_destroy"] = False
+    with open(cfg_path, "w") as f:
+        yaml.safe_dump(cfg, f, sort_keys=False)
+    a3 = kumo("apply", "--auto-approve")
+    check(a3.returncode == 0, "apply records prevent_destroy: false")
+    d = kumo("destroy", "--auto-approve")
+    print(d.stdout[-2000:], d.stderr[-1000:])
+    check(d.returncode == 0 and "Destroy complete" in d.stdout, "destroy succeeds")
+    for h, u in hv.items():
+        inv = inventory(u)
+        left = [n for n in inv["domains"] + inv["networks"] + inv["volumes"] if "festival" in n]
+        check(left == [], f"{h}: nothing of cluster festival is left ({left})")
+        check(any(v.startswith("kumo-image_") for v in inv["volumes"]), f"{h}: the base image stays")
+    after = inventory(hv["hv1"])
+    check("handmade-vm" in after["domains"] and "handmade-net" in after["networks"],
+          "the hand-made VM and network on hv1 are untouched")
+    p = kumo("plan", "--json")
+    check(p.returncode == 0 and json.loads(p.stdout)["summary"]["add"] == 4, "after destroy, plan adds everything again")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except Exception as e:  # noqa: BLE001
+        failures.append(f"exception: {e}")
+        print("FAIL exception:", e, flush=True)
+    finally:
+        down = run([LAB, "down"], check_rc=False)
+        if down.returncode != 0:
+            failures.append("lab down failed: " + down.stderr)
+    print("timings:", json.dumps(timings))
+    if failures:
+        print(f"\n{len(failures)} check(s) failed:")
+        for f in failures:
+            print("  -", f)
+        sys.exit(1)
+    print("\nall checks passed")
