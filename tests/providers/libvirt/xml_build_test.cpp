@@ -81,8 +81,8 @@ TEST_CASE("volume XML of an overlay names its backing file and format", "[xml_bu
   const auto volume = parse_volume_xml(xml);
   REQUIRE(volume);
   CHECK(volume->backing_path == "/var/lib/libvirt/images/kumo-image_sha256-ab12.qcow2");
-  const auto backing = load(xml).child("volume").child("backingStore");
-  CHECK(attr(backing.child("format"), "type") == "qcow2");
+  const auto doc = load(xml);
+  CHECK(attr(doc.child("volume").child("backingStore").child("format"), "type") == "qcow2");
 }
 
 TEST_CASE("network XML (nat) reads back whole: bridge, address, DHCP, hosts, domain, MTU",
