@@ -26,6 +26,9 @@ struct PoolFreer {
 struct VolumeFreer {
   void operator()(virStorageVolPtr v) const noexcept { virStorageVolFree(v); }
 };
+struct StreamFreer {
+  void operator()(virStreamPtr s) const noexcept { virStreamFree(s); }
+};
 struct StatsListFreer {
   void operator()(virDomainStatsRecordPtr* list) const noexcept {
     virDomainStatsRecordListFree(list);
@@ -37,6 +40,7 @@ using DomainHandle = std::unique_ptr<virDomain, DomainFreer>;
 using NetworkHandle = std::unique_ptr<virNetwork, NetworkFreer>;
 using PoolHandle = std::unique_ptr<virStoragePool, PoolFreer>;
 using VolumeHandle = std::unique_ptr<virStorageVol, VolumeFreer>;
+using StreamHandle = std::unique_ptr<virStream, StreamFreer>;
 // virConnectGetAllDomainStats returns a NULL-terminated array freed in one call.
 using StatsList = std::unique_ptr<virDomainStatsRecordPtr, StatsListFreer>;
 

@@ -1,0 +1,212 @@
+#include "providers/libvirt/xml_build.h"
+
+#include <sstream>
+
+#include <pugixml.hpp>
+
+#include "providers/ownership.h"
+
+namespace kumo::libvirt {
+namespace {
+
+pugi::xml_node add(pugi::xml_node parent, const char* name) {
+  return parent.append_child(name);
+}
+
+pugi::xml_node add_text(pugi::xml_node parent, const char* name, const std::string& text) {
+  auto node = parent.append_child(name);
+  node.text() = text.c_str();
+  return node;
+}
+
+void set(pugi::xml_node node, const char* name, const std::string& value) {
+  node.append_attribute(name) = value.c_str();
+}
+
+std::string render(const pugi::xml_document& doc) {
+  std::ostringstream out;
+  doc.save(out, "  ", pugi::format_indent | pugi::format_no_declaration);
+  return out.str();
+}
+
+void add_dns(pugi::xml_node network, const NetworkSpec& spec) {
+  pugi::xml_node dns;
+  for (const auto& host : spec.dhcp_hosts) {
+    if (host.ip.empty() || host.name.empty()) continue;
+    if (!dns) dns = add(network, "dns");
+    auto entry = add(dns, "host");
+    set(entry, "ip", host.ip);
+    add_text(entry, "hostname", host.name);
+    if (!spec.domain.empty()) add_text(entry, "hostname", host.name + "." + spec.domain);
+  }
+}
+
+void add_ip(pugi::xml_node network, const NetworkSpec& spec) {
+  if (spec.address.empty()) return;
+  auto ip = add(network, "ip");
+  set(ip, "address", spec.address);
+  set(ip, "prefix", std::to_string(spec.prefix));
+  const bool range = !spec.dhcp_start.empty() && !spec.dhcp_end.empty();
+  if (!range && spec.dhcp_hosts.empty()) return;
+  auto dhcp = add(ip, "dhcp");
+  if (range) {
+    auto r = add(dhcp, "range");
+    set(r, "start", spec.dhcp_start);
+    set(r, "end", spec.dhcp_end);
+  }
+  for (const auto& host : spec.dhcp_hosts) {
+    auto entry = add(dhcp, "host");
+    set(entry, "mac", host.mac);
+    if (!host.ip.empty()) set(entry, "ip", host.ip);
+    if (!host.name.empty()) set(entry, "name", host.name);
+  }
+}
+
+void add_owner(pugi::xml_node domain, const Ownership& owner) {
+  pugi::xml_document mark;
+  const std::string xml = owner_metadata_xml(owner);
+  mark.load_buffer(xml.data(), xml.size());
+  add(domain, "metadata").append_copy(mark.document_element());
+}
+
+void add_disk(pugi::xml_node devices, const DomainDisk& disk, const std::string& pool) {
+  auto node = add(devices, "disk");
+  set(node, "type", "volume");
+  set(node, "device", "disk");
+  auto driver = add(node, "driver");
+  set(driver, "name", "qemu");
+  set(driver, "type", disk.format);
+  auto source = add(node, "source");
+  set(source, "pool", pool);
+  set(source, "volume", disk.volume);
+  auto target = add(node, "target");
+  set(target, "dev", disk.target);
+  set(target, "bus", "virtio");
+  if (disk.readonly) add(node, "readonly");
+}
+
+void add_nic(pugi::xml_node devices, const DomainNic& nic) {
+  auto node = add(devices, "interface");
+  if (nic.network.empty()) {
+    set(node, "type", "bridge");
+    set(add(node, "source"), "bridge", nic.bridge);
+  } else {
+    set(node, "type", "network");
+    set(add(node, "source"), "network", nic.network);
+  }
+  set(add(node, "mac"), "address", nic.mac);
+  set(add(node, "model"), "type", "virtio");
+}
+
+void add_console(pugi::xml_node devices, const std::string& serial_log) {
+  auto serial = add(devices, "serial");
+  set(serial, "type", "pty");
+  if (!serial_log.empty()) {
+    auto log = add(serial, "log");
+    set(log, "file", serial_log);
+    set(log, "append", "off");
+  }
+  set(add(serial, "target"), "port", "0");
+
+  auto console = add(devices, "console");
+  set(console, "type", "pty");
+  auto target = add(console, "target");
+  set(target, "type", "serial");
+  set(target, "port", "0");
+}
+
+}  // namespace
+
+std::string volume_xml(const VolumeSpec& spec) {
+  pugi::xml_document doc;
+  auto volume = add(doc, "volume");
+  add_text(volume, "name", spec.name);
+  set(add_text(volume, "capacity", std::to_string(spec.capacity)), "unit", "bytes");
+  set(add_text(volume, "allocation", "0"), "unit", "bytes");
+  set(add(add(volume, "target"), "format"), "type", spec.format);
+  if (!spec.backing_path.empty()) {
+    auto backing = add(volume, "backingStore");
+    add_text(backing, "path", spec.backing_path);
+    if (!spec.backing_format.empty()) set(add(backing, "format"), "type", spec.backing_format);
+  }
+  return render(doc);
+}
+
+std::string network_xml(const NetworkSpec& spec) {
+  pugi::xml_document doc;
+  auto network = add(doc, "network");
+  add_text(network, "name", spec.name);
+  if (spec.mode == "bridge") {
+    // The host's own bridge: libvirt only hands guests to it (no addresses, DHCP or DNS).
+    set(add(network, "forward"), "mode", "bridge");
+    set(add(network, "bridge"), "name", spec.bridge);
+    return render(doc);
+  }
+  if (spec.mode == "nat" || spec.mode == "route") set(add(network, "forward"), "mode", spec.mode);
+  auto bridge = add(network, "bridge");
+  set(bridge, "name", spec.bridge);
+  set(bridge, "stp", "on");
+  set(bridge, "delay", "0");
+  if (spec.mtu) set(add(network, "mtu"), "size", std::to_string(*spec.mtu));
+  if (!spec.domain.empty()) {
+    auto domain = add(network, "domain");
+    set(domain, "name", spec.domain);
+    set(domain, "localOnly", "yes");
+  }
+  add_dns(network, spec);
+  add_ip(network, spec);
+  return render(doc);
+}
+
+std::string domain_xml(const DomainSpec& spec, const std::string& pool, const std::string& uuid) {
+  pugi::xml_document doc;
+  auto domain = add(doc, "domain");
+  set(domain, "type", spec.virt_type);
+  add_text(domain, "name", spec.name);
+  if (!uuid.empty()) add_text(domain, "uuid", uuid);
+  add_owner(domain, spec.owner);
+  set(add_text(domain, "memory", std::to_string(spec.memory)), "unit", "b");
+  set(add_text(domain, "currentMemory", std::to_string(spec.memory)), "unit", "b");
+  set(add_text(domain, "vcpu", std::to_string(spec.vcpus)), "placement", "static");
+
+  auto os = add(domain, "os");
+  auto type = add_text(os, "type", "hvm");
+  set(type, "arch", "x86_64");
+  set(type, "machine", "pc");
+  set(add(os, "boot"), "dev", "hd");
+
+  auto features = add(domain, "features");
+  add(features, "acpi");
+  add(features, "apic");
+  if (spec.virt_type == "qemu") {
+    // TCG's translation cache defaults to a quarter of the guest's memory: cap it.
+    set(add_text(add(features, "tcg"), "tb-cache", "128"), "unit", "MiB");
+  }
+  if (spec.virt_type == "kvm") {
+    auto cpu = add(domain, "cpu");
+    set(cpu, "mode", "host-passthrough");
+    set(cpu, "check", "none");
+    set(cpu, "migratable", "on");
+  }
+  set(add(domain, "clock"), "offset", "utc");
+  add_text(domain, "on_poweroff", "destroy");
+  add_text(domain, "on_reboot", "restart");
+  add_text(domain, "on_crash", "destroy");
+
+  auto devices = add(domain, "devices");
+  for (const auto& disk : spec.disks) add_disk(devices, disk, pool);
+  for (const auto& nic : spec.nics) add_nic(devices, nic);
+  add_console(devices, spec.serial_log);
+  auto channel = add(devices, "channel");
+  set(channel, "type", "unix");
+  auto agent = add(channel, "target");
+  set(agent, "type", "virtio");
+  set(agent, "name", "org.qemu.guest_agent.0");
+  auto rng = add(devices, "rng");
+  set(rng, "model", "virtio");
+  set(add_text(rng, "backend", "/dev/urandom"), "model", "random");
+  set(add(devices, "memballoon"), "model", "virtio");
+  return render(doc);
+}
+
+}  // namespace kumo::libvirt

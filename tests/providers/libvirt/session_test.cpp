@@ -1,0 +1,467 @@
+// The libvirt HostSession against libvirt's test driver, in process (no daemon).
+//
+// test:///default keeps one state per process, shared by every connection open at the same time
+// and reset when the last one closes. Each test opens its own session and closes it at the end,
+// so each starts from the driver's default host: pool "default-pool" (a dir pool at
+// /default-pool), network "default" and a running domain "test". A second, raw connection opened
+// while a session is open sees and changes the same objects: the tests use one to change things
+// behind the session's back.
+//
+// The test driver has no stream or agent support (virStorageVolUpload, virStorageVolDownload,
+// virDomainQemuAgentCommand): for those the tests check the session fails cleanly.
+#include "providers/libvirt/session.h"
+
+#include <algorithm>
+#include <future>
+#include <stdexcept>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "providers/libvirt/connection.h"
+#include "providers/libvirt/handles.h"
+#include "providers/ownership.h"
+
+using namespace kumo;
+using namespace kumo::libvirt;
+using namespace std::chrono_literals;
+using Catch::Matchers::Contains;
+using Catch::Matchers::StartsWith;
+
+namespace {
+
+const HostTarget kHost{"hv1", "test:///default", "default-pool"};
+const std::string kLabel = "host hv1 (test:///default): ";
+
+std::unique_ptr<HostSession> open_session(const HostTarget& host = kHost) {
+  return make_libvirt_connector()->connect(host, 5s);
+}
+
+// A connection of the test's own, sharing the session's state.
+ConnectHandle side_connection() {
+  ensure_libvirt_ready();
+  ConnectHandle conn(virConnectOpen("test:///default"));
+  REQUIRE(conn);
+  return conn;
+}
+
+template <typename F>
+std::string host_error(F&& f) {
+  try {
+    f();
+  } catch (const HostError& e) {
+    return e.what();
+  }
+  FAIL("no HostError was thrown");
+  return "";
+}
+
+NetworkSpec front_network() {
+  NetworkSpec spec;
+  spec.name = "kumo_festival_front";
+  spec.mode = "nat";
+  spec.bridge = "kb-festival-front";
+  spec.address = "10.20.0.1";
+  spec.prefix = 24;
+  spec.dhcp_start = "10.20.0.100";
+  spec.dhcp_end = "10.20.0.199";
+  spec.dhcp_hosts = {{"52:54:00:6b:3c:01", "10.20.0.10", "web-0"},
+                     {"52:54:00:6b:3c:11", "10.20.0.11", "web-1"}};
+  spec.domain = "festival.test";
+  spec.mtu = 1400;
+  return spec;
+}
+
+DomainSpec web_domain() {
+  DomainSpec spec;
+  spec.name = "web-0";
+  spec.virt_type = "kvm";
+  spec.vcpus = 2;
+  spec.memory = 1ull << 30;
+  spec.disks = {{"kumo_festival_web-0_root.qcow2", "qcow2", "vda", false},
+                {"kumo_festival_web-0_seed.iso", "raw", "vdb", true}};
+  spec.nics = {{"default", "", "52:54:00:6b:3c:01"}};
+  spec.serial_log = "/default-pool/kumo_festival_web-0_serial.log";
+  spec.owner = {"festival", "vm.web-0", "9c1185a5",
+                nlohmann::json{{"cpus", 2}, {"memory", 1073741824}, {"image", "debian-12"}}};
+  return spec;
+}
+
+}  // namespace
+
+TEST_CASE("a session opens on the host's pool and knows its directory", "[session]") {
+  const auto session = open_session();
+  CHECK(session->target().name == "hv1");
+  CHECK(session->target().pool == "default-pool");
+  CHECK(session->pool_path() == "/default-pool");
+}
+
+TEST_CASE("a session is refused, naming host and pool, when the pool is missing or stopped",
+          "[session]") {
+  CHECK(host_error([] {
+          open_session({"hv1", "test:///default", "default"});
+        }) == kLabel + "storage pool \"default\" not found — create it or set pool: in kumo.yaml");
+
+  const auto side = side_connection();
+  const PoolHandle pool(virStoragePoolLookupByName(side.get(), "default-pool"));
+  REQUIRE(virStoragePoolDestroy(pool.get()) == 0);
+  CHECK(host_error([] { open_session(); }) ==
+        kLabel +
+            "storage pool \"default-pool\" is not active — start it (virsh pool-start "
+            "default-pool; virsh pool-autostart default-pool) or set pool: in kumo.yaml");
+}
+
+TEST_CASE("a session on a host that cannot be opened fails with the connection's message",
+          "[session]") {
+  const HostTarget missing{"hv2", "test:///nonexistent/node.xml", "default-pool"};
+  CHECK_THAT(host_error([&] { open_session(missing); }),
+             StartsWith("host hv2 (test:///nonexistent/node.xml): "));
+  CHECK_THAT(host_error([] {
+               open_session({"hv3", "", "default-pool"});
+             }),
+             StartsWith("host hv3 (): no URI"));
+}
+
+TEST_CASE("volumes are created, read back, and deleted (twice is fine)", "[session]") {
+  const auto session = open_session();
+  const std::string name = "kumo_festival_web-0_data-logs.qcow2";
+  CHECK_FALSE(session->volume(name));
+
+  session->create_volume({name, 10ull << 30, "qcow2", "", ""});
+  const auto volume = session->volume(name);
+  REQUIRE(volume);
+  CHECK(volume->pool == "default-pool");
+  CHECK(volume->name == name);
+  CHECK(volume->path == "/default-pool/" + name);
+  CHECK(volume->format == "qcow2");
+  CHECK(volume->capacity == 10ull << 30);
+  CHECK(volume->allocation == 0);
+  CHECK(volume->owner == Ownership{"festival", "volume.web-0/data/logs", "", nullptr});
+
+  CHECK(host_error([&] {
+          session->create_volume({name, 1, "qcow2", "", ""});
+        }) == kLabel + "creating volume " + name +
+                  " in storage pool \"default-pool\" failed: operation failed: storage vol "
+                  "already exists");
+
+  session->delete_volume(name);
+  CHECK_FALSE(session->volume(name));
+  session->delete_volume(name);
+}
+
+TEST_CASE("an overlay volume keeps its backing file", "[session]") {
+  const auto session = open_session();
+  const std::string base = "kumo-image_sha256-ab12.qcow2";
+  const std::string root = "kumo_festival_web-0_root.qcow2";
+  session->create_volume({base, 2ull << 30, "qcow2", "", ""});
+  session->create_volume({root, 20ull << 30, "qcow2", "/default-pool/" + base, "qcow2"});
+  const auto volume = session->volume(root);
+  REQUIRE(volume);
+  CHECK(volume->backing_path == "/default-pool/" + base);
+  CHECK(volume->capacity == 20ull << 30);
+}
+
+TEST_CASE("an upload the host cannot take fails cleanly and leaves no volume behind", "[session]") {
+  // The test driver has no virStorageVolUpload: the session creates the volume, fails to start
+  // the stream, deletes the volume again and says which host, volume and call.
+  const auto session = open_session();
+  const std::string name = "kumo-image_sha256-cd34.qcow2";
+  int reads = 0, ticks = 0;
+  const ByteReader reader = [&](char*, std::size_t) -> std::size_t {
+    ++reads;
+    return 0;
+  };
+  const TransferTick tick = [&](const Transfer&) { ++ticks; };
+  CHECK(host_error([&] { session->upload_volume(name, 8u << 20, reader, tick); }) ==
+        kLabel + "uploading to volume " + name +
+            " in storage pool \"default-pool\" failed: this function is not supported by the "
+            "connection driver: virStorageVolUpload");
+  CHECK(reads == 0);
+  CHECK(ticks == 0);
+  CHECK_FALSE(session->volume(name));
+}
+
+TEST_CASE("an empty upload needs no stream; a source with more bytes than announced is refused",
+          "[session]") {
+  const auto session = open_session();
+  const ByteReader empty = [](char*, std::size_t) -> std::size_t { return 0; };
+  session->upload_volume("empty.raw", 0, empty, {});
+  const auto volume = session->volume("empty.raw");
+  REQUIRE(volume);
+  CHECK(volume->format == "raw");
+  CHECK(volume->capacity == 0);
+
+  const ByteReader endless = [](char* buf, std::size_t max) -> std::size_t {
+    std::fill(buf, buf + max, 'x');
+    return max;
+  };
+  CHECK(host_error([&] { session->upload_volume("long.raw", 0, endless, {}); }) ==
+        kLabel +
+            "uploading to volume long.raw in storage pool \"default-pool\" failed: the source "
+            "holds more than the 0 bytes announced");
+  CHECK_FALSE(session->volume("long.raw"));
+}
+
+TEST_CASE("the tail of a pool file is best effort: \"\" when it is missing or unreadable",
+          "[session]") {
+  const auto session = open_session();
+  CHECK(session->tail_pool_file("kumo_festival_web-0_serial.log", 4096) == "");
+  // The test driver has no virStorageVolDownload: still "", never an exception.
+  session->create_volume({"kumo_festival_web-0_serial.log", 1 << 20, "raw", "", ""});
+  CHECK(session->tail_pool_file("kumo_festival_web-0_serial.log", 4096) == "");
+  CHECK(session->tail_pool_file("kumo_festival_web-0_serial.log", 0) == "");
+}
+
+TEST_CASE("a network is defined, started and autostarted, and reads back whole", "[session]") {
+  const auto session = open_session();
+  const auto spec = front_network();
+  CHECK_FALSE(session->network(spec.name));
+  session->define_network(spec);
+
+  const auto network = session->network(spec.name);
+  REQUIRE(network);
+  CHECK(network->name == spec.name);
+  CHECK_FALSE(network->uuid.empty());
+  CHECK(network->active);
+  CHECK(network->persistent);
+  CHECK(network->autostart);
+  CHECK(network->forward_mode == "nat");
+  CHECK(network->bridge == "kb-festival-front");
+  CHECK(network->ip == "10.20.0.1");
+  CHECK(network->prefix == 24);
+  CHECK(network->dhcp_start == "10.20.0.100");
+  CHECK(network->dhcp_end == "10.20.0.199");
+  CHECK(network->dhcp_hosts ==
+        std::vector<ObservedDhcpHost>{{"52:54:00:6b:3c:01", "10.20.0.10", "web-0"},
+                                      {"52:54:00:6b:3c:11", "10.20.0.11", "web-1"}});
+  CHECK(network->domain == "festival.test");
+  CHECK(network->mtu == 1400);
+  CHECK(network->owner == Ownership{"festival", "network.front", "", nullptr});
+
+  CHECK_THAT(host_error([&] { session->define_network(spec); }),
+             StartsWith(kLabel + "defining network kumo_festival_front failed: "));
+}
+
+TEST_CASE("networks in bridge and isolated mode are defined too", "[session]") {
+  const auto session = open_session();
+  NetworkSpec lan;
+  lan.name = "kumo_festival_lan";
+  lan.mode = "bridge";
+  lan.bridge = "br0";
+  session->define_network(lan);
+  const auto bridged = session->network(lan.name);
+  REQUIRE(bridged);
+  CHECK(bridged->forward_mode == "bridge");
+  CHECK(bridged->bridge == "br0");
+  CHECK(bridged->active);
+
+  auto back = front_network();
+  back.name = "kumo_festival_back";
+  back.mode = "isolated";
+  back.bridge = "kb-festival-back";
+  back.address = "10.30.0.1";
+  back.dhcp_start = back.dhcp_end = "";
+  back.dhcp_hosts.clear();
+  session->define_network(back);
+  const auto isolated = session->network(back.name);
+  REQUIRE(isolated);
+  CHECK(isolated->forward_mode == "");
+  CHECK(isolated->ip == "10.30.0.1");
+  CHECK(isolated->dhcp_hosts.empty());
+}
+
+TEST_CASE("a stopped network is started again, and its autostart set either way", "[session]") {
+  const auto session = open_session();
+  const auto spec = front_network();
+  session->define_network(spec);
+
+  const auto side = side_connection();
+  const NetworkHandle net(virNetworkLookupByName(side.get(), spec.name.c_str()));
+  REQUIRE(virNetworkDestroy(net.get()) == 0);
+  CHECK_FALSE(session->network(spec.name)->active);
+
+  session->start_network(spec.name, false);
+  CHECK(session->network(spec.name)->active);
+  CHECK_FALSE(session->network(spec.name)->autostart);
+  session->start_network(spec.name, true);  // already running: only autostart changes
+  CHECK(session->network(spec.name)->autostart);
+
+  CHECK(host_error([&] { session->start_network("kumo_festival_gone", true); }) ==
+        kLabel +
+            "starting network kumo_festival_gone failed: no such network — was it deleted "
+            "outside kumo? `kumo apply` defines it again");
+}
+
+TEST_CASE("a network is stopped and undefined; a missing one is no error", "[session]") {
+  const auto session = open_session();
+  const auto spec = front_network();
+  session->define_network(spec);
+  session->delete_network(spec.name);
+  CHECK_FALSE(session->network(spec.name));
+  session->delete_network(spec.name);
+
+  // Stopped already: only undefined.
+  session->define_network(spec);
+  const auto side = side_connection();
+  const NetworkHandle net(virNetworkLookupByName(side.get(), spec.name.c_str()));
+  REQUIRE(virNetworkDestroy(net.get()) == 0);
+  session->delete_network(spec.name);
+  CHECK_FALSE(session->network(spec.name));
+}
+
+TEST_CASE("a domain is defined and reads back with kumo's owner mark", "[session]") {
+  const auto session = open_session();
+  const auto spec = web_domain();
+  session->create_volume({spec.disks[0].volume, 20ull << 30, "qcow2", "", ""});
+  CHECK_FALSE(session->domain(spec.name));
+  session->define_domain(spec);
+
+  const auto domain = session->domain(spec.name);
+  REQUIRE(domain);
+  CHECK(domain->name == "web-0");
+  CHECK_FALSE(domain->uuid.empty());
+  CHECK(domain->state == "shutoff");
+  CHECK_FALSE(domain->active);
+  CHECK(domain->persistent);
+  CHECK(domain->autostart);
+  CHECK(domain->virt_type == "kvm");
+  CHECK(domain->vcpus == 2);
+  CHECK(domain->memory == 1ull << 30);
+  CHECK(domain->max_memory == 1ull << 30);
+  REQUIRE(domain->owner);
+  CHECK(*domain->owner == spec.owner);
+  // A disk's volume is resolved to its path through the pool; one not there (the seed was never
+  // created) reads as pool/volume.
+  CHECK(domain->disks ==
+        std::vector<ObservedDisk>{
+            {"vda", "disk", "/default-pool/kumo_festival_web-0_root.qcow2", "qcow2", false},
+            {"vdb", "disk", "default-pool/kumo_festival_web-0_seed.iso", "raw", true}});
+  CHECK(domain->nics ==
+        std::vector<ObservedNic>{{"default", "network", "52:54:00:6b:3c:01", "virtio"}});
+}
+
+TEST_CASE("a domain is redefined in place, keeping its UUID", "[session]") {
+  const auto session = open_session();
+  auto spec = web_domain();
+  session->define_domain(spec);
+  const auto before = session->domain(spec.name);
+  REQUIRE(before);
+
+  spec.memory = 2ull << 30;
+  spec.vcpus = 4;
+  spec.autostart = false;
+  spec.owner.spec_hash = "0b7e";
+  session->define_domain(spec);
+  const auto after = session->domain(spec.name);
+  REQUIRE(after);
+  CHECK(after->uuid == before->uuid);
+  CHECK(after->memory == 2ull << 30);
+  CHECK(after->vcpus == 4);
+  CHECK_FALSE(after->autostart);
+  CHECK(after->owner->spec_hash == "0b7e");
+}
+
+TEST_CASE("a domain is started (once), gets addresses, and its autostart follows", "[session]") {
+  const auto session = open_session();
+  const auto spec = web_domain();
+  session->define_domain(spec);
+  CHECK(session->addresses(spec.name).empty());  // not running: nothing answers
+
+  session->start_domain(spec.name);
+  session->start_domain(spec.name);  // running already: nothing to do
+  const auto domain = session->domain(spec.name);
+  REQUIRE(domain);
+  CHECK(domain->state == "running");
+  CHECK(domain->active);
+
+  const auto addresses = session->addresses(spec.name);
+  REQUIRE_FALSE(addresses.empty());
+  for (const auto& address : addresses) {
+    CHECK_FALSE(address.rfind("127.", 0) == 0);
+    CHECK(address != "::1");
+  }
+  CHECK(session->addresses("nope").empty());
+
+  session->set_domain_autostart(spec.name, false);
+  CHECK_FALSE(session->domain(spec.name)->autostart);
+  session->set_domain_autostart(spec.name, true);
+  CHECK(session->domain(spec.name)->autostart);
+
+  CHECK(host_error([&] { session->start_domain("nope"); }) ==
+        kLabel +
+            "starting domain nope failed: no such domain — was it deleted outside kumo? `kumo "
+            "apply` defines it again");
+  CHECK_THAT(host_error([&] { session->set_domain_autostart("nope", true); }),
+             StartsWith(kLabel + "setting autostart of domain nope failed: no such domain"));
+}
+
+TEST_CASE("a domain is deleted running or not; a missing one is no error", "[session]") {
+  const auto session = open_session();
+  const auto spec = web_domain();
+  session->define_domain(spec);
+  session->start_domain(spec.name);
+  session->delete_domain(spec.name);
+  CHECK_FALSE(session->domain(spec.name));
+  session->delete_domain(spec.name);
+
+  session->define_domain(spec);
+  session->delete_domain(spec.name);
+  CHECK_FALSE(session->domain(spec.name));
+
+  // The test driver's own running domain, not made by kumo: read back without an owner.
+  const auto builtin = session->domain("test");
+  REQUIRE(builtin);
+  CHECK(builtin->state == "running");
+  CHECK_FALSE(builtin->owner);
+  session->delete_domain("test");
+  CHECK_FALSE(session->domain("test"));
+}
+
+TEST_CASE("a guest agent that cannot answer is a HostError naming host and domain", "[session]") {
+  const auto session = open_session();
+  const auto spec = web_domain();
+  session->define_domain(spec);
+  session->start_domain(spec.name);
+  const nlohmann::json ping = {{"execute", "guest-ping"}};
+  CHECK(host_error([&] { session->agent_command(spec.name, ping, 5s); }) ==
+        kLabel +
+            "guest agent of web-0 did not answer: this function is not supported by the "
+            "connection driver: virDomainQemuAgentCommand");
+  CHECK(host_error([&] { session->agent_command("nope", ping, 0s); }) ==
+        kLabel + "guest agent of nope did not answer: domain nope does not exist");
+}
+
+TEST_CASE("one session serves several threads at once", "[session]") {
+  const auto session = open_session();
+  std::vector<std::future<void>> workers;
+  for (int t = 0; t < 4; ++t) {
+    workers.push_back(std::async(std::launch::async, [&session, t] {
+      for (int i = 0; i < 5; ++i) {
+        const std::string name = "vol-" + std::to_string(t) + "-" + std::to_string(i) + ".qcow2";
+        session->create_volume({name, 1 << 20, "qcow2", "", ""});
+        // Catch's assertions are not thread safe: a failure here is an exception for get().
+        if (!session->volume(name)) throw std::runtime_error(name + " was not created");
+        session->tail_pool_file(name, 1024);
+        auto domain = web_domain();
+        domain.name = "vm-" + std::to_string(t) + "-" + std::to_string(i);
+        session->define_domain(domain);
+        session->start_domain(domain.name);
+        session->delete_domain(domain.name);
+        session->delete_volume(name);
+      }
+    }));
+  }
+  for (auto& worker : workers) worker.get();
+  CHECK_FALSE(session->volume("vol-0-0.qcow2"));
+  CHECK_FALSE(session->domain("vm-3-4"));
+}
+
+TEST_CASE("each test starts from the test driver's default host", "[session]") {
+  // The state of test:///default lives only while a connection is open: objects made by the
+  // tests above are gone, the default ones are back.
+  const auto session = open_session();
+  CHECK(session->domain("test"));
+  CHECK_FALSE(session->domain("web-0"));
+  CHECK_FALSE(session->network("kumo_festival_front"));
+  CHECK(session->network("default"));
+}
