@@ -101,19 +101,6 @@ int run_plan(const Plan& plan, const ApplyState& s, const std::string& cache_dir
   return result.success() ? 0 : 1;
 }
 
-std::vector<HostConfig> hosts_of(const Plan& plan) {
-  std::vector<HostConfig> hosts;
-  for (const auto& h : plan.hosts) {
-    if (h.skipped) continue;
-    HostConfig c;
-    c.name = h.name;
-    c.uri = h.uri;
-    c.pool = h.pool;
-    hosts.push_back(c);
-  }
-  return hosts;
-}
-
 int apply_saved(const ApplyState& s, const GlobalOptions& global) {
   std::string error;
   auto plan = load_plan(s.plan_file, &error);
@@ -139,7 +126,10 @@ int apply_saved(const ApplyState& s, const GlobalOptions& global) {
   auto observed = observe_hosts(*provider, hosts,
                                 std::chrono::milliseconds(static_cast<long long>(s.timeout_s * 1000)));
   for (std::size_t i = 0; i < observed.size(); ++i) {
-    if (plan->hosts[i].skipped) observed[i] = ObservedHost{plan->hosts[i].name, plan->hosts[i].uri};
+    if (!plan->hosts[i].skipped) continue;
+    observed[i] = ObservedHost{};
+    observed[i].host = plan->hosts[i].name;
+    observed[i].uri = plan->hosts[i].uri;
   }
   if (fingerprint(observed) != plan->fingerprint) {
     std::cerr << "kumo apply: " << s.plan_file

@@ -640,7 +640,8 @@ class Executor {
     spec.disks.push_back({str(d, "root_volume"), "qcow2", "vda", false});
     spec.disks.push_back({str(d, "seed_volume"), "raw", "vdb", true});
     char letter = 'c';
-    for (const auto& [disk, volume] : d.value("data_disk_volumes", json::object()).items()) {
+    const json data_disks = d.value("data_disk_volumes", json::object());
+    for (const auto& [disk, volume] : data_disks.items()) {
       (void)disk;
       spec.disks.push_back({volume.get<std::string>(), "qcow2", std::string("vd") + letter, false});
       ++letter;

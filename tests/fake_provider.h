@@ -34,7 +34,7 @@ class FakeProvider : public Provider {
       std::this_thread::sleep_for(slow->second);
     }
     if (unreachable.count(target.name)) return unreachable_host(target, "connection refused");
-    std::lock_guard<std::mutex> lock(state_mu);
+    std::lock_guard<std::recursive_mutex> lock(state_mu);
     ObservedHost h = host(target.name);
     h.reachable = true;
     h.api_calls = 5 + static_cast<int>(h.domains.size() + h.networks.size() + h.volumes.size());

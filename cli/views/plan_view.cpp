@@ -139,7 +139,7 @@ std::string image_line(const ImagePlan& im) {
   }
   if (!im.partial_on.empty())
     line += "; redoes a cut-short upload on " + join_names(im.partial_on);
-  if (im.checksum.empty()) line += "; NOT VERIFIED (checksum: none)";
+  if (im.fetch.value("checksum_none", false)) line += "; NOT VERIFIED (checksum: none)";
   return line;
 }
 
@@ -270,7 +270,7 @@ std::string render_markdown(const Plan& plan, const ViewOptions& o) {
   out << "**" << summary_line(plan) << "**\n\n";
   for (const auto& w : plan.warnings) out << "> :warning: " << w << "\n";
   if (!plan.warnings.empty()) out << "\n";
-  for (const auto& im : plan.images) out << "- `image." << im.name << "`: " << image_line(im).substr(7 + im.name.size()) << "\n";
+  for (const auto& im : plan.images) out << "- `image." << im.name << "`: " << image_line(im).substr(8 + im.name.size()) << "\n";
   if (!plan.images.empty()) out << "\n";
   if (plan.has_changes()) {
     out << "| | resource | host | action | disruption |\n|---|---|---|---|---|\n";

@@ -180,8 +180,17 @@ class LibvirtSession final : public HostSession {
   }
 
   void delete_volume(const std::string& name) override {
-    const auto vol = find_volume(name);
-    if (!vol) return;
+    auto vol = find_volume(name);
+    if (!vol) {
+      // A file libvirt does not list yet (a serial log written behind its back) shows after a
+      // refresh; libvirt refuses two refreshes of one pool at once.
+      {
+        const std::lock_guard lock(refresh_mutex_);
+        if (virStoragePoolRefresh(pool_.get(), 0) < 0) virResetLastError();
+      }
+      vol = find_volume(name);
+      if (!vol) return;
+    }
     if (virStorageVolDelete(vol.get(), 0) < 0) {
       vanished_or_fail<void>(VIR_ERR_NO_STORAGE_VOL, "deleting " + volume_label(name));
     }
@@ -204,11 +213,32 @@ class LibvirtSession final : public HostSession {
     const std::uint64_t size = info.capacity;
     const std::uint64_t offset = size > max_bytes ? size - max_bytes : 0;
     if (size == offset) return "";
+    std::string out = download(vol.get(), offset, size - offset);
+    virResetLastError();
+    if (out.size() > max_bytes) out.erase(0, out.size() - max_bytes);
+    return out;
+  }
+
+  std::string read_volume(const std::string& name, std::uint64_t offset,
+                          std::size_t length) override {
+    const auto vol = find_volume(name);
+    if (!vol) fail_because("reading " + volume_label(name), "it does not exist");
+    virStorageVolInfo info{};
+    if (virStorageVolGetInfo(vol.get(), &info) < 0) fail("reading " + volume_label(name));
+    // Sparse raw files report their size as capacity; never ask past it.
+    const std::uint64_t size = std::max<std::uint64_t>(info.capacity, info.allocation);
+    if (offset >= size || length == 0) return "";
+    const std::uint64_t want = std::min<std::uint64_t>(length, size - offset);
+    std::string out = download(vol.get(), offset, want);
+    if (out.size() < want && virGetLastErrorCode() != VIR_ERR_OK) fail("reading " + volume_label(name));
+    return out;
+  }
+
+  // Bytes [offset, offset+length) of a volume through a stream; fewer on failure (the libvirt
+  // error is left set for the caller).
+  std::string download(virStorageVolPtr vol, std::uint64_t offset, std::uint64_t length) {
     const StreamHandle stream(virStreamNew(conn_.get(), 0));
-    if (!stream || virStorageVolDownload(vol.get(), stream.get(), offset, size - offset, 0) < 0) {
-      virResetLastError();
-      return "";
-    }
+    if (!stream || virStorageVolDownload(vol, stream.get(), offset, length, 0) < 0) return "";
     std::string out;
     std::vector<char> buf(kDownloadChunk);
     for (;;) {
@@ -217,13 +247,11 @@ class LibvirtSession final : public HostSession {
       if (got == -2) continue;  // only a non-blocking stream says "try again"
       if (got < 0) {
         virStreamAbort(stream.get());
-        virResetLastError();
-        return "";
+        return out;
       }
       out.append(buf.data(), static_cast<std::size_t>(got));
     }
-    if (virStreamFinish(stream.get()) < 0) virResetLastError();
-    if (out.size() > max_bytes) out.erase(0, out.size() - max_bytes);
+    virStreamFinish(stream.get());
     return out;
   }
 
