@@ -59,8 +59,8 @@ bool confirm(const std::string& verb, bool auto_approve, const std::string& alte
               << alternative << ".\n";
     return false;
   }
-  std::cout << "\nDo you want to " << verb << " these changes? Only 'yes' is accepted: "
-            << std::flush;
+  std::cout << "\nDo you want to " << verb
+            << " these changes? Only 'yes' is accepted: " << std::flush;
   std::string answer;
   std::getline(std::cin, answer);
   if (answer != "yes") {
@@ -92,8 +92,8 @@ int run_plan(const Plan& plan, const ApplyState& s, const std::string& cache_dir
     });
   }
   std::cout << "\n";
-  const ExecResult result = execute(plan, *connector, fetcher, options,
-                                    [&](const ExecEvent& e) { view.on_event(e); });
+  const ExecResult result =
+      execute(plan, *connector, fetcher, options, [&](const ExecEvent& e) { view.on_event(e); });
   running = false;
   if (ticker.joinable()) ticker.join();
   view.finish();
@@ -123,8 +123,8 @@ int apply_saved(const ApplyState& s, const GlobalOptions& global) {
     c.pool = h.pool;
     hosts.push_back(c);
   }
-  auto observed = observe_hosts(*provider, hosts,
-                                std::chrono::milliseconds(static_cast<long long>(s.timeout_s * 1000)));
+  auto observed = observe_hosts(
+      *provider, hosts, std::chrono::milliseconds(static_cast<long long>(s.timeout_s * 1000)));
   for (std::size_t i = 0; i < observed.size(); ++i) {
     if (!plan->hosts[i].skipped) continue;
     observed[i] = ObservedHost{};
@@ -132,9 +132,8 @@ int apply_saved(const ApplyState& s, const GlobalOptions& global) {
     observed[i].uri = plan->hosts[i].uri;
   }
   if (fingerprint(observed) != plan->fingerprint) {
-    std::cerr << "kumo apply: " << s.plan_file
-              << " is stale: the hosts changed since it was made (" << plan->config_file
-              << "); nothing was changed. Run kumo plan again.\n";
+    std::cerr << "kumo apply: " << s.plan_file << " is stale: the hosts changed since it was made ("
+              << plan->config_file << "); nothing was changed. Run kumo plan again.\n";
     for (const auto& o : observed) {
       if (!o.reachable) std::cerr << "  " << o.error << "\n";
     }

@@ -140,20 +140,26 @@ Runner add_images_command(CLI::App& app, const GlobalOptions& global) {
       if (s->json) {
         json out = {{"cache_dir", cache_dir}, {"cache", json::array()}, {"hosts", json::array()}};
         for (const auto& c : cached)
-          out["cache"].push_back({{"checksum", c.checksum}, {"path", c.path}, {"size", c.size},
-                                  {"format", c.format}, {"source", c.source},
+          out["cache"].push_back({{"checksum", c.checksum},
+                                  {"path", c.path},
+                                  {"size", c.size},
+                                  {"format", c.format},
+                                  {"source", c.source},
                                   {"fetched_at", c.fetched_at}});
         for (const auto& h : on_hosts)
-          out["hosts"].push_back({{"host", h.host}, {"volume", h.volume}, {"size", h.size},
-                                  {"complete", h.complete}, {"used_by", h.used_by}});
+          out["hosts"].push_back({{"host", h.host},
+                                  {"volume", h.volume},
+                                  {"size", h.size},
+                                  {"complete", h.complete},
+                                  {"used_by", h.used_by}});
         std::cout << out.dump(2) << "\n";
         return rc;
       }
       std::cout << "Local cache (" << cache_dir << "):\n";
       if (cached.empty()) std::cout << "  (empty)\n";
       for (const auto& c : cached) {
-        std::cout << "  " << c.checksum.substr(0, 23) << "…  " << views::human_bytes(c.size)
-                  << "  " << c.format << "  " << c.source << "\n";
+        std::cout << "  " << c.checksum.substr(0, 23) << "…  " << views::human_bytes(c.size) << "  "
+                  << c.format << "  " << c.source << "\n";
       }
       std::cout << "\nOn the hosts:\n";
       if (on_hosts.empty()) std::cout << "  (none)\n";
@@ -206,8 +212,8 @@ Runner add_images_command(CLI::App& app, const GlobalOptions& global) {
     if (!s->keep_cache) {
       for (const auto& c : cached) {
         if (wanted.count(c.checksum)) continue;
-        std::cout << (s->dry_run ? "would remove " : "removing ") << "cached " << c.checksum
-                  << " (" << views::human_bytes(c.size) << ")\n";
+        std::cout << (s->dry_run ? "would remove " : "removing ") << "cached " << c.checksum << " ("
+                  << views::human_bytes(c.size) << ")\n";
         if (s->dry_run) continue;
         std::error_code ec;
         fs::remove(c.path, ec);

@@ -39,7 +39,8 @@ VmStatus probe(HostConnector& connector, const HostConfig& host, const ObservedD
     auto session = connector.connect(HostTarget{host.name, host.uri, host.pool}, timeout);
     v.addresses = session->addresses(d.name);
     try {
-      const auto st = cloud_init_status(*session, d.name, false, std::chrono::seconds(10));
+      // `cloud-init status` is a Python program: seconds under software emulation.
+      const auto st = cloud_init_status(*session, d.name, false, std::chrono::seconds(90));
       v.ready = st.done() ? "yes" : "no (cloud-init " + st.status + ")";
     } catch (const HostError&) {
       v.ready = "no (guest agent not answering)";
@@ -56,11 +57,13 @@ Runner add_status_command(CLI::App& app, const GlobalOptions& global) {
   auto* cmd = app.add_subcommand("status", "Show every VM of the cluster, read live");
   struct State {
     ConfigArgs config;
+    CacheArgs cache;  // accepted like every command's, though status reads no image
     bool json = false;
     double timeout_s = 10;
   };
   auto s = std::make_shared<State>();
   s->config.add_to(*cmd);
+  s->cache.add_to(*cmd);
   cmd->add_flag("--json", s->json, "Print JSON");
   cmd->add_option("--timeout", s->timeout_s, "Seconds to wait for each host to connect")
       ->capture_default_str()

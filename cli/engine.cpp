@@ -22,7 +22,8 @@ std::string CacheArgs::resolve(std::string* error) const {
     if (const char* v = std::getenv(key)) env[key] = v;
   }
   std::string d = images::default_cache_dir(env);
-  if (d.empty()) *error = "no image cache directory: set HOME or XDG_CACHE_HOME, or pass --cache-dir";
+  if (d.empty())
+    *error = "no image cache directory: set HOME or XDG_CACHE_HOME, or pass --cache-dir";
   return d;
 }
 

@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <cctype>
-#include <cstdio>
 #include <condition_variable>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -35,8 +35,8 @@ const char* to_string(StepStatus s) {
 }
 
 int ExecResult::count(StepStatus s) const {
-  return static_cast<int>(
-      std::count_if(steps.begin(), steps.end(), [&](const StepOutcome& o) { return o.status == s; }));
+  return static_cast<int>(std::count_if(steps.begin(), steps.end(),
+                                        [&](const StepOutcome& o) { return o.status == s; }));
 }
 
 namespace {
@@ -159,7 +159,8 @@ class Executor {
         t.run = [this, host = c.host, name] {
           session(host).delete_network(name);
           if (session(host).network(name))
-            throw HostError(label(host) + ": network " + name + " is still there after deleting it");
+            throw HostError(label(host) + ": network " + name +
+                            " is still there after deleting it");
           return std::string();
         };
         add(std::move(t));
@@ -184,9 +185,8 @@ class Executor {
       t.address = "image." + im.name;
       t.what = im.cached ? "verify cache" : "download";
       t.run = [this, &im, id = t.id] {
-        FetchedImage f = fetch_(im, [this, id](std::uint64_t done, std::uint64_t total) {
-          progress(id, done, total);
-        });
+        FetchedImage f = fetch_(
+            im, [this, id](std::uint64_t done, std::uint64_t total) { progress(id, done, total); });
         if (!im.checksum.empty() && f.checksum != im.checksum) {
           throw HostError("image " + im.name + ": the cache holds " + f.checksum +
                           ", but the plan was made for " + im.checksum + "; plan again");
@@ -235,9 +235,9 @@ class Executor {
       f = fetched_.at(im.name);
     }
     const auto colon = f.checksum.find(':');
-    const std::string volume =
-        im.volume.empty() ? image_volume_name(f.checksum.substr(0, colon), f.checksum.substr(colon + 1))
-                          : im.volume;
+    const std::string volume = im.volume.empty() ? image_volume_name(f.checksum.substr(0, colon),
+                                                                     f.checksum.substr(colon + 1))
+                                                 : im.volume;
     SessionRef s = session(host);
     const std::string marker = image_marker_name(volume);
     // An upload cut short has no marker: start over. (Another run may have finished it since.)
@@ -454,8 +454,9 @@ class Executor {
           }
           const auto v = session(k->host).volume(vname);
           if (!v || v->capacity != size) {
-            throw HostError(label(k->host) + ": volume " + vname +
-                            (v ? " read back with the wrong size" : " is missing after creating it"));
+            throw HostError(
+                label(k->host) + ": volume " + vname +
+                (v ? " read back with the wrong size" : " is missing after creating it"));
           }
           return std::string();
         };
@@ -609,15 +610,14 @@ class Executor {
       s.delete_volume(vname);
     }
     std::size_t pos = 0;
-    s.upload_volume(
-        vname, iso.size(),
-        [&](char* buf, std::size_t max) {
-          const std::size_t n = std::min(max, iso.size() - pos);
-          std::memcpy(buf, iso.data() + pos, n);
-          pos += n;
-          return n;
-        },
-        {});
+    s.upload_volume(vname, iso.size(),
+                    [&](char* buf, std::size_t max) {
+                      const std::size_t n = std::min(max, iso.size() - pos);
+                      std::memcpy(buf, iso.data() + pos, n);
+                      pos += n;
+                      return n;
+                    },
+                    {});
     // ISO 9660's volume descriptor ("CD001" at byte 32769) says the seed is really there.
     if (s.read_volume(vname, 32769, 5) != "CD001") {
       throw HostError(label(k.host) + ": seed volume " + vname +
@@ -633,26 +633,28 @@ class Executor {
     DomainSpec spec;
     spec.name = str(d, "name");
     auto h = hosts_.find(host);
-    spec.virt_type = h != hosts_.end() && !h->second->virt_type.empty() ? h->second->virt_type : "qemu";
+    spec.virt_type =
+        h != hosts_.end() && !h->second->virt_type.empty() ? h->second->virt_type : "qemu";
     spec.vcpus = d.value("cpus", 1);
     spec.memory = d.value("memory", std::uint64_t{0});
     spec.autostart = d.value("autostart", true);
+    // Root first, then the data disks in name order (the first is /dev/vdb, as people expect),
+    // the cloud-init seed last.
     spec.disks.push_back({str(d, "root_volume"), "qcow2", "vda", false});
-    spec.disks.push_back({str(d, "seed_volume"), "raw", "vdb", true});
-    char letter = 'c';
+    char letter = 'b';
     const json data_disks = d.value("data_disk_volumes", json::object());
     for (const auto& [disk, volume] : data_disks.items()) {
       (void)disk;
       spec.disks.push_back({volume.get<std::string>(), "qcow2", std::string("vd") + letter, false});
       ++letter;
     }
+    spec.disks.push_back({str(d, "seed_volume"), "raw", std::string("vd") + letter, true});
     const json nics = d.value("nics", json::array());
     const json nets = d.value("libvirt_networks", json::array());
     for (std::size_t i = 0; i < nics.size() && i < nets.size(); ++i)
       spec.nics.push_back({str(nets[i], "network"), str(nets[i], "bridge"), str(nics[i], "mac")});
     const std::string dir = s.pool_path();
-    if (!dir.empty())
-      spec.serial_log = dir + "/" + serial_log_name(plan_.cluster, spec.name);
+    if (!dir.empty()) spec.serial_log = dir + "/" + serial_log_name(plan_.cluster, spec.name);
     spec.owner = Ownership{plan_.cluster, c.address, str(d, "spec_hash"), d.value("spec", json())};
     s.define_domain(spec);
     // Read back: the metadata, sizes and NICs are what the plan says.
@@ -704,10 +706,9 @@ class Executor {
           ready = true;
           break;
         }
-        const auto left =
-            std::chrono::duration_cast<std::chrono::seconds>(deadline - Clock::now());
-        const CloudInitStatus st =
-            cloud_init_status(s, name, true, std::max(left, std::chrono::seconds(1)), options_.poll);
+        const auto left = std::chrono::duration_cast<std::chrono::seconds>(deadline - Clock::now());
+        const CloudInitStatus st = cloud_init_status(
+            s, name, true, std::max(left, std::chrono::seconds(1)), options_.poll);
         if (st.done()) {
           ready = true;
           detail = st.status;
@@ -725,10 +726,9 @@ class Executor {
       std::this_thread::sleep_for(options_.poll);
     }
     if (!ready) {
-      std::string tail =
-          s.tail_pool_file(serial_log_name(plan_.cluster, name), 2048);
-      std::string msg = label(c.host) + ": " + c.address + " is not ready (" + wait_for + ") after " +
-                        std::to_string(static_cast<int>(since(start))) + " s: " + last;
+      std::string tail = s.tail_pool_file(serial_log_name(plan_.cluster, name), 2048);
+      std::string msg = label(c.host) + ": " + c.address + " is not ready (" + wait_for +
+                        ") after " + std::to_string(static_cast<int>(since(start))) + " s: " + last;
       if (!tail.empty()) {
         auto lines = split_lines(tail);
         if (lines.size() > 12) lines.erase(lines.begin(), lines.end() - 12);
@@ -986,8 +986,8 @@ CloudInitStatus cloud_init_status(HostSession& session, const std::string& domai
                {"arg", wait ? json::array({"status", "--wait", "--long"})
                             : json::array({"status", "--long"})},
                {"capture-output", true}};
-  const json started = session.agent_command(domain, {{"execute", "guest-exec"}, {"arguments", args}},
-                                             std::chrono::seconds(10));
+  const json started = session.agent_command(
+      domain, {{"execute", "guest-exec"}, {"arguments", args}}, std::chrono::seconds(10));
   const int pid = started.value("pid", -1);
   if (pid < 0) throw HostError("guest agent of " + domain + " gave no pid for cloud-init status");
   const auto deadline = Clock::now() + timeout;
@@ -1029,7 +1029,7 @@ CloudInitStatus cloud_init_status(HostSession& session, const std::string& domai
     }
     if (Clock::now() > deadline) {
       CloudInitStatus out;
-      out.status = "running";
+      out.status = wait ? "running" : "unknown (no answer in time)";
       return out;
     }
     std::this_thread::sleep_for(poll);

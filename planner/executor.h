@@ -34,9 +34,9 @@ using FetchTick = std::function<void(std::uint64_t done, std::uint64_t total)>;
 using ImageFetcher = std::function<FetchedImage(const ImagePlan&, const FetchTick&)>;
 
 struct ExecOptions {
-  int parallelism = 10;       // steps at once, over all hosts (waiting for guests is free)
-  int per_host = 4;           // steps at once on one host
-  int uploads_per_host = 2;   // image and seed uploads at once to one host
+  int parallelism = 10;      // steps at once, over all hosts (waiting for guests is free)
+  int per_host = 4;          // steps at once on one host
+  int uploads_per_host = 2;  // image and seed uploads at once to one host
   std::chrono::milliseconds connect_timeout{10000};
   std::chrono::milliseconds poll{1000};  // how often readiness is asked
 };

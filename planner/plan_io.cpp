@@ -27,8 +27,8 @@ NLOHMANN_JSON_SERIALIZE_ENUM(Disruption, {{Disruption::None, "none"},
                                           {Disruption::Recreate, "recreate"}})
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ImagePlan, name, source, fetch, checksum, volume, cached, size,
                                    upload_to, present_on, partial_on)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(HostReport, name, uri, pool, reachable, skipped, error, kvm, virt_type,
-                                   domains, networks, volumes, api_calls, seconds)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(HostReport, name, uri, pool, reachable, skipped, error, kvm,
+                                   virt_type, domains, networks, volumes, api_calls, seconds)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(AttributeChange, name, before, after, forces_replacement,
                                    sensitive, drift)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ResourceChange, address, kind, host, parent, action, disruption,

@@ -178,12 +178,10 @@ PlanResult make_plan(const ClusterConfig& cfg, Provider& provider, const PlanOpt
   if (options.destroy) {
     // Nothing (or nothing of the targets) is wanted any more: the differ plans its removal.
     auto targeted = [&](const std::string& address) {
-      return options.targets.empty() ||
-             std::find(options.targets.begin(), options.targets.end(), address) !=
-                 options.targets.end();
+      return options.targets.empty() || std::find(options.targets.begin(), options.targets.end(),
+                                                  address) != options.targets.end();
     };
-    std::erase_if(result.desired.vms,
-                  [&](const DesiredVm& vm) { return targeted(vm.address()); });
+    std::erase_if(result.desired.vms, [&](const DesiredVm& vm) { return targeted(vm.address()); });
     std::erase_if(result.desired.networks,
                   [&](const DesiredNetwork& n) { return targeted(n.address()); });
   }
@@ -193,7 +191,8 @@ PlanResult make_plan(const ClusterConfig& cfg, Provider& provider, const PlanOpt
   if (result.errors.has_errors()) return result;
 
   if (options.destroy) {
-    std::erase_if(diffed.changes, [](const ResourceChange& c) { return c.action != Action::Delete; });
+    std::erase_if(diffed.changes,
+                  [](const ResourceChange& c) { return c.action != Action::Delete; });
     if (!options.targets.empty()) {
       std::set<std::string> keep(options.targets.begin(), options.targets.end());
       std::erase_if(diffed.changes, [&](const ResourceChange& c) {

@@ -61,8 +61,7 @@ class FakeSession : public HostSession {
 class FakeConnector : public HostConnector {
  public:
   explicit FakeConnector(FakeProvider& p) : provider(p) {}
-  std::unique_ptr<HostSession> connect(const HostTarget& host,
-                                       std::chrono::milliseconds) override {
+  std::unique_ptr<HostSession> connect(const HostTarget& host, std::chrono::milliseconds) override {
     log("connect", host.name, "");
     if (provider.unreachable.count(host.name))
       throw HostError("host " + host.name + " (" + host.uri + "): connection refused");
@@ -98,9 +97,9 @@ class FakeConnector : public HostConnector {
   std::chrono::milliseconds delay{0};
   std::map<std::string, int> in_flight, max_in_flight;  // per host
   int in_flight_total = 0, max_in_flight_total = 0;
-  std::map<std::string, std::string> contents;       // "host/volume" -> bytes
-  std::map<std::string, std::string> cloud_init;     // domain -> status (default "done")
-  std::set<std::string> agent_down;                  // domains whose agent never answers
+  std::map<std::string, std::string> contents;    // "host/volume" -> bytes
+  std::map<std::string, std::string> cloud_init;  // domain -> status (default "done")
+  std::set<std::string> agent_down;               // domains whose agent never answers
 };
 
 inline FakeSession::Call::Call(FakeSession& s_, const std::string& op, const std::string& name)
@@ -117,7 +116,8 @@ inline FakeSession::Call::Call(FakeSession& s_, const std::string& op, const std
   bool failing;
   {
     std::lock_guard<std::mutex> lock(c.mu);
-    failing = c.fail.count(s.target_.name + " " + op) || c.fail.count(s.target_.name + " " + op + " " + name);
+    failing = c.fail.count(s.target_.name + " " + op) ||
+              c.fail.count(s.target_.name + " " + op + " " + name);
   }
   if (failing) {
     std::lock_guard<std::mutex> lock(c.mu);
@@ -133,7 +133,9 @@ inline FakeSession::Call::~Call() {
   --s.c_.in_flight_total;
 }
 
-inline ObservedHost& FakeSession::host() { return c_.provider.host(target_.name); }
+inline ObservedHost& FakeSession::host() {
+  return c_.provider.host(target_.name);
+}
 
 inline std::optional<ObservedVolume> FakeSession::volume(const std::string& name) {
   std::lock_guard<std::recursive_mutex> lock(c_.provider.state_mu);
@@ -185,9 +187,8 @@ inline std::string FakeSession::read_volume(const std::string& name, std::uint64
 inline void FakeSession::delete_volume(const std::string& name) {
   Call call(*this, "delete_volume", name);
   std::lock_guard<std::recursive_mutex> lock(c_.provider.state_mu);
-  std::erase_if(host().volumes, [&](const ObservedVolume& v) {
-    return v.pool == target_.pool && v.name == name;
-  });
+  std::erase_if(host().volumes,
+                [&](const ObservedVolume& v) { return v.pool == target_.pool && v.name == name; });
 }
 
 inline std::string FakeSession::tail_pool_file(const std::string& name, std::size_t max) {
@@ -256,8 +257,8 @@ inline void FakeSession::define_domain(const DomainSpec& spec) {
     d.nics.push_back({n.network.empty() ? n.bridge : n.network,
                       n.network.empty() ? "bridge" : "network", n.mac, "virtio"});
   for (const auto& disk : spec.disks)
-    d.disks.push_back({disk.target, "disk", pool_path() + "/" + disk.volume, disk.format,
-                       disk.readonly});
+    d.disks.push_back(
+        {disk.target, "disk", pool_path() + "/" + disk.volume, disk.format, disk.readonly});
 }
 
 inline void FakeSession::start_domain(const std::string& name) {

@@ -164,7 +164,7 @@ std::string render_summary(const ExecResult& result, const std::string& verb, bo
     for (const auto& v : result.vms) {
       std::string name = v.address + " on " + v.host;
       name.resize(w, ' ');
-      out << "  " << name << " " << (v.addresses.empty() ? "-" : "") ;
+      out << "  " << name << " " << (v.addresses.empty() ? "-" : "");
       for (std::size_t i = 0; i < v.addresses.size(); ++i) out << (i ? ", " : "") << v.addresses[i];
       out << "  (ready after " << seconds_text(v.seconds) << ")\n";
     }

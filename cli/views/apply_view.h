@@ -17,8 +17,8 @@ class ProgressView {
  public:
   ProgressView(std::ostream& out, bool live, bool colour, bool quiet);
   void on_event(const ExecEvent& e);  // thread-safe
-  void tick();                         // redraws the live line (call ~once a second)
-  void finish();                       // clears the live line
+  void tick();                        // redraws the live line (call ~once a second)
+  void finish();                      // clears the live line
 
  private:
   void draw_locked();

@@ -134,11 +134,10 @@ std::string image_line(const ImagePlan& im) {
   line += im.cached ? "cached " + size + "locally;" : "download " + size + "(not cached) and";
   line += " upload to " + join_names(im.upload_to);
   if (!im.present_on.empty()) {
-    line += " (" + join_names(im.present_on) + (im.present_on.size() == 1 ? " has" : " have") +
-            " it)";
+    line +=
+        " (" + join_names(im.present_on) + (im.present_on.size() == 1 ? " has" : " have") + " it)";
   }
-  if (!im.partial_on.empty())
-    line += "; redoes a cut-short upload on " + join_names(im.partial_on);
+  if (!im.partial_on.empty()) line += "; redoes a cut-short upload on " + join_names(im.partial_on);
   if (im.fetch.value("checksum_none", false)) line += "; NOT VERIFIED (checksum: none)";
   return line;
 }
@@ -270,7 +269,8 @@ std::string render_markdown(const Plan& plan, const ViewOptions& o) {
   out << "**" << summary_line(plan) << "**\n\n";
   for (const auto& w : plan.warnings) out << "> :warning: " << w << "\n";
   if (!plan.warnings.empty()) out << "\n";
-  for (const auto& im : plan.images) out << "- `image." << im.name << "`: " << image_line(im).substr(8 + im.name.size()) << "\n";
+  for (const auto& im : plan.images)
+    out << "- `image." << im.name << "`: " << image_line(im).substr(8 + im.name.size()) << "\n";
   if (!plan.images.empty()) out << "\n";
   if (plan.has_changes()) {
     out << "| | resource | host | action | disruption |\n|---|---|---|---|---|\n";

@@ -285,7 +285,7 @@ TransferResult download(const std::string& url, PartFile& part, bool resume,
 }
 
 std::optional<std::uint64_t> content_length(const std::string& url,
-                                           const TransferOptions& options) {
+                                            const TransferOptions& options) {
   CurlHandle curl = new_curl();
   if (!curl) return std::nullopt;
   CURL* c = curl.get();

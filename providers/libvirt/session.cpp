@@ -230,7 +230,8 @@ class LibvirtSession final : public HostSession {
     if (offset >= size || length == 0) return "";
     const std::uint64_t want = std::min<std::uint64_t>(length, size - offset);
     std::string out = download(vol.get(), offset, want);
-    if (out.size() < want && virGetLastErrorCode() != VIR_ERR_OK) fail("reading " + volume_label(name));
+    if (out.size() < want && virGetLastErrorCode() != VIR_ERR_OK)
+      fail("reading " + volume_label(name));
     return out;
   }
 

@@ -86,9 +86,10 @@ def variant(env, work):
     for vm in cfg["vms"].values():
         strip(vm.get("cloud_init"))
     cfg["vms"]["web"]["cloud_init"]["runcmd"] = [["sh", "-c", "echo festival > /var/tmp/runcmd-done"]]
-    # Each host's "front" is its own NAT network: pin api next to web-0 so that two VMs share one
-    # and name resolution between them can be checked.
-    cfg["vms"]["api"]["host"] = "hv1"
+    # Each host's "front" is its own NAT network: pin api to hv2, where spread places web-1 next
+    # to it (db is pinned to hv3, web-0 takes the empty hv1), so that name resolution between
+    # two VMs on one network is checked, and every host gets a VM (and the image).
+    cfg["vms"]["api"]["host"] = "hv2"
     path = os.path.join(work, "kumo.yaml")
     with open(path, "w") as f:
         yaml.safe_dump(cfg, f, sort_keys=False)
@@ -136,6 +137,14 @@ def main():
     check(re.search(r"image\.debian-12: .*upload to hv1, hv2, hv3", human) is not None,
           "plan (human) says: image.debian-12 ... upload to hv1, hv2, hv3")
 
+    saved = os.path.join(work, "before.plan")
+    check(kumo("plan", "-q", "-o", saved).returncode == 0, "plan -o saves the plan")
+    inv0 = {h: inventory(u) for h, u in hv.items()}
+    r = run([KUMO, "apply", *common], check_rc=False, input="")
+    check(r.returncode == 1 and "--auto-approve" in r.stderr,
+          f"apply without a terminal and without --auto-approve refuses ({r.stderr.strip()[-200:]})")
+    check({h: inventory(u) for h, u in hv.items()} == inv0, "the refused apply changed nothing on any host")
+
     # 2. apply from nothing
     t = time.monotonic()
     a = kumo("apply", "--auto-approve")
@@ -177,7 +186,11 @@ def main():
     front = {"web-0": "10.20.0.10", "web-1": "10.20.0.11", "api": "10.20.0.20"}
     pairs = [(x, y) for x in front for y in front if x != y and placed.get(x) and placed.get(x) == placed.get(y)]
     print("VM pairs on one host's front network:", pairs)
+    check(len(pairs) > 0, "at least two VMs share one host's front network")
     for x, y in pairs:
+        # The lab image has no resolver manager (no systemd-resolved/resolvconf) to take the DNS
+        # server from DHCP: point the guest at its network's DNS (the host side, .1) by hand.
+        guest(hv[placed[x]], x, "sh", "-c", "echo 'nameserver 10.20.0.1' > /etc/resolv.conf")
         rc, out = guest(hv[placed[x]], x, "getent", "hosts", f"{y}.festival.internal")
         check(rc == 0 and front[y] in out, f"{x} resolves {y}.festival.internal to {front[y]} ({out.strip()})")
 
@@ -186,6 +199,10 @@ def main():
     check(p.returncode == 0, f"second plan: no changes, exit 0 with --detailed-exitcode (got {p.returncode}: {p.stdout[-800:]})")
     a2 = kumo("apply", "--auto-approve")
     check(a2.returncode == 0 and "upload" not in a2.stdout, "second apply changes nothing and uploads nothing")
+
+    r = run([KUMO, "apply", "--cache-dir", cache, saved], check_rc=False)
+    check(r.returncode == 1 and "stale" in r.stderr,
+          f"the plan saved before the apply is refused as stale ({r.stderr.strip()[-200:]})")
 
     # 4. status
     s = kumo("status", "--json")
@@ -203,8 +220,11 @@ def main():
     cfg["vms"]["api"]["lifecycle"]["prevent_destroy"] = False
     with open(cfg_path, "w") as f:
         yaml.safe_dump(cfg, f, sort_keys=False)
-    a3 = kumo("apply", "--auto-approve")
-    check(a3.returncode == 0, "apply records prevent_destroy: false")
+    saved = os.path.join(work, "lift.plan")
+    check(kumo("plan", "-q", "-o", saved).returncode == 0, "plan -o saves the prevent_destroy change")
+    a3 = run([KUMO, "apply", "--cache-dir", cache, saved], check_rc=False)
+    check(a3.returncode == 0 and "Apply complete" in a3.stdout,
+          f"apply PLANFILE records prevent_destroy: false ({a3.stdout[-300:]} {a3.stderr[-300:]})")
     d = kumo("destroy", "--auto-approve")
     print(d.stdout[-2000:], d.stderr[-1000:])
     check(d.returncode == 0 and "Destroy complete" in d.stdout, "destroy succeeds")
@@ -217,7 +237,25 @@ def main():
     check("handmade-vm" in after["domains"] and "handmade-net" in after["networks"],
           "the hand-made VM and network on hv1 are untouched")
     p = kumo("plan", "--json")
-    check(p.returncode == 0 and json.loads(p.stdout)["summary"]["add"] == 4, "after destroy, plan adds everything again")
+    creates = [c["address"] for c in json.loads(p.stdout)["changes"] if c["kind"] == "vm" and c["action"] == "create"] \
+        if p.returncode == 0 else []
+    check(sorted(creates) == sorted("vm." + n for n in vms), f"after destroy, plan creates every VM again ({creates})")
+
+    # 7. kumo images: the base image on every host, backing nothing now; prune removes it
+    i = kumo("images", "--json")
+    imgs = json.loads(i.stdout) if i.returncode == 0 else {"hosts": [], "cache": []}
+    check(sorted(h["host"] for h in imgs["hosts"] if h["complete"] and not h["used_by"]) == ["hv1", "hv2", "hv3"],
+          f"images: a complete, unused base image on each host ({imgs['hosts']})")
+    check(len(imgs["cache"]) == 1, "images: one image in the local cache")
+    i = kumo("images", "prune", "--dry-run")
+    check(i.returncode == 0 and i.stdout.count("would remove kumo-image_") == 3, "images prune --dry-run names 3 host images")
+    check(all(any(v.startswith("kumo-image_") for v in inventory(u)["volumes"]) for u in hv.values()),
+          "--dry-run removed nothing")
+    i = kumo("images", "prune", "--keep-cache")
+    check(i.returncode == 0, f"images prune succeeds ({i.stderr.strip()[-200:]})")
+    check(not any(v.startswith("kumo-image_") for u in hv.values() for v in inventory(u)["volumes"]),
+          "prune removed the base image (and its marker) from every host")
+    check(len(os.listdir(os.path.join(cache, "sha256"))) == 2, "--keep-cache kept the local cache")
 
 
 if __name__ == "__main__":

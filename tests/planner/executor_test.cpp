@@ -41,7 +41,8 @@ hosts:
   hv2: {uri: "test:///hv2"}
   hv3: {uri: "test:///hv3"}
 images:
-  deb: {path: /srv/deb.qcow2, checksum: "sha256:)" + std::string(64, 'a') + R"("}
+  deb: {path: /srv/deb.qcow2, checksum: "sha256:)" +
+                             std::string(64, 'a') + R"("}
 networks:
   front: {cidr: 10.20.0.0/24, domain: fest.internal}
 vms:
@@ -112,7 +113,8 @@ struct Lab : FakeProvider {
 std::string failures(const ExecResult& r) {
   std::string out;
   for (const auto& s : r.steps)
-    if (s.status != StepStatus::Ok) out += s.step + ": " + to_string(s.status) + ": " + s.message + "\n";
+    if (s.status != StepStatus::Ok)
+      out += s.step + ": " + to_string(s.status) + ": " + s.message + "\n";
   return out;
 }
 
@@ -210,7 +212,8 @@ TEST_CASE("destroy deletes VMs before their volumes and networks, and nothing fo
   INFO(failures(r));
   REQUIRE(r.success());
   auto& c = lab.connector;
-  CHECK(c.index_of("hv1 delete_domain web-0") < c.index_of("hv1 delete_volume kumo_fest_web-0_root"));
+  CHECK(c.index_of("hv1 delete_domain web-0") <
+        c.index_of("hv1 delete_volume kumo_fest_web-0_root"));
   CHECK(c.index_of("hv1 delete_domain web-0") < c.index_of("hv1 delete_network kumo_fest_front"));
   for (const char* h : {"hv1", "hv2", "hv3"}) {
     for (const auto& d : lab.host(h).domains) CHECK(!(d.owner && d.owner->cluster == "fest"));
@@ -258,7 +261,8 @@ TEST_CASE("one host failing stops only what depends on it", "[executor]") {
   CHECK(failed->status == StepStatus::Failed);
   CHECK_THAT(failed->message, Catch::Contains("host hv2") && Catch::Contains("injected failure"));
   CHECK(step(r, "hv2/vm.web-1/start")->status == StepStatus::Skipped);
-  CHECK_THAT(step(r, "hv2/vm.web-1/start")->message, Catch::Contains("define vm.web-1 on hv2 failed"));
+  CHECK_THAT(step(r, "hv2/vm.web-1/start")->message,
+             Catch::Contains("define vm.web-1 on hv2 failed"));
   CHECK(step(r, "hv2/vm.web-1/wait for cloud-init")->status == StepStatus::Skipped);
   CHECK(step(r, "hv1/vm.web-0/wait for cloud-init")->status == StepStatus::Ok);
   CHECK(step(r, "hv3/vm.web-2/wait for cloud-init")->status == StepStatus::Ok);
@@ -298,8 +302,7 @@ TEST_CASE("a host that cannot be reached fails its own steps only", "[executor]"
   CHECK_THAT(step(r, "hv3/image.deb/upload")->message, Catch::Contains("connection refused"));
 }
 
-TEST_CASE("a host that has the image gets no upload, a cut-short upload is redone",
-          "[executor]") {
+TEST_CASE("a host that has the image gets no upload, a cut-short upload is redone", "[executor]") {
   Lab lab;
   const std::string base = "kumo-image_sha256-" + kHex;
   lab.add_volume("hv1", base, 70000);
@@ -353,4 +356,27 @@ TEST_CASE("wait_for none and running do not ask the agent", "[executor]") {
   INFO(failures(r));
   CHECK(r.success());
   CHECK(step(r, "hv1/vm.web-0/wait for running") != nullptr);
+}
+
+TEST_CASE("an image that fails to download or verify is uploaded nowhere", "[executor]") {
+  Lab lab;
+  const auto cfg = config(kCluster);
+  lab.fetcher = [](const ImagePlan& im, const FetchTick&) -> FetchedImage {
+    throw std::runtime_error("image \"" + im.name +
+                             "\": checksum mismatch for /srv/deb.qcow2: expected sha256:aa…, got "
+                             "sha256:bb… (the download was discarded)");
+  };
+  const ExecResult r = lab.apply(lab.plan(cfg));
+  CHECK_FALSE(r.success());
+  const auto* fetch = step(r, "local/image.deb/fetch");
+  REQUIRE(fetch);
+  CHECK(fetch->status == StepStatus::Failed);
+  CHECK_THAT(fetch->message, Catch::Contains("checksum mismatch"));
+  for (const char* h : {"hv1", "hv2", "hv3"}) {
+    for (const auto& v : lab.host(h).volumes) CHECK(v.name.rfind("kumo-image_", 0) != 0);
+    CHECK(lab.connector.count(std::string(h) + " upload_volume kumo-image_") == 0);
+    CHECK(lab.connector.count(std::string(h) + " define_domain") == 0);
+  }
+  // Networks do not depend on the image: they were made.
+  CHECK(lab.connector.count("hv1 define_network") == 1);
 }
