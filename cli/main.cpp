@@ -18,12 +18,9 @@ int main(int argc, char** argv) {
   app.footer("Run 'kumo COMMAND --help' for a command's options.");
 
   std::vector<Runner> runners = {
-      add_validate_command(app, global),
-      add_schema_command(app, global),
-      add_plan_command(app, global),
-      add_apply_command(app, global),
-      add_destroy_command(app, global),
-      add_status_command(app, global),
+      add_validate_command(app, global), add_schema_command(app, global),
+      add_plan_command(app, global),     add_apply_command(app, global),
+      add_destroy_command(app, global),  add_status_command(app, global),
       add_images_command(app, global),
   };
 

@@ -39,10 +39,10 @@ struct NetworkDhcpHost {
 };
 
 struct NetworkSpec {
-  std::string name;       // kumo_<cluster>_<net> (the name is the ownership mark)
-  std::string mode;       // nat | route | isolated | bridge
-  std::string bridge;     // the bridge libvirt creates (kb-...), or the host's (mode bridge)
-  std::string address;    // the host's address on it, "10.20.0.1" ("" for bridge mode)
+  std::string name;     // kumo_<cluster>_<net> (the name is the ownership mark)
+  std::string mode;     // nat | route | isolated | bridge
+  std::string bridge;   // the bridge libvirt creates (kb-...), or the host's (mode bridge)
+  std::string address;  // the host's address on it, "10.20.0.1" ("" for bridge mode)
   int prefix = 0;
   std::string dhcp_start, dhcp_end;  // "" = no DHCP
   std::vector<NetworkDhcpHost> dhcp_hosts;

@@ -1,5 +1,7 @@
 #include "cli/views/plan_view.h"
 
+#include "cli/views/apply_view.h"
+
 #include <cstdio>
 #include <sstream>
 
@@ -106,19 +108,6 @@ void render_change(std::ostringstream& out, const ResourceChange& c, const ViewO
   }
 }
 
-std::string size_text(std::uint64_t bytes) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double v = static_cast<double>(bytes);
-  int u = 0;
-  while (v >= 1024 && u < 4) {
-    v /= 1024;
-    ++u;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, u == 0 || v >= 100 ? "%.0f %s" : "%.1f %s", v, units[u]);
-  return buf;
-}
-
 std::string join_names(const std::vector<std::string>& items) {
   std::string out;
   for (const auto& i : items) out += (out.empty() ? "" : ", ") + i;
@@ -130,7 +119,7 @@ std::string join_names(const std::vector<std::string>& items) {
 std::string image_line(const ImagePlan& im) {
   std::string line = "image." + im.name + ": ";
   if (!im.needed()) return line + "on every host that needs it (" + join_names(im.present_on) + ")";
-  const std::string size = im.size ? size_text(im.size) + " " : "";
+  const std::string size = im.size ? human_bytes(im.size) + " " : "";
   line += im.cached ? "cached " + size + "locally;" : "download " + size + "(not cached) and";
   line += " upload to " + join_names(im.upload_to);
   if (!im.present_on.empty()) {
