@@ -1,0 +1,560 @@
+#!/usr/bin/python3
+"""e2e: kumo apply under faults on the lab (hv3 over qemu+ssh): kill -9, the cluster lock, host loss.
+
+The cluster: node-0..2 (count 3, one per host by anti-affinity), 256 MiB, a 1 GiB data disk each,
+one NAT network, wait_for: cloud-init.
+
+  1. crash recovery, as a chain of applies from nothing, each killed with SIGKILL when its
+     output shows it reached a point: an image upload, a volume `create`, a seed `upload`, a
+     `define`, then (all VMs running) during `wait for cloud-init`. After each kill: the lock
+     is left on every host, `kumo plan --json` reads the leftovers without error (and deletes
+     no VM of the file), and no object is leaked or duplicated (every kumo_<cluster>_* volume
+     belongs to an instance of the file, each instance lives on one host only, nothing unknown
+     in the pools). Each next apply takes over the dead run's lock ("stale lock"). A last apply
+     converges: plan --detailed-exitcode 0, every VM ready, full inventory, no lock left.
+  2. the lock and host loss: after destroy, apply #1 from nothing holds the lock on every host
+     (volume kumo-lock_<cluster>, JSON naming user, machine, pid, command, since); meanwhile
+     plan works, a second apply and a destroy are refused ("locked", user@machine, "pid N",
+     "since") and change nothing (no step ran, the lock is still #1's). #1 is killed -9 after a
+     `define`; apply #3 takes over its stale lock, and hv3's libvirtd is stopped under it
+     (`lab libvirtd hv3 stop`): #3 fails only on hv3 (Failed section), the VMs of hv1 and hv2
+     become ready. After `lab libvirtd hv3 start`, a rerun converges (as in 1).
+  3. force-unlock: an apply is stopped (SIGSTOP: alive, so its lock is not stale) as soon as its
+     lock appears; another apply is refused (no takeover). The lock is then made to name another
+     machine (rewritten through libvirt, same length); an apply is refused naming it;
+     `kumo force-unlock --auto-approve` removes the lock on every host; after the stopped apply
+     is killed, an apply converges without meeting a lock.
+  4. destroy leaves nothing of the cluster on any host.
+
+usage: fault_e2e.py path/to/kumo
+"""
+import json
+import os
+import pwd
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import yaml
+
+HERE = os.path.dirname(os.path.realpath(__file__))
+ROOT = os.path.realpath(os.path.join(HERE, "..", ".."))
+LAB = os.path.join(ROOT, "tests", "lab", "lab")
+KUMO = os.path.realpath(sys.argv[1])
+CLUSTER = "faultlab"
+LOCK = f"kumo-lock_{CLUSTER}"
+INSTANCES = ["node-0", "node-1", "node-2"]
+STEP = re.compile(r"^\s*(ok|FAILED|skipped)\s+(\S+) on (\S+): (.+)$")
+# Points of an apply from nothing, in the order they come (per VM), as its output shows them.
+STAGES = [("an image upload", re.compile(r"^\s*ok\s+image\.\S+ on \S+: upload\b")),
+          ("a volume create", re.compile(r"^\s*ok\s+volume\.\S+ on \S+: create\b")),
+          ("a seed upload", re.compile(r"^\s*ok\s+volume\.\S+/seed on \S+: upload\b")),
+          ("a define", re.compile(r"^\s*ok\s+vm\.\S+ on \S+: define\b")),
+          ("a start", re.compile(r"^\s*ok\s+vm\.\S+ on \S+: start\b"))]
+failures = []
+timings = {}
+started = []          # every kumo process this test started (killed in the end if still alive)
+
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what, flush=True)
+    if not cond:
+        failures.append(what)
+    return cond
+
+
+def run(args, check_rc=True, input=None, timeout=None):
+    p = subprocess.run(args, capture_output=True, text=True, input=input, timeout=timeout)
+    if check_rc and p.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} -> {p.returncode}\n{p.stdout}\n{p.stderr}")
+    return p
+
+
+def virsh(uri, *args, check_rc=True):
+    return run(["virsh", "-q", "-c", uri, *args], check_rc=check_rc).stdout
+
+
+def inventory(uri):
+    names = lambda out: sorted(out.split())
+    return {
+        "domains": names(virsh(uri, "list", "--all", "--name")),
+        "running": names(virsh(uri, "list", "--state-running", "--name")),
+        "networks": names(virsh(uri, "net-list", "--all", "--name")),
+        "volumes": sorted(l.split()[0] for l in virsh(uri, "vol-list", "default").splitlines() if l.strip()),
+    }
+
+
+def guest(uri, dom, *cmd, timeout=60):
+    p = run([LAB, "exec", uri, dom, "--timeout", str(timeout), "--", *cmd], check_rc=False,
+            timeout=timeout + 60)
+    return p.returncode, p.stdout
+
+
+def stage_of(line):
+    for i, (_, rx) in enumerate(STAGES):
+        if rx.match(line):
+            return i
+    return None
+
+
+def parse_lock(text):
+    """The lock's JSON (a volume may carry padding after it), or None."""
+    try:
+        info = json.loads(text.rstrip("\0 \t\r\n"))
+    except ValueError:
+        return None
+    return info if isinstance(info, dict) else None
+
+
+def step_lines(text):
+    return [l for l in text.splitlines() if STEP.match(l)]
+
+
+def failed_entries(out):
+    """The entries of the summary's "Failed:" section ("address on host: what")."""
+    m = re.search(r"^Failed:\n(.*?)(?:\n\n|\Z)", out, re.S | re.M)
+    return re.findall(r"^  (?! )(.+)$", m.group(1), re.M) if m else []
+
+
+class Kumo:
+    """A kumo command running in the background; its output lines are collected as they come."""
+
+    def __init__(self, args):
+        self.p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  stdin=subprocess.DEVNULL, text=True, bufsize=1)
+        started.append(self.p)
+        self.pid = self.p.pid
+        self.out, self.err = [], []
+        self.eof = 0
+        self.cv = threading.Condition()
+        self.threads = [threading.Thread(target=self._read, args=(s, sink), daemon=True)
+                        for s, sink in ((self.p.stdout, self.out), (self.p.stderr, self.err))]
+        for t in self.threads:
+            t.start()
+
+    def _read(self, stream, sink):
+        for line in stream:
+            with self.cv:
+                sink.append(line.rstrip("\n"))
+                self.cv.notify_all()
+        with self.cv:
+            self.eof += 1
+            self.cv.notify_all()
+
+    def wait_line(self, pred, timeout):
+        """The first stdout line for which pred is true; None if the output ended or timed out."""
+        deadline = time.monotonic() + timeout
+        i = 0
+        with self.cv:
+            while True:
+                while i < len(self.out):
+                    if pred(self.out[i]):
+                        return self.out[i]
+                    i += 1
+                if self.eof == 2 or time.monotonic() > deadline:
+                    return None
+                self.cv.wait(0.2)
+
+    def alive(self):
+        return self.p.poll() is None
+
+    def kill9(self):
+        """SIGKILL (works on a stopped process too); True if it was still running."""
+        was = self.alive()
+        if was:
+            os.kill(self.pid, signal.SIGKILL)
+        self.p.wait()
+        for t in self.threads:
+            t.join(10)
+        return was
+
+    def finish(self, timeout):
+        try:
+            self.p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            print(f"kumo (pid {self.pid}) did not finish in {timeout} s: killing it")
+            self.kill9()
+        for t in self.threads:
+            t.join(10)
+        out, err = "\n".join(self.out), "\n".join(self.err)
+        print(out[-3000:], err[-1500:])
+        return self.p.returncode, out, err
+
+
+def config(env, hv, memory="256MiB"):
+    vt = env.get("KUMO_LAB_VIRT_TYPE", "qemu")
+    return {
+        "cluster": CLUSTER,
+        "hosts": {h: {"uri": u, "virt_type": vt} for h, u in hv.items()},
+        "images": {"debian-12": {"path": env["KUMO_LAB_IMAGE"],
+                                 "checksum_url": "file://" + env["KUMO_LAB_IMAGE_SHA256SUMS"]}},
+        "networks": {"front": {"cidr": "10.50.0.0/24", "domain": "fault.internal"}},
+        "defaults": {"image": "debian-12", "cpus": 1, "memory": memory, "disk": "4GiB"},
+        "vms": {"node": {
+            "count": 3,
+            "networks": [{"network": "front", "ip": "10.50.0.10"}],
+            "placement": {"strategy": "spread", "anti_affinity": "node"},
+            "disks": {"data": "1GiB"},
+            "wait_for": "cloud-init",
+            "cloud_init": {"runcmd": [["sh", "-c", "echo converged > /var/tmp/fault-done"]]},
+        }},
+    }
+
+
+def main():
+    run([LAB, "down"])
+    t = time.monotonic()
+    print(run([LAB, "up", "3"]).stdout, end="")
+    timings["lab_up_s"] = round(time.monotonic() - t, 1)
+    env = json.loads(run([LAB, "env", "--json"]).stdout)
+    hv = {"hv1": env["KUMO_LAB_HV1_URI"], "hv2": env["KUMO_LAB_HV2_URI"],
+          "hv3": env["KUMO_LAB_HV3_SSH_URI"]}
+    # The pools' directories as the root namespace sees them (hvN/lib is /var/lib/libvirt of
+    # hvN): polling a file there catches the lock within milliseconds, without a libvirt call.
+    lock_paths = {h: os.path.join(env[f"KUMO_LAB_{h.upper()}_DIR"], "lib", "images", LOCK) for h in hv}
+    work = tempfile.mkdtemp(prefix="kumo-fault-e2e-")
+    cfg_path = os.path.join(work, "kumo.yaml")
+    cfg = config(env, hv)
+    with open(cfg_path, "w") as f:
+        yaml.safe_dump(cfg, f, sort_keys=False)
+    cache = os.path.join(work, "cache")
+    common = ["-f", cfg_path, "--cache-dir", cache]
+    holder = f"{pwd.getpwuid(os.geteuid()).pw_name}@{socket.gethostname()}"
+
+    def kumo(cmd, *extra, timeout=1500):
+        return run([KUMO, cmd, *common, *extra], check_rc=False, timeout=timeout)
+
+    def apply_bg():
+        return Kumo([KUMO, "apply", *common, "--auto-approve"])
+
+    def lock_volumes():
+        """Hosts whose pool lists the lock volume (asked through libvirt)."""
+        return sorted(h for h, u in hv.items() if LOCK in inventory(u)["volumes"])
+
+    def read_lock(h, raw=False):
+        """The lock's JSON on host h, downloaded through libvirt ({} if none); retried for a few
+        seconds, in case it was just made and its content is still on the way."""
+        path = os.path.join(work, f"lock-{h}.json")
+        for _ in range(20):
+            r = run(["virsh", "-q", "-c", hv[h], "vol-download", "--pool", "default", LOCK, path], check_rc=False)
+            try:
+                with open(path) as f:
+                    text = f.read()
+                info = parse_lock(text) if r.returncode == 0 else None
+                if info is not None:
+                    return (info, text) if raw else info
+            except OSError:
+                pass
+            time.sleep(0.25)
+        return ({}, "") if raw else {}
+
+    def running_instances():
+        return sum(len([d for d in virsh(u, "list", "--state-running", "--name").split() if d in INSTANCES])
+                   for u in hv.values())
+
+    def audit(final):
+        """Problems of the hosts' inventories: objects kumo_<cluster>_* of no instance in the file,
+        an instance's objects on two hosts, unknown volumes, networks or domains; when final, also
+        anything missing, not running, or the lock still there."""
+        problems, where = [], {}
+        for h, u in hv.items():
+            inv = inventory(u)
+            for d in inv["domains"]:
+                if d not in INSTANCES:
+                    problems.append(f"{h}: unknown domain {d}")
+                else:
+                    where.setdefault(d, set()).add(h)
+                    if final and d not in inv["running"]:
+                        problems.append(f"{h}: {d} is not running")
+            for n in inv["networks"]:
+                if n != f"kumo_{CLUSTER}_front":
+                    problems.append(f"{h}: unknown network {n}")
+            if final and f"kumo_{CLUSTER}_front" not in inv["networks"]:
+                problems.append(f"{h}: network front is missing")
+            images = []
+            for v in inv["volumes"]:
+                m = re.fullmatch(rf"kumo_{CLUSTER}_([a-z0-9-]+)_(root\.qcow2|seed\.iso|serial\.log|data-[a-z0-9_-]+\.qcow2)", v)
+                if v.startswith("kumo-image_"):
+                    images.append(v)
+                elif v == LOCK:
+                    if final:
+                        problems.append(f"{h}: the lock is still there")
+                elif not m:
+                    problems.append(f"{h}: unknown volume {v}")
+                elif m.group(1) not in INSTANCES:
+                    problems.append(f"{h}: volume {v} of no instance in the file (leaked)")
+                else:
+                    where.setdefault(m.group(1), set()).add(h)
+            if final and not (len(images) == 2 and images[1] == images[0] + ".done"):
+                problems.append(f"{h}: base image volumes are not one image and its marker: {images}")
+            if final:
+                for i in INSTANCES:
+                    if h in where.get(i, ()):
+                        for v in (f"kumo_{CLUSTER}_{i}_root.qcow2", f"kumo_{CLUSTER}_{i}_seed.iso",
+                                  f"kumo_{CLUSTER}_{i}_data-data.qcow2"):
+                            if v not in inv["volumes"]:
+                                problems.append(f"{h}: {v} is missing")
+                        if i not in inv["domains"]:
+                            problems.append(f"{h}: domain {i} is missing")
+        for i, hs in where.items():
+            if len(hs) > 1:
+                problems.append(f"{i} has objects on {sorted(hs)} (duplicated)")
+        if final:
+            for i in INSTANCES:
+                if i not in where:
+                    problems.append(f"{i} is nowhere")
+        return problems, {i: sorted(hs)[0] for i, hs in where.items()}
+
+    def after_kill(label):
+        check(lock_volumes() == sorted(hv), f"{label}: the killed apply left its lock on every host")
+        p = kumo("plan", "--json")
+        try:
+            plan = json.loads(p.stdout) if p.returncode == 0 else None
+        except ValueError:
+            plan = None
+        ok = check(plan is not None, f"{label}: plan --json reads the leftovers without error ({p.stderr.strip()[-300:]})")
+        if ok:
+            ch = plan["changes"]
+            print(f"{label}: plan:", [(c["address"], c["host"], c["action"]) for c in ch])
+            check(all(h["reachable"] for h in plan["hosts"]), f"{label}: plan: every host reachable")
+            bad = [c["address"] for c in ch if c["action"] == "delete" and c["address"].startswith("vm.")]
+            check(bad == [], f"{label}: plan deletes no VM of the file ({bad})")
+            check(not any("lock" in c["address"] for c in ch), f"{label}: plan does not show the lock as a change")
+        problems, _ = audit(final=False)
+        check(problems == [], f"{label}: nothing leaked or duplicated on the hosts ({problems})")
+
+    def converged(label):
+        p = kumo("plan", "--detailed-exitcode")
+        check(p.returncode == 0, f"{label}: plan has no changes (--detailed-exitcode 0; got {p.returncode}: "
+                                 f"{(p.stdout + p.stderr)[-600:]})")
+        s = kumo("status", "--json")
+        try:
+            st = json.loads(s.stdout) if s.returncode == 0 else {"vms": []}
+        except ValueError:
+            st = {"vms": []}
+        check(sorted(v["name"] for v in st["vms"] if v["ready"]) == INSTANCES,
+              f"{label}: status: every VM ready ({[(v['name'], v.get('ready_detail')) for v in st['vms']]})")
+        problems, placed = audit(final=True)
+        check(problems == [], f"{label}: full inventory: each VM once, with its volumes, nothing leaked, no lock ({problems})")
+        for i, h in sorted(placed.items()):
+            rc, out = guest(hv[h], i, "cat", "/var/tmp/fault-done")
+            check(rc == 0 and out.strip() == "converged", f"{label}: {i} on {h}: cloud-init ran its runcmd")
+        return placed
+
+    # 1. crash recovery: a chain of applies, each killed at a later point
+    p = kumo("plan", "--json")
+    check(p.returncode == 0, f"plan exits 0 ({p.stderr.strip()[-300:]})")
+    t = time.monotonic()
+    killed_before = False
+    for label, k in (("run A", 0), ("run B", 1), ("run C", 2), ("run D", 3)):
+        a = apply_bg()
+        line = a.wait_line(lambda l: (stage_of(l) if stage_of(l) is not None else -1) >= k, timeout=900)
+        was_alive = a.kill9()
+        rc, out, err = a.finish(10)
+        at = stage_of(line) if line else None
+        check(line is not None and was_alive,
+              f"{label}: killed -9 at {STAGES[k][0]} (at: {line!r}{'' if at == k else ', a later point'})")
+        if killed_before:
+            check("stale lock" in out + err, f"{label}: took over the lock of the killed run (\"stale lock\")")
+        after_kill(label)
+        killed_before = was_alive
+    # run E: killed while it waits for cloud-init (every VM running, none reported ready)
+    a = apply_bg()
+    deadline = time.monotonic() + 600
+    all_running = False
+    while time.monotonic() < deadline and a.alive():
+        if running_instances() == len(INSTANCES):
+            all_running = True
+            break
+        time.sleep(1)
+    time.sleep(3)
+    waited = [l for l in a.out if "wait for cloud-init" in l]
+    was_alive = a.kill9()
+    rc, out, err = a.finish(10)
+    check(all_running and was_alive and not waited,
+          f"run E: killed -9 during wait for cloud-init (all VMs running: {all_running}; reported: {waited})")
+    check("stale lock" in out + err, "run E: took over the lock of the killed run (\"stale lock\")")
+    after_kill("run E")
+    timings["killed_runs_s"] = round(time.monotonic() - t, 1)
+    t = time.monotonic()
+    r = kumo("apply", "--auto-approve")
+    timings["recovery_apply_s"] = round(time.monotonic() - t, 1)
+    print(r.stdout[-3000:], r.stderr[-1500:])
+    check(r.returncode == 0 and "Apply complete" in r.stdout,
+          f"run F converges ({timings['recovery_apply_s']} s; exit {r.returncode}: {r.stderr.strip()[-300:]})")
+    check("stale lock" in r.stdout + r.stderr, "run F: took over the lock of the killed run (\"stale lock\")")
+    converged("crash recovery")
+
+    # 2. the lock, then host loss
+    d = kumo("destroy", "--auto-approve")
+    check(d.returncode == 0 and "Destroy complete" in d.stdout, f"destroy succeeds ({d.stderr.strip()[-300:]})")
+    problems, placed = audit(final=False)
+    check(placed == {} and lock_volumes() == [], f"after destroy nothing of the cluster is left, no lock ({placed}, {problems})")
+    t = time.monotonic()
+    a1 = apply_bg()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and a1.alive() and not all(os.path.exists(p) for p in lock_paths.values()):
+        time.sleep(0.05)
+    check(lock_volumes() == sorted(hv), "apply #1 holds the lock on every host (volume " + LOCK + " in each pool)")
+    info = read_lock("hv3")
+    check(str(info.get("pid")) == str(a1.pid) and info.get("user") and info.get("machine") and "apply" in str(info.get("command"))
+          and info.get("since"), f"the lock on hv3 (read over qemu+ssh) names user, machine, pid {a1.pid}, command, since ({info})")
+    p = kumo("plan", "--json")
+    try:
+        plan = json.loads(p.stdout) if p.returncode == 0 else None
+    except ValueError:
+        plan = None
+    check(plan is not None and not any("lock" in c["address"] for c in plan["changes"]),
+          f"plan works while apply #1 holds the lock, and does not show the lock ({p.stderr.strip()[-300:]})")
+    for cmd in ("apply", "destroy"):
+        r = kumo(cmd, "--auto-approve")
+        msg = r.stdout + r.stderr
+        check(r.returncode == 1 and "locked" in msg and holder in msg and f"pid {a1.pid}" in msg and "since" in msg,
+              f"a second {cmd} is refused: locked, by {holder}, pid {a1.pid}, since ({r.stderr.strip()[-300:]})")
+        check(step_lines(r.stdout) == [], f"the refused {cmd} ran no step ({step_lines(r.stdout)})")
+        check(str(read_lock("hv1").get("pid")) == str(a1.pid) and a1.alive(), f"the refused {cmd} left apply #1 and its lock alone")
+    line = a1.wait_line(lambda l: (stage_of(l) if stage_of(l) is not None else -1) >= 3, timeout=600)
+    was_alive = a1.kill9()
+    a1.finish(10)
+    check(line is not None and was_alive, f"apply #1 killed -9 after a define ({line!r})")
+    after_kill("apply #1")
+    a3 = apply_bg()
+    first = a3.wait_line(lambda l: STEP.match(l) is not None, timeout=20)
+    print("host loss after:", repr(first))
+    s = run([LAB, "libvirtd", "hv3", "stop"], check_rc=False)
+    print(s.stdout, s.stderr)
+    check(s.returncode == 0 and a3.alive(), f"hv3's libvirtd stopped while apply #3 runs ({s.stdout.strip()} {s.stderr.strip()})")
+    r = run(["virsh", "-q", "-c", hv["hv3"], "uri"], check_rc=False, timeout=60)
+    check(r.returncode != 0, "hv3 no longer answers over qemu+ssh")
+    rc, out, err = a3.finish(1500)
+    timings["host_loss_apply_s"] = round(time.monotonic() - t, 1)
+    failed = failed_entries(out)
+    check(rc != 0 and "Apply failed" in out, f"apply #3: Apply failed (exit {rc})")
+    check(failed != [] and all(" on hv3:" in f for f in failed), f"apply #3: only hv3's steps failed ({failed})")
+    check("stale lock" in out + err, "apply #3 took over the killed apply #1's lock (\"stale lock\")")
+    check(not any(m.group(1) == "FAILED" and m.group(3) != "hv3" for m in map(STEP.match, step_lines(out))),
+          "apply #3: no step of hv1 or hv2 failed")
+    for h in ("hv1", "hv2"):
+        doms = [d for d in inventory(hv[h])["domains"] if d in INSTANCES]
+        check(len(doms) == 1, f"{h} has its VM ({doms})")
+        for dname in doms:
+            check(re.search(rf"^\s*ok\s+vm\.{dname} on {h}: wait for cloud-init", out, re.M) is not None,
+                  f"apply #3: vm.{dname} on {h} finished ready")
+            w = run([LAB, "wait-ready", hv[h], dname, "--timeout", "60"], check_rc=False, timeout=200)
+            check(w.returncode == 0, f"{dname} on {h}: cloud-init done (agent)")
+    s = run([LAB, "libvirtd", "hv3", "start"], check_rc=False)
+    print(s.stdout, s.stderr)
+    check(s.returncode == 0, f"hv3's libvirtd started again ({s.stdout.strip()} {s.stderr.strip()})")
+    r = run(["virsh", "-q", "-c", hv["hv3"], "uri"], check_rc=False, timeout=60)
+    check(r.returncode == 0, "hv3 answers over qemu+ssh again")
+    t = time.monotonic()
+    r = kumo("apply", "--auto-approve")
+    timings["after_host_loss_apply_s"] = round(time.monotonic() - t, 1)
+    print(r.stdout[-3000:], r.stderr[-1500:])
+    check(r.returncode == 0 and "Apply complete" in r.stdout,
+          f"after hv3 is back, apply converges ({timings['after_host_loss_apply_s']} s; {r.stderr.strip()[-300:]})")
+    placed = converged("host loss")
+
+    # 3. force-unlock. Apply #5 is stopped (SIGSTOP) as soon as its lock appears: a holder alive
+    # on this machine, which is not stale. Then its lock is made to name another machine (same
+    # JSON, "machine": "x", padded with spaces to the same length), the case force-unlock is for.
+    cfg["defaults"]["memory"] = "320MiB"           # a live change: something for apply to do
+    with open(cfg_path, "w") as f:
+        yaml.safe_dump(cfg, f, sort_keys=False)
+    a5 = apply_bg()
+    caught = False
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and a5.alive():
+        got = []
+        for path in lock_paths.values():
+            try:
+                with open(path) as f:
+                    got.append(str((parse_lock(f.read()) or {}).get("pid")) == str(a5.pid))
+            except OSError:
+                pass
+        if any(got):
+            os.kill(a5.pid, signal.SIGSTOP)
+            caught = a5.alive()
+            break
+        time.sleep(0.002)
+    held = lock_volumes()
+    print("locked by the stopped apply #5 on:", held)
+    if check(caught and held != [], f"apply #5 stopped (SIGSTOP) while it holds the lock ({held})"):
+        r = kumo("apply", "--auto-approve")
+        msg = r.stdout + r.stderr
+        check(r.returncode == 1 and "locked" in msg and f"pid {a5.pid}" in msg and "stale lock" not in msg
+              and step_lines(r.stdout) == [],
+              f"apply #6 is refused: the lock of a live process here is not stale (pid {a5.pid}) ({r.stderr.strip()[-300:]})")
+        other = socket.gethostname() != "x"
+        for h in held:
+            info, text = read_lock(h, raw=True)
+            info["machine"] = "x"
+            new = json.dumps(info, separators=(",", ":"))
+            body = text.rstrip("\0")
+            other = other and len(new) <= len(body)
+            path = os.path.join(work, f"lock-{h}-other.json")
+            with open(path, "w") as f:
+                f.write(new.ljust(len(body)) + text[len(body):])      # same length as before
+            virsh(hv[h], "vol-upload", "--pool", "default", LOCK, path)
+        info = read_lock(held[0])
+        check(other and info.get("machine") == "x", f"the lock now names another machine ({info})")
+        r = kumo("apply", "--auto-approve")
+        msg = r.stdout + r.stderr
+        check(r.returncode == 1 and "locked" in msg and holder.split("@")[0] + "@x" in msg and "stale lock" not in msg
+              and step_lines(r.stdout) == [],
+              f"apply #7 is refused: locked from another machine ({r.stderr.strip()[-300:]})")
+        f = run([KUMO, "force-unlock", "-f", cfg_path, "--auto-approve"], check_rc=False)
+        print(f.stdout, f.stderr)
+        check(f.returncode == 0, f"force-unlock succeeds ({f.stderr.strip()[-300:]})")
+        check(lock_volumes() == [], "force-unlock removed the lock on every host")
+    a5.kill9()
+    a5.finish(10)
+    t = time.monotonic()
+    r = kumo("apply", "--auto-approve")
+    timings["after_force_unlock_apply_s"] = round(time.monotonic() - t, 1)
+    print(r.stdout[-2000:], r.stderr[-1000:])
+    check(r.returncode == 0 and "Apply complete" in r.stdout and "stale lock" not in r.stdout + r.stderr
+          and "locked" not in r.stdout + r.stderr,
+          f"after force-unlock, apply runs without meeting a lock ({r.stderr.strip()[-300:]})")
+    for i, h in placed.items():
+        dom = virsh(hv[h], "dominfo", i)
+        check(re.search(r"^Used memory:\s+327680 KiB", dom, re.M) is not None, f"{i}: memory is 320 MiB now")
+    converged("force-unlock")
+
+    # 4. destroy
+    d = kumo("destroy", "--auto-approve")
+    check(d.returncode == 0 and "Destroy complete" in d.stdout, f"destroy succeeds ({d.stderr.strip()[-300:]})")
+    for h, u in hv.items():
+        inv = inventory(u)
+        left = [n for n in inv["domains"] + inv["networks"] + inv["volumes"] if CLUSTER in n]
+        check(left == [], f"{h}: nothing of cluster {CLUSTER} is left, lock included ({left})")
+
+
+if __name__ == "__main__":
+    t_all = time.monotonic()
+    try:
+        main()
+    except Exception as e:  # noqa: BLE001
+        failures.append(f"exception: {e}")
+        print("FAIL exception:", e, flush=True)
+    finally:
+        for p in started:             # only the kumo processes this test started, by pid
+            if p.poll() is None:
+                os.kill(p.pid, signal.SIGKILL)
+                p.wait()
+        down = run([LAB, "down"], check_rc=False)
+        if down.returncode != 0:
+            failures.append("lab down failed: " + down.stderr)
+    timings["total_s"] = round(time.monotonic() - t_all, 1)
+    print("timings:", json.dumps(timings))
+    if failures:
+        print(f"\n{len(failures)} check(s) failed:")
+        for f in failures:
+            print("  -", f)
+        sys.exit(1)
+    print("\nall checks passed")
