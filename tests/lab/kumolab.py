@@ -872,6 +872,14 @@ libvirtd -d -p "$H/pids/libvirtd.pid"
                            f"{r.stderr.strip()} {tail(os.path.join(d, 'log', 'start.log'), 10)}")
 
     def _wait_host(self, h, timeout=60):
+        self._wait_libvirtd(h, timeout)
+        u = h["uri"]
+        virsh(u, "pool-define-as", "default", "dir", "--target", "/var/lib/libvirt/images")
+        virsh(u, "pool-start", "default")
+        virsh(u, "pool-autostart", "default")
+
+    def _wait_libvirtd(self, h, timeout=60):
+        """Wait until the host's libvirtd answers on its unix socket; raise if it exits."""
         t0 = time.monotonic()
         deadline = t0 + timeout
         last = ""
@@ -896,10 +904,88 @@ libvirtd -d -p "$H/pids/libvirtd.pid"
             logf = os.path.join(h["dir"], "log", "libvirtd.log")
             raise LabError(f"{h['name']}: libvirtd did not come up in {timeout}s ({last}); "
                            f"log tail:\n{tail(logf, 15)}")
-        u = h["uri"]
-        virsh(u, "pool-define-as", "default", "dir", "--target", "/var/lib/libvirt/images")
-        virsh(u, "pool-start", "default")
-        virsh(u, "pool-autostart", "default")
+        return round(time.monotonic() - t0, 2)
+
+    # -- one host's libvirtd (host loss) -----------------------------------------------------
+    def host_by_name(self, name):
+        st = self.state()
+        if not st or not st.get("ready"):
+            raise LabError(f"no lab is up in {self.dir} (run `lab up N`)")
+        for h in st["hosts"]:
+            if h["name"] == name:
+                return h
+        raise LabError(f"no host {name!r} in the lab (hosts: {' '.join(x['name'] for x in st['hosts'])})")
+
+    @staticmethod
+    def _netns_id(ns):
+        """'net:[inode]' of a named network namespace (what /proc/PID/ns/net reads as)."""
+        try:
+            return f"net:[{os.stat(os.path.join(NETNS_RUN, ns)).st_ino}]"
+        except OSError:
+            return None
+
+    def host_daemon_pid(self, h, daemon):
+        """PID of the host's daemon (libvirtd, virtlogd, sshd) from its pid file, if that process
+        is alive, is that daemon and lives in the host's network and mount namespaces."""
+        try:
+            with open(os.path.join(h["dir"], "pids", f"{daemon}.pid")) as f:
+                pid = int(f.read().strip())
+        except (OSError, ValueError):
+            return None
+        if not pid_alive(pid) or proc_comm(pid) != daemon:
+            return None
+        if proc_netns(pid) != self._netns_id(h["netns"]):
+            return None
+        try:
+            with open(f"/proc/{pid}/root/run/libvirt/{HOST_MARKER}") as f:
+                if f.read().split()[:1] != [h["name"]]:
+                    return None
+        except OSError:
+            return None
+        return pid
+
+    def libvirtd_stop(self, name, kill=False, grace=8.0):
+        """Stop host `name`'s libvirtd (SIGTERM, SIGKILL after `grace` s; SIGKILL at once with
+        kill=True) and wait until it is gone.  Its guests (qemu), dnsmasq, virtlogd and sshd keep
+        running, as on a host whose libvirtd died.  Returns the pid stopped (None: not running)."""
+        h = self.host_by_name(name)
+        pid = self.host_daemon_pid(h, "libvirtd")
+        if pid is None:
+            return None
+        if kill:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            grace = 0.0
+        self.kill_pids({pid}, grace=grace)
+        if pid_alive(pid):
+            raise LabError(f"{name}: libvirtd (pid {pid}) is still alive")
+        return pid
+
+    def libvirtd_start(self, name, timeout=60):
+        """Start host `name`'s libvirtd again, as `up` started it (same command line, pid file and
+        environment), inside the network and mount namespaces the host still has: those of its
+        virtlogd or sshd, entered with nsenter.  Waits until it answers on its unix socket.
+        Returns (pid, seconds); pid None with seconds 0 when it was running already."""
+        h = self.host_by_name(name)
+        if self.host_daemon_pid(h, "libvirtd") is not None:
+            return None, 0.0
+        anchor = self.host_daemon_pid(h, "virtlogd") or self.host_daemon_pid(h, "sshd")
+        if anchor is None:
+            raise LabError(f"{name}: neither virtlogd nor sshd is running, so the host's mount "
+                           "namespace is gone; run `lab down` and `lab up` again")
+        pidfile = os.path.join(h["dir"], "pids", "libvirtd.pid")
+        with contextlib.suppress(OSError):
+            os.unlink(pidfile)           # stale (libvirtd was killed): _wait_libvirtd reads it
+        with open(os.path.join(h["dir"], "log", "start.log"), "a") as logf:
+            r = subprocess.run(["nsenter", f"--target={anchor}", "--net", "--mount", "--",
+                                "libvirtd", "-d", "-p", pidfile],
+                               env=DAEMON_ENV, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
+                               timeout=60)
+        if r.returncode != 0:
+            raise LabError(f"{name}: starting libvirtd failed (exit {r.returncode}): "
+                           f"{tail(os.path.join(h['dir'], 'log', 'start.log'), 10)}")
+        secs = self._wait_libvirtd(h, timeout)
+        return self.host_daemon_pid(h, "libvirtd"), secs
 
     def _check_ssh(self, h):
         """Both ssh transports must work (and verify the host key) before up succeeds."""
