@@ -13,6 +13,7 @@
 #include "cli/views/apply_view.h"
 #include "cli/views/plan_view.h"
 #include "planner/differ.h"
+#include "planner/lock.h"
 #include "planner/observe.h"
 #include "planner/plan_io.h"
 #include "planner/planner.h"
@@ -29,7 +30,38 @@ struct ApplyState {
   double timeout_s = 10;
   int parallelism = 10, per_host = 4;
   std::vector<std::string> targets;
+  std::vector<std::string> replace;
 };
+
+// Takes the cluster's lock on its hosts; nullptr (after saying why) when it is held elsewhere.
+std::unique_ptr<ClusterLock> take_lock(HostConnector& connector,
+                                       const std::vector<HostTarget>& hosts,
+                                       const std::string& cluster, const std::string& verb,
+                                       double timeout_s, int* rc) {
+  std::vector<std::string> warnings;
+  try {
+    auto lock =
+        ClusterLock::acquire(connector, hosts, cluster, lock_holder("kumo " + verb),
+                             std::chrono::milliseconds(static_cast<long long>(timeout_s * 1000)),
+                             lock_is_stale, warnings);
+    for (const auto& w : warnings) std::cerr << "warning: " << w << "\n";
+    return lock;
+  } catch (const LockHeld& e) {
+    std::cerr << "kumo " << verb << ": " << e.what() << "\n";
+  } catch (const HostError& e) {
+    std::cerr << "kumo " << verb << ": taking the cluster lock failed: " << e.what()
+              << "\nnothing was changed\n";
+  }
+  *rc = 1;
+  return nullptr;
+}
+
+int finish(std::unique_ptr<ClusterLock> lock, int rc) {
+  if (lock) {
+    for (const auto& w : lock->release()) std::cerr << "warning: " << w << "\n";
+  }
+  return rc;
+}
 
 void add_common(CLI::App* cmd, ApplyState& s) {
   s.config.add_to(*cmd);
@@ -123,6 +155,14 @@ int apply_saved(const ApplyState& s, const GlobalOptions& global) {
     c.pool = h.pool;
     hosts.push_back(c);
   }
+  auto lock_connector = make_connector();
+  std::vector<HostTarget> targets;
+  for (const auto& h : plan->hosts) {
+    if (!h.skipped) targets.push_back(HostTarget{h.name, h.uri, h.pool});
+  }
+  int rc = 0;
+  auto lock = take_lock(*lock_connector, targets, plan->cluster, "apply", s.timeout_s, &rc);
+  if (!lock) return rc;
   auto observed = observe_hosts(
       *provider, hosts, std::chrono::milliseconds(static_cast<long long>(s.timeout_s * 1000)));
   for (std::size_t i = 0; i < observed.size(); ++i) {
@@ -141,8 +181,8 @@ int apply_saved(const ApplyState& s, const GlobalOptions& global) {
   }
   views::ViewOptions view{colour_enabled(STDOUT_FILENO), s.show_sensitive};
   if (!global.quiet) std::cout << views::render_human(*plan, view);
-  if (!plan->has_changes()) return 0;
-  return run_plan(*plan, s, cache_dir, "Apply", global);
+  if (!plan->has_changes()) return finish(std::move(lock), 0);
+  return finish(std::move(lock), run_plan(*plan, s, cache_dir, "Apply", global));
 }
 
 int plan_and_run(const ApplyState& s, const GlobalOptions& global, bool destroy) {
@@ -156,11 +196,18 @@ int plan_and_run(const ApplyState& s, const GlobalOptions& global, bool destroy)
     std::cerr << "kumo " << verb << ": " << error << "\n";
     return 1;
   }
+  // Locked before the hosts are read: the plan shown is the one carried out.
+  auto lock_connector = make_connector();
+  int rc = 0;
+  auto lock = take_lock(*lock_connector, host_targets(*loaded.config), loaded.config->name, verb,
+                        s.timeout_s, &rc);
+  if (!lock) return rc;
   auto provider = make_libvirt_provider();
   PlanOptions options;
   options.timeout = std::chrono::milliseconds(static_cast<long long>(s.timeout_s * 1000));
   options.skip_unreachable = s.skip_unreachable;
   options.targets = s.targets;
+  options.replace = s.replace;
   options.destroy = destroy;
   if (!destroy) options.resolve_image = make_image_resolver(cache_dir);
   PlanResult result = make_plan(*loaded.config, *provider, options);
@@ -169,15 +216,16 @@ int plan_and_run(const ApplyState& s, const GlobalOptions& global, bool destroy)
     std::cerr << "kumo " << verb << ": no plan (" << result.errors.error_count() << " error"
               << (result.errors.error_count() == 1 ? "" : "s")
               << "); nothing was changed on any host\n";
-    return 1;
+    return finish(std::move(lock), 1);
   }
   const Plan& plan = *result.plan;
   views::ViewOptions view{colour_enabled(STDOUT_FILENO), s.show_sensitive};
   std::cout << views::render_human(plan, view);
-  if (!plan.has_changes()) return 0;
+  if (!plan.has_changes()) return finish(std::move(lock), 0);
   if (!confirm(verb, s.auto_approve, destroy ? "" : ", or apply a saved plan (kumo plan -o FILE)"))
-    return 1;
-  return run_plan(plan, s, cache_dir, destroy ? "Destroy" : "Apply", global);
+    return finish(std::move(lock), 1);
+  return finish(std::move(lock),
+                run_plan(plan, s, cache_dir, destroy ? "Destroy" : "Apply", global));
 }
 
 }  // namespace
@@ -189,10 +237,19 @@ Runner add_apply_command(CLI::App& app, const GlobalOptions& global) {
   add_common(cmd, *s);
   cmd->add_option("PLANFILE", s->plan_file,
                   "A plan saved with 'kumo plan -o FILE': applied exactly, if still current");
+  cmd->add_option("--replace", s->replace,
+                  "Recreate this VM (vm.web-1) from its image although nothing changed; data "
+                  "disks are kept (repeatable)");
   cmd->footer("Exit status: 0 success, 1 error (what failed is listed; rerun to finish).");
   return [s, &global, cmd]() -> int {
     if (!cmd->parsed()) return -1;
-    if (!s->plan_file.empty()) return apply_saved(*s, global);
+    if (!s->plan_file.empty()) {
+      if (!s->replace.empty()) {
+        std::cerr << "kumo apply: --replace cannot change a saved plan; pass it to kumo plan -o\n";
+        return 1;
+      }
+      return apply_saved(*s, global);
+    }
     return plan_and_run(*s, global, false);
   };
 }

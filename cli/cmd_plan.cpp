@@ -25,6 +25,7 @@ Runner add_plan_command(CLI::App& app, const GlobalOptions& global) {
     double timeout_s = 10;
     std::string out;
     std::vector<std::string> targets;
+    std::vector<std::string> replace;
   };
   auto state = std::make_shared<State>();
   state->config.add_to(*cmd);
@@ -47,6 +48,8 @@ Runner add_plan_command(CLI::App& app, const GlobalOptions& global) {
   cmd->add_option("-o,--out", state->out, "Save the plan to FILE for 'kumo apply FILE'");
   cmd->add_option("--target", state->targets,
                   "Limit the plan to this resource and its dependencies (repeatable)");
+  cmd->add_option("--replace", state->replace,
+                  "Plan to recreate this VM (vm.web-1) although nothing changed (repeatable)");
   cmd->footer(
       "Exit status: 0 success (with --detailed-exitcode: 0 no changes, 2 changes), 1 error.");
 
@@ -60,6 +63,7 @@ Runner add_plan_command(CLI::App& app, const GlobalOptions& global) {
     options.timeout = std::chrono::milliseconds(static_cast<long long>(state->timeout_s * 1000));
     options.skip_unreachable = state->skip_unreachable;
     options.targets = state->targets;
+    options.replace = state->replace;
     std::string cache_error;
     const std::string cache_dir = state->cache.resolve(&cache_error);
     if (cache_dir.empty()) {

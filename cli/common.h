@@ -51,5 +51,6 @@ Runner add_apply_command(CLI::App& app, const GlobalOptions& global);
 Runner add_destroy_command(CLI::App& app, const GlobalOptions& global);
 Runner add_status_command(CLI::App& app, const GlobalOptions& global);
 Runner add_images_command(CLI::App& app, const GlobalOptions& global);
+Runner add_force_unlock_command(CLI::App& app, const GlobalOptions& global);
 
 }  // namespace kumo::cli

@@ -1,5 +1,12 @@
 #include "cli/engine.h"
 
+#include <pwd.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <ctime>
+#include <random>
 #include <stdexcept>
 
 #include "cli/common.h"
@@ -59,6 +66,50 @@ ImageFetcher make_image_fetcher(const std::string& cache_dir) {
 
 std::unique_ptr<HostConnector> make_connector() {
   return make_libvirt_connector();
+}
+
+namespace {
+std::string this_machine() {
+  char name[256] = {};
+  if (gethostname(name, sizeof name - 1) != 0) return "?";
+  return name;
+}
+}  // namespace
+
+LockHolder lock_holder(const std::string& command) {
+  LockHolder h;
+  if (const passwd* pw = getpwuid(geteuid())) {
+    h.user = pw->pw_name;
+  } else if (const char* u = std::getenv("USER")) {
+    h.user = u;
+  } else {
+    h.user = std::to_string(geteuid());
+  }
+  h.machine = this_machine();
+  h.pid = static_cast<long>(getpid());
+  h.command = command;
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char since[32];
+  std::strftime(since, sizeof since, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  h.since = since;
+  std::random_device rd;
+  char token[33];
+  std::snprintf(token, sizeof token, "%08x%08x%08x%08x", rd(), rd(), rd(), rd());
+  h.token = token;
+  return h;
+}
+
+bool lock_is_stale(const LockHolder& holder) {
+  if (holder.machine != this_machine() || holder.pid <= 0) return false;
+  return kill(static_cast<pid_t>(holder.pid), 0) != 0 && errno == ESRCH;
+}
+
+std::vector<HostTarget> host_targets(const ClusterConfig& cfg) {
+  std::vector<HostTarget> out;
+  for (const auto& h : cfg.hosts) out.push_back(HostTarget{h.name, h.uri, h.pool});
+  return out;
 }
 
 }  // namespace kumo::cli

@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 
 #include "planner/executor.h"
+#include "planner/lock.h"
 #include "planner/planner.h"
 #include "providers/host_session.h"
 
@@ -23,5 +24,11 @@ struct CacheArgs {
 ImageResolver make_image_resolver(const std::string& cache_dir);
 ImageFetcher make_image_fetcher(const std::string& cache_dir);
 std::unique_ptr<HostConnector> make_connector();
+
+// This process as a lock holder: user, machine, pid, `command`, now, a random token.
+LockHolder lock_holder(const std::string& command);
+// A holder on this machine whose process is gone.
+bool lock_is_stale(const LockHolder& holder);
+std::vector<HostTarget> host_targets(const ClusterConfig& cfg);
 
 }  // namespace kumo::cli

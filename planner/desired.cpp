@@ -157,6 +157,7 @@ void expand_networks(const ClusterConfig& cfg, DesiredCluster& desired) {
       dn.bridge = bridge_name(cfg.name, net.name);
       dn.mtu = net.mtu;
       dn.location = net.location;
+      for (const auto& d : net.dns_hosts) dn.dns_hosts.emplace_back(d.name, d.ip.str());
       if (net.dhcp) {
         for (const auto& vm : desired.vms) {
           if (vm.host != host) continue;

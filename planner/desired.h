@@ -77,6 +77,7 @@ struct DesiredNetwork {
   std::string bridge;  // the bridge kumo creates (kb-<hash>), or the host's (mode bridge)
   std::optional<int> mtu;
   std::vector<DesiredDhcpHost> dhcp_hosts;  // static addresses of the VMs placed on this host
+  std::vector<std::pair<std::string, std::string>> dns_hosts;  // extra names: name, address
   Location location;
 
   std::string address() const { return "network." + name; }

@@ -6,6 +6,7 @@
 
 #include "planner/config/units.h"
 #include "planner/hash.h"
+#include "providers/host_session.h"
 #include "providers/ownership.h"
 
 namespace kumo {
@@ -45,8 +46,8 @@ std::string join(const std::vector<std::string>& items) {
 class Differ {
  public:
   Differ(const ClusterConfig& cfg, const DesiredCluster& desired,
-         const std::vector<ObservedHost>& observed)
-      : cfg_(cfg), desired_(desired) {
+         const std::vector<ObservedHost>& observed, const std::vector<std::string>& replace)
+      : cfg_(cfg), desired_(desired), replace_requested_(replace.begin(), replace.end()) {
     for (const auto& h : observed) {
       if (!h.reachable) continue;
       HostIndex idx;
@@ -111,6 +112,8 @@ class Differ {
     json hosts = json::array();
     for (const auto& h : n.dhcp_hosts)
       hosts.push_back({{"mac", h.mac}, {"ip", h.ip}, {"name", h.name}});
+    json dns = json::object();
+    for (const auto& [name, ip] : n.dns_hosts) dns[name] = ip;
     return {{"name", n.libvirt_name},
             {"mode", to_string(n.mode)},
             {"address", n.cidr ? n.cidr->first_host().str() : ""},
@@ -123,7 +126,26 @@ class Differ {
             {"domain", n.domain.value_or("")},
             {"bridge", n.bridge},
             {"mtu", n.mtu ? json(*n.mtu) : json(nullptr)},
-            {"dhcp_hosts", hosts}};
+            {"dhcp_hosts", hosts},
+            {"dns_hosts", dns}};
+  }
+
+  // What the network's DNS serves, as comparable text: one line per <dns><host>.
+  static std::set<std::string> dns_lines(const std::vector<ObservedDnsHost>& hosts) {
+    std::set<std::string> out;
+    for (const auto& h : hosts) {
+      std::string line = h.ip;
+      for (const auto& n : h.names) line += " " + n;
+      out.insert(line);
+    }
+    return out;
+  }
+  static std::vector<ObservedDnsHost> desired_dns(const DesiredNetwork& n) {
+    NetworkSpec spec;
+    spec.domain = n.domain.value_or("");
+    for (const auto& h : n.dhcp_hosts) spec.dhcp_hosts.push_back({h.mac, h.ip, h.name});
+    for (const auto& [name, ip] : n.dns_hosts) spec.dns_hosts.push_back({ip, {name}});
+    return dns_entries(spec);
   }
 
   void diff_network(const DesiredNetwork& net) {
@@ -144,6 +166,8 @@ class Differ {
           attr("domain", nullptr, c.desired["domain"]), attr("bridge", nullptr, net.bridge)};
       if (!net.dhcp_hosts.empty())
         c.attributes.push_back(attr("dhcp_hosts", nullptr, c.desired["dhcp_hosts"].size()));
+      if (!net.dns_hosts.empty())
+        c.attributes.push_back(attr("dns_hosts", nullptr, c.desired["dns_hosts"]));
       std::erase_if(c.attributes,
                     [](const AttributeChange& a) { return a.after == ""; });  // unset: say nothing
       result_.changes.push_back(std::move(c));
@@ -188,6 +212,15 @@ class Differ {
       for (const auto& s : have) before.push_back(s);
       for (const auto& s : want) after.push_back(s);
       c.attributes.push_back(attr("dhcp_hosts", before, after));
+    }
+    const auto dns_want = dns_lines(desired_dns(net)), dns_have = dns_lines(o.dns_hosts);
+    if (dns_want != dns_have) {
+      json before = json::array(), after = json::array();
+      for (const auto& s : dns_have) before.push_back(s);
+      for (const auto& s : dns_want) after.push_back(s);
+      c.attributes.push_back(attr("dns_hosts", before, after));
+    }
+    if (!c.attributes.empty()) {
       c.reason = "DHCP/DNS host entries change live; guests keep their connectivity";
       c.disruption = Disruption::Live;
     }
@@ -204,7 +237,8 @@ class Differ {
   std::map<std::string, HostIndex> hosts_;
   DiffResult result_;
   std::vector<ResourceChange> deletes_;
-  std::set<std::string> claimed_volumes_;  // host/volume deleted together with their VM
+  std::set<std::string> claimed_volumes_;    // host/volume deleted together with their VM
+  std::set<std::string> replace_requested_;  // --replace addresses
 
   void diff_vm(const DesiredVm& vm);
   void vm_create(const DesiredVm& vm, const HostIndex& idx, const ObservedDomain* moved_from,
@@ -360,8 +394,18 @@ void Differ::vm_compare(const DesiredVm& vm, const HostIndex& idx, const Observe
   }
   replace_if("nics", "networks", nics_text(recorded.value("nics", json::array())),
              nics_text(vm.nics));
+  if (replace_requested_.count(vm.address())) {
+    auto a = attr("replace", nullptr, "requested");
+    a.forces_replacement = true;
+    c.attributes.push_back(std::move(a));
+    c.reason =
+        "replaced on request (--replace): new root disk from the image, cloud-init runs "
+        "again" +
+        std::string(vm.data_disks.empty() ? "" : "; data disks are kept");
+  }
   const bool replace = !c.attributes.empty();
   Disruption disruption = Disruption::None;
+  std::string restart_why;
   if (!replace) {
     // Live-state fields: compare with the live domain; drift when live left what kumo recorded.
     auto live_or_restart = [&](const char* key, const std::string& name, long long live,
@@ -370,8 +414,17 @@ void Differ::vm_compare(const DesiredVm& vm, const HostIndex& idx, const Observe
       auto a = attr(name, std::move(before), std::move(after));
       a.drift = recorded.contains(key) && recorded[key] == want[key];
       c.attributes.push_back(std::move(a));
-      if (d.active)
-        disruption = worst(disruption, desired <= maximum ? Disruption::Live : Disruption::Restart);
+      if (!d.active) return;
+      if (desired <= maximum) {
+        disruption = worst(disruption, Disruption::Live);
+      } else {
+        disruption = Disruption::Restart;
+        restart_why += std::string(restart_why.empty() ? "" : "; ") + name +
+                       " is beyond what the running domain can grow to (" +
+                       (name == "memory" ? format_size(static_cast<std::uint64_t>(maximum))
+                                         : std::to_string(maximum)) +
+                       ")";
+      }
     };
     live_or_restart("cpus", "cpus", d.vcpus, d.max_vcpus, vm.cpus, d.vcpus, vm.cpus);
     live_or_restart("memory", "memory", static_cast<long long>(d.memory),
@@ -421,7 +474,17 @@ void Differ::vm_compare(const DesiredVm& vm, const HostIndex& idx, const Observe
     c.action = Action::Update;
     for (const auto& ch : children) disruption = worst(disruption, ch.disruption);
     c.disruption = disruption;
-    if (children.size() > 0 && c.attributes.empty()) c.reason = "disks change";
+    if (c.reason.empty()) {
+      if (disruption == Disruption::Restart && vm.running) {
+        c.reason = "shut down (ACPI), redefined and started again: " + restart_why;
+      } else if (disruption == Disruption::Restart) {
+        c.reason = "shut down (ACPI; forced off after a timeout)";
+      } else if (disruption == Disruption::Live) {
+        c.reason = "changed in the running guest, no reboot";
+      } else if (children.size() > 0 && c.attributes.empty()) {
+        c.reason = "disks change";
+      }
+    }
   }
   if (c.action != Action::NoOp) result_.changes.push_back(std::move(c));
   for (auto& ch : children) result_.changes.push_back(std::move(ch));
@@ -444,6 +507,8 @@ void Differ::volumes_for(const DesiredVm& vm, const HostIndex& idx, bool vm_is_n
     auto it = idx.volumes.find(name);
     return it == idx.volumes.end() ? nullptr : it->second;
   };
+  const auto dom = idx.domains.find(vm.instance);
+  const bool running = dom != idx.domains.end() && dom->second->active;
   const ObservedVolume* root = find(vm.root_volume);
   if (vm_is_new || !root) {
     auto ch = child("root", root ? Action::Replace : Action::Create);
@@ -486,10 +551,12 @@ void Differ::volumes_for(const DesiredVm& vm, const HostIndex& idx, bool vm_is_n
     if (!v) {
       auto ch = child("data/" + disk.name, Action::Create);
       ch.attributes = {attr("size", nullptr, size_text(disk.size))};
-      ch.disruption = vm_is_new ? Disruption::None : Disruption::Live;
+      // A disk is added to a running guest by restarting it with the new definition.
+      ch.disruption = !vm_is_new && running ? Disruption::Restart : Disruption::None;
       ch.desired = {{"name", disk.volume}, {"size", disk.size}};
       if (!vm_is_new)
         parent.attributes.push_back(attr("disks." + disk.name, nullptr, size_text(disk.size)));
+      if (!vm_is_new && running) ch.reason = "attached by restarting the VM";
       children.push_back(ch);
     } else if (v->capacity < disk.size) {
       auto ch = child("data/" + disk.name, Action::Update);
@@ -517,6 +584,7 @@ void Differ::volumes_for(const DesiredVm& vm, const HostIndex& idx, bool vm_is_n
     if (wanted) continue;
     auto ch = child("data/" + disk, Action::Delete);
     ch.destroys_data = true;
+    ch.disruption = !vm_is_new && running ? Disruption::Restart : Disruption::None;
     ch.observed = {{"name", v->name}, {"size", v->capacity}};
     ch.reason = "no longer listed under disks:";
     parent.destroys_data = true;
@@ -624,8 +692,9 @@ void Differ::find_orphans() {
 }  // namespace
 
 DiffResult diff(const ClusterConfig& cfg, const DesiredCluster& desired,
-                const std::vector<ObservedHost>& observed) {
-  return Differ(cfg, desired, observed).run();
+                const std::vector<ObservedHost>& observed,
+                const std::vector<std::string>& replace) {
+  return Differ(cfg, desired, observed, replace).run();
 }
 
 std::string fingerprint(const std::vector<ObservedHost>& observed) {
@@ -640,9 +709,15 @@ std::string fingerprint(const std::vector<ObservedHost>& observed) {
     for (const auto& n : h.networks) {
       json dhcp = json::array();
       for (const auto& e : n.dhcp_hosts) dhcp.push_back(e.mac + e.ip + e.name);
+      for (const auto& e : n.dns_hosts) {
+        dhcp.push_back(e.ip + " " + nlohmann::json(e.names).dump());
+      }
       networks.push_back({n.name, n.uuid, n.active, n.autostart, dhcp});
     }
-    for (const auto& v : h.volumes) volumes.push_back({v.pool, v.name, v.capacity});
+    for (const auto& v : h.volumes) {
+      // A lock comes and goes with every apply; a plan saved meanwhile is not stale for it.
+      if (!is_lock_volume(v.name)) volumes.push_back({v.pool, v.name, v.capacity});
+    }
     host["domains"] = domains;
     host["networks"] = networks;
     host["volumes"] = volumes;

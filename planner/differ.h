@@ -19,8 +19,10 @@ struct DiffResult {
 };
 
 // `observed` holds every host of the cluster; unreachable ones are left alone.
+// `replace`: VM addresses to recreate although nothing changed (kumo apply --replace).
 DiffResult diff(const ClusterConfig& cfg, const DesiredCluster& desired,
-                const std::vector<ObservedHost>& observed);
+                const std::vector<ObservedHost>& observed,
+                const std::vector<std::string>& replace = {});
 
 // The observed state's identity: a saved plan is stale when this changes.
 std::string fingerprint(const std::vector<ObservedHost>& observed);

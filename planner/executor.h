@@ -39,7 +39,12 @@ struct ExecOptions {
   int uploads_per_host = 2;  // image and seed uploads at once to one host
   std::chrono::milliseconds connect_timeout{10000};
   std::chrono::milliseconds poll{1000};  // how often readiness is asked
+  // How long a guest gets to power off after the ACPI button before it is forced off.
+  std::chrono::seconds shutdown_timeout{120};
 };
+
+// A VM is defined able to grow to this many times its vCPUs and memory while it runs.
+inline constexpr int kHeadroom = 2;
 
 enum class StepStatus { Pending, Running, Ok, Failed, Skipped };
 const char* to_string(StepStatus s);

@@ -168,6 +168,16 @@ PlanResult make_plan(const ClusterConfig& cfg, Provider& provider, const PlanOpt
           {}, "--target " + t + ": no such resource in " + cfg.file + did_you_mean(t, known));
     }
   }
+  for (const auto& r : options.replace) {
+    std::vector<std::string> vms;
+    for (const auto& vm : result.desired.vms) vms.push_back(vm.address());
+    if (std::find(vms.begin(), vms.end(), r) == vms.end()) {
+      result.errors.error({},
+                          "--replace " + r + ": no such VM in " + cfg.file +
+                              (r.rfind("vm.", 0) == 0 ? "" : " (addresses look like vm.web-0)") +
+                              did_you_mean(r, vms));
+    }
+  }
   PlacementResult placed = place(cfg, result.observed, result.desired);
   result.errors.append(placed.errors);
   for (const auto& u : placed.unknown) {
@@ -185,7 +195,7 @@ PlanResult make_plan(const ClusterConfig& cfg, Provider& provider, const PlanOpt
     std::erase_if(result.desired.networks,
                   [&](const DesiredNetwork& n) { return targeted(n.address()); });
   }
-  DiffResult diffed = diff(cfg, result.desired, result.observed);
+  DiffResult diffed = diff(cfg, result.desired, result.observed, options.replace);
   result.errors.append(diffed.errors);
   for (auto& w : diffed.warnings) plan.warnings.push_back(std::move(w));
   if (result.errors.has_errors()) return result;

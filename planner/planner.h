@@ -32,6 +32,7 @@ struct PlanOptions {
   std::chrono::milliseconds timeout{10000};
   bool skip_unreachable = false;
   std::vector<std::string> targets;  // addresses; empty = everything
+  std::vector<std::string> replace;  // VM addresses to recreate although unchanged (--replace)
   // Unset: checksums as written in the file, nothing cached.
   ImageResolver resolve_image;
   // kumo destroy: plan the removal of everything this cluster owns (or of the targets).

@@ -5,6 +5,7 @@
 // it on. A session is safe to use from several threads at once.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -36,6 +37,19 @@ struct VolumeSpec {
 
 struct NetworkDhcpHost {
   std::string mac, ip, name;
+  bool operator==(const NetworkDhcpHost&) const = default;
+};
+
+using NetworkDnsHost = ObservedDnsHost;
+
+// Host entries to take out of and put into a running network, live and in its definition.
+// Removals go first, so an address can move from one entry to another in one change.
+struct NetworkHostsChange {
+  std::vector<NetworkDhcpHost> dhcp_remove, dhcp_add;
+  std::vector<NetworkDnsHost> dns_remove, dns_add;
+  bool empty() const {
+    return dhcp_remove.empty() && dhcp_add.empty() && dns_remove.empty() && dns_add.empty();
+  }
 };
 
 struct NetworkSpec {
@@ -46,9 +60,30 @@ struct NetworkSpec {
   int prefix = 0;
   std::string dhcp_start, dhcp_end;  // "" = no DHCP
   std::vector<NetworkDhcpHost> dhcp_hosts;
-  std::string domain;  // DNS domain ("" = none); VMs' names resolve inside it
+  std::vector<NetworkDnsHost> dns_hosts;  // names besides the DHCP hosts' own
+  std::string domain;                     // DNS domain ("" = none); VMs' names resolve inside it
   std::optional<int> mtu;
 };
+
+// The DNS entries a network serves: every DHCP host and every extra name, each as `name` and, in
+// a network with a domain, `name.domain`. Sorted by IP and name so they compare as plain values.
+inline std::vector<NetworkDnsHost> dns_entries(const NetworkSpec& spec) {
+  std::vector<NetworkDnsHost> out;
+  auto add = [&](const std::string& ip, const std::string& name) {
+    if (ip.empty() || name.empty()) return;
+    NetworkDnsHost h{ip, {name}};
+    if (!spec.domain.empty()) h.names.push_back(name + "." + spec.domain);
+    out.push_back(std::move(h));
+  };
+  for (const auto& h : spec.dhcp_hosts) add(h.ip, h.name);
+  for (const auto& h : spec.dns_hosts) {
+    for (const auto& name : h.names) add(h.ip, name);
+  }
+  std::sort(out.begin(), out.end(), [](const NetworkDnsHost& a, const NetworkDnsHost& b) {
+    return a.ip != b.ip ? a.ip < b.ip : a.names < b.names;
+  });
+  return out;
+}
 
 struct DomainDisk {
   std::string volume;  // in the session's pool
@@ -68,6 +103,9 @@ struct DomainSpec {
   std::string virt_type = "kvm";  // kvm: host-passthrough CPU; qemu: TCG, capped tb-cache
   int vcpus = 1;
   std::uint64_t memory = 0;  // bytes
+  // What vCPUs and memory can grow to while the guest runs (0: no headroom beyond the above).
+  int max_vcpus = 0;
+  std::uint64_t max_memory = 0;
   std::vector<DomainDisk> disks;
   std::vector<DomainNic> nics;
   std::string serial_log;  // file the serial console is logged to on the host ("" = none)
@@ -109,6 +147,11 @@ class HostSession {
   // Gone already: no error. A file in the pool directory that libvirt does not list yet (a serial
   // log) is found after refreshing the pool.
   virtual void delete_volume(const std::string& name) = 0;
+  // Grows a volume that no running domain uses (shrinking is refused before it gets here).
+  virtual void resize_volume(const std::string& name, std::uint64_t capacity) = 0;
+  // Creates `name` holding `content` only if the pool has no volume of that name: false when it
+  // has one (whatever its content). What a lock is made of.
+  virtual bool create_volume_exclusive(const std::string& name, const std::string& content) = 0;
   // The last `max_bytes` of a file in the pool directory that libvirt may not list yet (a
   // serial log): "" when there is none.
   virtual std::string tail_pool_file(const std::string& name, std::size_t max_bytes) = 0;
@@ -118,6 +161,9 @@ class HostSession {
   virtual void define_network(const NetworkSpec& spec) = 0;  // defines, starts, autostarts
   virtual void start_network(const std::string& name, bool autostart) = 0;
   virtual void delete_network(const std::string& name) = 0;  // stops and undefines
+  // DHCP and DNS host entries, changed in the running network and in its definition at once
+  // (virNetworkUpdate): guests keep their connectivity.
+  virtual void update_network_hosts(const std::string& name, const NetworkHostsChange& change) = 0;
 
   // --- domains
   virtual std::optional<ObservedDomain> domain(const std::string& name) = 0;
@@ -126,6 +172,17 @@ class HostSession {
   virtual void set_domain_autostart(const std::string& name, bool autostart) = 0;
   // Stops (forcefully) if running, then undefines. Gone already: no error.
   virtual void delete_domain(const std::string& name) = 0;
+  // A graceful shutdown request (the guest agent if it answers, else the ACPI power button),
+  // repeated until the guest powers off or `timeout` is over, then forced off.
+  // Returns false when it had to be forced. Not running: nothing, true.
+  virtual bool shutdown_domain(const std::string& name, std::chrono::seconds timeout) = 0;
+  // vCPUs and memory of a running domain, within its maximums, live and in its definition.
+  // New vCPUs are also brought online in the guest through its agent when it answers.
+  virtual void set_domain_vcpus(const std::string& name, int vcpus) = 0;
+  virtual void set_domain_memory(const std::string& name, std::uint64_t bytes) = 0;
+  // Grows the disk `target` (vdb) of a running domain, the guest sees the new size at once.
+  virtual void resize_domain_disk(const std::string& name, const std::string& target,
+                                  std::uint64_t capacity) = 0;
 
   // --- the guest agent; throws HostError when the agent does not answer
   virtual nlohmann::json agent_command(const std::string& domain, const nlohmann::json& command,

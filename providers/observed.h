@@ -61,6 +61,13 @@ struct ObservedDhcpHost {
   bool operator==(const ObservedDhcpHost&) const = default;
 };
 
+// A <dns><host>: the names the network's DNS answers with `ip`.
+struct ObservedDnsHost {
+  std::string ip;
+  std::vector<std::string> names;
+  bool operator==(const ObservedDnsHost&) const = default;
+};
+
 struct ObservedNetwork {
   std::string name;
   std::string uuid;
@@ -73,6 +80,7 @@ struct ObservedNetwork {
   int prefix = 0;  // 24
   std::string dhcp_start, dhcp_end;
   std::vector<ObservedDhcpHost> dhcp_hosts;
+  std::vector<ObservedDnsHost> dns_hosts;
   std::string domain;
   std::optional<int> mtu;
   std::optional<Ownership> owner;

@@ -65,6 +65,14 @@ std::string serial_log_name(const std::string& cluster, const std::string& insta
   return std::string(kOwnerPrefix) + "_" + cluster + "_" + instance + "_serial.log";
 }
 
+std::string lock_volume_name(const std::string& cluster) {
+  return std::string(kOwnerPrefix) + "-lock_" + cluster;
+}
+
+bool is_lock_volume(const std::string& volume_name) {
+  return volume_name.rfind(std::string(kOwnerPrefix) + "-lock_", 0) == 0;
+}
+
 std::optional<Ownership> network_owner(const std::string& libvirt_name) {
   std::string cluster, rest;
   if (!split_reserved(libvirt_name, cluster, rest)) return std::nullopt;

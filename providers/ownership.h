@@ -7,6 +7,8 @@
 //    data-<disk>, and the serial console log kumo_<cluster>_<instance>_serial.log; base images,
 //    shared by every cluster on a host: kumo-image_<algo>-<hex>, complete once the empty marker
 //    volume kumo-image_<algo>-<hex>.done exists next to it (an upload cut short has none).
+//  - The cluster's apply lock: kumo-lock_<cluster>, a small raw volume holding who holds it (JSON).
+//    Not an object of the cluster: plan neither lists nor changes it.
 // Cluster and instance names cannot contain '_' (they are hostnames), so '_' separates safely.
 #pragma once
 
@@ -31,6 +33,9 @@ std::string image_volume_name(const std::string& algo, const std::string& hex);
 std::string image_marker_name(const std::string& image_volume);
 // Lives in the pool's directory so that its tail can be read back over any libvirt connection.
 std::string serial_log_name(const std::string& cluster, const std::string& instance);
+
+std::string lock_volume_name(const std::string& cluster);
+bool is_lock_volume(const std::string& volume_name);
 
 // Ownership recovered from a reserved name, or nullopt for names kumo never uses.
 std::optional<Ownership> network_owner(const std::string& libvirt_name);

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "planner/desired.h"
+#include "providers/host_session.h"
 #include "providers/ownership.h"
 #include "providers/provider.h"
 
@@ -121,6 +122,11 @@ class FakeProvider : public Provider {
       }
       for (const auto& e : n.dhcp_hosts) o.dhcp_hosts.push_back({e.mac, e.ip, e.name});
       o.domain = n.domain.value_or("");
+      NetworkSpec spec;
+      spec.domain = o.domain;
+      for (const auto& e : n.dhcp_hosts) spec.dhcp_hosts.push_back({e.mac, e.ip, e.name});
+      for (const auto& [name, ip] : n.dns_hosts) spec.dns_hosts.push_back({ip, {name}});
+      o.dns_hosts = dns_entries(spec);
       o.mtu = n.mtu;
     }
     for (const auto& vm : desired.vms) {

@@ -32,16 +32,24 @@ class FakeSession : public HostSession {
   std::string read_volume(const std::string& name, std::uint64_t offset,
                           std::size_t length) override;
   void delete_volume(const std::string& name) override;
+  void resize_volume(const std::string& name, std::uint64_t capacity) override;
+  bool create_volume_exclusive(const std::string& name, const std::string& content) override;
   std::string tail_pool_file(const std::string& name, std::size_t max) override;
   std::optional<ObservedNetwork> network(const std::string& name) override;
   void define_network(const NetworkSpec& spec) override;
   void start_network(const std::string& name, bool autostart) override;
   void delete_network(const std::string& name) override;
+  void update_network_hosts(const std::string& name, const NetworkHostsChange& change) override;
   std::optional<ObservedDomain> domain(const std::string& name) override;
   void define_domain(const DomainSpec& spec) override;
   void start_domain(const std::string& name) override;
   void set_domain_autostart(const std::string& name, bool autostart) override;
   void delete_domain(const std::string& name) override;
+  bool shutdown_domain(const std::string& name, std::chrono::seconds timeout) override;
+  void set_domain_vcpus(const std::string& name, int vcpus) override;
+  void set_domain_memory(const std::string& name, std::uint64_t bytes) override;
+  void resize_domain_disk(const std::string& name, const std::string& target,
+                          std::uint64_t capacity) override;
   nlohmann::json agent_command(const std::string& domain, const nlohmann::json& command,
                                std::chrono::seconds timeout) override;
   std::vector<std::string> addresses(const std::string& domain) override;
@@ -100,6 +108,8 @@ class FakeConnector : public HostConnector {
   std::map<std::string, std::string> contents;    // "host/volume" -> bytes
   std::map<std::string, std::string> cloud_init;  // domain -> status (default "done")
   std::set<std::string> agent_down;               // domains whose agent never answers
+  std::set<std::string> ignores_acpi;             // domains that must be forced off
+  std::set<std::string> no_file_api;              // agents with guest-file-* disabled
 };
 
 inline FakeSession::Call::Call(FakeSession& s_, const std::string& op, const std::string& name)
@@ -191,6 +201,31 @@ inline void FakeSession::delete_volume(const std::string& name) {
                 [&](const ObservedVolume& v) { return v.pool == target_.pool && v.name == name; });
 }
 
+inline void FakeSession::resize_volume(const std::string& name, std::uint64_t capacity) {
+  Call call(*this, "resize_volume", name);
+  std::lock_guard<std::recursive_mutex> lock(c_.provider.state_mu);
+  for (auto& v : host().volumes) {
+    if (v.pool != target_.pool || v.name != name) continue;
+    if (capacity < v.capacity) throw HostError("host " + target_.name + ": cannot shrink " + name);
+    v.capacity = capacity;
+    return;
+  }
+  throw HostError("host " + target_.name + ": no volume " + name);
+}
+
+inline bool FakeSession::create_volume_exclusive(const std::string& name,
+                                                 const std::string& content) {
+  Call call(*this, "create_volume_exclusive", name);
+  std::lock_guard<std::recursive_mutex> lock(c_.provider.state_mu);
+  if (volume(name)) return false;
+  ObservedVolume& v = c_.provider.add_volume(target_.name, name, content.size(), target_.pool);
+  v.path = pool_path() + "/" + name;
+  v.format = "raw";
+  std::lock_guard<std::mutex> l2(c_.mu);
+  c_.contents[target_.name + "/" + name] = content;
+  return true;
+}
+
 inline std::string FakeSession::tail_pool_file(const std::string& name, std::size_t max) {
   std::lock_guard<std::mutex> lock(c_.mu);
   const std::string& d = c_.contents[target_.name + "/" + name];
@@ -216,6 +251,7 @@ inline void FakeSession::define_network(const NetworkSpec& spec) {
   n.dhcp_start = spec.dhcp_start;
   n.dhcp_end = spec.dhcp_end;
   for (const auto& h : spec.dhcp_hosts) n.dhcp_hosts.push_back({h.mac, h.ip, h.name});
+  n.dns_hosts = dns_entries(spec);
   n.domain = spec.domain;
   n.mtu = spec.mtu;
 }
@@ -236,6 +272,35 @@ inline void FakeSession::delete_network(const std::string& name) {
   std::erase_if(host().networks, [&](const ObservedNetwork& n) { return n.name == name; });
 }
 
+inline void FakeSession::update_network_hosts(const std::string& name,
+                                              const NetworkHostsChange& change) {
+  Call call(*this, "update_network_hosts", name);
+  std::lock_guard<std::recursive_mutex> lock(c_.provider.state_mu);
+  for (auto& n : host().networks) {
+    if (n.name != name) continue;
+    for (const auto& h : change.dns_remove) {
+      if (std::erase(n.dns_hosts, h) == 0)
+        throw HostError("host " + target_.name + ": no such DNS host entry " + h.ip);
+    }
+    for (const auto& h : change.dhcp_remove) {
+      if (std::erase_if(n.dhcp_hosts, [&](const ObservedDhcpHost& o) {
+            return o.mac == h.mac && o.ip == h.ip && o.name == h.name;
+          }) == 0)
+        throw HostError("host " + target_.name + ": no such DHCP host entry " + h.mac);
+    }
+    for (const auto& h : change.dhcp_add) {
+      for (const auto& o : n.dhcp_hosts) {
+        if (o.mac == h.mac || o.ip == h.ip)
+          throw HostError("host " + target_.name + ": DHCP entry clashes with " + o.mac);
+      }
+      n.dhcp_hosts.push_back({h.mac, h.ip, h.name});
+    }
+    for (const auto& h : change.dns_add) n.dns_hosts.push_back(h);
+    return;
+  }
+  throw HostError("host " + target_.name + ": no network " + name);
+}
+
 inline std::optional<ObservedDomain> FakeSession::domain(const std::string& name) {
   std::lock_guard<std::recursive_mutex> lock(c_.provider.state_mu);
   for (const auto& d : host().domains)
@@ -246,9 +311,13 @@ inline std::optional<ObservedDomain> FakeSession::domain(const std::string& name
 inline void FakeSession::define_domain(const DomainSpec& spec) {
   Call call(*this, "define_domain", spec.name);
   std::lock_guard<std::recursive_mutex> lock(c_.provider.state_mu);
+  bool was_active = false;
+  for (const auto& d : host().domains) was_active = was_active || (d.name == spec.name && d.active);
   std::erase_if(host().domains, [&](const ObservedDomain& d) { return d.name == spec.name; });
   ObservedDomain& d =
       c_.provider.add_domain(target_.name, spec.name, spec.owner, spec.memory, spec.vcpus);
+  d.max_memory = std::max(spec.memory, spec.max_memory);
+  d.max_vcpus = std::max(spec.vcpus, spec.max_vcpus);
   d.active = false;
   d.state = "shutoff";
   d.autostart = spec.autostart;
@@ -259,6 +328,10 @@ inline void FakeSession::define_domain(const DomainSpec& spec) {
   for (const auto& disk : spec.disks)
     d.disks.push_back(
         {disk.target, "disk", pool_path() + "/" + disk.volume, disk.format, disk.readonly});
+  if (was_active) {  // redefining a running domain changes its persistent definition only
+    d.active = true;
+    d.state = "running";
+  }
 }
 
 inline void FakeSession::start_domain(const std::string& name) {
@@ -284,6 +357,62 @@ inline void FakeSession::delete_domain(const std::string& name) {
   std::erase_if(host().domains, [&](const ObservedDomain& d) { return d.name == name; });
 }
 
+inline bool FakeSession::shutdown_domain(const std::string& name, std::chrono::seconds) {
+  Call call(*this, "shutdown_domain", name);
+  std::lock_guard<std::recursive_mutex> lock(c_.provider.state_mu);
+  bool forced = false;
+  {
+    std::lock_guard<std::mutex> l2(c_.mu);
+    forced = c_.ignores_acpi.count(name) > 0;
+  }
+  for (auto& d : host().domains) {
+    if (d.name != name) continue;
+    d.active = false;
+    d.state = "shutoff";
+  }
+  return !forced;
+}
+
+inline void FakeSession::set_domain_vcpus(const std::string& name, int vcpus) {
+  Call call(*this, "set_domain_vcpus", name);
+  std::lock_guard<std::recursive_mutex> lock(c_.provider.state_mu);
+  for (auto& d : host().domains) {
+    if (d.name != name) continue;
+    if (vcpus > d.max_vcpus) throw HostError("host " + target_.name + ": beyond max vCPUs");
+    d.vcpus = vcpus;
+  }
+}
+
+inline void FakeSession::set_domain_memory(const std::string& name, std::uint64_t bytes) {
+  Call call(*this, "set_domain_memory", name);
+  std::lock_guard<std::recursive_mutex> lock(c_.provider.state_mu);
+  for (auto& d : host().domains) {
+    if (d.name != name) continue;
+    if (bytes > d.max_memory) throw HostError("host " + target_.name + ": beyond max memory");
+    d.memory = bytes;
+  }
+}
+
+inline void FakeSession::resize_domain_disk(const std::string& name, const std::string& target,
+                                            std::uint64_t capacity) {
+  Call call(*this, "resize_domain_disk", name + " " + target);
+  std::lock_guard<std::recursive_mutex> lock(c_.provider.state_mu);
+  for (const auto& d : host().domains) {
+    if (d.name != name) continue;
+    if (!d.active) throw HostError("host " + target_.name + ": domain is not running");
+    for (const auto& disk : d.disks) {
+      if (disk.target != target) continue;
+      for (auto& v : host().volumes) {
+        if (v.path == disk.path) {
+          v.capacity = capacity;
+          return;
+        }
+      }
+    }
+  }
+  throw HostError("host " + target_.name + ": no disk " + target + " on " + name);
+}
+
 inline nlohmann::json FakeSession::agent_command(const std::string& domain,
                                                  const nlohmann::json& command,
                                                  std::chrono::seconds) {
@@ -296,12 +425,35 @@ inline nlohmann::json FakeSession::agent_command(const std::string& domain,
   if (what == "guest-ping") return nlohmann::json::object();
   if (what == "guest-exec") return {{"pid", 42}};
   std::string status = "done";
+  bool file_api = true;
   {
     std::lock_guard<std::mutex> lock(c_.mu);
     if (auto it = c_.cloud_init.find(domain); it != c_.cloud_init.end()) status = it->second;
+    file_api = !c_.no_file_api.count(domain);
   }
-  const std::string text = "..\nstatus: " + status + "\n" +
-                           (status == "error" ? "detail:\nmodules-final failed: runcmd\n" : "");
+  if (what.rfind("guest-file-", 0) == 0 && !file_api) {
+    throw HostError("host " + target_.name + ": guest agent of " + domain +
+                    " did not answer: Command " + what + " has been disabled");
+  }
+  // /run/cloud-init/result.json: there once cloud-init finished, with its errors.
+  if (what == "guest-file-open") {
+    if (status == "running" || status == "error-exec") {
+      throw HostError("host " + target_.name + ": guest agent of " + domain +
+                      " did not answer: failed to open file: No such file or directory");
+    }
+    return 7;
+  }
+  if (what == "guest-file-close") return nlohmann::json::object();
+  std::string text;
+  if (what == "guest-file-read") {
+    text =
+        status == "error"
+            ? R"({"v1": {"datasource": "DataSourceNoCloud", "errors": ["modules-final failed: runcmd"]}})"
+            : R"({"v1": {"datasource": "DataSourceNoCloud", "errors": []}})";
+  } else {
+    text = "..\nstatus: " + status + "\n" +
+           (status == "error" ? "detail:\nmodules-final failed: runcmd\n" : "");
+  }
   static const char* b64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   std::string enc;
   unsigned int val = 0;
@@ -316,6 +468,7 @@ inline nlohmann::json FakeSession::agent_command(const std::string& domain,
   }
   if (bits > -6) enc.push_back(b64[((val << 8) >> (bits + 8)) & 0x3F]);
   while (enc.size() % 4) enc.push_back('=');
+  if (what == "guest-file-read") return {{"count", text.size()}, {"buf-b64", enc}, {"eof", true}};
   return {{"exited", true}, {"exitcode", status == "done" ? 0 : 1}, {"out-data", enc}};
 }
 

@@ -151,6 +151,21 @@ bool load_networks(Reader& r, const YAML::Node& node, const Sections& sections,
         }
       } else if (k == "mtu") {
         if (auto v = r.integer(f, where + ": mtu", 576, 9216)) net.mtu = *v;
+      } else if (k == "dns_hosts") {
+        if (auto names = r.named_mapping(f, where + ": dns_hosts")) {
+          for (auto& [dns_name, value, dns_at] : *names) {
+            const std::string what = where + ": dns_hosts: " + dns_name;
+            if (auto bad = check_hostname(dns_name)) r.error(dns_at, what + ": " + *bad);
+            auto s = r.string(value, what);
+            if (!s) continue;
+            auto ip = parse_ipv4(*s);
+            if (auto* e = std::get_if<ParseError>(&ip)) {
+              r.error(value, what + ": " + e->message);
+              continue;
+            }
+            net.dns_hosts.push_back({dns_name, std::get<Ipv4>(ip), r.loc(dns_at)});
+          }
+        }
       }
     }
     if (net.mode == NetMode::Bridge) {
@@ -165,6 +180,10 @@ bool load_networks(Reader& r, const YAML::Node& node, const Sections& sections,
       }
       if (n["domain"].IsDefined()) {
         r.error(n["domain"], where + ": domain: a bridged network has no kumo DNS; remove domain");
+      }
+      if (n["dns_hosts"].IsDefined()) {
+        r.error(n["dns_hosts"],
+                where + ": dns_hosts: a bridged network has no kumo DNS; remove dns_hosts");
       }
       net.dhcp = false;
     } else {

@@ -87,6 +87,13 @@ struct NetworkConfig {
   std::optional<std::string> bridge;
   std::vector<std::string> hosts;  // resolved: every host name the network lives on
   std::optional<int> mtu;
+  // Extra names the network's DNS answers (inside `domain`), name -> address, in file order.
+  struct DnsHost {
+    std::string name;
+    Ipv4 ip;
+    Location location;
+  };
+  std::vector<DnsHost> dns_hosts;
   Location location;
   Location cidr_location;
 

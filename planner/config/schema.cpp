@@ -152,7 +152,10 @@ json build_schema() {
            {"hosts", described({{"type", "array"}, {"items", str("Host name.")}},
                                "Hosts that get this network (default: all).")},
            {"mtu", described(or_expr({{"type", "integer"}, {"minimum", 576}, {"maximum", 9216}}),
-                             "Interface MTU.")}}),
+                             "Interface MTU.")},
+           {"dns_hosts",
+            described({{"type", "object"}, {"additionalProperties", str("IPv4 address.")}},
+                      "Extra DNS names served on this network (name: address); changed live.")}}),
       "A virtual network.");
   defs["nic"] =
       object({{"network", str("Network name.")},

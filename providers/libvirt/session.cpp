@@ -3,8 +3,11 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <mutex>
+#include <string_view>
+#include <thread>
 #include <type_traits>
 #include <vector>
 
@@ -203,6 +206,53 @@ class LibvirtSession final : public HostSession {
     }
   }
 
+  void resize_volume(const std::string& name, std::uint64_t capacity) override {
+    const auto vol = find_volume(name);
+    if (!vol) raise(volume_label(name) + " does not exist (resizing it)");
+    if (virStorageVolResize(vol.get(), capacity, 0) < 0) fail("growing " + volume_label(name));
+  }
+
+  bool create_volume_exclusive(const std::string& name, const std::string& content) override {
+    const VolumeHandle vol(virStorageVolCreateXML(
+        pool_.get(), volume_xml({name, content.size(), "raw", "", ""}).c_str(), 0));
+    if (!vol) {
+      // Drivers word "exists" differently (VIR_ERR_STORAGE_VOL_EXIST, or a plain "operation
+      // failed"): whether the volume is there is what counts.
+      const auto error = last_error();
+      if (find_volume(name)) {
+        virResetLastError();
+        return false;
+      }
+      fail_because("creating " + volume_label(name), error.message);
+    }
+    try {
+      const StreamHandle stream(virStreamNew(conn_.get(), 0));
+      const std::string what = "writing " + volume_label(name);
+      std::string_view rest(content);
+      if (!stream || virStorageVolUpload(vol.get(), stream.get(), 0, content.size(), 0) < 0)
+        fail(what);
+      if (!content.empty() && virStreamSendAll(
+                                  stream.get(),
+                                  [](virStreamPtr, char* buf, size_t n, void* opaque) -> int {
+                                    auto* rest = static_cast<std::string_view*>(opaque);
+                                    const std::size_t take = std::min(n, rest->size());
+                                    std::memcpy(buf, rest->data(), take);
+                                    rest->remove_prefix(take);
+                                    return static_cast<int>(take);
+                                  },
+                                  &rest) < 0) {
+        virStreamAbort(stream.get());
+        fail(what);
+      }
+      if (virStreamFinish(stream.get()) < 0) fail(what);
+    } catch (...) {
+      virStorageVolDelete(vol.get(), 0);
+      virResetLastError();
+      throw;
+    }
+    return true;
+  }
+
   // Best effort: diagnostics for a guest that did not come up must never fail on their own.
   std::string tail_pool_file(const std::string& name, std::size_t max_bytes) override {
     {
@@ -319,6 +369,36 @@ class LibvirtSession final : public HostSession {
     if (virNetworkUndefine(net.get()) < 0) vanished_or_fail<void>(VIR_ERR_NO_NETWORK, what);
   }
 
+  void update_network_hosts(const std::string& name, const NetworkHostsChange& change) override {
+    const auto net = need_network(name, "updating host entries of");
+    const int active = virNetworkIsActive(net.get());
+    if (active < 0) fail("updating network " + name);
+    const unsigned flags =
+        VIR_NETWORK_UPDATE_AFFECT_CONFIG | (active == 1 ? VIR_NETWORK_UPDATE_AFFECT_LIVE : 0);
+    auto update = [&](unsigned command, unsigned section, const std::string& xml,
+                      const std::string& what) {
+      if (virNetworkUpdate(net.get(), command, section, -1, xml.c_str(), flags) < 0) {
+        fail(what + " network " + name);
+      }
+    };
+    for (const auto& h : change.dns_remove) {
+      update(VIR_NETWORK_UPDATE_COMMAND_DELETE, VIR_NETWORK_SECTION_DNS_HOST, dns_host_xml(h),
+             "removing DNS name " + (h.names.empty() ? h.ip : h.names.front()) + " from");
+    }
+    for (const auto& h : change.dhcp_remove) {
+      update(VIR_NETWORK_UPDATE_COMMAND_DELETE, VIR_NETWORK_SECTION_IP_DHCP_HOST, dhcp_host_xml(h),
+             "removing the DHCP entry of " + h.mac + " from");
+    }
+    for (const auto& h : change.dhcp_add) {
+      update(VIR_NETWORK_UPDATE_COMMAND_ADD_LAST, VIR_NETWORK_SECTION_IP_DHCP_HOST,
+             dhcp_host_xml(h), "adding a DHCP entry " + h.mac + " " + h.ip + " to");
+    }
+    for (const auto& h : change.dns_add) {
+      update(VIR_NETWORK_UPDATE_COMMAND_ADD_LAST, VIR_NETWORK_SECTION_DNS_HOST, dns_host_xml(h),
+             "adding DNS name " + (h.names.empty() ? h.ip : h.names.front()) + " to");
+    }
+  }
+
   // --- domains
 
   std::optional<ObservedDomain> domain(const std::string& name) override {
@@ -402,6 +482,71 @@ class LibvirtSession final : public HostSession {
       return vanished_or_fail<void>(VIR_ERR_NO_DOMAIN, what);
     }
     if (virDomainUndefine(dom.get()) < 0) vanished_or_fail<void>(VIR_ERR_NO_DOMAIN, what);
+  }
+
+  bool shutdown_domain(const std::string& name, std::chrono::seconds timeout) override {
+    const auto dom = need_domain(name, "shutting down");
+    const std::string what = "shutting down domain " + name;
+    auto active = [&] {
+      const int a = virDomainIsActive(dom.get());
+      if (a < 0) fail(what);
+      return a == 1;
+    };
+    if (!active()) return true;
+    // A guest that ignores the power button (or has not booted far enough to see it) is
+    // forced off once the timeout is over; the request is repeated meanwhile.
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    auto next_press = std::chrono::steady_clock::now();
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (std::chrono::steady_clock::now() >= next_press) {
+        if (virDomainShutdown(dom.get()) < 0) {
+          if (!active()) return true;
+          virResetLastError();
+        }
+        next_press = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+      }
+      if (!active()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    }
+    if (virDomainDestroy(dom.get()) < 0 && active()) fail(what + " (forcing it off)");
+    return false;
+  }
+
+  void set_domain_vcpus(const std::string& name, int vcpus) override {
+    const auto dom = need_domain(name, "setting vCPUs of");
+    const std::string what = "setting domain " + name + " to " + std::to_string(vcpus) + " vCPUs";
+    const int active = virDomainIsActive(dom.get());
+    if (active < 0) fail(what);
+    // Live first, then the definition (some drivers refuse both flags in one call).
+    const auto n = static_cast<unsigned>(vcpus);
+    if (active == 1 && virDomainSetVcpusFlags(dom.get(), n, VIR_DOMAIN_AFFECT_LIVE) < 0) fail(what);
+    if (virDomainSetVcpusFlags(dom.get(), n, VIR_DOMAIN_AFFECT_CONFIG) < 0) fail(what);
+    // Plugged vCPUs start offline in most guests: the agent brings them online. A guest without
+    // an agent keeps them for its own udev rules; not an error.
+    if (active == 1 && virDomainSetVcpusFlags(dom.get(), static_cast<unsigned>(vcpus),
+                                              VIR_DOMAIN_VCPU_GUEST) < 0) {
+      virResetLastError();
+    }
+  }
+
+  void set_domain_memory(const std::string& name, std::uint64_t bytes) override {
+    const auto dom = need_domain(name, "setting memory of");
+    const std::string what = "setting the memory of domain " + name;
+    const int active = virDomainIsActive(dom.get());
+    if (active < 0) fail(what);
+    const unsigned long kib = bytes / 1024;
+    if (active == 1 && virDomainSetMemoryFlags(dom.get(), kib, VIR_DOMAIN_AFFECT_LIVE) < 0)
+      fail(what);
+    if (virDomainSetMemoryFlags(dom.get(), kib, VIR_DOMAIN_AFFECT_CONFIG) < 0) fail(what);
+  }
+
+  void resize_domain_disk(const std::string& name, const std::string& target,
+                          std::uint64_t capacity) override {
+    const auto dom = need_domain(name, "growing a disk of");
+    if (virDomainBlockResize(dom.get(), target.c_str(), capacity, VIR_DOMAIN_BLOCK_RESIZE_BYTES) <
+        0) {
+      fail("growing disk " + target + " of domain " + name);
+    }
   }
 
   // --- the guest agent

@@ -1,5 +1,6 @@
 #include "providers/libvirt/xml_build.h"
 
+#include <algorithm>
 #include <sstream>
 
 #include <pugixml.hpp>
@@ -29,16 +30,24 @@ std::string render(const pugi::xml_document& doc) {
   return out.str();
 }
 
+void add_dns_host(pugi::xml_node parent, const NetworkDnsHost& host) {
+  auto entry = add(parent, "host");
+  set(entry, "ip", host.ip);
+  for (const auto& name : host.names) add_text(entry, "hostname", name);
+}
+
+void add_dhcp_host(pugi::xml_node parent, const NetworkDhcpHost& host) {
+  auto entry = add(parent, "host");
+  set(entry, "mac", host.mac);
+  if (!host.ip.empty()) set(entry, "ip", host.ip);
+  if (!host.name.empty()) set(entry, "name", host.name);
+}
+
 void add_dns(pugi::xml_node network, const NetworkSpec& spec) {
-  pugi::xml_node dns;
-  for (const auto& host : spec.dhcp_hosts) {
-    if (host.ip.empty() || host.name.empty()) continue;
-    if (!dns) dns = add(network, "dns");
-    auto entry = add(dns, "host");
-    set(entry, "ip", host.ip);
-    add_text(entry, "hostname", host.name);
-    if (!spec.domain.empty()) add_text(entry, "hostname", host.name + "." + spec.domain);
-  }
+  const auto entries = dns_entries(spec);
+  if (entries.empty()) return;
+  auto dns = add(network, "dns");
+  for (const auto& host : entries) add_dns_host(dns, host);
 }
 
 void add_ip(pugi::xml_node network, const NetworkSpec& spec) {
@@ -54,12 +63,7 @@ void add_ip(pugi::xml_node network, const NetworkSpec& spec) {
     set(r, "start", spec.dhcp_start);
     set(r, "end", spec.dhcp_end);
   }
-  for (const auto& host : spec.dhcp_hosts) {
-    auto entry = add(dhcp, "host");
-    set(entry, "mac", host.mac);
-    if (!host.ip.empty()) set(entry, "ip", host.ip);
-    if (!host.name.empty()) set(entry, "name", host.name);
-  }
+  for (const auto& host : spec.dhcp_hosts) add_dhcp_host(dhcp, host);
 }
 
 void add_owner(pugi::xml_node domain, const Ownership& owner) {
@@ -158,6 +162,18 @@ std::string network_xml(const NetworkSpec& spec) {
   return render(doc);
 }
 
+std::string dhcp_host_xml(const NetworkDhcpHost& host) {
+  pugi::xml_document doc;
+  add_dhcp_host(doc, host);
+  return render(doc);
+}
+
+std::string dns_host_xml(const NetworkDnsHost& host) {
+  pugi::xml_document doc;
+  add_dns_host(doc, host);
+  return render(doc);
+}
+
 std::string domain_xml(const DomainSpec& spec, const std::string& pool, const std::string& uuid) {
   pugi::xml_document doc;
   auto domain = add(doc, "domain");
@@ -165,9 +181,15 @@ std::string domain_xml(const DomainSpec& spec, const std::string& pool, const st
   add_text(domain, "name", spec.name);
   if (!uuid.empty()) add_text(domain, "uuid", uuid);
   add_owner(domain, spec.owner);
-  set(add_text(domain, "memory", std::to_string(spec.memory)), "unit", "b");
+  // <memory> is what the guest boots with; the balloon brings it down to <currentMemory>, and
+  // back up to <memory> while it runs. <vcpu current> are online, up to <vcpu> can be plugged.
+  const std::uint64_t max_memory = std::max(spec.max_memory, spec.memory);
+  const int max_vcpus = std::max(spec.max_vcpus, spec.vcpus);
+  set(add_text(domain, "memory", std::to_string(max_memory)), "unit", "b");
   set(add_text(domain, "currentMemory", std::to_string(spec.memory)), "unit", "b");
-  set(add_text(domain, "vcpu", std::to_string(spec.vcpus)), "placement", "static");
+  auto vcpu = add_text(domain, "vcpu", std::to_string(max_vcpus));
+  set(vcpu, "placement", "static");
+  if (max_vcpus > spec.vcpus) set(vcpu, "current", std::to_string(spec.vcpus));
 
   auto os = add(domain, "os");
   auto type = add_text(os, "type", "hvm");

@@ -17,6 +17,10 @@ std::string volume_xml(const VolumeSpec& spec);
 // their DNS names; or, for mode bridge, only a <forward mode='bridge'/> onto the host's bridge.
 std::string network_xml(const NetworkSpec& spec);
 
+// One <host> of a network's <dhcp> or <dns>, as virNetworkUpdate takes it.
+std::string dhcp_host_xml(const NetworkDhcpHost& host);
+std::string dns_host_xml(const NetworkDnsHost& host);
+
 // <domain>: an x86_64 pc guest whose disks are volumes of `pool` and whose <metadata> carries
 // kumo's ownership mark. `uuid` ("" for none) is needed to redefine an existing domain: libvirt
 // refuses a second definition of a name under a new UUID.

@@ -138,6 +138,15 @@ void read_ip(pugi::xml_node ip, ObservedNetwork& n) {
   }
 }
 
+void read_dns(pugi::xml_node dns, ObservedNetwork& n) {
+  for (auto host : dns.children("host")) {
+    ObservedDnsHost h;
+    h.ip = attr(host, "ip");
+    for (auto name : host.children("hostname")) h.names.emplace_back(name.text().get());
+    n.dns_hosts.push_back(std::move(h));
+  }
+}
+
 }  // namespace
 
 std::optional<std::uint64_t> scaled_bytes(std::string_view value, std::string_view unit,
@@ -200,6 +209,7 @@ std::optional<ObservedNetwork> parse_network_xml(std::string_view xml) {
   n.domain = attr(root->child("domain"), "name");
   if (const auto mtu = root->child("mtu")) n.mtu = parse_int<int>(attr(mtu, "size"));
   read_ip(ipv4_element(*root), n);
+  read_dns(root->child("dns"), n);
   n.owner = network_owner(n.name);
   return n;
 }

@@ -465,3 +465,116 @@ TEST_CASE("each test starts from the test driver's default host", "[session]") {
   CHECK_FALSE(session->network("kumo_festival_front"));
   CHECK(session->network("default"));
 }
+
+TEST_CASE("a domain is defined with headroom: current vCPUs and memory below the maximums",
+          "[session]") {
+  const auto session = open_session();
+  auto spec = web_domain();
+  spec.max_vcpus = 4;
+  spec.max_memory = 2ull << 30;
+  session->define_domain(spec);
+  const auto d = session->domain(spec.name);
+  REQUIRE(d);
+  CHECK(d->vcpus == 2);
+  CHECK(d->max_vcpus == 4);
+  CHECK(d->memory == 1ull << 30);
+  CHECK(d->max_memory == 2ull << 30);
+}
+
+TEST_CASE("vCPUs and memory of a running domain change live and in its definition", "[session]") {
+  const auto session = open_session();
+  auto spec = web_domain();
+  spec.max_vcpus = 4;
+  spec.max_memory = 2ull << 30;
+  session->define_domain(spec);
+  session->start_domain(spec.name);
+  session->set_domain_memory(spec.name, 1536ull << 20);
+  session->set_domain_vcpus(spec.name, 3);    // the agent part fails quietly: no agent here
+  const auto d = session->domain(spec.name);  // the persistent definition
+  REQUIRE(d);
+  CHECK(d->memory == 1536ull << 20);
+  CHECK(d->vcpus == 3);
+  CHECK(d->max_memory == 2ull << 30);
+  // Beyond the maximum: libvirt refuses, and the error names host and domain.
+  CHECK_THAT(host_error([&] { session->set_domain_memory(spec.name, 3ull << 30); }),
+             StartsWith(kLabel + "setting the memory of domain web-0 failed: "));
+  CHECK_THAT(host_error([&] { session->set_domain_vcpus("nope", 2); }),
+             StartsWith(kLabel + "setting vCPUs of domain nope failed: no such domain"));
+}
+
+TEST_CASE("a domain shuts down on request; a stopped one needs nothing", "[session]") {
+  const auto session = open_session();
+  const auto spec = web_domain();
+  session->define_domain(spec);
+  session->start_domain(spec.name);
+  CHECK(session->shutdown_domain(spec.name, 5s));
+  CHECK_FALSE(session->domain(spec.name)->active);
+  CHECK(session->shutdown_domain(spec.name, 5s));
+}
+
+TEST_CASE("DHCP and DNS host entries change in the running network and its definition",
+          "[session]") {
+  const auto session = open_session();
+  auto spec = front_network();
+  spec.dns_hosts = {{"10.20.0.50", {"www"}}};
+  session->define_network(spec);
+  auto before = session->network(spec.name);
+  REQUIRE(before);
+  CHECK(before->dns_hosts ==
+        std::vector<ObservedDnsHost>{{"10.20.0.10", {"web-0", "web-0.festival.test"}},
+                                     {"10.20.0.11", {"web-1", "web-1.festival.test"}},
+                                     {"10.20.0.50", {"www", "www.festival.test"}}});
+  NetworkHostsChange change;
+  change.dhcp_remove = {spec.dhcp_hosts[1]};
+  change.dns_remove = {{"10.20.0.11", {"web-1", "web-1.festival.test"}},
+                       {"10.20.0.50", {"www", "www.festival.test"}}};
+  change.dhcp_add = {{"52:54:00:6b:3c:21", "10.20.0.12", "web-2"}};
+  change.dns_add = {{"10.20.0.12", {"web-2", "web-2.festival.test"}},
+                    {"10.20.0.60", {"www", "www.festival.test"}}};
+  session->update_network_hosts(spec.name, change);
+  const auto after = session->network(spec.name);
+  REQUIRE(after);
+  CHECK(after->uuid == before->uuid);
+  CHECK(after->active);
+  CHECK(after->dhcp_hosts ==
+        std::vector<ObservedDhcpHost>{{"52:54:00:6b:3c:01", "10.20.0.10", "web-0"},
+                                      {"52:54:00:6b:3c:21", "10.20.0.12", "web-2"}});
+  CHECK(after->dns_hosts ==
+        std::vector<ObservedDnsHost>{{"10.20.0.10", {"web-0", "web-0.festival.test"}},
+                                     {"10.20.0.12", {"web-2", "web-2.festival.test"}},
+                                     {"10.20.0.60", {"www", "www.festival.test"}}});
+  // An entry that is not there cannot be removed: the error names host, entry and network.
+  NetworkHostsChange missing;
+  missing.dhcp_remove = {{"52:54:00:00:00:99", "10.20.0.99", "ghost"}};
+  CHECK_THAT(host_error([&] { session->update_network_hosts(spec.name, missing); }),
+             StartsWith(kLabel + "removing the DHCP entry of 52:54:00:00:00:99 from network "
+                                 "kumo_festival_front failed: "));
+}
+
+TEST_CASE("an exclusive volume is not created over an existing one", "[session]") {
+  const auto session = open_session();
+  session->create_volume({"kumo-lock_festival", 0, "raw", "", ""});
+  CHECK_FALSE(session->create_volume_exclusive("kumo-lock_festival", "{\"token\": \"x\"}"));
+  // A new one needs a stream for its content, which the test driver lacks: the failure is clean
+  // and leaves no volume behind.
+  CHECK_THAT(host_error([&] { session->create_volume_exclusive("kumo-lock_other", "{}"); }),
+             StartsWith(kLabel + "writing volume kumo-lock_other in storage pool"));
+  CHECK_FALSE(session->volume("kumo-lock_other"));
+}
+
+TEST_CASE("a volume grows; a disk of a domain the driver cannot resize fails naming it",
+          "[session]") {
+  const auto session = open_session();
+  session->create_volume({"kumo_festival_web-0_data-data.qcow2", 1ull << 30, "qcow2", "", ""});
+  try {
+    session->resize_volume("kumo_festival_web-0_data-data.qcow2", 2ull << 30);
+    CHECK(session->volume("kumo_festival_web-0_data-data.qcow2")->capacity == 2ull << 30);
+  } catch (const HostError& e) {
+    CHECK_THAT(e.what(), StartsWith(kLabel + "growing volume kumo_festival_web-0_data-data.qcow2"));
+  }
+  CHECK_THAT(host_error([&] { session->resize_volume("missing.qcow2", 1); }),
+             StartsWith(kLabel + "volume missing.qcow2 in storage pool \"default-pool\" does not "
+                                 "exist"));
+  CHECK_THAT(host_error([&] { session->resize_domain_disk("test", "vdz", 1ull << 30); }),
+             StartsWith(kLabel + "growing disk vdz of domain test failed: "));
+}

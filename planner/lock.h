@@ -1,0 +1,90 @@
+// The cluster lock: held on the hosts themselves, so a laptop and CI cannot change one cluster
+// at the same time (kumo keeps no state file, and no lock server either). On every host of the
+// cluster, the lock is a small volume kumo-lock_<cluster> in the kumo pool that holds who took it;
+// creating a volume that exists fails atomically inside libvirt, which makes it a mutex. Hosts
+// are locked in name order, so two contenders never deadlock: the second is refused and releases
+// what it took. `kumo plan` takes no lock.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "providers/host_session.h"
+
+namespace kumo {
+
+struct LockHolder {
+  std::string user, machine, command;
+  long pid = 0;
+  std::string since;             // UTC, "2026-11-26T15:01:02Z"
+  std::string token;             // random: tells this holder's lock from a later one
+  std::string describe() const;  // "root@ci-1 (pid 4242, kumo apply) since 2026-11-26T15:01:02Z"
+  std::string to_json() const;
+  static std::optional<LockHolder> from_json(const std::string& text);
+};
+
+class LockHeld : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Says whether a holder is certainly gone (same machine, no such process): its lock is taken over.
+using StaleCheck = std::function<bool(const LockHolder&)>;
+
+class ClusterLock {
+ public:
+  // Takes the lock of `cluster` on every host. Throws LockHeld naming the holder (and having
+  // released whatever it took) when one host's lock is held; HostError when a host fails.
+  // Unreachable hosts are left out (their names in `skipped`): planning reports them.
+  static std::unique_ptr<ClusterLock> acquire(HostConnector& connector,
+                                              const std::vector<HostTarget>& hosts,
+                                              const std::string& cluster, const LockHolder& me,
+                                              std::chrono::milliseconds timeout,
+                                              const StaleCheck& stale,
+                                              std::vector<std::string>& warnings);
+  // Releases every host's lock that is still this holder's. Problems come back as warnings
+  // (a host that went away keeps its lock until `kumo force-unlock`).
+  std::vector<std::string> release();
+  ~ClusterLock();
+
+  ClusterLock(const ClusterLock&) = delete;
+  ClusterLock& operator=(const ClusterLock&) = delete;
+
+ private:
+  struct Held {
+    HostTarget target;
+    std::unique_ptr<HostSession> session;
+  };
+  ClusterLock(HostConnector& connector, std::string cluster, LockHolder me,
+              std::chrono::milliseconds timeout)
+      : connector_(connector),
+        cluster_(std::move(cluster)),
+        me_(std::move(me)),
+        timeout_(timeout) {}
+  HostConnector& connector_;
+  std::string cluster_;
+  LockHolder me_;
+  std::chrono::milliseconds timeout_;
+  std::vector<Held> held_;
+};
+
+struct HostLock {
+  std::string host;
+  std::optional<LockHolder> holder;  // nullopt: no lock there
+  bool unreadable = false;           // a lock volume whose content is not a holder
+  std::string error;                 // the host could not be asked
+};
+
+// Every host's lock of `cluster`, for kumo force-unlock (and status).
+std::vector<HostLock> read_locks(HostConnector& connector, const std::vector<HostTarget>& hosts,
+                                 const std::string& cluster, std::chrono::milliseconds timeout);
+// Removes the lock of `cluster` on one host, whoever holds it.
+void break_lock(HostConnector& connector, const HostTarget& host, const std::string& cluster,
+                std::chrono::milliseconds timeout);
+
+}  // namespace kumo

@@ -1,0 +1,284 @@
+// Changing an applied cluster on the fake hosts: live vCPU/memory changes within the headroom,
+// restarts beyond it, disks grown in place, DNS/DHCP entries changed live, count down, user-data
+// recreates keeping data disks, --replace, and the cluster lock.
+#include <catch2/catch.hpp>
+
+#include "planner/lock.h"
+#include "providers/ownership.h"
+#include "tests/exec_fixture.h"
+
+using namespace kumo;
+using namespace kumo::test;
+
+namespace {
+
+std::string with(std::string text, const std::string& from, const std::string& to) {
+  const auto at = text.find(from);
+  REQUIRE(at != std::string::npos);
+  return text.replace(at, from.size(), to);
+}
+
+const ResourceChange* change(const Plan& p, const std::string& address) {
+  for (const auto& c : p.changes)
+    if (c.address == address) return &c;
+  return nullptr;
+}
+
+// Applies `text` from nothing and checks it converged.
+ClusterConfig applied(Lab& lab, const std::string& text) {
+  auto cfg = config(text);
+  const ExecResult r = lab.apply(lab.plan(cfg));
+  INFO(failures(r));
+  REQUIRE(r.success());
+  REQUIRE_FALSE(lab.plan(cfg).has_changes());
+  return cfg;
+}
+
+// Applies the plan for `text`, checks it succeeded and that nothing is left to do.
+ExecResult converge(Lab& lab, const Plan& p, const ClusterConfig& cfg) {
+  const ExecResult r = lab.apply(p);
+  INFO(failures(r));
+  REQUIRE(r.success());
+  const Plan again = lab.plan(cfg);
+  for (const auto& c : again.changes) INFO(c.address + " " + to_string(c.action));
+  CHECK_FALSE(again.has_changes());
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("VMs are defined with headroom, and memory and vCPUs within it change live", "[update]") {
+  Lab lab;
+  applied(lab, kCluster);
+  const auto* d = &lab.host("hv1").domains.front();
+  CHECK(d->memory == 512ull << 20);
+  CHECK(d->max_memory == 1024ull << 20);
+  CHECK(d->max_vcpus == 2);
+  const auto cfg = config(with(with(kCluster, "memory: 512MiB", "memory: 768MiB"), "image: deb",
+                               "image: deb\n    cpus: 2"));
+  const Plan p = lab.plan(cfg);
+  const auto* c = change(p, "vm.web-0");
+  REQUIRE(c);
+  CHECK(c->action == Action::Update);
+  CHECK(c->disruption == Disruption::Live);
+  lab.connector.log_.clear();
+  converge(lab, p, cfg);
+  CHECK(lab.connector.count("hv1 set_domain_memory web-0") == 1);
+  CHECK(lab.connector.count("hv1 set_domain_vcpus web-0") == 1);
+  CHECK(lab.connector.count("hv1 shutdown_domain") == 0);
+  CHECK(lab.connector.count("hv1 start_domain") == 0);
+  d = &lab.host("hv1").domains.front();
+  CHECK(d->active);
+  CHECK(d->memory == 768ull << 20);
+  CHECK(d->max_memory == 1024ull << 20);  // maximums change only with a restart
+}
+
+TEST_CASE("memory beyond the headroom restarts the VM: shutdown, redefine, start, wait",
+          "[update]") {
+  Lab lab;
+  applied(lab, kCluster);
+  const auto cfg = config(with(kCluster, "memory: 512MiB", "memory: 2GiB"));
+  const Plan p = lab.plan(cfg);
+  const auto* c = change(p, "vm.web-0");
+  REQUIRE(c);
+  CHECK(c->disruption == Disruption::Restart);
+  CHECK_THAT(c->reason, Catch::Contains("memory is beyond"));
+  lab.connector.log_.clear();
+  lab.connector.ignores_acpi.insert("web-1");
+  const ExecResult r = converge(lab, p, cfg);
+  auto& log = lab.connector;
+  const long down = log.index_of("hv1 shutdown_domain web-0");
+  const long define = log.index_of("hv1 define_domain web-0");
+  const long start = log.index_of("hv1 start_domain web-0");
+  REQUIRE(down >= 0);
+  CHECK(down < define);
+  CHECK(define < start);
+  CHECK(log.count("hv1 set_domain_memory") == 0);
+  CHECK(lab.host("hv1").domains.front().max_memory == 4ull << 30);
+  CHECK_THAT(step(r, "hv2/vm.web-1/shutdown")->message, Catch::Contains("forced off"));
+  CHECK(step(r, "hv1/vm.web-0/wait for cloud-init")->status == StepStatus::Ok);
+}
+
+TEST_CASE("disks grow in place, live under a running VM, and never shrink", "[update]") {
+  Lab lab;
+  applied(lab, kCluster);
+  // web-1 is stopped: its disk is resized as a volume.
+  for (auto& d : lab.host("hv2").domains) d.active = false, d.state = "shutoff";
+  const auto cfg = config(with(kCluster, "disks: {data: 1GiB}", "disks: {data: 3GiB}"));
+  const Plan p = lab.plan(cfg);
+  const auto* grow = change(p, "volume.web-0/data/data");
+  REQUIRE(grow);
+  CHECK(grow->action == Action::Update);
+  CHECK(grow->disruption == Disruption::Live);
+  lab.connector.log_.clear();
+  const ExecResult r = lab.apply(p);
+  INFO(failures(r));
+  REQUIRE(r.success());
+  CHECK(lab.connector.count("hv1 resize_domain_disk web-0 vdb") == 1);
+  CHECK(lab.connector.count("hv2 resize_volume kumo_fest_web-1_data-data") == 1);
+  CHECK(lab.connector.count("delete_volume kumo_fest_web-0_data") == 0);
+  for (const auto& v : lab.host("hv1").volumes) {
+    if (v.name.find("data-data") != std::string::npos) CHECK(v.capacity == 3ull << 30);
+  }
+  // Shrinking: no plan, nothing done.
+  lab.connector.log_.clear();
+  auto r2 = make_plan(config(kCluster), lab, {});
+  CHECK_FALSE(r2.plan);
+  std::string errors;
+  for (const auto& e : r2.errors.sorted()) errors += format_diagnostic(e) + "\n";
+  CHECK_THAT(errors, Catch::Contains("data disk \"data\" cannot shrink from 3 GiB to 1 GiB"));
+  for (const auto& call : lab.connector.calls()) CHECK(call.find("connect") != std::string::npos);
+}
+
+TEST_CASE("DNS names and DHCP entries change live, without touching the network", "[update]") {
+  Lab lab;
+  const std::string base = with(kCluster, "networks: [{network: front}]",
+                                "networks: [{network: front, ip: 10.20.0.10}]");
+  applied(lab, base);
+  const auto cfg = config(
+      with(base, "domain: fest.internal}", "domain: fest.internal, dns_hosts: {www: 10.20.0.10}}"));
+  const Plan p = lab.plan(cfg);
+  const auto* c = change(p, "network.front");
+  REQUIRE(c);
+  CHECK(c->action == Action::Update);
+  CHECK(c->disruption == Disruption::Live);
+  lab.connector.log_.clear();
+  converge(lab, p, cfg);
+  CHECK(lab.connector.count("hv1 update_network_hosts kumo_fest_front") == 1);
+  CHECK(lab.connector.count("hv1 delete_network") == 0);
+  CHECK(lab.connector.count("hv1 define_network") == 0);
+  bool www = false;
+  for (const auto& h : lab.host("hv1").networks.front().dns_hosts)
+    www = www || (h.ip == "10.20.0.10" && h.names.front() == "www");
+  CHECK(www);
+  // count 3 -> 2: web-2 goes with its volumes, its DHCP entry leaves hv3's network live.
+  const auto two = config(with(with(base, "count: 3", "count: 2"), "domain: fest.internal}",
+                               "domain: fest.internal, dns_hosts: {www: 10.20.0.10}}"));
+  const Plan down = lab.plan(two);
+  CHECK(change(down, "vm.web-2")->action == Action::Delete);
+  CHECK(change(down, "vm.web-0") == nullptr);
+  CHECK(change(down, "vm.web-1") == nullptr);
+  lab.connector.log_.clear();
+  converge(lab, down, two);
+  CHECK(lab.connector.count("hv3 delete_domain web-2") == 1);
+  CHECK(lab.connector.count("hv1 delete_domain") == 0);
+  CHECK(lab.connector.count("hv2 delete_domain") == 0);
+  CHECK(lab.host("hv3").domains.empty());
+}
+
+TEST_CASE("a user-data change recreates the VM and keeps its data disk", "[update]") {
+  Lab lab;
+  applied(lab, kCluster);
+  const auto cfg = config(
+      with(kCluster, "cloud_init: {packages: []}", "cloud_init: {runcmd: [[touch, /var/tmp/v2]]}"));
+  const Plan p = lab.plan(cfg);
+  const auto* c = change(p, "vm.web-0");
+  REQUIRE(c);
+  CHECK(c->action == Action::Replace);
+  CHECK(c->disruption == Disruption::Recreate);
+  lab.connector.log_.clear();
+  converge(lab, p, cfg);
+  CHECK(lab.connector.count("hv1 delete_domain web-0") == 1);
+  CHECK(lab.connector.count("hv1 delete_volume kumo_fest_web-0_root") == 1);
+  CHECK(lab.connector.count("hv1 delete_volume kumo_fest_web-0_data") == 0);
+  CHECK(lab.connector.count("hv1 create_volume kumo_fest_web-0_data") == 0);
+}
+
+TEST_CASE("replace on request recreates one VM, and an unknown address is an error", "[update]") {
+  Lab lab;
+  const auto cfg = applied(lab, kCluster);
+  PlanOptions opts;
+  opts.replace = {"vm.web-1"};
+  const Plan p = lab.plan(cfg, opts);
+  REQUIRE(p.summary().replace == 1);
+  const auto* c = change(p, "vm.web-1");
+  REQUIRE(c);
+  CHECK(c->action == Action::Replace);
+  CHECK_THAT(c->reason, Catch::Contains("--replace"));
+  lab.connector.log_.clear();
+  converge(lab, p, cfg);
+  CHECK(lab.connector.count("hv2 delete_domain web-1") == 1);
+  CHECK(lab.connector.count("hv2 create_volume kumo_fest_web-1_root") == 1);
+  CHECK(lab.connector.count("hv2 delete_volume kumo_fest_web-1_data") == 0);
+  CHECK(lab.connector.count("hv1 delete_domain") == 0);
+
+  opts.replace = {"vm.web-7"};
+  opts.timeout = std::chrono::milliseconds(500);
+  auto bad = make_plan(cfg, lab, opts);
+  CHECK_FALSE(bad.plan);
+  std::string errors;
+  for (const auto& e : bad.errors.sorted()) errors += format_diagnostic(e) + "\n";
+  CHECK_THAT(errors, Catch::Contains("--replace vm.web-7: no such VM in kumo.yaml"));
+}
+
+TEST_CASE("the cluster lock: one holder at a time, named to the second", "[lock]") {
+  Lab lab;
+  const auto cfg = config(kCluster);
+  std::vector<HostTarget> hosts;
+  for (const auto& h : cfg.hosts) hosts.push_back({h.name, h.uri, h.pool});
+  LockHolder a{"alice", "laptop", "kumo apply", 100, "2026-11-26T10:00:00Z", "tok-a"};
+  LockHolder b{"ci", "runner", "kumo apply", 200, "2026-11-26T10:00:05Z", "tok-b"};
+  std::vector<std::string> warnings;
+  const auto never_stale = [](const LockHolder&) { return false; };
+  auto first = ClusterLock::acquire(lab.connector, hosts, "fest", a, std::chrono::milliseconds(100),
+                                    never_stale, warnings);
+  REQUIRE(first);
+  for (const char* h : {"hv1", "hv2", "hv3"}) {
+    CHECK(lab.connector.contents[std::string(h) + "/kumo-lock_fest"].find("alice") !=
+          std::string::npos);
+  }
+  // The lock volume is not an object of the cluster: plan neither lists nor changes it.
+  const Plan p = lab.plan(cfg);
+  for (const auto& c : p.changes) CHECK(c.address.find("lock") == std::string::npos);
+  try {
+    ClusterLock::acquire(lab.connector, hosts, "fest", b, std::chrono::milliseconds(100),
+                         never_stale, warnings);
+    FAIL("the second holder got the lock");
+  } catch (const LockHeld& e) {
+    CHECK_THAT(e.what(), Catch::Contains("cluster \"fest\" is locked on host hv1 by "
+                                         "alice@laptop (pid 100, kumo apply) since "
+                                         "2026-11-26T10:00:00Z") &&
+                             Catch::Contains("force-unlock"));
+  }
+  // Still alice's everywhere: the loser took nothing.
+  for (const auto& l : read_locks(lab.connector, hosts, "fest", std::chrono::milliseconds(100))) {
+    REQUIRE(l.holder);
+    CHECK(l.holder->token == "tok-a");
+  }
+  // Another cluster is not affected.
+  auto other = ClusterLock::acquire(lab.connector, hosts, "other", b,
+                                    std::chrono::milliseconds(100), never_stale, warnings);
+  CHECK(other);
+  other.reset();
+  first->release();
+  for (const auto& l : read_locks(lab.connector, hosts, "fest", std::chrono::milliseconds(100)))
+    CHECK_FALSE(l.holder);
+  CHECK(warnings.empty());
+}
+
+TEST_CASE("a stale lock is taken over with a warning, force-unlock breaks any", "[lock]") {
+  Lab lab;
+  std::vector<HostTarget> hosts = {{"hv1", "test:///hv1", "default"},
+                                   {"hv2", "test:///hv2", "default"}};
+  LockHolder dead{"root", "here", "kumo apply", 4242, "2026-11-26T09:00:00Z", "tok-dead"};
+  LockHolder me{"root", "here", "kumo apply", 4343, "2026-11-26T10:00:00Z", "tok-me"};
+  std::vector<std::string> warnings;
+  // What a kumo killed with -9 leaves: its lock on the hosts.
+  for (const auto& h : hosts) {
+    lab.add_volume(h.name, "kumo-lock_fest", 100);
+    lab.connector.contents[h.name + "/kumo-lock_fest"] = dead.to_json();
+  }
+  auto lock = ClusterLock::acquire(
+      lab.connector, hosts, "fest", me, std::chrono::milliseconds(100),
+      [](const LockHolder& h) { return h.pid == 4242; }, warnings);
+  REQUIRE(lock);
+  REQUIRE(warnings.size() == 2);
+  CHECK_THAT(warnings[0],
+             Catch::Contains("took over a stale lock") && Catch::Contains("root@here (pid 4242"));
+  CHECK(lab.connector.contents["hv1/kumo-lock_fest"].find("tok-me") != std::string::npos);
+  // A holder elsewhere is never stale: force-unlock breaks the lock whoever holds it.
+  for (const auto& h : hosts) break_lock(lab.connector, h, "fest", std::chrono::milliseconds(100));
+  for (const auto& l : read_locks(lab.connector, hosts, "fest", std::chrono::milliseconds(100)))
+    CHECK_FALSE(l.holder);
+  CHECK(lock->release().empty());  // nothing of its own left to release, no error
+}
