@@ -523,9 +523,16 @@ class LibvirtSession final : public HostSession {
     if (virDomainSetVcpusFlags(dom.get(), n, VIR_DOMAIN_AFFECT_CONFIG) < 0) fail(what);
     // Plugged vCPUs start offline in most guests: the agent brings them online. A guest without
     // an agent keeps them for its own udev rules; not an error.
-    if (active == 1 && virDomainSetVcpusFlags(dom.get(), static_cast<unsigned>(vcpus),
-                                              VIR_DOMAIN_VCPU_GUEST) < 0) {
-      virResetLastError();
+    // The guest sees a plugged vCPU a moment after the plug (an ACPI event it handles on its
+    // own time): asked too early, the agent does not know it yet. Ask again for a while.
+    if (active == 1) {
+      for (int attempt = 0; attempt < 30; ++attempt) {
+        if (virDomainSetVcpusFlags(dom.get(), n, VIR_DOMAIN_VCPU_GUEST) == 0) break;
+        const int code = last_error().code;
+        virResetLastError();
+        if (code == VIR_ERR_AGENT_UNRESPONSIVE || code == VIR_ERR_NO_SUPPORT) break;  // no agent
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      }
     }
   }
 

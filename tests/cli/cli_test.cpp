@@ -108,3 +108,31 @@ TEST_CASE("no colour without a terminal or with NO_COLOR", "[cli]") {
   auto r = kumo({"validate", "-f", "/nonexistent.yaml"}, {"NO_COLOR=1"});
   CHECK(r.err.find("\033[") == std::string::npos);
 }
+
+TEST_CASE("apply, destroy and force-unlock refuse bad options before contacting any host",
+          "[cli]") {
+  for (const char* cmd : {"apply", "destroy"}) {
+    auto p = kumo({cmd, "-f", kExample, "--parallelism", "0"});
+    CHECK(p.status != 0);
+    CHECK(p.err.find("--parallelism") != std::string::npos);
+    auto h = kumo({cmd, "-f", kExample, "--per-host", "65"});
+    CHECK(h.status != 0);
+    CHECK(h.err.find("--per-host") != std::string::npos);
+  }
+  auto r = kumo({"apply", "-f", kExample, "--replace"});
+  CHECK(r.status != 0);
+  CHECK(r.err.find("--replace") != std::string::npos);
+  // --replace changes what is planned: a saved plan is applied exactly or not at all.
+  auto saved = kumo({"apply", "/nonexistent/plan.json", "--replace", "vm.web-0"});
+  CHECK(saved.status == 1);
+  CHECK(saved.err.find("--replace cannot change a saved plan") != std::string::npos);
+  auto d = kumo({"destroy", "-f", kExample, "--replace", "vm.web-0"});
+  CHECK(d.status != 0);  // destroy has no --replace
+  auto u = kumo({"force-unlock", "-f", "/nonexistent/kumo.yaml", "--auto-approve"});
+  CHECK(u.status == 1);
+  CHECK(u.err.find("/nonexistent/kumo.yaml: error: cannot read the cluster file") !=
+        std::string::npos);
+  auto t = kumo({"force-unlock", "-f", kExample, "--timeout", "-1"});
+  CHECK(t.status != 0);
+  CHECK(t.err.find("--timeout") != std::string::npos);
+}
