@@ -430,6 +430,11 @@ void Differ::vm_compare(const DesiredVm& vm, const HostIndex& idx, const Observe
     live_or_restart("memory", "memory", static_cast<long long>(d.memory),
                     static_cast<long long>(d.max_memory), static_cast<long long>(vm.memory),
                     size_text(d.memory), size_text(vm.memory));
+    // Running, but never seen ready since it was defined: an apply stopped while waiting.
+    if (vm.running && d.active && vm.wait_for != WaitFor::None && !d.owner->ready) {
+      c.attributes.push_back(attr("ready", false, true));
+      c.reason = "not seen ready since it was defined (an apply was interrupted): wait for it";
+    }
     if (d.autostart != vm.autostart) {
       c.attributes.push_back(attr("autostart", d.autostart, vm.autostart));
       disruption = worst(disruption, Disruption::None);

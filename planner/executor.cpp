@@ -522,9 +522,10 @@ class Executor {
     const std::string name = str(d, "name");
     const bool want_running = d.value("running", true);
     const bool restart = c.disruption == Disruption::Restart && want_running;
-    bool start = restart;
+    bool start = restart, wait_only = false;
     for (const auto& a : c.attributes) {
       if (a.name == "running" && a.after == true) start = true;
+      if (a.name == "ready") wait_only = true;
     }
     std::vector<std::size_t> pre;
     if (restart) {
@@ -584,6 +585,13 @@ class Executor {
       };
       add(std::move(v));
     }
+    if (!start && wait_only) {
+      Task wait = step(c, "wait for " + d.value("wait_for", std::string("cloud-init")));
+      wait.deps = {updated};
+      wait.slot = Slot::Free;
+      wait.run = [this, &c] { return wait_ready(c); };
+      add(std::move(wait));
+    }
     if (!start) return;
     Task st = step(c, "start");
     st.deps = {updated};
@@ -633,8 +641,9 @@ class Executor {
         done.push_back("memory " + std::to_string(dom->memory >> 20) + " -> " +
                        std::to_string(memory >> 20) + " MiB");
       }
-      // The definition keeps the running domain's maximums: they only change with a restart.
-      define_vm(c, dom->max_vcpus, dom->max_memory);
+      // The definition keeps the running domain's maximums (they only change with a restart),
+      // and whether the guest was seen ready.
+      define_vm(c, dom->max_vcpus, dom->max_memory, dom->owner && dom->owner->ready);
       if (!done.empty()) {
         const auto now = s.domain(name);
         if (!now || now->vcpus != cpus || now->memory != memory) {
@@ -778,7 +787,13 @@ class Executor {
   // Defines (or redefines) the VM as the plan describes it. A new definition gets room to grow
   // live: twice its vCPUs and memory (kHeadroom); a running domain's maximums are passed in
   // (they only change with a restart).
-  std::string define_vm(const ResourceChange& c, int max_vcpus = 0, std::uint64_t max_memory = 0) {
+  Ownership owner_of(const ResourceChange& c, bool ready) const {
+    const json& d = c.desired;
+    return Ownership{plan_.cluster, c.address, str(d, "spec_hash"), d.value("spec", json()), ready};
+  }
+
+  std::string define_vm(const ResourceChange& c, int max_vcpus = 0, std::uint64_t max_memory = 0,
+                        bool ready = false) {
     const json& d = c.desired;
     const std::string host = c.host;
     SessionRef s = session(host);
@@ -809,7 +824,7 @@ class Executor {
       spec.nics.push_back({str(nets[i], "network"), str(nets[i], "bridge"), str(nics[i], "mac")});
     const std::string dir = s.pool_path();
     if (!dir.empty()) spec.serial_log = dir + "/" + serial_log_name(plan_.cluster, spec.name);
-    spec.owner = Ownership{plan_.cluster, c.address, str(d, "spec_hash"), d.value("spec", json())};
+    spec.owner = owner_of(c, ready);
     s.define_domain(spec);
     // Read back: the metadata, sizes and NICs are what the plan says.
     const auto dom = s.domain(spec.name);
@@ -893,6 +908,8 @@ class Executor {
       }
       throw HostError(msg);
     }
+    // Seen ready: recorded on the domain, so an interrupted apply is told from a finished one.
+    s.set_domain_owner(name, owner_of(c, true));
     for (int i = 0; i < 10; ++i) {
       out.addresses = s.addresses(name);
       if (!out.addresses.empty() || wait_for == "none" || wait_for == "running") break;

@@ -180,6 +180,8 @@ class HostSession {
   // New vCPUs are also brought online in the guest through its agent when it answers.
   virtual void set_domain_vcpus(const std::string& name, int vcpus) = 0;
   virtual void set_domain_memory(const std::string& name, std::uint64_t bytes) = 0;
+  // Rewrites kumo's mark in the domain's <metadata> (live and in its definition).
+  virtual void set_domain_owner(const std::string& name, const Ownership& owner) = 0;
   // Grows the disk `target` (vdb) of a running domain, the guest sees the new size at once.
   virtual void resize_domain_disk(const std::string& name, const std::string& target,
                                   std::uint64_t capacity) = 0;

@@ -17,6 +17,9 @@ struct Ownership {
   std::string address;  // "vm.web-0", "network.front", "volume.web-0/root", "image.sha256-ab12..."
   std::string spec_hash;  // sha256 of the normalized spec the object was made from ("" if unknown)
   nlohmann::json spec;    // that normalized spec (null if unknown)
+  // Domains: the guest was seen ready (wait_for) since this definition was made. An apply
+  // interrupted while waiting leaves it false, and the next apply waits again.
+  bool ready = false;
   bool operator==(const Ownership&) const = default;
 };
 

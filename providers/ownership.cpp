@@ -103,14 +103,17 @@ std::optional<Ownership> volume_owner(const std::string& volume_name) {
   return Ownership{cluster, "volume." + instance + "/" + role, "", nullptr};
 }
 
-std::string owner_metadata_xml(const Ownership& owner) {
+std::string owner_metadata_xml(const Ownership& owner, bool with_namespace) {
   pugi::xml_document doc;
-  auto root = doc.append_child("kumo:owner");
-  root.append_attribute("xmlns:kumo") = kOwnerNamespace;
-  root.append_child("kumo:cluster").text() = owner.cluster.c_str();
-  root.append_child("kumo:address").text() = owner.address.c_str();
-  root.append_child("kumo:spec-hash").text() = owner.spec_hash.c_str();
-  if (!owner.spec.is_null()) root.append_child("kumo:spec").text() = owner.spec.dump().c_str();
+  const std::string p = with_namespace ? std::string(kOwnerPrefix) + ":" : "";
+  auto root = doc.append_child((p + "owner").c_str());
+  if (with_namespace) root.append_attribute("xmlns:kumo") = kOwnerNamespace;
+  root.append_child((p + "cluster").c_str()).text() = owner.cluster.c_str();
+  root.append_child((p + "address").c_str()).text() = owner.address.c_str();
+  root.append_child((p + "spec-hash").c_str()).text() = owner.spec_hash.c_str();
+  if (!owner.spec.is_null())
+    root.append_child((p + "spec").c_str()).text() = owner.spec.dump().c_str();
+  if (owner.ready) root.append_child((p + "ready").c_str()).text() = "yes";
   std::ostringstream out;
   doc.save(out, "", pugi::format_raw | pugi::format_no_declaration);
   return out.str();
@@ -134,6 +137,7 @@ std::optional<Ownership> parse_owner_from_domain_xml(const std::string& domain_x
       if (key == "cluster") owner.cluster = value;
       if (key == "address") owner.address = value;
       if (key == "spec-hash") owner.spec_hash = value;
+      if (key == "ready") owner.ready = value == "yes";
       if (key == "spec" && !value.empty()) {
         owner.spec = nlohmann::json::parse(value, nullptr, /*allow_exceptions=*/false);
         if (owner.spec.is_discarded()) owner.spec = nullptr;

@@ -42,7 +42,9 @@ std::optional<Ownership> network_owner(const std::string& libvirt_name);
 std::optional<Ownership> volume_owner(const std::string& volume_name);
 
 // The <kumo:owner> element placed in a domain's <metadata> (no surrounding <metadata>).
-std::string owner_metadata_xml(const Ownership& owner);
+// with_namespace = false: the bare element, as virDomainSetMetadata takes it (libvirt puts it
+// in kumo's namespace itself).
+std::string owner_metadata_xml(const Ownership& owner, bool with_namespace = true);
 // Parses the <metadata> contents of a domain XML document; nullopt when no kumo:owner is there.
 std::optional<Ownership> parse_owner_from_domain_xml(const std::string& domain_xml);
 

@@ -131,7 +131,7 @@ class FakeProvider : public Provider {
     }
     for (const auto& vm : desired.vms) {
       if (vm.host.empty()) continue;
-      Ownership owner{cluster, vm.address(), vm.spec_hash(), vm.spec()};
+      Ownership owner{cluster, vm.address(), vm.spec_hash(), vm.spec(), /*ready=*/true};
       ObservedDomain& d = add_domain(vm.host, vm.instance, owner, vm.memory, vm.cpus);
       d.max_memory = vm.memory * 2;
       d.max_vcpus = vm.cpus * 2;

@@ -50,6 +50,7 @@ class FakeSession : public HostSession {
   void set_domain_memory(const std::string& name, std::uint64_t bytes) override;
   void resize_domain_disk(const std::string& name, const std::string& target,
                           std::uint64_t capacity) override;
+  void set_domain_owner(const std::string& name, const Ownership& owner) override;
   nlohmann::json agent_command(const std::string& domain, const nlohmann::json& command,
                                std::chrono::seconds timeout) override;
   std::vector<std::string> addresses(const std::string& domain) override;
@@ -391,6 +392,15 @@ inline void FakeSession::set_domain_memory(const std::string& name, std::uint64_
     if (bytes > d.max_memory) throw HostError("host " + target_.name + ": beyond max memory");
     d.memory = bytes;
   }
+}
+
+// Logged but not counted as in flight: the executor writes it from the wait step, which runs
+// outside the parallelism limits (like the agent's calls).
+inline void FakeSession::set_domain_owner(const std::string& name, const Ownership& owner) {
+  c_.log("set_domain_owner", target_.name, name);
+  std::lock_guard<std::recursive_mutex> lock(c_.provider.state_mu);
+  for (auto& d : host().domains)
+    if (d.name == name) d.owner = owner;
 }
 
 inline void FakeSession::resize_domain_disk(const std::string& name, const std::string& target,

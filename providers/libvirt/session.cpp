@@ -19,6 +19,7 @@
 #include "providers/libvirt/upload_pump.h"
 #include "providers/libvirt/xml_build.h"
 #include "providers/libvirt/xml_parse.h"
+#include "providers/ownership.h"
 
 namespace kumo {
 namespace {
@@ -545,6 +546,22 @@ class LibvirtSession final : public HostSession {
     if (active == 1 && virDomainSetMemoryFlags(dom.get(), kib, VIR_DOMAIN_AFFECT_LIVE) < 0)
       fail(what);
     if (virDomainSetMemoryFlags(dom.get(), kib, VIR_DOMAIN_AFFECT_CONFIG) < 0) fail(what);
+  }
+
+  void set_domain_owner(const std::string& name, const Ownership& owner) override {
+    const auto dom = need_domain(name, "marking");
+    const std::string what = "writing kumo's metadata of domain " + name;
+    const int active = virDomainIsActive(dom.get());
+    if (active < 0) fail(what);
+    // The element without its namespace declaration: libvirt adds it from `uri`.
+    const std::string xml = owner_metadata_xml(owner, /*with_namespace=*/false);
+    for (unsigned flags : {active == 1 ? unsigned{VIR_DOMAIN_AFFECT_LIVE} : 0u,
+                           unsigned{VIR_DOMAIN_AFFECT_CONFIG}}) {
+      if (flags == 0) continue;
+      if (virDomainSetMetadata(dom.get(), VIR_DOMAIN_METADATA_ELEMENT, xml.c_str(), kOwnerPrefix,
+                               kOwnerNamespace, flags) < 0)
+        fail(what);
+    }
   }
 
   void resize_domain_disk(const std::string& name, const std::string& target,

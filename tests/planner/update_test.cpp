@@ -282,3 +282,26 @@ TEST_CASE("a stale lock is taken over with a warning, force-unlock breaks any", 
     CHECK_FALSE(l.holder);
   CHECK(lock->release().empty());  // nothing of its own left to release, no error
 }
+
+TEST_CASE("a VM never seen ready (apply killed while waiting) is waited for by the next apply",
+          "[update]") {
+  Lab lab;
+  const auto cfg = applied(lab, kCluster);
+  for (auto& d : lab.host("hv2").domains) {
+    REQUIRE(d.owner);
+    CHECK(d.owner->ready);   // apply records it
+    d.owner->ready = false;  // what a kill -9 during "wait for cloud-init" leaves
+  }
+  const Plan p = lab.plan(cfg);
+  REQUIRE(p.changes.size() == 1);
+  CHECK(p.changes[0].address == "vm.web-1");
+  CHECK(p.changes[0].action == Action::Update);
+  CHECK(p.changes[0].disruption == Disruption::None);
+  CHECK_THAT(p.changes[0].reason, Catch::Contains("interrupted"));
+  lab.connector.log_.clear();
+  const ExecResult r = converge(lab, p, cfg);
+  CHECK(step(r, "hv2/vm.web-1/wait for cloud-init")->status == StepStatus::Ok);
+  CHECK(lab.connector.count("hv2 start_domain") == 0);
+  CHECK(lab.connector.count("hv2 shutdown_domain") == 0);
+  CHECK(lab.connector.count("hv2 set_domain_owner web-1") == 1);
+}

@@ -41,6 +41,13 @@ TEST_CASE("domain metadata carries ownership and the spec", "[ownership]") {
   auto parsed = parse_owner_from_domain_xml(xml);
   REQUIRE(parsed.has_value());
   CHECK(*parsed == owner);
+  CHECK_FALSE(parsed->ready);
+  owner.ready = true;  // seen ready since this definition
+  parsed = parse_owner_from_domain_xml("<domain><metadata>" + owner_metadata_xml(owner) +
+                                       "</metadata></domain>");
+  REQUIRE(parsed.has_value());
+  CHECK(parsed->ready);
+  CHECK(*parsed == owner);
   // Another tool's metadata, or none, is not ownership.
   CHECK_FALSE(parse_owner_from_domain_xml(
       "<domain><metadata><x:owner xmlns:x='urn:x'><x:cluster>c</x:cluster>"

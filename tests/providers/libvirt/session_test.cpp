@@ -578,3 +578,24 @@ TEST_CASE("a volume grows; a disk of a domain the driver cannot resize fails nam
   CHECK_THAT(host_error([&] { session->resize_domain_disk("test", "vdz", 1ull << 30); }),
              StartsWith(kLabel + "growing disk vdz of domain test failed: "));
 }
+
+TEST_CASE("kumo's mark on a domain is rewritten in place, live and in its definition",
+          "[session]") {
+  const auto session = open_session();
+  const auto spec = web_domain();
+  session->define_domain(spec);
+  session->start_domain(spec.name);
+  const std::string uuid = session->domain(spec.name)->uuid;
+  CHECK_FALSE(session->domain(spec.name)->owner->ready);
+  Ownership ready = spec.owner;
+  ready.ready = true;
+  session->set_domain_owner(spec.name, ready);
+  const auto d = session->domain(spec.name);
+  REQUIRE(d);
+  REQUIRE(d->owner);
+  CHECK(*d->owner == ready);
+  CHECK(d->uuid == uuid);
+  CHECK(d->active);
+  CHECK_THAT(host_error([&] { session->set_domain_owner("nope", ready); }),
+             StartsWith(kLabel + "marking domain nope failed: no such domain"));
+}
