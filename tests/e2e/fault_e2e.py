@@ -477,7 +477,9 @@ def main():
                     got.append(str((parse_lock(f.read()) or {}).get("pid")) == str(a5.pid))
             except OSError:
                 pass
-        if any(got):
+        # Every host's lock written (a lock is created, then filled: stopped in between, a host's
+        # lock would be empty, which only force-unlock clears).
+        if len(got) == len(lock_paths) and all(got):
             os.kill(a5.pid, signal.SIGSTOP)
             caught = a5.alive()
             break
@@ -522,7 +524,12 @@ def main():
           and not re.search(r"\blocked\b", r.stdout + r.stderr),
           f"after force-unlock, apply runs without meeting a lock ({r.stderr.strip()[-300:]})")
     for i, h in placed.items():
-        dom = virsh(hv[h], "dominfo", i)
+        # The balloon reaches its new size on the guest's time: give it a moment.
+        for _ in range(60):
+            dom = virsh(hv[h], "dominfo", i)
+            if re.search(r"^Used memory:\s+327680 KiB", dom, re.M):
+                break
+            time.sleep(0.5)
         check(re.search(r"^Used memory:\s+327680 KiB", dom, re.M) is not None, f"{i}: memory is 320 MiB now")
     converged("force-unlock")
 
