@@ -587,19 +587,15 @@ void Differ::volumes_for(const DesiredVm& vm, const HostIndex& idx, bool vm_is_n
     const bool wanted = std::any_of(vm.data_disks.begin(), vm.data_disks.end(),
                                     [&](const DesiredDisk& d) { return d.name == disk; });
     if (wanted) continue;
-    auto ch = child("data/" + disk, Action::Delete);
-    ch.destroys_data = true;
-    ch.disruption = !vm_is_new && running ? Disruption::Restart : Disruption::None;
-    ch.observed = {{"name", v->name}, {"size", v->capacity}};
-    ch.reason = "no longer listed under disks:";
-    parent.destroys_data = true;
-    parent.attributes.push_back(attr("disks." + disk, size_text(v->capacity), nullptr));
-    if (vm.lifecycle.prevent_destroy) {
-      result_.errors.error(vm.location, vm.address() +
-                                            " has lifecycle.prevent_destroy, but data disk " +
-                                            quote(disk) + " would be deleted");
-    }
-    children.push_back(ch);
+    // A data disk outlives everything but its VM: it is deleted with the VM (kumo destroy, or
+    // the VM taken out of the file), never on its own.
+    result_.errors.error(vm.location,
+                         vm.address() + ": data disk " + quote(disk) + " (" + v->name + ", " +
+                             format_size(v->capacity) +
+                             ") is no longer listed under disks:, but kumo never deletes the data "
+                             "disk of a VM that stays. List it again, or remove it with its VM "
+                             "(kumo destroy --target " +
+                             vm.address() + ")");
   }
 }
 

@@ -539,7 +539,6 @@ class Executor {
       pre.push_back(add(std::move(t)));
     }
     std::vector<std::size_t> before = pre;
-    std::vector<const ResourceChange*> removed_disks;
     for (const ResourceChange* k : kids) {
       const std::string role = k->address.substr(k->address.find('/') + 1);
       if (role == "seed" && (k->action == Action::Replace || k->action == Action::Create)) {
@@ -558,8 +557,6 @@ class Executor {
         v.deps = pre;
         v.run = [this, k] { return create_data_disk(*k); };
         before.push_back(add(std::move(v)));
-      } else if (k->action == Action::Delete && role.rfind("data/", 0) == 0) {
-        removed_disks.push_back(k);  // once the definition no longer uses it
       } else {
         Task v = step(*k, to_string(k->action));
         v.run = [this, k]() -> std::string {
@@ -575,16 +572,6 @@ class Executor {
     t.deps = before;
     t.run = [this, &c, name, restart] { return update_vm(c, name, restart); };
     const std::size_t updated = add(std::move(t));
-    for (const ResourceChange* k : removed_disks) {
-      Task v = step(*k, "delete");
-      v.deps = {updated};
-      const std::string vname = str(k->observed, "name");
-      v.run = [this, host = k->host, vname] {
-        delete_volume(host, vname);
-        return std::string();
-      };
-      add(std::move(v));
-    }
     if (!start && wait_only) {
       Task wait = step(c, "wait for " + d.value("wait_for", std::string("cloud-init")));
       wait.deps = {updated};

@@ -305,3 +305,19 @@ TEST_CASE("a VM never seen ready (apply killed while waiting) is waited for by t
   CHECK(lab.connector.count("hv2 shutdown_domain") == 0);
   CHECK(lab.connector.count("hv2 set_domain_owner web-1") == 1);
 }
+
+TEST_CASE("a data disk is never deleted while its VM stays", "[update][refusal]") {
+  Lab lab;
+  applied(lab, kCluster);
+  lab.connector.log_.clear();
+  PlanOptions opts;
+  opts.timeout = std::chrono::milliseconds(500);
+  auto r = make_plan(config(with(kCluster, "    disks: {data: 1GiB}\n", "")), lab, opts);
+  CHECK_FALSE(r.plan);
+  std::string errors;
+  for (const auto& e : r.errors.sorted()) errors += format_diagnostic(e) + "\n";
+  CHECK_THAT(errors, Catch::Contains("vm.web-0: data disk \"data\" (kumo_fest_web-0_data-data") &&
+                         Catch::Contains("kumo never deletes the data disk of a VM that stays") &&
+                         Catch::Contains("kumo destroy --target vm.web-0"));
+  for (const auto& call : lab.connector.calls()) CHECK(call.find("connect") != std::string::npos);
+}
