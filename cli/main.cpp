@@ -21,7 +21,7 @@ int main(int argc, char** argv) {
       add_validate_command(app, global), add_schema_command(app, global),
       add_plan_command(app, global),     add_apply_command(app, global),
       add_destroy_command(app, global),  add_status_command(app, global),
-      add_images_command(app, global),  add_force_unlock_command(app, global),
+      add_images_command(app, global),   add_force_unlock_command(app, global),
   };
 
   auto args = normalize_args(argc, argv);

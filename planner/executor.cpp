@@ -494,8 +494,13 @@ class Executor {
     def.run = [this, &c] { return define_vm(c); };
     const std::size_t defined = add(std::move(def));
     if (!d.value("running", true)) return;
+    add_wait(c, add_start(c, name, defined));
+  }
+
+  // Starts the domain (after `after`) and checks that it runs.
+  std::size_t add_start(const ResourceChange& c, const std::string& name, std::size_t after) {
     Task start = step(c, "start");
-    start.deps = {defined};
+    start.deps = {after};
     start.run = [this, host = c.host, name] {
       SessionRef s = session(host);
       s.start_domain(name);
@@ -504,10 +509,14 @@ class Executor {
         throw HostError(label(host) + ": domain " + name + " is not running after starting it");
       return std::string();
     };
-    const std::size_t started = add(std::move(start));
-    const std::string wait_for = d.value("wait_for", "cloud-init");
+    return add(std::move(start));
+  }
+
+  // Waits (outside the parallelism limits) until the VM is ready as its wait_for says.
+  void add_wait(const ResourceChange& c, std::size_t after) {
+    const std::string wait_for = c.desired.value("wait_for", "cloud-init");
     Task wait = step(c, wait_for == "none" ? "ready" : "wait for " + wait_for);
-    wait.deps = {started};
+    wait.deps = {after};
     wait.slot = Slot::Free;
     wait.run = [this, &c] { return wait_ready(c); };
     add(std::move(wait));
@@ -572,30 +581,11 @@ class Executor {
     t.deps = before;
     t.run = [this, &c, name, restart] { return update_vm(c, name, restart); };
     const std::size_t updated = add(std::move(t));
-    if (!start && wait_only) {
-      Task wait = step(c, "wait for " + d.value("wait_for", std::string("cloud-init")));
-      wait.deps = {updated};
-      wait.slot = Slot::Free;
-      wait.run = [this, &c] { return wait_ready(c); };
-      add(std::move(wait));
+    if (start) {
+      add_wait(c, add_start(c, name, updated));
+    } else if (wait_only) {
+      add_wait(c, updated);
     }
-    if (!start) return;
-    Task st = step(c, "start");
-    st.deps = {updated};
-    st.run = [this, host = c.host, name] {
-      SessionRef s = session(host);
-      s.start_domain(name);
-      const auto dom = s.domain(name);
-      if (!dom || !dom->active)
-        throw HostError(label(host) + ": domain " + name + " is not running after starting it");
-      return std::string();
-    };
-    const std::size_t started = add(std::move(st));
-    Task wait = step(c, "wait for " + d.value("wait_for", std::string("cloud-init")));
-    wait.deps = {started};
-    wait.slot = Slot::Free;
-    wait.run = [this, &c] { return wait_ready(c); };
-    add(std::move(wait));
   }
 
   std::string update_vm(const ResourceChange& c, const std::string& name, bool restarted) {

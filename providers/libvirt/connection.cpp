@@ -200,4 +200,25 @@ OpenResult open_connection(const HostTarget& host, std::chrono::milliseconds tim
   return result;
 }
 
+std::string domain_state_name(int state) {
+  switch (state) {
+    case VIR_DOMAIN_RUNNING:
+      return "running";
+    case VIR_DOMAIN_BLOCKED:
+      return "blocked";
+    case VIR_DOMAIN_PAUSED:
+      return "paused";
+    case VIR_DOMAIN_SHUTDOWN:
+      return "shutdown";  // shutting down
+    case VIR_DOMAIN_SHUTOFF:
+      return "shutoff";
+    case VIR_DOMAIN_CRASHED:
+      return "crashed";
+    case VIR_DOMAIN_PMSUSPENDED:
+      return "pmsuspended";
+    default:
+      return "nostate";
+  }
+}
+
 }  // namespace kumo::libvirt

@@ -22,6 +22,9 @@ struct LibvirtError {
 };
 LibvirtError last_error();
 
+// A virDomainState as kumo shows it: running, paused, shutoff, crashed, ...
+std::string domain_state_name(int state);
+
 struct OpenResult {
   ConnectHandle conn;  // null on failure
   std::string error;   // "host hv1 (uri): what happened — what to check"

@@ -39,27 +39,6 @@ std::string name_of(const PoolHandle& h) {
   return virStoragePoolGetName(h.get());
 }
 
-std::string state_name(int state) {
-  switch (state) {
-    case VIR_DOMAIN_RUNNING:
-      return "running";
-    case VIR_DOMAIN_BLOCKED:
-      return "blocked";
-    case VIR_DOMAIN_PAUSED:
-      return "paused";
-    case VIR_DOMAIN_SHUTDOWN:
-      return "shutdown";  // shutting down
-    case VIR_DOMAIN_SHUTOFF:
-      return "shutoff";
-    case VIR_DOMAIN_CRASHED:
-      return "crashed";
-    case VIR_DOMAIN_PMSUSPENDED:
-      return "pmsuspended";
-    default:
-      return "nostate";
-  }
-}
-
 std::string version_string(unsigned long version) {
   return std::to_string(version / 1000000) + "." + std::to_string(version / 1000 % 1000) + "." +
          std::to_string(version % 1000);
@@ -259,7 +238,7 @@ void HostReader::read_domains() {
         xml_of(virDomainGetXMLDesc, domain.get(), VIR_DOMAIN_XML_INACTIVE, "domain " + name);
     if (!xml) continue;
     auto observed = parsed_or_fail(parse_domain_xml(*xml, lookup), "domain " + name);
-    observed.state = state_name(state);
+    observed.state = domain_state_name(state);
     observed.active = state != VIR_DOMAIN_SHUTOFF && state != VIR_DOMAIN_NOSTATE;
     observed.persistent = transient.count(name) == 0;
     observed.autostart = autostart.count(name) > 0;

@@ -37,28 +37,6 @@ std::string quoted(const std::string& s) {
   return "\"" + s + "\"";
 }
 
-// The same names libvirt_provider.cpp gives a virDomainState.
-std::string state_name(int state) {
-  switch (state) {
-    case VIR_DOMAIN_RUNNING:
-      return "running";
-    case VIR_DOMAIN_BLOCKED:
-      return "blocked";
-    case VIR_DOMAIN_PAUSED:
-      return "paused";
-    case VIR_DOMAIN_SHUTDOWN:
-      return "shutdown";  // shutting down
-    case VIR_DOMAIN_SHUTOFF:
-      return "shutoff";
-    case VIR_DOMAIN_CRASHED:
-      return "crashed";
-    case VIR_DOMAIN_PMSUSPENDED:
-      return "pmsuspended";
-    default:
-      return "nostate";
-  }
-}
-
 bool is_loopback(const std::string& address) {
   return address.rfind("127.", 0) == 0 || address == "::1";
 }
@@ -425,7 +403,7 @@ class LibvirtSession final : public HostSession {
     if (active < 0 || persistent < 0 || virDomainGetAutostart(dom.get(), &autostart) < 0) {
       return vanished_or_fail<ObservedDomain>(VIR_ERR_NO_DOMAIN, what);
     }
-    observed->state = state_name(state);
+    observed->state = domain_state_name(state);
     observed->active = active == 1;
     observed->persistent = persistent == 1;
     observed->autostart = autostart != 0;
