@@ -462,6 +462,24 @@ void Differ::vm_compare(const DesiredVm& vm, const HostIndex& idx, const Observe
   }
   std::vector<ResourceChange> children;
   volumes_for(vm, idx, replace, c, children);
+  if (!replace) {
+    // A data volume that exists but is not in the domain: an apply stopped between making the
+    // volume and attaching it. Attached now (hot-plugged when the VM runs).
+    for (const auto& disk : vm.data_disks) {
+      const auto v = idx.volumes.find(disk.volume);
+      if (v == idx.volumes.end()) continue;  // made anew: its own change says so
+      const bool attached = std::any_of(d.disks.begin(), d.disks.end(), [&](const ObservedDisk& x) {
+        return x.path == v->second->path;
+      });
+      if (attached) continue;
+      c.attributes.push_back(attr("disks." + disk.name, "(not attached)", size_text(disk.size)));
+      if (d.active && vm.running) disruption = worst(disruption, Disruption::Live);
+      if (c.reason.empty()) {
+        c.reason = "data disk " + quote(disk.name) +
+                   " exists but is not attached (an apply was interrupted): attached now";
+      }
+    }
+  }
   if (replace) {
     c.action = Action::Replace;
     c.disruption = Disruption::Recreate;
@@ -556,12 +574,15 @@ void Differ::volumes_for(const DesiredVm& vm, const HostIndex& idx, bool vm_is_n
     if (!v) {
       auto ch = child("data/" + disk.name, Action::Create);
       ch.attributes = {attr("size", nullptr, size_text(disk.size))};
-      // A disk is added to a running guest by restarting it with the new definition.
-      ch.disruption = !vm_is_new && running ? Disruption::Restart : Disruption::None;
+      // A disk added to a running guest is hot-plugged: no restart.
+      ch.disruption = !vm_is_new && running ? Disruption::Live : Disruption::None;
       ch.desired = {{"name", disk.volume}, {"size", disk.size}};
       if (!vm_is_new)
         parent.attributes.push_back(attr("disks." + disk.name, nullptr, size_text(disk.size)));
-      if (!vm_is_new && running) ch.reason = "attached by restarting the VM";
+      if (!vm_is_new && running) {
+        ch.reason =
+            "hot-plugged into the running guest: /dev/disk/by-id/virtio-" + disk_serial(disk.name);
+      }
       children.push_back(ch);
     } else if (v->capacity < disk.size) {
       auto ch = child("data/" + disk.name, Action::Update);

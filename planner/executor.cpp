@@ -618,10 +618,12 @@ class Executor {
         done.push_back("memory " + std::to_string(dom->memory >> 20) + " -> " +
                        std::to_string(memory >> 20) + " MiB");
       }
+      const bool resized = !done.empty();
+      hot_plug_data_disks(c, name, done);
       // The definition keeps the running domain's maximums (they only change with a restart),
       // and whether the guest was seen ready.
       define_vm(c, dom->max_vcpus, dom->max_memory, dom->owner && dom->owner->ready);
-      if (!done.empty()) {
+      if (resized) {
         const auto now = s.domain(name);
         if (!now || now->vcpus != cpus || now->memory != memory) {
           throw HostError(label(c.host) + ": domain " + name +
@@ -630,9 +632,8 @@ class Executor {
                                      std::to_string(now->memory >> 20) + " MiB"
                                : std::string("it is gone")));
         }
-        return "live: " + join(done);
       }
-      return std::string();
+      return done.empty() ? std::string() : "live: " + join(done);
     }
     if (dom->active && !d.value("running", true)) {
       const bool graceful = s.shutdown_domain(name, options_.shutdown_timeout);
@@ -642,6 +643,52 @@ class Executor {
     }
     define_vm(c);
     return join(done);
+  }
+
+  // Data disks the running domain does not have yet are plugged into it (the definition gets
+  // them from define_vm). Each takes the first target free in the running domain: the guest
+  // finds it by its serial, /dev/disk/by-id/virtio-<name>, whatever name it gets until the next
+  // boot. Read back: every data volume is in the running domain afterwards.
+  void hot_plug_data_disks(const ResourceChange& c, const std::string& name,
+                           std::vector<std::string>& done) {
+    const json data = c.desired.value("data_disk_volumes", json::object());
+    if (data.empty()) return;
+    SessionRef s = session(c.host);
+    const auto running = s.live_disks(name);
+    std::set<std::string> used, paths;
+    for (const auto& r : running) {
+      used.insert(r.target);
+      paths.insert(r.path);
+    }
+    std::vector<std::string> plugged;
+    for (const auto& [disk, volume] : data.items()) {
+      const std::string vname = volume.get<std::string>();
+      const auto v = s.volume(vname);
+      if (!v) throw HostError(label(c.host) + ": volume " + vname + " is gone; plan again");
+      if (paths.count(v->path)) continue;
+      std::string target;
+      for (char l = 'b'; l <= 'z' && target.empty(); ++l) {
+        if (!used.count(std::string("vd") + l)) target = std::string("vd") + l;
+      }
+      if (target.empty()) {
+        throw HostError(label(c.host) + ": domain " + name + " has no free disk name left for " +
+                        vname + "; it is attached at the next restart (kumo apply --replace " +
+                        c.address + ")");
+      }
+      s.attach_disk(name, DomainDisk{vname, "qcow2", target, false, disk_serial(disk)});
+      used.insert(target);
+      plugged.push_back(v->path);
+      done.push_back("disk " + disk + " hot-plugged as " + target);
+    }
+    if (plugged.empty()) return;
+    std::set<std::string> now;
+    for (const auto& r : s.live_disks(name)) now.insert(r.path);
+    for (const auto& p : plugged) {
+      if (!now.count(p)) {
+        throw HostError(label(c.host) + ": domain " + name + " does not show " + p +
+                        " after hot-plugging it");
+      }
+    }
   }
 
   // Grows a volume in place: through the running domain (the guest sees the new size at once),
@@ -661,7 +708,8 @@ class Executor {
       const auto dom = s.domain(domain);
       std::string target;
       if (dom && dom->active) {
-        for (const auto& disk : dom->disks) {
+        // The target it runs under: a hot-plugged disk's may differ from its definition's.
+        for (const auto& disk : s.live_disks(domain)) {
           if (disk.path == vol->path) target = disk.target;
         }
       }
@@ -786,15 +834,15 @@ class Executor {
     spec.autostart = d.value("autostart", true);
     // Root first, then the data disks in name order (the first is /dev/vdb, as people expect),
     // the cloud-init seed last.
-    spec.disks.push_back({str(d, "root_volume"), "qcow2", "vda", false});
+    spec.disks.push_back({str(d, "root_volume"), "qcow2", "vda", false, ""});
     char letter = 'b';
     const json data_disks = d.value("data_disk_volumes", json::object());
     for (const auto& [disk, volume] : data_disks.items()) {
-      (void)disk;
-      spec.disks.push_back({volume.get<std::string>(), "qcow2", std::string("vd") + letter, false});
+      spec.disks.push_back({volume.get<std::string>(), "qcow2", std::string("vd") + letter, false,
+                            disk_serial(disk)});
       ++letter;
     }
-    spec.disks.push_back({str(d, "seed_volume"), "raw", std::string("vd") + letter, true});
+    spec.disks.push_back({str(d, "seed_volume"), "raw", std::string("vd") + letter, true, ""});
     const json nics = d.value("nics", json::array());
     const json nets = d.value("libvirt_networks", json::array());
     for (std::size_t i = 0; i < nics.size() && i < nets.size(); ++i)

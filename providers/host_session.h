@@ -85,11 +85,19 @@ inline std::vector<NetworkDnsHost> dns_entries(const NetworkSpec& spec) {
   return out;
 }
 
+// The serial a data disk carries: its name, as much as virtio-blk keeps (20 bytes).
+inline std::string disk_serial(const std::string& name) {
+  return name.substr(0, 20);
+}
+
 struct DomainDisk {
   std::string volume;  // in the session's pool
   std::string format;  // qcow2 | raw
   std::string target;  // vda, vdb...
   bool readonly = false;
+  // The guest sees it as /dev/disk/by-id/virtio-<serial> whatever the order it was found in
+  // (virtio-blk keeps 20 bytes). "" = none.
+  std::string serial;
 };
 
 struct DomainNic {
@@ -185,6 +193,13 @@ class HostSession {
   // Grows the disk `target` (vdb) of a running domain, the guest sees the new size at once.
   virtual void resize_domain_disk(const std::string& name, const std::string& target,
                                   std::uint64_t capacity) = 0;
+  // The disks of the running domain as it runs now (a hot-plugged disk keeps the target it was
+  // plugged under until the next boot, which may differ from its target in the definition).
+  // Not running: empty.
+  virtual std::vector<ObservedDisk> live_disks(const std::string& name) = 0;
+  // Hot-plugs a disk into the running domain (live only: the definition is written by
+  // define_domain). `disk.target` must be free in live_disks().
+  virtual void attach_disk(const std::string& name, const DomainDisk& disk) = 0;
 
   // --- the guest agent; throws HostError when the agent does not answer
   virtual nlohmann::json agent_command(const std::string& domain, const nlohmann::json& command,

@@ -140,9 +140,14 @@ class FakeProvider : public Provider {
       d.autostart = vm.autostart;
       for (const auto& nic : vm.nics)
         d.nics.push_back({nic.libvirt_network, "network", nic.mac, "virtio"});
-      add_volume(vm.host, vm.root_volume, vm.disk.value_or(2ull << 30));
-      add_volume(vm.host, vm.seed_volume, 1 << 20);
-      for (const auto& disk : vm.data_disks) add_volume(vm.host, disk.volume, disk.size);
+      auto attach = [&](const ObservedVolume& v, const std::string& target) {
+        host(vm.host).domains.back().disks.push_back({target, "disk", v.path, v.format, false});
+      };
+      attach(add_volume(vm.host, vm.root_volume, vm.disk.value_or(2ull << 30)), "vda");
+      char letter = 'b';
+      for (const auto& disk : vm.data_disks)
+        attach(add_volume(vm.host, disk.volume, disk.size), std::string("vd") + letter++);
+      attach(add_volume(vm.host, vm.seed_volume, 1 << 20), std::string("vd") + letter);
     }
   }
 

@@ -51,6 +51,8 @@ class FakeSession : public HostSession {
   void resize_domain_disk(const std::string& name, const std::string& target,
                           std::uint64_t capacity) override;
   void set_domain_owner(const std::string& name, const Ownership& owner) override;
+  std::vector<ObservedDisk> live_disks(const std::string& name) override;
+  void attach_disk(const std::string& name, const DomainDisk& disk) override;
   nlohmann::json agent_command(const std::string& domain, const nlohmann::json& command,
                                std::chrono::seconds timeout) override;
   std::vector<std::string> addresses(const std::string& domain) override;
@@ -111,6 +113,9 @@ class FakeConnector : public HostConnector {
   std::set<std::string> agent_down;               // domains whose agent never answers
   std::set<std::string> ignores_acpi;             // domains that must be forced off
   std::set<std::string> no_file_api;              // agents with guest-file-* disabled
+  // "host/domain" -> the disks of the running domain, when they differ from its definition
+  // (hot-plugged since it started). Absent: a running domain runs its definition.
+  std::map<std::string, std::vector<ObservedDisk>> live;
 };
 
 inline FakeSession::Call::Call(FakeSession& s_, const std::string& op, const std::string& name)
@@ -313,7 +318,11 @@ inline void FakeSession::define_domain(const DomainSpec& spec) {
   Call call(*this, "define_domain", spec.name);
   std::lock_guard<std::recursive_mutex> lock(c_.provider.state_mu);
   bool was_active = false;
-  for (const auto& d : host().domains) was_active = was_active || (d.name == spec.name && d.active);
+  for (const auto& d : host().domains) {
+    if (d.name != spec.name || !d.active) continue;
+    was_active = true;
+    c_.live.emplace(target_.name + "/" + spec.name, d.disks);  // what runs stays as it is
+  }
   std::erase_if(host().domains, [&](const ObservedDomain& d) { return d.name == spec.name; });
   ObservedDomain& d =
       c_.provider.add_domain(target_.name, spec.name, spec.owner, spec.memory, spec.vcpus);
@@ -338,6 +347,7 @@ inline void FakeSession::define_domain(const DomainSpec& spec) {
 inline void FakeSession::start_domain(const std::string& name) {
   Call call(*this, "start_domain", name);
   std::lock_guard<std::recursive_mutex> lock(c_.provider.state_mu);
+  c_.live.erase(target_.name + "/" + name);
   for (auto& d : host().domains) {
     if (d.name != name) continue;
     d.active = true;
@@ -355,6 +365,7 @@ inline void FakeSession::set_domain_autostart(const std::string& name, bool auto
 inline void FakeSession::delete_domain(const std::string& name) {
   Call call(*this, "delete_domain", name);
   std::lock_guard<std::recursive_mutex> lock(c_.provider.state_mu);
+  c_.live.erase(target_.name + "/" + name);
   std::erase_if(host().domains, [&](const ObservedDomain& d) { return d.name == name; });
 }
 
@@ -366,6 +377,7 @@ inline bool FakeSession::shutdown_domain(const std::string& name, std::chrono::s
     std::lock_guard<std::mutex> l2(c_.mu);
     forced = c_.ignores_acpi.count(name) > 0;
   }
+  c_.live.erase(target_.name + "/" + name);
   for (auto& d : host().domains) {
     if (d.name != name) continue;
     d.active = false;
@@ -410,7 +422,8 @@ inline void FakeSession::resize_domain_disk(const std::string& name, const std::
   for (const auto& d : host().domains) {
     if (d.name != name) continue;
     if (!d.active) throw HostError("host " + target_.name + ": domain is not running");
-    for (const auto& disk : d.disks) {
+    auto it = c_.live.find(target_.name + "/" + name);
+    for (const auto& disk : it != c_.live.end() ? it->second : d.disks) {
       if (disk.target != target) continue;
       for (auto& v : host().volumes) {
         if (v.path == disk.path) {
@@ -421,6 +434,36 @@ inline void FakeSession::resize_domain_disk(const std::string& name, const std::
     }
   }
   throw HostError("host " + target_.name + ": no disk " + target + " on " + name);
+}
+
+inline std::vector<ObservedDisk> FakeSession::live_disks(const std::string& name) {
+  Call call(*this, "live_disks", name);
+  std::lock_guard<std::recursive_mutex> lock(c_.provider.state_mu);
+  for (const auto& d : host().domains) {
+    if (d.name != name) continue;
+    if (!d.active) return {};
+    auto it = c_.live.find(target_.name + "/" + name);
+    return it != c_.live.end() ? it->second : d.disks;
+  }
+  throw HostError("host " + target_.name + ": no domain " + name);
+}
+
+inline void FakeSession::attach_disk(const std::string& name, const DomainDisk& disk) {
+  Call call(*this, "attach_disk", name + " " + disk.volume + " " + disk.target);
+  std::lock_guard<std::recursive_mutex> lock(c_.provider.state_mu);
+  for (const auto& d : host().domains) {
+    if (d.name != name) continue;
+    if (!d.active) throw HostError("host " + target_.name + ": domain is not running");
+    auto& running = c_.live.emplace(target_.name + "/" + name, d.disks).first->second;
+    for (const auto& r : running) {
+      if (r.target == disk.target)
+        throw HostError("host " + target_.name + ": target " + disk.target + " already in use");
+    }
+    running.push_back(
+        {disk.target, "disk", pool_path() + "/" + disk.volume, disk.format, disk.readonly});
+    return;
+  }
+  throw HostError("host " + target_.name + ": no domain " + name);
 }
 
 inline nlohmann::json FakeSession::agent_command(const std::string& domain,

@@ -551,6 +551,28 @@ class LibvirtSession final : public HostSession {
     }
   }
 
+  std::vector<ObservedDisk> live_disks(const std::string& name) override {
+    const auto dom = need_domain(name, "reading the disks of");
+    const std::string what = "reading the running disks of domain " + name;
+    const int active = virDomainIsActive(dom.get());
+    if (active < 0) fail(what);
+    if (active == 0) return {};
+    const std::string xml = adopt_string(virDomainGetXMLDesc(dom.get(), 0));
+    if (xml.empty()) fail(what);
+    auto observed = parse_domain_xml(xml, [this](const std::string& pool, const std::string& v) {
+      return volume_path(pool, v);
+    });
+    if (!observed) unreadable("domain " + name);
+    return observed->disks;
+  }
+
+  void attach_disk(const std::string& name, const DomainDisk& disk) override {
+    const auto dom = need_domain(name, "attaching a disk to");
+    const std::string xml = disk_xml(disk, target_.pool);
+    if (virDomainAttachDeviceFlags(dom.get(), xml.c_str(), VIR_DOMAIN_AFFECT_LIVE) < 0)
+      fail("hot-plugging volume " + disk.volume + " as " + disk.target + " into domain " + name);
+  }
+
   // --- the guest agent
 
   nlohmann::json agent_command(const std::string& domain, const nlohmann::json& command,

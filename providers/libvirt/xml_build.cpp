@@ -87,6 +87,7 @@ void add_disk(pugi::xml_node devices, const DomainDisk& disk, const std::string&
   set(target, "dev", disk.target);
   set(target, "bus", "virtio");
   if (disk.readonly) add(node, "readonly");
+  if (!disk.serial.empty()) add(node, "serial").text().set(disk.serial.c_str());
 }
 
 void add_nic(pugi::xml_node devices, const DomainNic& nic) {
@@ -171,6 +172,12 @@ std::string dhcp_host_xml(const NetworkDhcpHost& host) {
 std::string dns_host_xml(const NetworkDnsHost& host) {
   pugi::xml_document doc;
   add_dns_host(doc, host);
+  return render(doc);
+}
+
+std::string disk_xml(const DomainDisk& disk, const std::string& pool) {
+  pugi::xml_document doc;
+  add_disk(doc, disk, pool);
   return render(doc);
 }
 

@@ -27,4 +27,7 @@ std::string dns_host_xml(const NetworkDnsHost& host);
 std::string domain_xml(const DomainSpec& spec, const std::string& pool,
                        const std::string& uuid = "");
 
+// One <disk> of a domain (a volume of `pool`), as virDomainAttachDeviceFlags takes it.
+std::string disk_xml(const DomainDisk& disk, const std::string& pool);
+
 }  // namespace kumo::libvirt

@@ -12,7 +12,9 @@ the changes; leaving it out saves a boot). Then, one change at a time, each foll
   2. api's memory raised beyond its maximum (2 x memory): plan says restart; api reboots
      (boot_id changes), has the new memory, /srv/data is mounted again with its file;
   3. api's root disk and data disk grown: `grow` steps; the guest sees the new sizes at once,
-     without a reboot, and the file on the data disk is still there;
+     without a reboot, and the file on the data disk is still there; then a second data disk
+     (logs) for the running api: plan says live, it is hot-plugged (no reboot) and the guest
+     finds it as /dev/disk/by-id/virtio-logs;
   4. dns_hosts added to, then edited in, network front: plan says update/live; every web guest
      resolves www.festival.internal to the new address; a guest pinging another one on the
      same host's front (ICMP, from python3 in the guest: the lab image has no ping) while the
@@ -375,6 +377,35 @@ def main():
     check(vol_capacity(hv["hv2"], "kumo_festival_api_data-data.qcow2") == 21 * GiB, "hv2: data volume is 21 GiB")
     converged("grow")
 
+    # 3b. a second data disk for the running api: hot-plugged, no reboot
+    cfg["vms"]["api"]["disks"]["logs"] = "1GiB"
+    save(cfg, cfg_path)
+    p, plan = plan_json()
+    ch = {c["address"]: c for c in (plan or {"changes": []})["changes"]}
+    c = ch.get("volume.api/data/logs", {})
+    check(c.get("action") == "create" and c.get("disruption") == "live" and "virtio-logs" in c.get("reason", ""),
+          f"plan: volume.api/data/logs create, live, hot-plugged ({c.get('action')}, {c.get('disruption')}, {c.get('reason')})")
+    c = ch.get("vm.api", {})
+    check(c.get("action") == "update" and c.get("disruption") == "live",
+          f"plan: vm.api update, live ({c.get('action')}, {c.get('disruption')})")
+    check(set(ch) == {"vm.api", "volume.api/data/logs"}, f"plan: nothing else changes ({sorted(ch)})")
+    a = apply("hot_plug_disk")
+    whats = step_whats(a.stdout, "vm.api")
+    check("update" in whats and "shutdown" not in whats and "start" not in whats,
+          f"api: updated in place, neither shut down nor started ({whats})")
+    size = None
+    for _ in range(30):
+        rc, out = guest(U("api"), "api", "blockdev", "--getsize64", "/dev/disk/by-id/virtio-logs")
+        size = int(out) if rc == 0 and out.strip().isdigit() else None
+        if size == 1 * GiB:
+            break
+        time.sleep(1)
+    check(size == 1 * GiB, f"api: the guest sees the new disk as /dev/disk/by-id/virtio-logs, 1 GiB ({size})")
+    check(boot_id(U("api"), "api") == boots["api"], "api: not rebooted by the new disk")
+    rc, out = guest(U("api"), "api", "cat", "/srv/data/marker")
+    check(rc == 0 and out.strip() == data_token, "api: /srv/data still mounted, file intact")
+    converged("hot-plug")
+
     # 4. dns_hosts on front: add, then edit, live, while a guest pings another one
     pair = next(((x, y) for x in placed for y in placed if x != y and placed[x] == placed[y]), None)
     front_ip = {"web-0": "10.20.0.10", "web-1": "10.20.0.11", "web-2": "10.20.0.12", "api": "10.20.0.20"}
@@ -526,6 +557,8 @@ def main():
     rc, out = guest(U("api"), "api", "cat", "/srv/data/marker")
     check(rc == 0 and out.strip() == data_token, "api: the data disk was kept and reattached (file intact)")
     check(vol_capacity(hv["hv2"], "kumo_festival_api_data-data.qcow2") == 21 * GiB, "api: the data disk kept its 21 GiB")
+    rc, out = guest(U("api"), "api", "blockdev", "--getsize64", "/dev/disk/by-id/virtio-logs")
+    check(rc == 0 and out.strip() == str(GiB), f"api: the hot-plugged disk is in its definition too ({out.strip()})")
     converged("recreate api")
 
     # 8. --replace vm.web-1

@@ -321,3 +321,73 @@ TEST_CASE("a data disk is never deleted while its VM stays", "[update][refusal]"
                          Catch::Contains("kumo destroy --target vm.web-0"));
   for (const auto& call : lab.connector.calls()) CHECK(call.find("connect") != std::string::npos);
 }
+
+TEST_CASE("a data disk added to a running VM is hot-plugged: no restart", "[update]") {
+  Lab lab;
+  applied(lab, kCluster);
+  // web-1 is stopped: it gets the disk in its definition only.
+  for (auto& d : lab.host("hv2").domains) d.active = false, d.state = "shutoff";
+  const std::string two = with(kCluster, "disks: {data: 1GiB}", "disks: {data: 1GiB, logs: 2GiB}");
+  const auto cfg = config(two);
+  const Plan p = lab.plan(cfg);
+  const auto* logs = change(p, "volume.web-0/data/logs");
+  REQUIRE(logs);
+  CHECK(logs->action == Action::Create);
+  CHECK(logs->disruption == Disruption::Live);
+  CHECK_THAT(logs->reason,
+             Catch::Contains("hot-plugged") && Catch::Contains("/dev/disk/by-id/virtio-logs"));
+  const auto* vm = change(p, "vm.web-0");
+  REQUIRE(vm);
+  CHECK(vm->action == Action::Update);
+  CHECK(vm->disruption == Disruption::Live);
+  CHECK(change(p, "volume.web-1/data/logs")->disruption == Disruption::None);
+  lab.connector.log_.clear();
+  converge(lab, p, cfg);
+  auto& log = lab.connector;
+  // Running: vda root, vdb data, vdc the seed; the new disk takes the first free name.
+  CHECK(log.count("hv1 attach_disk web-0 kumo_fest_web-0_data-logs") == 1);
+  CHECK(log.count("hv1 attach_disk web-0 kumo_fest_web-0_data-logs.qcow2 vdd") == 1);
+  CHECK(log.index_of("hv1 create_volume kumo_fest_web-0_data-logs") <
+        log.index_of("hv1 attach_disk web-0"));
+  CHECK(log.index_of("hv1 attach_disk web-0") < log.index_of("hv1 define_domain web-0"));
+  CHECK(log.count("hv1 shutdown_domain") == 0);
+  CHECK(log.count("hv1 start_domain") == 0);
+  CHECK(log.count("hv2 attach_disk") == 0);  // stopped: the definition is enough
+  CHECK(lab.host("hv1").domains.front().active);
+  // The definition puts it in name order, before the seed: vdc at the next boot.
+  bool defined = false;
+  for (const auto& disk : lab.host("hv1").domains.front().disks)
+    defined = defined || (disk.path.find("data-logs") != std::string::npos && disk.target == "vdc");
+  CHECK(defined);
+  // Growing it later resizes the disk it runs as (vdd), not its definition's name (the seed).
+  const auto bigger = config(with(two, "logs: 2GiB", "logs: 3GiB"));
+  log.log_.clear();
+  converge(lab, lab.plan(bigger), bigger);
+  CHECK(log.count("hv1 resize_domain_disk web-0 vdd") == 1);
+  CHECK(log.count("hv1 resize_domain_disk web-0 vdc") == 0);
+}
+
+TEST_CASE("a data volume made but never attached is attached by the next apply", "[update]") {
+  Lab lab;
+  applied(lab, kCluster);
+  const auto cfg = config(with(kCluster, "disks: {data: 1GiB}", "disks: {data: 1GiB, logs: 2GiB}"));
+  lab.connector.fail.insert("hv1 attach_disk");
+  const ExecResult r = lab.apply(lab.plan(cfg));
+  CHECK_FALSE(r.success());
+  lab.connector.fail.clear();
+  // The volume is there, the domain does not have it: the plan says so, and attaches it live.
+  const Plan p = lab.plan(cfg);
+  CHECK(change(p, "volume.web-0/data/logs") == nullptr);
+  const auto* vm = change(p, "vm.web-0");
+  REQUIRE(vm);
+  CHECK(vm->disruption == Disruption::Live);
+  CHECK_THAT(vm->reason, Catch::Contains("not attached"));
+  bool listed = false;
+  for (const auto& a : vm->attributes) listed = listed || a.name == "disks.logs";
+  CHECK(listed);
+  lab.connector.log_.clear();
+  converge(lab, p, cfg);
+  CHECK(lab.connector.count("hv1 attach_disk web-0 kumo_fest_web-0_data-logs") == 1);
+  CHECK(lab.connector.count("hv1 create_volume") == 0);
+  CHECK(lab.connector.count("hv1 shutdown_domain") == 0);
+}

@@ -78,8 +78,8 @@ DomainSpec web_domain() {
   spec.virt_type = "kvm";
   spec.vcpus = 2;
   spec.memory = 1ull << 30;
-  spec.disks = {{"kumo_festival_web-0_root.qcow2", "qcow2", "vda", false},
-                {"kumo_festival_web-0_seed.iso", "raw", "vdb", true}};
+  spec.disks = {{"kumo_festival_web-0_root.qcow2", "qcow2", "vda", false, ""},
+                {"kumo_festival_web-0_seed.iso", "raw", "vdb", true, ""}};
   spec.nics = {{"default", "", "52:54:00:6b:3c:01"}};
   spec.serial_log = "/default-pool/kumo_festival_web-0_serial.log";
   spec.owner = {"festival", "vm.web-0", "9c1185a5",
@@ -598,4 +598,36 @@ TEST_CASE("kumo's mark on a domain is rewritten in place, live and in its defini
   CHECK(d->active);
   CHECK_THAT(host_error([&] { session->set_domain_owner("nope", ready); }),
              StartsWith(kLabel + "marking domain nope failed: no such domain"));
+}
+
+TEST_CASE("the disks a domain runs with are read live and hot-plugging fails naming what and where",
+          "[session]") {
+  const auto session = open_session();
+  auto spec = web_domain();
+  session->create_volume({spec.disks[0].volume, 1ull << 30, "qcow2", "", ""});
+  session->create_volume({"kumo_festival_web-0_data-logs.qcow2", 1ull << 30, "qcow2", "", ""});
+  spec.disks.insert(spec.disks.begin() + 1, DomainDisk{"kumo_festival_web-0_data-logs.qcow2",
+                                                       "qcow2", "vdc", false, "logs"});
+  session->define_domain(spec);
+  CHECK(session->live_disks(spec.name).empty());  // not running: nothing runs
+  session->start_domain(spec.name);
+  const auto live = session->live_disks(spec.name);
+  REQUIRE(live.size() == 3);
+  CHECK(live[0].path == "/default-pool/kumo_festival_web-0_root.qcow2");
+  bool logs = false;
+  for (const auto& d : live)
+    logs = logs ||
+           (d.target == "vdc" && d.path == "/default-pool/kumo_festival_web-0_data-logs.qcow2");
+  CHECK(logs);
+  // libvirt's test driver has no device hot-plug: the error names the volume, target, domain.
+  CHECK_THAT(
+      host_error([&] {
+        session->attach_disk(
+            spec.name, DomainDisk{"kumo_festival_web-0_data-x.qcow2", "qcow2", "vdd", false, "x"});
+      }),
+      StartsWith(kLabel + "hot-plugging volume kumo_festival_web-0_data-x.qcow2 as vdd into domain "
+                          "web-0 failed: "));
+  CHECK(session->live_disks(spec.name).size() == 3);
+  CHECK_THAT(host_error([&] { session->live_disks("nope"); }),
+             StartsWith(kLabel + "reading the disks of domain nope failed: no such domain"));
 }

@@ -47,8 +47,8 @@ DomainSpec web_domain() {
   spec.virt_type = "kvm";
   spec.vcpus = 2;
   spec.memory = 1ull << 30;
-  spec.disks = {{"kumo_festival_web-0_root.qcow2", "qcow2", "vda", false},
-                {"kumo_festival_web-0_seed.iso", "raw", "vdb", true}};
+  spec.disks = {{"kumo_festival_web-0_root.qcow2", "qcow2", "vda", false, ""},
+                {"kumo_festival_web-0_seed.iso", "raw", "vdb", true, ""}};
   spec.nics = {{"kumo_festival_front", "", "52:54:00:6b:3c:01"}, {"", "br0", "52:54:00:6b:3c:02"}};
   spec.serial_log = "/var/lib/libvirt/images/kumo_festival_web-0_serial.log";
   spec.owner = {"festival", "vm.web-0", "9c1185a5",
@@ -305,4 +305,32 @@ TEST_CASE("XML-special characters in values are escaped and read back unchanged"
   CHECK(domain->owner == dom.owner);
   CHECK(attr(load(dxml).child("domain").child("devices").child("serial").child("log"), "file") ==
         "/logs/" + nasty);
+}
+
+TEST_CASE("disk XML for hot-plugging: a pool volume on virtio with its serial", "[xml_build]") {
+  const std::string xml =
+      disk_xml({"kumo_festival_api_data-logs.qcow2", "qcow2", "vdd", false, "logs"}, "default");
+  const auto doc = load(xml);
+  const auto disk = doc.child("disk");
+  REQUIRE(disk);
+  CHECK(attr(disk, "type") == "volume");
+  CHECK(attr(disk, "device") == "disk");
+  CHECK(attr(disk.child("source"), "pool") == "default");
+  CHECK(attr(disk.child("source"), "volume") == "kumo_festival_api_data-logs.qcow2");
+  CHECK(attr(disk.child("target"), "dev") == "vdd");
+  CHECK(attr(disk.child("target"), "bus") == "virtio");
+  CHECK(std::string(disk.child("serial").text().get()) == "logs");
+  CHECK_FALSE(disk.child("readonly"));
+  // No serial: no element (the root disk and the seed).
+  const auto plain = load(disk_xml({"r.qcow2", "qcow2", "vda", false, ""}, "default"));
+  CHECK_FALSE(plain.child("disk").child("serial"));
+  // A name with markup is escaped, never spliced.
+  const auto odd = load(disk_xml({"a'b<c>.qcow2", "qcow2", "vdb", false, "x&y"}, "default"));
+  CHECK(attr(odd.child("disk").child("source"), "volume") == "a'b<c>.qcow2");
+  CHECK(std::string(odd.child("disk").child("serial").text().get()) == "x&y");
+}
+
+TEST_CASE("a data disk serial is its name cut to what virtio-blk keeps", "[xml_build]") {
+  CHECK(disk_serial("data") == "data");
+  CHECK(disk_serial(std::string(63, 'a')) == std::string(20, 'a'));
 }
