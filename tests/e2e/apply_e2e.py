@@ -18,9 +18,11 @@ that leaves a marker). Before kumo runs, a VM and a network are defined by hand 
 
 usage: apply_e2e.py path/to/kumo
 """
+import atexit
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -105,6 +107,7 @@ def main():
     hv = {"hv1": env["KUMO_LAB_HV1_URI"], "hv2": env["KUMO_LAB_HV2_URI"],
           "hv3": env["KUMO_LAB_HV3_SSH_URI"]}
     work = tempfile.mkdtemp(prefix="kumo-apply-e2e-")
+    atexit.register(shutil.rmtree, work, True)  # its image cache too: ~130 MB a run
     cfg_path, cfg = variant(env, work)
     cache = os.path.join(work, "cache")
     vars_ = [f"--var=hv1={hv['hv1']}", f"--var=hv2={hv['hv2']}", f"--var=hv3={hv['hv3']}"]

@@ -28,12 +28,14 @@ one NAT network, wait_for: cloud-init.
 
 usage: fault_e2e.py path/to/kumo
 """
+import atexit
 import json
 import os
 import pwd
 import re
 import signal
 import socket
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -218,6 +220,7 @@ def main():
     # hvN): polling a file there catches the lock within milliseconds, without a libvirt call.
     lock_paths = {h: os.path.join(env[f"KUMO_LAB_{h.upper()}_DIR"], "lib", "images", LOCK) for h in hv}
     work = tempfile.mkdtemp(prefix="kumo-fault-e2e-")
+    atexit.register(shutil.rmtree, work, True)  # its image cache too: ~130 MB a run
     cfg_path = os.path.join(work, "kumo.yaml")
     cfg = config(env, hv)
     with open(cfg_path, "w") as f:

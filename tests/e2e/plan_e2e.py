@@ -9,8 +9,10 @@ No guest is booted: domains are only defined.
 
 usage: plan_e2e.py path/to/kumo
 """
+import atexit
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -81,6 +83,7 @@ def main():
     hv1, hv2 = env["KUMO_LAB_HV1_URI"], env["KUMO_LAB_HV2_URI"]
     hv3 = env["KUMO_LAB_HV3_SSH_URI"]  # the remote path: qemu+ssh
     work = tempfile.mkdtemp(prefix="kumo-plan-e2e-")
+    atexit.register(shutil.rmtree, work, True)  # its image cache too: ~130 MB a run
     cfg = os.path.join(work, "kumo.yaml")
     with open(cfg, "w") as f:
         f.write(f"""cluster: fest

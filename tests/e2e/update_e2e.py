@@ -35,10 +35,12 @@ the changes; leaving it out saves a boot). Then, one change at a time, each foll
 
 usage: update_e2e.py path/to/kumo
 """
+import atexit
 import json
 import os
 import re
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -222,6 +224,7 @@ def main():
     hv = {"hv1": env["KUMO_LAB_HV1_URI"], "hv2": env["KUMO_LAB_HV2_URI"],
           "hv3": env["KUMO_LAB_HV3_SSH_URI"]}
     work = tempfile.mkdtemp(prefix="kumo-update-e2e-")
+    atexit.register(shutil.rmtree, work, True)  # its image cache too: ~130 MB a run
     cfg_path, cfg = variant(env, work)
     cache = os.path.join(work, "cache")
     vars_ = [f"--var=hv1={hv['hv1']}", f"--var=hv2={hv['hv2']}", f"--var=hv3={hv['hv3']}"]
