@@ -380,6 +380,13 @@ class LibvirtSession final : public HostSession {
 
   // --- domains
 
+  // A domain's XML with its pool volumes resolved to paths.
+  std::optional<ObservedDomain> parse_domain(const std::string& xml) {
+    return parse_domain_xml(xml, [this](const std::string& pool, const std::string& v) {
+      return volume_path(pool, v);
+    });
+  }
+
   std::optional<ObservedDomain> domain(const std::string& name) override {
     const auto dom = find_domain(name);
     if (!dom) return std::nullopt;
@@ -393,9 +400,7 @@ class LibvirtSession final : public HostSession {
     const std::string xml = adopt_string(virDomainGetXMLDesc(dom.get(), VIR_DOMAIN_XML_INACTIVE));
     if (xml.empty()) return vanished_or_fail<ObservedDomain>(VIR_ERR_NO_DOMAIN, what);
     // parse_domain_xml reads the owner mark from <metadata> too.
-    auto observed = parse_domain_xml(xml, [this](const std::string& pool, const std::string& v) {
-      return volume_path(pool, v);
-    });
+    auto observed = parse_domain(xml);
     if (!observed) unreadable("domain " + name);
     const int active = virDomainIsActive(dom.get());
     const int persistent = virDomainIsPersistent(dom.get());
@@ -559,9 +564,7 @@ class LibvirtSession final : public HostSession {
     if (active == 0) return {};
     const std::string xml = adopt_string(virDomainGetXMLDesc(dom.get(), 0));
     if (xml.empty()) fail(what);
-    auto observed = parse_domain_xml(xml, [this](const std::string& pool, const std::string& v) {
-      return volume_path(pool, v);
-    });
+    auto observed = parse_domain(xml);
     if (!observed) unreadable("domain " + name);
     return observed->disks;
   }
