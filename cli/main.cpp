@@ -1,10 +1,16 @@
 // kumo: declarative provisioning for a small private cloud of libvirt hosts.
+#include <csignal>
 #include <iostream>
 
 #include "cli/common.h"
 
 int main(int argc, char** argv) {
   using namespace kumo::cli;
+  // libvirt's remote transports write to a socket or to the pipe of an ssh child. When a host
+  // dies mid-apply (its libvirtd stopped, the ssh session gone) that write must fail with EPIPE
+  // and become that host's error, not kill the whole run (and every other host's work) by
+  // SIGPIPE. libvirt asks its applications to ignore SIGPIPE; virsh does the same.
+  std::signal(SIGPIPE, SIG_IGN);
   CLI::App app{
       "kumo: describe your libvirt hosts, images, networks and VMs in one file;\n"
       "plan shows what would change, apply makes it so.",
@@ -32,9 +38,16 @@ int main(int argc, char** argv) {
     return app.exit(e);
   }
   setup_logging(global);
+  int rc = 0;
   for (auto& run : runners) {
-    const int rc = run();
-    if (rc >= 0) return rc;
+    rc = run();
+    if (rc >= 0) break;
   }
-  return 0;
+  // With SIGPIPE ignored, a closed stdout (`kumo plan | head -1`) is a failed write, not a
+  // signal: the command still finishes its work, and the lost output is reported here.
+  if (!std::cout.flush()) {
+    std::cerr << "kumo: error: cannot write to standard output (closed pipe?); its output was lost\n";
+    return rc > 0 ? rc : 1;
+  }
+  return rc < 0 ? 0 : rc;
 }
