@@ -88,6 +88,8 @@ def variant(env, work):
     for vm in cfg["vms"].values():
         strip(vm.get("cloud_init"))
     cfg["vms"]["web"]["cloud_init"]["runcmd"] = [["sh", "-c", "echo festival > /var/tmp/runcmd-done"]]
+    if vt == "qemu":  # TCG: four guests on two cores; leave room for a slower CI machine
+        cfg["defaults"]["wait_timeout"] = "20m"
     # Each host's "front" is its own NAT network: pin api to hv2, where spread places web-1 next
     # to it (db is pinned to hv3, web-0 takes the empty hv1), so that name resolution between
     # two VMs on one network is checked, and every host gets a VM (and the image).
