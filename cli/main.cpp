@@ -46,7 +46,8 @@ int main(int argc, char** argv) {
   // With SIGPIPE ignored, a closed stdout (`kumo plan | head -1`) is a failed write, not a
   // signal: the command still finishes its work, and the lost output is reported here.
   if (!std::cout.flush()) {
-    std::cerr << "kumo: error: cannot write to standard output (closed pipe?); its output was lost\n";
+    std::cerr
+        << "kumo: error: cannot write to standard output (closed pipe?); its output was lost\n";
     return rc > 0 ? rc : 1;
   }
   return rc < 0 ? 0 : rc;
