@@ -248,6 +248,12 @@ def agent(uri, domain, command, arguments=None, timeout=10):
         time.sleep(1)
 
 
+def guest_interfaces(uri, domain):
+    """{interface name: [addresses]} as the guest agent reports them, loopback left out."""
+    return {i["name"]: [a["ip-address"] for a in i.get("ip-addresses", [])]
+            for i in agent(uri, domain, "guest-network-get-interfaces") if i.get("name") != "lo"}
+
+
 def agent_exec(uri, domain, argv, timeout=120, poll=0.5):
     """Run argv in the guest through the agent; returns (exitcode, stdout, stderr)."""
     pid = agent(uri, domain, "guest-exec",
@@ -368,14 +374,14 @@ def wait_ready(uri, domain, timeout=600, poll=1.0, state=None):
         res["timed_out"] = not dead
     else:
         for key, cmd in (("hostname", "guest-get-host-name"), ("os", "guest-get-osinfo"),
-                         ("interfaces", "guest-network-get-interfaces")):
+                         ("interfaces", None)):
             try:
-                v = agent(uri, domain, cmd)
+                if key == "interfaces":
+                    v = guest_interfaces(uri, domain)
+                else:
+                    v = agent(uri, domain, cmd)
                 if key == "hostname":
                     v = v.get("host-name")
-                elif key == "interfaces":
-                    v = {i["name"]: [a["ip-address"] for a in i.get("ip-addresses", [])]
-                         for i in v if i.get("name") != "lo"}
                 res[key] = v
             except (LabError, KeyError, ValueError) as e:
                 res[key + "_error"] = str(e)
