@@ -12,9 +12,9 @@
 #include "cli/engine.h"
 #include "cli/views/apply_view.h"
 #include "cli/views/plan_view.h"
-#include "planner/differ.h"
 #include "planner/lock.h"
 #include "planner/observe.h"
+#include "planner/saved_plan.h"
 #include "planner/plan_io.h"
 #include "planner/planner.h"
 #include "providers/libvirt/libvirt_provider.h"
@@ -27,7 +27,7 @@ struct ApplyState {
   CacheArgs cache;
   std::string plan_file;
   bool auto_approve = false, skip_unreachable = false, show_sensitive = false;
-  double timeout_s = 10;
+  TimeoutArg timeout;
   int parallelism = 10, per_host = 4;
   std::vector<std::string> targets;
   std::vector<std::string> replace;
@@ -37,13 +37,11 @@ struct ApplyState {
 std::unique_ptr<ClusterLock> take_lock(HostConnector& connector,
                                        const std::vector<HostTarget>& hosts,
                                        const std::string& cluster, const std::string& verb,
-                                       double timeout_s, int* rc) {
+                                       std::chrono::milliseconds timeout, int* rc) {
   std::vector<std::string> warnings;
   try {
-    auto lock =
-        ClusterLock::acquire(connector, hosts, cluster, lock_holder("kumo " + verb),
-                             std::chrono::milliseconds(static_cast<long long>(timeout_s * 1000)),
-                             lock_is_stale, warnings);
+    auto lock = ClusterLock::acquire(connector, hosts, cluster, lock_holder("kumo " + verb),
+                                     timeout, lock_is_stale, warnings);
     for (const auto& w : warnings) std::cerr << "warning: " << w << "\n";
     return lock;
   } catch (const LockHeld& e) {
@@ -67,9 +65,7 @@ void add_common(CLI::App* cmd, ApplyState& s) {
   s.config.add_to(*cmd);
   s.cache.add_to(*cmd);
   cmd->add_flag("--auto-approve", s.auto_approve, "Do not ask for confirmation");
-  cmd->add_option("--timeout", s.timeout_s, "Seconds to wait for each host to connect")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+  s.timeout.add_to(*cmd);
   cmd->add_flag("--skip-unreachable", s.skip_unreachable,
                 "Carry on with the reachable hosts when some cannot be reached");
   cmd->add_flag("--show-sensitive", s.show_sensitive, "Show user-data and sensitive values");
@@ -109,10 +105,10 @@ int run_plan(const Plan& plan, const ApplyState& s, const std::string& cache_dir
   ExecOptions options;
   options.parallelism = s.parallelism;
   options.per_host = s.per_host;
-  options.connect_timeout = std::chrono::milliseconds(static_cast<long long>(s.timeout_s * 1000));
-  const bool tty = isatty(STDOUT_FILENO) == 1;
-  const bool colour = colour_enabled(STDOUT_FILENO);
-  views::ProgressView view(std::cout, tty, colour, global.quiet);
+  options.connect_timeout = s.timeout.value();
+  // Progress is for people watching (stderr); the summary is the result (stdout).
+  const bool tty = isatty(STDERR_FILENO) == 1;
+  views::ProgressView view(std::cerr, tty, colour_enabled(STDERR_FILENO), global.quiet);
   std::atomic<bool> running{true};
   std::thread ticker;
   if (tty) {
@@ -123,13 +119,13 @@ int run_plan(const Plan& plan, const ApplyState& s, const std::string& cache_dir
       }
     });
   }
-  std::cout << "\n";
+  std::cerr << "\n";
   const ExecResult result =
       execute(plan, *connector, fetcher, options, [&](const ExecEvent& e) { view.on_event(e); });
   running = false;
   if (ticker.joinable()) ticker.join();
   view.finish();
-  std::cout << views::render_summary(result, verb, colour);
+  std::cout << views::render_summary(result, verb, colour_enabled(STDOUT_FILENO));
   return result.success() ? 0 : 1;
 }
 
@@ -147,37 +143,17 @@ int apply_saved(const ApplyState& s, const GlobalOptions& global) {
   }
   // The plan is only valid against the state it was made from.
   auto provider = make_libvirt_provider();
-  std::vector<HostConfig> hosts;
-  for (const auto& h : plan->hosts) {
-    HostConfig c;
-    c.name = h.name;
-    c.uri = h.uri;
-    c.pool = h.pool;
-    hosts.push_back(c);
-  }
   auto lock_connector = make_connector();
-  std::vector<HostTarget> targets;
-  for (const auto& h : plan->hosts) {
-    if (!h.skipped) targets.push_back(HostTarget{h.name, h.uri, h.pool});
-  }
   int rc = 0;
-  auto lock = take_lock(*lock_connector, targets, plan->cluster, "apply", s.timeout_s, &rc);
+  auto lock = take_lock(*lock_connector, plan_hosts(*plan), plan->cluster, "apply",
+                        s.timeout.value(), &rc);
   if (!lock) return rc;
-  auto observed = observe_hosts(
-      *provider, hosts, std::chrono::milliseconds(static_cast<long long>(s.timeout_s * 1000)));
-  for (std::size_t i = 0; i < observed.size(); ++i) {
-    if (!plan->hosts[i].skipped) continue;
-    observed[i] = ObservedHost{};
-    observed[i].host = plan->hosts[i].name;
-    observed[i].uri = plan->hosts[i].uri;
-  }
-  if (fingerprint(observed) != plan->fingerprint) {
+  const SavedPlanCheck check = check_saved_plan(*plan, *provider, s.timeout.value());
+  if (!check.current) {
     std::cerr << "kumo apply: " << s.plan_file << " is stale: the hosts changed since it was made ("
               << plan->config_file << "); nothing was changed. Run kumo plan again.\n";
-    for (const auto& o : observed) {
-      if (!o.reachable) std::cerr << "  " << o.error << "\n";
-    }
-    return 1;
+    for (const auto& e : check.unreachable) std::cerr << "  " << e << "\n";
+    return finish(std::move(lock), 1);
   }
   views::ViewOptions view{colour_enabled(STDOUT_FILENO), s.show_sensitive};
   if (!global.quiet) std::cout << views::render_human(*plan, view);
@@ -199,18 +175,19 @@ int plan_and_run(const ApplyState& s, const GlobalOptions& global, bool destroy)
   // Locked before the hosts are read: the plan shown is the one carried out.
   auto lock_connector = make_connector();
   int rc = 0;
-  auto lock = take_lock(*lock_connector, host_targets(*loaded.config), loaded.config->name, verb,
-                        s.timeout_s, &rc);
+  const DesiredCluster desired = expand(*loaded.config);
+  auto lock = take_lock(*lock_connector, desired.targets(), desired.cluster, verb,
+                        s.timeout.value(), &rc);
   if (!lock) return rc;
   auto provider = make_libvirt_provider();
   PlanOptions options;
-  options.timeout = std::chrono::milliseconds(static_cast<long long>(s.timeout_s * 1000));
+  options.timeout = s.timeout.value();
   options.skip_unreachable = s.skip_unreachable;
   options.targets = s.targets;
   options.replace = s.replace;
   options.destroy = destroy;
   if (!destroy) options.resolve_image = make_image_resolver(cache_dir);
-  PlanResult result = make_plan(*loaded.config, *provider, options);
+  PlanResult result = make_plan(desired, *provider, options);
   if (!result.plan) {
     print_diagnostics(result.errors);
     std::cerr << "kumo " << verb << ": no plan (" << result.errors.error_count() << " error"
@@ -244,8 +221,9 @@ Runner add_apply_command(CLI::App& app, const GlobalOptions& global) {
   return [s, &global, cmd]() -> int {
     if (!cmd->parsed()) return -1;
     if (!s->plan_file.empty()) {
-      if (!s->replace.empty()) {
-        std::cerr << "kumo apply: --replace cannot change a saved plan; pass it to kumo plan -o\n";
+      if (!s->replace.empty() || !s->targets.empty()) {
+        std::cerr << "kumo apply: " << (s->replace.empty() ? "--target" : "--replace")
+                  << " cannot change a saved plan; pass it to kumo plan -o\n";
         return 1;
       }
       return apply_saved(*s, global);

@@ -12,6 +12,8 @@
 #include "cli/common.h"
 #include "cli/engine.h"
 #include "cli/views/apply_view.h"
+#include "planner/desired.h"
+#include "planner/images_prune.h"
 #include "planner/observe.h"
 #include "providers/images/fetch.h"
 #include "providers/libvirt/libvirt_provider.h"
@@ -23,18 +25,13 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-struct CacheEntry {
-  std::string checksum, path, source, format, fetched_at;
-  std::uint64_t size = 0;
-};
-
-std::vector<CacheEntry> cache_entries(const std::string& dir) {
-  std::vector<CacheEntry> out;
+std::vector<CachedImage> cache_entries(const std::string& dir) {
+  std::vector<CachedImage> out;
   for (const char* algo : {"sha256", "sha512"}) {
     std::error_code ec;
     for (const auto& e : fs::directory_iterator(fs::path(dir) / algo, ec)) {
       if (e.path().extension() == ".json") continue;
-      CacheEntry c;
+      CachedImage c;
       c.checksum = std::string(algo) + ":" + e.path().filename().string();
       c.path = e.path().string();
       c.size = fs::file_size(e.path(), ec);
@@ -51,41 +48,6 @@ std::vector<CacheEntry> cache_entries(const std::string& dir) {
   return out;
 }
 
-struct HostImage {
-  std::string host, volume, path;
-  std::uint64_t size = 0;
-  bool complete = false, marker_only = false;
-  std::vector<std::string> used_by;  // volumes backed onto it
-};
-
-std::vector<HostImage> host_images(const ObservedHost& h, const std::string& pool) {
-  std::map<std::string, HostImage> images;
-  for (const auto& v : h.volumes) {
-    if (v.pool != pool || !v.owner || v.owner->address.rfind("image.", 0) != 0) continue;
-    const bool marker = v.owner->address.size() > 5 &&
-                        v.owner->address.compare(v.owner->address.size() - 5, 5, "/done") == 0;
-    const std::string base = marker ? v.name.substr(0, v.name.size() - 5) : v.name;
-    HostImage& img = images[base];
-    img.host = h.host;
-    img.volume = base;
-    if (marker) {
-      img.complete = true;
-    } else {
-      img.path = v.path;
-      img.size = v.allocation ? v.allocation : v.capacity;
-    }
-  }
-  for (auto& [name, img] : images) {
-    img.marker_only = img.path.empty();
-    for (const auto& v : h.volumes) {
-      if (!img.path.empty() && v.backing_path == img.path) img.used_by.push_back(v.name);
-    }
-  }
-  std::vector<HostImage> out;
-  for (auto& [n, i] : images) out.push_back(i);
-  return out;
-}
-
 }  // namespace
 
 Runner add_images_command(CLI::App& app, const GlobalOptions& global) {
@@ -95,14 +57,13 @@ Runner add_images_command(CLI::App& app, const GlobalOptions& global) {
     ConfigArgs config;
     CacheArgs cache;
     bool json = false, dry_run = false, keep_cache = false;
-    double timeout_s = 10;
+    TimeoutArg timeout;
   };
   auto s = std::make_shared<State>();
   s->config.add_to(*cmd);
   s->cache.add_to(*cmd);
   cmd->add_flag("--json", s->json, "Print JSON");
-  cmd->add_option("--timeout", s->timeout_s, "Seconds to wait for each host to connect")
-      ->capture_default_str();
+  s->timeout.add_to(*cmd);
   auto* prune = cmd->add_subcommand(
       "prune",
       "Remove base images no volume backs onto from every host of the file, and cached images "
@@ -121,9 +82,10 @@ Runner add_images_command(CLI::App& app, const GlobalOptions& global) {
     print_diagnostics(loaded.diagnostics);
     if (!loaded.config) return 1;
     const ClusterConfig& cfg = *loaded.config;
-    const auto timeout = std::chrono::milliseconds(static_cast<long long>(s->timeout_s * 1000));
+    const auto timeout = s->timeout.value();
     auto provider = make_libvirt_provider();
-    auto observed = observe_hosts(*provider, cfg.hosts, timeout);
+    const DesiredCluster desired = expand(cfg);
+    auto observed = observe_hosts(*provider, desired.targets(), timeout);
     int rc = 0;
     std::vector<HostImage> on_hosts;
     for (std::size_t i = 0; i < observed.size(); ++i) {
@@ -132,7 +94,7 @@ Runner add_images_command(CLI::App& app, const GlobalOptions& global) {
         rc = 1;
         continue;
       }
-      for (auto& img : host_images(observed[i], cfg.hosts[i].pool)) on_hosts.push_back(img);
+      for (auto& img : host_images(observed[i], desired.hosts[i].pool)) on_hosts.push_back(img);
     }
     const auto cached = cache_entries(cache_dir);
 
@@ -182,7 +144,7 @@ Runner add_images_command(CLI::App& app, const GlobalOptions& global) {
     }
     std::set<std::string> wanted;  // checksums this file uses
     const ImageResolver resolve = make_image_resolver(cache_dir);
-    for (const auto& img : cfg.images) {
+    for (const auto& img : desired.images) {
       const ResolvedImage r = resolve(img);
       if (!r.error.empty()) {
         std::cerr << "kumo images prune: " << r.error << "; nothing was removed\n";
@@ -190,17 +152,16 @@ Runner add_images_command(CLI::App& app, const GlobalOptions& global) {
       }
       if (r.checksum) wanted.insert(r.checksum->str());
     }
+    const PruneDecision decision = decide_prune(on_hosts, cached, wanted, s->keep_cache);
     auto connector = make_connector();
     int removed = 0;
-    for (const auto& h : on_hosts) {
-      if (!h.used_by.empty()) continue;
-      if (!h.complete && !h.marker_only) continue;  // maybe an upload in progress: leave it
+    for (const auto& h : decision.host_removals) {
       std::cout << (s->dry_run ? "would remove " : "removing ") << h.volume << " from " << h.host
                 << "\n";
       if (s->dry_run) continue;
-      const HostConfig* hc = cfg.find_host(h.host);
+      const DesiredHost* hc = desired.find_host(h.host);
       try {
-        auto session = connector->connect(HostTarget{hc->name, hc->uri, hc->pool}, timeout);
+        auto session = connector->connect(hc->target(), timeout);
         session->delete_volume(image_marker_name(h.volume));
         if (!h.marker_only) session->delete_volume(h.volume);
         ++removed;
@@ -209,17 +170,14 @@ Runner add_images_command(CLI::App& app, const GlobalOptions& global) {
         rc = 1;
       }
     }
-    if (!s->keep_cache) {
-      for (const auto& c : cached) {
-        if (wanted.count(c.checksum)) continue;
-        std::cout << (s->dry_run ? "would remove " : "removing ") << "cached " << c.checksum << " ("
-                  << views::human_bytes(c.size) << ")\n";
-        if (s->dry_run) continue;
-        std::error_code ec;
-        fs::remove(c.path, ec);
-        fs::remove(c.path + ".json", ec);
-        ++removed;
-      }
+    for (const auto& c : decision.cache_removals) {
+      std::cout << (s->dry_run ? "would remove " : "removing ") << "cached " << c.checksum << " ("
+                << views::human_bytes(c.size) << ")\n";
+      if (s->dry_run) continue;
+      std::error_code ec;
+      fs::remove(c.path, ec);
+      fs::remove(c.path + ".json", ec);
+      ++removed;
     }
     if (!global.quiet) std::cout << (s->dry_run ? "" : std::to_string(removed) + " removed.\n");
     return rc;

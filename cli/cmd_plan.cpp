@@ -22,7 +22,7 @@ Runner add_plan_command(CLI::App& app, const GlobalOptions& global) {
     CacheArgs cache;
     bool json = false, markdown = false, detailed_exitcode = false, skip_unreachable = false,
          show_sensitive = false;
-    double timeout_s = 10;
+    TimeoutArg timeout;
     std::string out;
     std::vector<std::string> targets;
     std::vector<std::string> replace;
@@ -37,9 +37,7 @@ Runner add_plan_command(CLI::App& app, const GlobalOptions& global) {
       ->excludes(json_flag);
   cmd->add_flag("--detailed-exitcode", state->detailed_exitcode,
                 "Exit 0 when there are no changes, 2 when there are, 1 on error");
-  cmd->add_option("--timeout", state->timeout_s, "Seconds to wait for each host to connect")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+  state->timeout.add_to(*cmd);
   cmd->add_flag(
       "--skip-unreachable", state->skip_unreachable,
       "Plan the reachable hosts when some cannot be reached (they are named in the plan)");
@@ -60,7 +58,7 @@ Runner add_plan_command(CLI::App& app, const GlobalOptions& global) {
     if (!loaded.config) return 1;
     auto provider = make_libvirt_provider();
     PlanOptions options;
-    options.timeout = std::chrono::milliseconds(static_cast<long long>(state->timeout_s * 1000));
+    options.timeout = state->timeout.value();
     options.skip_unreachable = state->skip_unreachable;
     options.targets = state->targets;
     options.replace = state->replace;
@@ -71,7 +69,7 @@ Runner add_plan_command(CLI::App& app, const GlobalOptions& global) {
       return 1;
     }
     options.resolve_image = make_image_resolver(cache_dir);
-    PlanResult result = make_plan(*loaded.config, *provider, options, [](const ObservedHost& h) {
+    PlanResult result = make_plan(expand(*loaded.config), *provider, options, [](const ObservedHost& h) {
       if (h.reachable) {
         spdlog::debug("{}: {} domains, {} networks, {} volumes in {:.3f} s ({} libvirt calls)",
                       h.host, h.domains.size(), h.networks.size(), h.volumes.size(), h.seconds,

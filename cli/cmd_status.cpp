@@ -7,8 +7,9 @@
 #include "cli/common.h"
 #include "cli/engine.h"
 #include "cli/views/apply_view.h"
-#include "planner/executor.h"
+#include "planner/desired.h"
 #include "planner/observe.h"
+#include "providers/guest.h"
 #include "providers/libvirt/libvirt_provider.h"
 
 namespace kumo::cli {
@@ -22,7 +23,7 @@ struct VmStatus {
   std::string ready = "-";  // yes | no (why) | -
 };
 
-VmStatus probe(HostConnector& connector, const HostConfig& host, const ObservedDomain& d,
+VmStatus probe(HostConnector& connector, const HostTarget& host, const ObservedDomain& d,
                std::chrono::milliseconds timeout) {
   VmStatus v;
   v.address = d.owner->address;
@@ -36,7 +37,7 @@ VmStatus probe(HostConnector& connector, const HostConfig& host, const ObservedD
     return v;
   }
   try {
-    auto session = connector.connect(HostTarget{host.name, host.uri, host.pool}, timeout);
+    auto session = connector.connect(host, timeout);
     v.addresses = session->addresses(d.name);
     try {
       // `cloud-init status` is a Python program: seconds under software emulation.
@@ -59,15 +60,13 @@ Runner add_status_command(CLI::App& app, const GlobalOptions& global) {
     ConfigArgs config;
     CacheArgs cache;  // accepted like every command's, though status reads no image
     bool json = false;
-    double timeout_s = 10;
+    TimeoutArg timeout;
   };
   auto s = std::make_shared<State>();
   s->config.add_to(*cmd);
   s->cache.add_to(*cmd);
   cmd->add_flag("--json", s->json, "Print JSON");
-  cmd->add_option("--timeout", s->timeout_s, "Seconds to wait for each host to connect")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+  s->timeout.add_to(*cmd);
   return [s, &global, cmd]() -> int {
     (void)global;
     if (!cmd->parsed()) return -1;
@@ -75,9 +74,10 @@ Runner add_status_command(CLI::App& app, const GlobalOptions& global) {
     print_diagnostics(loaded.diagnostics);
     if (!loaded.config) return 1;
     const ClusterConfig& cfg = *loaded.config;
-    const auto timeout = std::chrono::milliseconds(static_cast<long long>(s->timeout_s * 1000));
+    const auto timeout = s->timeout.value();
     auto provider = make_libvirt_provider();
-    auto observed = observe_hosts(*provider, cfg.hosts, timeout);
+    const std::vector<HostTarget> hosts = expand(cfg).targets();
+    auto observed = observe_hosts(*provider, hosts, timeout);
     auto connector = make_connector();
     std::vector<std::future<VmStatus>> jobs;
     int rc = 0;
@@ -90,7 +90,7 @@ Runner add_status_command(CLI::App& app, const GlobalOptions& global) {
       for (const auto& d : observed[i].domains) {
         if (!d.owner || d.owner->cluster != cfg.name) continue;
         jobs.push_back(std::async(std::launch::async, probe, std::ref(*connector),
-                                  std::cref(cfg.hosts[i]), std::cref(d), timeout));
+                                  std::cref(hosts[i]), std::cref(d), timeout));
       }
     }
     std::vector<VmStatus> rows;

@@ -6,6 +6,7 @@
 
 #include "cli/common.h"
 #include "cli/engine.h"
+#include "planner/desired.h"
 #include "planner/lock.h"
 
 namespace kumo::cli {
@@ -17,14 +18,12 @@ Runner add_force_unlock_command(CLI::App& app, const GlobalOptions& global) {
   struct State {
     ConfigArgs config;
     bool auto_approve = false;
-    double timeout_s = 10;
+    TimeoutArg timeout;
   };
   auto s = std::make_shared<State>();
   s->config.add_to(*cmd);
   cmd->add_flag("--auto-approve", s->auto_approve, "Do not ask for confirmation");
-  cmd->add_option("--timeout", s->timeout_s, "Seconds to wait for each host to connect")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+  s->timeout.add_to(*cmd);
   cmd->footer(
       "Exit status: 0 the lock is gone (or was not held), 1 error. A running apply whose lock is "
       "removed is not stopped: only remove the lock of a process that is gone.");
@@ -34,9 +33,9 @@ Runner add_force_unlock_command(CLI::App& app, const GlobalOptions& global) {
     print_diagnostics(loaded.diagnostics);
     if (!loaded.config) return 1;
     const auto& cfg = *loaded.config;
-    const auto timeout = std::chrono::milliseconds(static_cast<long long>(s->timeout_s * 1000));
+    const auto timeout = s->timeout.value();
     auto connector = make_connector();
-    const auto hosts = host_targets(cfg);
+    const auto hosts = expand(cfg).targets();
     const auto locks = read_locks(*connector, hosts, cfg.name, timeout);
     int held = 0, failed = 0;
     for (const auto& l : locks) {

@@ -44,6 +44,12 @@ LoadResult ConfigArgs::load() const {
   return result;
 }
 
+void TimeoutArg::add_to(CLI::App& cmd) {
+  cmd.add_option("--timeout", seconds, "Seconds to wait for each host to connect")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+}
+
 std::map<std::string, std::string> environment_for_loader() {
   std::map<std::string, std::string> env;
   for (char** e = environ; e && *e; ++e) {

@@ -1,6 +1,7 @@
 // Pieces every kumo command shares: config options, the environment, terminal detection.
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <string>
 #include <vector>
@@ -30,6 +31,16 @@ struct ConfigArgs {
 };
 
 std::map<std::string, std::string> environment_for_loader();
+
+// --timeout SECONDS, the same for every command that talks to hosts: how long each host gets to
+// connect. Positive only (zero and negatives are usage errors).
+struct TimeoutArg {
+  double seconds = 10;
+  void add_to(CLI::App& cmd);
+  std::chrono::milliseconds value() const {
+    return std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
+  }
+};
 
 // Colour only on a terminal and never when NO_COLOR is set.
 bool colour_enabled(int fd);

@@ -10,7 +10,6 @@
 #include <stdexcept>
 
 #include "cli/common.h"
-#include "planner/plan_io.h"
 #include "providers/images/cache.h"
 #include "providers/images/fetch.h"
 #include "providers/libvirt/session.h"
@@ -35,10 +34,10 @@ std::string CacheArgs::resolve(std::string* error) const {
 }
 
 ImageResolver make_image_resolver(const std::string& cache_dir) {
-  return [cache_dir](const ImageConfig& image) {
+  return [cache_dir](const DesiredImage& image) {
     images::FetchOptions options;
     options.cache_dir = cache_dir;
-    const images::ImageFacts facts = images::describe_image(image, options);
+    const images::ImageFacts facts = images::describe_image(image.fetch, options);
     ResolvedImage r;
     r.checksum = facts.checksum;
     r.cached = facts.cached;
@@ -50,15 +49,12 @@ ImageResolver make_image_resolver(const std::string& cache_dir) {
 
 ImageFetcher make_image_fetcher(const std::string& cache_dir) {
   return [cache_dir](const ImagePlan& plan, const FetchTick& tick) {
-    std::string error;
-    const auto image = image_config_from_json(plan.fetch, &error);
-    if (!image) throw std::runtime_error("image " + plan.name + ": " + error);
     images::FetchOptions options;
     options.cache_dir = cache_dir;
     options.on_progress = [tick](const images::FetchProgress& p) {
       if (tick) tick(p.done, p.total);
     };
-    const images::FetchResult r = images::fetch_image(*image, options);
+    const images::FetchResult r = images::fetch_image(plan.fetch, options);
     if (!r.image) throw std::runtime_error(r.error);
     return FetchedImage{r.image->path, r.image->checksum.str(), r.image->size, r.image->format};
   };
@@ -104,12 +100,6 @@ LockHolder lock_holder(const std::string& command) {
 bool lock_is_stale(const LockHolder& holder) {
   if (holder.machine != this_machine() || holder.pid <= 0) return false;
   return kill(static_cast<pid_t>(holder.pid), 0) != 0 && errno == ESRCH;
-}
-
-std::vector<HostTarget> host_targets(const ClusterConfig& cfg) {
-  std::vector<HostTarget> out;
-  for (const auto& h : cfg.hosts) out.push_back(HostTarget{h.name, h.uri, h.pool});
-  return out;
 }
 
 }  // namespace kumo::cli

@@ -29,6 +29,5 @@ std::unique_ptr<HostConnector> make_connector();
 LockHolder lock_holder(const std::string& command);
 // A holder on this machine whose process is gone.
 bool lock_is_stale(const LockHolder& holder);
-std::vector<HostTarget> host_targets(const ClusterConfig& cfg);
 
 }  // namespace kumo::cli

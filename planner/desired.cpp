@@ -17,30 +17,50 @@ std::string bridge_name(const std::string& cluster, const std::string& network) 
   return "kb-" + sha256_hex(cluster + "/" + network).substr(0, 10);  // 13 chars (IFNAMSIZ is 15)
 }
 
-nlohmann::json DesiredVm::spec() const {
-  nlohmann::json disks = nlohmann::json::object();
-  for (const auto& d : data_disks) disks[d.name] = d.size;
-  nlohmann::json nic_list = nlohmann::json::array();
-  for (const auto& n : nics) {
-    nic_list.push_back({{"network", n.network}, {"ip", n.ip ? n.ip->str() : ""}, {"mac", n.mac}});
-  }
-  return {{"image", image},
-          {"image_id", image_id},
-          {"cpus", cpus},
-          {"memory", memory},
-          {"disk", disk ? nlohmann::json(*disk) : nlohmann::json(nullptr)},
-          {"data_disks", disks},
-          {"nics", nic_list},
-          {"autostart", autostart},
-          {"group", group},
-          {"prevent_destroy", lifecycle.prevent_destroy},
-          {"instance_id", instance_id},
-          {"user_data_sha256", sha256_hex(user_data)},
-          {"network_config_sha256", sha256_hex(network_config)}};
+VmRecord DesiredVm::spec() const {
+  VmRecord r;
+  r.image = image;
+  r.image_id = image_id;
+  r.cpus = cpus;
+  r.memory = memory;
+  r.disk = disk;
+  for (const auto& d : data_disks) r.data_disks[d.name] = d.size;
+  for (const auto& n : nics) r.nics.push_back({n.network, n.ip ? n.ip->str() : "", n.mac});
+  r.autostart = autostart;
+  r.group = group;
+  r.prevent_destroy = lifecycle.prevent_destroy;
+  r.instance_id = instance_id;
+  r.user_data_sha256 = sha256_hex(user_data);
+  r.network_config_sha256 = sha256_hex(network_config);
+  return r;
 }
 
 std::string DesiredVm::spec_hash() const {
-  return sha256_hex(spec().dump());
+  return sha256_hex(vm_record_json(spec()));
+}
+
+const DesiredHost* DesiredCluster::find_host(const std::string& name) const {
+  for (const auto& h : hosts)
+    if (h.name == name) return &h;
+  return nullptr;
+}
+
+const DesiredImage* DesiredCluster::find_image(const std::string& name) const {
+  for (const auto& i : images)
+    if (i.name == name) return &i;
+  return nullptr;
+}
+
+const NetworkTemplate* DesiredCluster::find_network(const std::string& name) const {
+  for (const auto& n : network_templates)
+    if (n.network.name == name) return &n;
+  return nullptr;
+}
+
+std::vector<HostTarget> DesiredCluster::targets() const {
+  std::vector<HostTarget> out;
+  for (const auto& h : hosts) out.push_back(h.target());
+  return out;
 }
 
 namespace {
@@ -128,12 +148,50 @@ DesiredVm expand_instance(const ClusterConfig& cfg, const VmConfig& vm, int inde
   return d;
 }
 
+// A URL or path for display: userinfo (user:password@) is never shown.
+std::string display_source(const ImageConfig& img) {
+  std::string source = img.url ? *img.url : img.path.value_or("");
+  if (const auto at = source.find('@'); at != std::string::npos) {
+    const auto scheme = source.find("://");
+    if (scheme != std::string::npos && at > scheme)
+      source = source.substr(0, scheme + 3) + "***" + source.substr(at);
+  }
+  return source;
+}
+
+NetworkTemplate network_template(const ClusterConfig& cfg, const NetworkConfig& net) {
+  NetworkTemplate t;
+  DesiredNetwork& dn = t.network;
+  dn.name = net.name;
+  dn.libvirt_name = network_name(cfg.name, net.name);
+  dn.mode = net.mode;
+  dn.cidr = net.cidr;
+  dn.dhcp_range = net.effective_dhcp_range();
+  dn.domain = net.domain;
+  dn.bridge = net.mode == NetMode::Bridge ? net.bridge.value_or("") : bridge_name(cfg.name, net.name);
+  dn.mtu = net.mtu;
+  dn.location = net.location;
+  for (const auto& d : net.dns_hosts) dn.dns_hosts.emplace_back(d.name, d.ip.str());
+  t.hosts = net.hosts;
+  t.dhcp = net.dhcp;
+  return t;
+}
+
 }  // namespace
 
 DesiredCluster expand(const ClusterConfig& cfg) {
   DesiredCluster out;
   out.cluster = cfg.name;
-  out.hosts = cfg.hosts;
+  out.file = cfg.file;
+  for (const auto& h : cfg.hosts) {
+    out.hosts.push_back({h.name, h.uri, h.pool, h.virt_type, h.cpu_overcommit,
+                         h.memory_overcommit, h.location});
+  }
+  for (const auto& img : cfg.images) {
+    out.images.push_back(
+        {img.name, display_source(img), img.checksum, img.checksum_none, img, img.location});
+  }
+  for (const auto& net : cfg.networks) out.network_templates.push_back(network_template(cfg, net));
   out.sensitive_values = cfg.sensitive_values;
   for (const auto& vm : cfg.vms) {
     for (int i = 0; i < vm.instance_count(); ++i) out.vms.push_back(expand_instance(cfg, vm, i));
@@ -141,28 +199,18 @@ DesiredCluster expand(const ClusterConfig& cfg) {
   return out;
 }
 
-void expand_networks(const ClusterConfig& cfg, DesiredCluster& desired) {
+void expand_networks(DesiredCluster& desired) {
   desired.networks.clear();
-  for (const auto& net : cfg.networks) {
-    if (net.mode == NetMode::Bridge) continue;  // an existing host bridge: nothing to create
-    for (const auto& host : net.hosts) {
-      DesiredNetwork dn;
-      dn.name = net.name;
-      dn.libvirt_name = network_name(cfg.name, net.name);
+  for (const auto& t : desired.network_templates) {
+    if (t.network.mode == NetMode::Bridge) continue;  // an existing host bridge: nothing to create
+    for (const auto& host : t.hosts) {
+      DesiredNetwork dn = t.network;
       dn.host = host;
-      dn.mode = net.mode;
-      dn.cidr = net.cidr;
-      dn.dhcp_range = net.effective_dhcp_range();
-      dn.domain = net.domain;
-      dn.bridge = bridge_name(cfg.name, net.name);
-      dn.mtu = net.mtu;
-      dn.location = net.location;
-      for (const auto& d : net.dns_hosts) dn.dns_hosts.emplace_back(d.name, d.ip.str());
-      if (net.dhcp) {
+      if (t.dhcp) {
         for (const auto& vm : desired.vms) {
           if (vm.host != host) continue;
           for (const auto& nic : vm.nics) {
-            if (nic.network == net.name && nic.ip)
+            if (nic.network == dn.name && nic.ip)
               dn.dhcp_hosts.push_back({nic.mac, nic.ip->str(), vm.instance});
           }
         }

@@ -1,6 +1,7 @@
-// The desired state: every VM instance, network and volume that kumo.yaml asks for, with every
-// name, MAC and cloud-init document worked out. Built from ClusterConfig only (no host access);
-// placement (placement.h) then fills in each instance's host.
+// The desired state: every host, image, VM instance, network and volume that kumo.yaml asks for,
+// with every name, MAC and cloud-init document worked out. `expand` is the last stage that reads
+// the ClusterConfig: placement, the differ, image planning and the plan take this instead.
+// Placement (placement.h) then fills in each instance's host.
 #pragma once
 
 #include <cstdint>
@@ -8,9 +9,9 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "planner/config/model.h"
+#include "providers/observed.h"
+#include "providers/provider.h"
 
 namespace kumo {
 
@@ -57,7 +58,7 @@ struct DesiredVm {
   std::string address() const { return "vm." + instance; }
   // What kumo records in the domain's metadata and compares on the next plan. Only what the file
   // decides: never the host, never runtime state.
-  nlohmann::json spec() const;
+  VmRecord spec() const;
   std::string spec_hash() const;
 };
 
@@ -83,19 +84,55 @@ struct DesiredNetwork {
   std::string address() const { return "network." + name; }
 };
 
+struct DesiredHost {
+  std::string name, uri;
+  std::string pool = "default";
+  VirtType virt_type = VirtType::Auto;
+  double cpu_overcommit = 4.0;
+  double memory_overcommit = 1.0;
+  Location location;
+  HostTarget target() const { return HostTarget{name, uri, pool}; }
+};
+
+// A base image the VMs use, with what plan needs to know before resolving it.
+struct DesiredImage {
+  std::string name;
+  std::string source;  // URL or path for display, credentials redacted
+  std::optional<Checksum> checksum;
+  bool checksum_none = false;
+  ImageConfig fetch;  // how to fetch it (the executor's image fetcher reads this)
+  Location location;
+};
+
+// A network as the file declares it, before it is made per host: everything but the DHCP
+// entries of the VMs placed on each host.
+struct NetworkTemplate {
+  DesiredNetwork network;          // host and dhcp_hosts unset
+  std::vector<std::string> hosts;  // every host it lives on
+  bool dhcp = true;
+};
+
 struct DesiredCluster {
   std::string cluster;
-  std::vector<HostConfig> hosts;
+  std::string file;  // the cluster file, as given ("kumo.yaml", "<stdin>")
+  std::vector<DesiredHost> hosts;
+  std::vector<DesiredImage> images;
+  std::vector<NetworkTemplate> network_templates;
   std::vector<DesiredVm> vms;            // every instance, in file order
   std::vector<DesiredNetwork> networks;  // one per (network, host), after placement
   std::set<std::string> sensitive_values;
+
+  const DesiredHost* find_host(const std::string& name) const;
+  const DesiredImage* find_image(const std::string& name) const;
+  const NetworkTemplate* find_network(const std::string& name) const;
+  std::vector<HostTarget> targets() const;
 };
 
-// Every VM instance of the config, not yet placed.
+// Everything the file asks for, VM instances not yet placed.
 DesiredCluster expand(const ClusterConfig& cfg);
 
 // The networks each host needs, with DHCP entries for the VMs placed on it. Call after placement.
-void expand_networks(const ClusterConfig& cfg, DesiredCluster& desired);
+void expand_networks(DesiredCluster& desired);
 
 std::string derived_mac(const std::string& cluster, const std::string& instance, int nic_index);
 std::string bridge_name(const std::string& cluster, const std::string& network);

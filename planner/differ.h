@@ -1,13 +1,13 @@
-// diff(desired, observed) -> changes. Pure: no host access, no printing.
+// diff(desired, observed) -> changes. Pure: no host access, no printing. Split by kind:
+// differ.cpp (hosts, orphans, deletes), diff_network.cpp, diff_vm.cpp, diff_volumes.cpp.
 #pragma once
 
 #include <string>
 #include <vector>
 
+#include "planner/change.h"
 #include "planner/config/diagnostics.h"
-#include "planner/config/model.h"
 #include "planner/desired.h"
-#include "planner/plan.h"
 #include "providers/observed.h"
 
 namespace kumo {
@@ -18,10 +18,10 @@ struct DiffResult {
   std::vector<std::string> warnings;
 };
 
-// `observed` holds every host of the cluster; unreachable ones are left alone.
+// `observed` holds every host of the cluster; unreachable ones are left alone. `desired` is
+// placed (every instance has its host, or "" when it cannot be known) with its networks expanded.
 // `replace`: VM addresses to recreate although nothing changed (kumo apply --replace).
-DiffResult diff(const ClusterConfig& cfg, const DesiredCluster& desired,
-                const std::vector<ObservedHost>& observed,
+DiffResult diff(const DesiredCluster& desired, const std::vector<ObservedHost>& observed,
                 const std::vector<std::string>& replace = {});
 
 // The observed state's identity: a saved plan is stale when this changes.

@@ -1,14 +1,9 @@
 // kumo apply, as a function: carries out a Plan (and only the plan, never the config) on the
-// hosts, as a graph of small steps run in parallel:
-//
-//   download image ─▶ upload image to host ─▶ root overlay ─┐
-//                     seed ISO upload, data disks ──────────┼─▶ define domain ─▶ start ─▶ ready
-//                     create / replace network ─────────────┘
-//   deletes: domain ─▶ its volumes; every VM delete on a host ─▶ that host's network deletes
-//
-// A failed step skips only the steps that depend on it; everything else runs to the end. Each
-// write is read back and compared with what was asked for. The engine prints nothing: it
-// reports through ExecEvent callbacks, and returns what happened to every step.
+// hosts. In parts (planner/exec/): the plan becomes a task graph (graph.h, pure), the scheduler
+// runs it within the limits (scheduler.h), and the steps do the work through HostSessions
+// (steps_*.cpp). A failed step skips only the steps that depend on it; each write is read back.
+// The engine prints nothing: it reports through ExecEvent callbacks, and returns what happened
+// to every step.
 #pragma once
 
 #include <chrono>
@@ -87,18 +82,5 @@ struct ExecResult {
 
 ExecResult execute(const Plan& plan, HostConnector& connector, const ImageFetcher& fetch,
                    const ExecOptions& options, const ExecListener& listener = {});
-
-// What kumo checks in a guest before calling it ready (exposed for kumo status).
-// Runs `cloud-init status --long` (with --wait when `wait`), through the guest agent; returns
-// {status, detail, exitcode} or throws HostError when the agent does not answer.
-struct CloudInitStatus {
-  std::string status;  // done | running | error | degraded done | disabled | ...
-  std::string detail;  // cloud-init's own words (errors included)
-  int exitcode = -1;
-  bool done() const { return status == "done" && (exitcode == 0 || exitcode == 2); }
-};
-CloudInitStatus cloud_init_status(HostSession& session, const std::string& domain, bool wait,
-                                  std::chrono::seconds timeout,
-                                  std::chrono::milliseconds poll = std::chrono::milliseconds(500));
 
 }  // namespace kumo

@@ -4,12 +4,11 @@
 
 namespace kumo {
 
-std::vector<ObservedHost> observe_hosts(Provider& provider, const std::vector<HostConfig>& hosts,
+std::vector<ObservedHost> observe_hosts(Provider& provider, const std::vector<HostTarget>& hosts,
                                         std::chrono::milliseconds timeout,
                                         const HostObserved& on_done) {
   std::vector<std::future<ObservedHost>> pending;
-  for (const auto& h : hosts) {
-    HostTarget target{h.name, h.uri, h.pool};
+  for (const auto& target : hosts) {
     pending.push_back(std::async(std::launch::async, [&provider, target, timeout, &on_done]() {
       ObservedHost o = provider.observe(target, timeout);
       o.host = target.name;

@@ -5,7 +5,6 @@
 #include <functional>
 #include <vector>
 
-#include "planner/config/model.h"
 #include "providers/provider.h"
 
 namespace kumo {
@@ -13,7 +12,7 @@ namespace kumo {
 // Called from the observing threads as each host finishes (for progress display).
 using HostObserved = std::function<void(const ObservedHost&)>;
 
-std::vector<ObservedHost> observe_hosts(Provider& provider, const std::vector<HostConfig>& hosts,
+std::vector<ObservedHost> observe_hosts(Provider& provider, const std::vector<HostTarget>& hosts,
                                         std::chrono::milliseconds timeout,
                                         const HostObserved& on_done = {});
 

@@ -9,7 +9,7 @@ namespace kumo {
 namespace {
 
 struct HostLoad {
-  const HostConfig* config = nullptr;
+  const DesiredHost* config = nullptr;
   const ObservedHost* observed = nullptr;
   std::uint64_t memory_capacity = 0;  // with overcommit
   double cpu_capacity = 0;
@@ -29,9 +29,9 @@ bool owned_by(const ObservedDomain& d, const std::string& cluster) {
   return d.owner && d.owner->cluster == cluster && d.owner->address.rfind("vm.", 0) == 0;
 }
 
-bool networks_on_host(const ClusterConfig& cfg, const DesiredVm& vm, const std::string& host) {
+bool networks_on_host(const DesiredCluster& desired, const DesiredVm& vm, const std::string& host) {
   for (const auto& nic : vm.nics) {
-    const NetworkConfig* net = cfg.find_network(nic.network);
+    const NetworkTemplate* net = desired.find_network(nic.network);
     if (!net || std::find(net->hosts.begin(), net->hosts.end(), host) == net->hosts.end())
       return false;
   }
@@ -46,10 +46,10 @@ void add(HostLoad& load, const DesiredVm& vm) {
 }
 
 // Why `vm` cannot go to `load`'s host, or "" if it can.
-std::string refusal(const ClusterConfig& cfg, const DesiredVm& vm, const HostLoad& load) {
+std::string refusal(const DesiredCluster& desired, const DesiredVm& vm, const HostLoad& load) {
   const std::string& name = load.config->name;
   if (!load.observed || !load.observed->reachable) return "unreachable";
-  if (!networks_on_host(cfg, vm, name)) return "does not have all of its networks";
+  if (!networks_on_host(desired, vm, name)) return "does not have all of its networks";
   for (const auto& d : load.observed->domains) {
     if (d.name == vm.instance)
       return "a domain named \"" + vm.instance + "\" that kumo did not make is there";
@@ -70,11 +70,11 @@ std::string refusal(const ClusterConfig& cfg, const DesiredVm& vm, const HostLoa
 
 }  // namespace
 
-PlacementResult place(const ClusterConfig& cfg, const std::vector<ObservedHost>& observed,
-                      DesiredCluster& desired) {
+PlacementResult place(const std::vector<ObservedHost>& observed, DesiredCluster& desired) {
   PlacementResult result;
+  const std::string& cluster = desired.cluster;
   std::vector<HostLoad> loads;
-  for (const auto& h : cfg.hosts) {
+  for (const auto& h : desired.hosts) {
     HostLoad load;
     load.config = &h;
     for (const auto& o : observed) {
@@ -88,7 +88,7 @@ PlacementResult place(const ClusterConfig& cfg, const std::vector<ObservedHost>&
       for (const auto& d : load.observed->domains) {
         load.memory_now += d.memory;
         load.cpus_now += d.vcpus;
-        if (!owned_by(d, cfg.name)) {
+        if (!owned_by(d, cluster)) {
           load.memory_used += d.memory;
           load.cpus_used += d.vcpus;
         }
@@ -113,7 +113,7 @@ PlacementResult place(const ClusterConfig& cfg, const std::vector<ObservedHost>&
     for (const auto& l : loads) {
       if (!l.observed || !l.observed->reachable) continue;
       for (const auto& d : l.observed->domains) {
-        if (owned_by(d, cfg.name) && d.owner->address == vm.address())
+        if (owned_by(d, cluster) && d.owner->address == vm.address())
           found.push_back(l.config->name);
       }
     }
@@ -155,7 +155,7 @@ PlacementResult place(const ClusterConfig& cfg, const std::vector<ObservedHost>&
     std::vector<HostLoad*> fits;
     std::string reasons;
     for (auto& l : loads) {
-      const std::string why = refusal(cfg, *vm, l);
+      const std::string why = refusal(desired, *vm, l);
       if (why.empty()) {
         fits.push_back(&l);
       } else {

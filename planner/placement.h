@@ -9,7 +9,6 @@
 #include <vector>
 
 #include "planner/config/diagnostics.h"
-#include "planner/config/model.h"
 #include "planner/desired.h"
 #include "providers/observed.h"
 
@@ -23,7 +22,6 @@ struct PlacementResult {
 
 // hosts: every observed host, reachable or not (unreachable ones are never chosen, and instances
 // that could live there are reported as unknown rather than created twice).
-PlacementResult place(const ClusterConfig& cfg, const std::vector<ObservedHost>& hosts,
-                      DesiredCluster& desired);
+PlacementResult place(const std::vector<ObservedHost>& hosts, DesiredCluster& desired);
 
 }  // namespace kumo

@@ -51,7 +51,7 @@ const char* to_string(Disruption d) {
 PlanSummary Plan::summary() const {
   PlanSummary s;
   for (const auto& c : changes) {
-    if (!c.parent.empty()) continue;
+    if (c.parent) continue;
     switch (c.action) {
       case Action::Create:
         ++s.add;
@@ -70,6 +70,12 @@ PlanSummary Plan::summary() const {
     }
   }
   return s;
+}
+
+const HostReport* Plan::find_host(const std::string& name) const {
+  for (const auto& h : hosts)
+    if (h.name == name) return &h;
+  return nullptr;
 }
 
 }  // namespace kumo

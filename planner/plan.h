@@ -1,51 +1,15 @@
 // A plan is plain data: what would change, where, and how disruptive it is. Views render it; the
-// executor carries it out. `reason` is for people only: nothing may branch on it.
+// executor carries it out. JSON lives only where plans are saved (plan_io) and in the views.
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
+#include "planner/change.h"
+#include "planner/config/model.h"
 
 namespace kumo {
-
-enum class Action { NoOp, Create, Update, Replace, Delete };
-
-// How a change touches a running guest, least to most.
-enum class Disruption {
-  None,      // nothing running is touched (new objects, stopped VMs, metadata)
-  Live,      // applied to the running guest without interrupting it
-  Restart,   // the guest is shut down and started again (or stopped)
-  Recreate,  // the VM is destroyed and made anew (new root disk, cloud-init runs again)
-};
-
-const char* to_string(Action a);
-const char* symbol(Action a);  // "+", "~", "-/+", "-", " "
-const char* to_string(Disruption d);
-
-struct AttributeChange {
-  std::string name;
-  nlohmann::json before;  // null: absent
-  nlohmann::json after;
-  bool forces_replacement = false;
-  bool sensitive = false;
-  bool drift = false;  // live state moved away from what kumo made; this change moves it back
-};
-
-struct ResourceChange {
-  std::string address;  // vm.web-0, network.front, volume.web-0/root
-  std::string kind;     // vm | network | volume
-  std::string host;
-  std::string parent;  // volumes: the VM they belong to ("" at the top level)
-  Action action = Action::NoOp;
-  Disruption disruption = Disruption::None;
-  bool destroys_data = false;
-  std::vector<AttributeChange> attributes;
-  std::string reason;       // for display only
-  nlohmann::json desired;   // the object as it should be (create/update/replace)
-  nlohmann::json observed;  // the object as it is (update/replace/delete)
-};
 
 struct HostReport {
   std::string name, uri;
@@ -58,6 +22,7 @@ struct HostReport {
   int domains = 0, networks = 0, volumes = 0;
   int api_calls = 0;
   double seconds = 0;
+  HostTarget target() const { return HostTarget{name, uri, pool}; }
 };
 
 // A base image the plan needs on some hosts: fetched once into the local cache, then uploaded to
@@ -65,7 +30,7 @@ struct HostReport {
 struct ImagePlan {
   std::string name;        // in kumo.yaml
   std::string source;      // URL or path for display (credentials redacted)
-  nlohmann::json fetch;    // what the executor fetches it from (image_config_to_json)
+  ImageConfig fetch;       // what the executor fetches it from
   std::string checksum;    // "sha256:<hex>"; "" when only the download tells (checksum: none)
   std::string volume;      // kumo-image_<algo>-<hex>: its name on every host ("" when unknown)
   bool cached = false;     // already in the local cache: no download
@@ -74,6 +39,7 @@ struct ImagePlan {
   std::vector<std::string> present_on;  // hosts with VMs to create that already hold it
   std::vector<std::string> partial_on;  // hosts holding an upload that was cut short (redone)
   bool needed() const { return !upload_to.empty(); }
+  bool verified() const { return !fetch.checksum_none; }
 };
 
 struct PlanSummary {
@@ -95,6 +61,7 @@ struct Plan {
   // Top-level resources only (volumes count with their VM).
   PlanSummary summary() const;
   bool has_changes() const { return !changes.empty(); }
+  const HostReport* find_host(const std::string& name) const;
 };
 
 }  // namespace kumo

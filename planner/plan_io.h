@@ -1,5 +1,6 @@
 // Saved plans (kumo plan -o FILE): every field of the plan, so apply can carry it out exactly,
-// plus the fingerprint of the observed state it was made from.
+// plus the fingerprint of the observed state it was made from. The only place a plan becomes
+// JSON and back (the views render their own formats). A loaded plan is checked field by field.
 #pragma once
 
 #include <optional>
@@ -11,6 +12,9 @@
 #include "planner/plan.h"
 
 namespace kumo {
+
+// The saved file's own format version (the JSON view's is Plan::kFormatVersion).
+inline constexpr int kSavedPlanVersion = 2;
 
 nlohmann::json plan_to_json(const Plan& plan);
 

@@ -1,4 +1,4 @@
-// kumo plan, as a function: config + provider -> plan (or the errors that prevent one).
+// kumo plan, as a function: desired state + provider -> plan (or the errors that prevent one).
 #pragma once
 
 #include <chrono>
@@ -9,7 +9,6 @@
 #include <vector>
 
 #include "planner/config/diagnostics.h"
-#include "planner/config/model.h"
 #include "planner/desired.h"
 #include "planner/observe.h"
 #include "planner/plan.h"
@@ -26,7 +25,7 @@ struct ResolvedImage {
   std::uint64_t size = 0;  // 0: unknown
   std::string error;       // set: no plan (names the image and what failed)
 };
-using ImageResolver = std::function<ResolvedImage(const ImageConfig&)>;
+using ImageResolver = std::function<ResolvedImage(const DesiredImage&)>;
 
 struct PlanOptions {
   std::chrono::milliseconds timeout{10000};
@@ -46,10 +45,11 @@ struct PlanResult {
   DesiredCluster desired;
 };
 
-PlanResult make_plan(const ClusterConfig& cfg, Provider& provider, const PlanOptions& options,
+// `desired` comes from expand(): the plan places and diffs a copy of it (PlanResult::desired).
+PlanResult make_plan(const DesiredCluster& desired, Provider& provider, const PlanOptions& options,
                      const HostObserved& on_host = {});
 
 // What kumo runs VMs with on this host: kvm or qemu (software emulation).
-std::string resolve_virt_type(const HostConfig& host, const HostFacts& facts);
+std::string resolve_virt_type(VirtType wanted, const HostFacts& facts);
 
 }  // namespace kumo

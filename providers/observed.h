@@ -2,13 +2,39 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 namespace kumo {
+
+// A VM's NIC as recorded in its metadata.
+struct NicRecord {
+  std::string network;  // the network's name in kumo.yaml
+  std::string ip;       // "" when none was fixed
+  std::string mac;
+  bool operator==(const NicRecord&) const = default;
+};
+
+// What kumo records in a domain's metadata about the spec it was made from: only what the file
+// decides (never the host, never runtime state). Plan compares it with the file next time; its
+// JSON form (providers/ownership.h) is what spec_hash hashes.
+struct VmRecord {
+  std::string image;     // name in kumo.yaml
+  std::string image_id;  // what the root disk is made from: checksum, else the source
+  int cpus = 1;
+  std::uint64_t memory = 0;
+  std::optional<std::uint64_t> disk;
+  std::map<std::string, std::uint64_t> data_disks;  // name -> bytes
+  std::vector<NicRecord> nics;
+  bool autostart = true;
+  std::string group;
+  bool prevent_destroy = false;
+  std::string instance_id;
+  std::string user_data_sha256, network_config_sha256;
+  bool operator==(const VmRecord&) const = default;
+};
 
 // Who made a libvirt object and from what. Domains carry all of it in their <metadata>;
 // networks and volumes only cluster and address, recovered from their reserved names.
@@ -16,7 +42,7 @@ struct Ownership {
   std::string cluster;  // "" for objects shared by every cluster (base images)
   std::string address;  // "vm.web-0", "network.front", "volume.web-0/root", "image.sha256-ab12..."
   std::string spec_hash;  // sha256 of the normalized spec the object was made from ("" if unknown)
-  nlohmann::json spec;    // that normalized spec (null if unknown)
+  std::optional<VmRecord> spec;  // domains: that normalized spec (unset if unknown or unreadable)
   // Domains: the guest was seen ready (wait_for) since this definition was made. An apply
   // interrupted while waiting leaves it false, and the next apply waits again.
   bool ready = false;

@@ -2,6 +2,8 @@
 
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
 #include <pugixml.hpp>
 
 namespace kumo {
@@ -76,7 +78,7 @@ bool is_lock_volume(const std::string& volume_name) {
 std::optional<Ownership> network_owner(const std::string& libvirt_name) {
   std::string cluster, rest;
   if (!split_reserved(libvirt_name, cluster, rest)) return std::nullopt;
-  return Ownership{cluster, "network." + rest, "", nullptr};
+  return Ownership{cluster, "network." + rest, "", std::nullopt};
 }
 
 std::optional<Ownership> volume_owner(const std::string& volume_name) {
@@ -86,7 +88,7 @@ std::optional<Ownership> volume_owner(const std::string& volume_name) {
     const bool marker = id.size() > 5 && id.compare(id.size() - 5, 5, ".done") == 0;
     id = strip_extension(marker ? id.substr(0, id.size() - 5) : id);
     if (id.empty()) return std::nullopt;
-    return Ownership{"", "image." + id + (marker ? "/done" : ""), "", nullptr};
+    return Ownership{"", "image." + id + (marker ? "/done" : ""), "", std::nullopt};
   }
   std::string cluster, rest;
   if (!split_reserved(volume_name, cluster, rest)) return std::nullopt;
@@ -100,7 +102,53 @@ std::optional<Ownership> volume_owner(const std::string& volume_name) {
   } else if (role != "root" && role != "seed" && role != "serial") {
     return std::nullopt;
   }
-  return Ownership{cluster, "volume." + instance + "/" + role, "", nullptr};
+  return Ownership{cluster, "volume." + instance + "/" + role, "", std::nullopt};
+}
+
+std::string vm_record_json(const VmRecord& r) {
+  nlohmann::json nics = nlohmann::json::array();
+  for (const auto& n : r.nics) nics.push_back({{"network", n.network}, {"ip", n.ip}, {"mac", n.mac}});
+  // nlohmann::json keeps keys sorted: the text (and so spec_hash) depends on the values alone.
+  return nlohmann::json{{"image", r.image},
+                        {"image_id", r.image_id},
+                        {"cpus", r.cpus},
+                        {"memory", r.memory},
+                        {"disk", r.disk ? nlohmann::json(*r.disk) : nlohmann::json(nullptr)},
+                        {"data_disks", r.data_disks},
+                        {"nics", nics},
+                        {"autostart", r.autostart},
+                        {"group", r.group},
+                        {"prevent_destroy", r.prevent_destroy},
+                        {"instance_id", r.instance_id},
+                        {"user_data_sha256", r.user_data_sha256},
+                        {"network_config_sha256", r.network_config_sha256}}
+      .dump();
+}
+
+std::optional<VmRecord> vm_record_from_json(const std::string& text) {
+  const auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) return std::nullopt;
+  try {
+    VmRecord r;
+    r.image = j.value("image", "");
+    r.image_id = j.value("image_id", "");
+    r.cpus = j.value("cpus", 1);
+    r.memory = j.value("memory", std::uint64_t{0});
+    if (j.contains("disk") && j["disk"].is_number_unsigned()) r.disk = j["disk"].get<std::uint64_t>();
+    if (j.contains("data_disks") && j["data_disks"].is_object())
+      r.data_disks = j["data_disks"].get<std::map<std::string, std::uint64_t>>();
+    for (const auto& n : j.value("nics", nlohmann::json::array()))
+      r.nics.push_back({n.value("network", ""), n.value("ip", ""), n.value("mac", "")});
+    r.autostart = j.value("autostart", true);
+    r.group = j.value("group", "");
+    r.prevent_destroy = j.value("prevent_destroy", false);
+    r.instance_id = j.value("instance_id", "");
+    r.user_data_sha256 = j.value("user_data_sha256", "");
+    r.network_config_sha256 = j.value("network_config_sha256", "");
+    return r;
+  } catch (const nlohmann::json::exception&) {
+    return std::nullopt;  // a field of the wrong type: not a record this kumo wrote
+  }
 }
 
 std::string owner_metadata_xml(const Ownership& owner, bool with_namespace) {
@@ -111,8 +159,8 @@ std::string owner_metadata_xml(const Ownership& owner, bool with_namespace) {
   root.append_child((p + "cluster").c_str()).text() = owner.cluster.c_str();
   root.append_child((p + "address").c_str()).text() = owner.address.c_str();
   root.append_child((p + "spec-hash").c_str()).text() = owner.spec_hash.c_str();
-  if (!owner.spec.is_null())
-    root.append_child((p + "spec").c_str()).text() = owner.spec.dump().c_str();
+  if (owner.spec)
+    root.append_child((p + "spec").c_str()).text() = vm_record_json(*owner.spec).c_str();
   if (owner.ready) root.append_child((p + "ready").c_str()).text() = "yes";
   std::ostringstream out;
   doc.save(out, "", pugi::format_raw | pugi::format_no_declaration);
@@ -138,10 +186,7 @@ std::optional<Ownership> parse_owner_from_domain_xml(const std::string& domain_x
       if (key == "address") owner.address = value;
       if (key == "spec-hash") owner.spec_hash = value;
       if (key == "ready") owner.ready = value == "yes";
-      if (key == "spec" && !value.empty()) {
-        owner.spec = nlohmann::json::parse(value, nullptr, /*allow_exceptions=*/false);
-        if (owner.spec.is_discarded()) owner.spec = nullptr;
-      }
+      if (key == "spec" && !value.empty()) owner.spec = vm_record_from_json(value);
     }
     if (owner.cluster.empty() || owner.address.empty()) return std::nullopt;
     return owner;

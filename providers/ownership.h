@@ -41,6 +41,11 @@ bool is_lock_volume(const std::string& volume_name);
 std::optional<Ownership> network_owner(const std::string& libvirt_name);
 std::optional<Ownership> volume_owner(const std::string& volume_name);
 
+// A VM record as the JSON document kept in the metadata (keys sorted), and back: nullopt when
+// the text is not such a record.
+std::string vm_record_json(const VmRecord& record);
+std::optional<VmRecord> vm_record_from_json(const std::string& text);
+
 // The <kumo:owner> element placed in a domain's <metadata> (no surrounding <metadata>).
 // with_namespace = false: the bare element, as virDomainSetMetadata takes it (libvirt puts it
 // in kumo's namespace itself).

@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <sstream>
+#include <variant>
 
 namespace kumo::views {
 namespace {
@@ -38,19 +39,43 @@ std::string redact(std::string text, const Plan& plan, const ViewOptions& o) {
   return text;
 }
 
-std::string value_text(const nlohmann::json& v) {
-  if (v.is_null()) return "(none)";
-  if (v.is_string()) return v.get<std::string>();
-  if (v.is_array()) {
-    std::string out = "[";
-    for (size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + value_text(v[i]);
-    return out + "]";
-  }
-  return v.dump();
+std::string value_text(const Value& v) {
+  return std::visit(
+      [](const auto& x) -> std::string {
+        using T = std::decay_t<decltype(x)>;
+        if constexpr (std::is_same_v<T, std::monostate>) {
+          return "(none)";
+        } else if constexpr (std::is_same_v<T, std::string>) {
+          return x;
+        } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
+          std::string out = "[";
+          for (size_t i = 0; i < x.size(); ++i) out += (i ? ", " : "") + x[i];
+          return out + "]";
+        } else {
+          return nlohmann::json(x).dump();
+        }
+      },
+      v);
 }
 
-std::string attribute_value(const AttributeChange& a, const nlohmann::json& v,
-                            const ViewOptions& o) {
+nlohmann::ordered_json value_json(const Value& v) {
+  return std::visit(
+      [](const auto& x) -> nlohmann::ordered_json {
+        using T = std::decay_t<decltype(x)>;
+        if constexpr (std::is_same_v<T, std::monostate>) {
+          return nullptr;
+        } else {
+          return nlohmann::ordered_json(x);
+        }
+      },
+      v);
+}
+
+bool absent(const Value& v) {
+  return std::holds_alternative<std::monostate>(v);
+}
+
+std::string attribute_value(const AttributeChange& a, const Value& v, const ViewOptions& o) {
   if (a.sensitive && !o.show_sensitive) return "(sensitive)";
   std::string s = value_text(v);
   if (s.find('\n') != std::string::npos) {
@@ -71,7 +96,7 @@ std::string plural(int n, const char* word) {
 
 std::string headline(const ResourceChange& c) {
   std::string what = to_string(c.action);
-  if (c.kind == "volume") {
+  if (c.kind() == ResourceKind::Volume) {
     if (c.disruption == Disruption::Live) what += " (live)";
   } else if (c.action == Action::Update || c.action == Action::Replace) {
     what += " (" +
@@ -88,16 +113,16 @@ void render_change(std::ostringstream& out, const ResourceChange& c, const ViewO
   const std::string sym = symbol(c.action);
   const std::string col = o.colour ? colour_of(c.action) : "";
   const std::string reset = o.colour ? kReset : "";
-  out << indent << col << sym << " " << c.address << reset << "  " << headline(c) << "\n";
+  out << indent << col << sym << " " << c.address.str() << reset << "  " << headline(c) << "\n";
   const std::string sub = indent + std::string(sym.size() + 1, ' ');
   if (!c.reason.empty()) out << sub << "# " << c.reason << "\n";
   size_t width = 0;
   for (const auto& a : c.attributes) width = std::max(width, a.name.size());
   for (const auto& a : c.attributes) {
     out << sub << a.name << ":" << std::string(width - a.name.size() + 1, ' ');
-    if (c.action == Action::Create || a.before.is_null()) {
+    if (c.action == Action::Create || absent(a.before)) {
       out << attribute_value(a, a.after, o);
-    } else if (a.after.is_null()) {
+    } else if (absent(a.after)) {
       out << attribute_value(a, a.before, o) << " -> (removed)";
     } else {
       out << attribute_value(a, a.before, o) << " -> " << attribute_value(a, a.after, o);
@@ -127,7 +152,7 @@ std::string image_line(const ImagePlan& im) {
         " (" + join_names(im.present_on) + (im.present_on.size() == 1 ? " has" : " have") + " it)";
   }
   if (!im.partial_on.empty()) line += "; redoes a cut-short upload on " + join_names(im.partial_on);
-  if (im.fetch.value("checksum_none", false)) line += "; NOT VERIFIED (checksum: none)";
+  if (!im.verified()) line += "; NOT VERIFIED (checksum: none)";
   return line;
 }
 
@@ -171,7 +196,7 @@ std::string render_human(const Plan& plan, const ViewOptions& o) {
       if (c.host != h.name) continue;
       if (first) out << "\nhost " << h.name << " (" << h.uri << ")\n";
       first = false;
-      render_change(out, c, o, c.parent.empty() || c.parent == c.address ? "  " : "      ");
+      render_change(out, c, o, !c.parent || *c.parent == c.address ? "  " : "      ");
     }
   }
   out << "\n" << summary_line(plan) << "\n";
@@ -215,17 +240,17 @@ nlohmann::ordered_json render_json(const Plan& plan, const ViewOptions& o) {
       const bool hide = a.sensitive && !o.show_sensitive;
       attrs.push_back(
           {{"name", a.name},
-           {"before", hide && !a.before.is_null() ? oj("(sensitive)") : oj::parse(a.before.dump())},
-           {"after", hide && !a.after.is_null() ? oj("(sensitive)") : oj::parse(a.after.dump())},
+           {"before", hide && !absent(a.before) ? oj("(sensitive)") : value_json(a.before)},
+           {"after", hide && !absent(a.after) ? oj("(sensitive)") : value_json(a.after)},
            {"forces_replacement", a.forces_replacement},
            {"sensitive", a.sensitive},
            {"drift", a.drift}});
     }
     out["changes"].push_back(
-        {{"address", c.address},
-         {"kind", c.kind},
+        {{"address", c.address.str()},
+         {"kind", to_string(c.kind())},
          {"host", c.host},
-         {"parent", c.parent.empty() ? oj(nullptr) : oj(c.parent)},
+         {"parent", c.parent ? oj(c.parent->str()) : oj(nullptr)},
          {"action", to_string(c.action)},
          {"disruption", to_string(c.disruption)},
          {"destroys_data", c.destroys_data},
@@ -264,8 +289,8 @@ std::string render_markdown(const Plan& plan, const ViewOptions& o) {
   if (plan.has_changes()) {
     out << "| | resource | host | action | disruption |\n|---|---|---|---|---|\n";
     for (const auto& c : plan.changes) {
-      if (!c.parent.empty()) continue;
-      out << "| `" << symbol(c.action) << "` | `" << c.address << "` | " << c.host << " | "
+      if (c.parent) continue;
+      out << "| `" << symbol(c.action) << "` | `" << c.address.str() << "` | " << c.host << " | "
           << to_string(c.action) << (c.destroys_data ? " **(destroys data)**" : "") << " | "
           << to_string(c.disruption) << " |\n";
     }

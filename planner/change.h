@@ -1,0 +1,115 @@
+// A change is plain data: what happens to one object, where, how disruptive it is, the fields
+// that change, and what the executor must do. `reason` is for people only: nothing branches on it.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "planner/action.h"
+#include "planner/address.h"
+#include "planner/config/model.h"
+#include "providers/host_session.h"
+#include "providers/observed.h"
+
+namespace kumo {
+
+// An attribute's value as shown to people: nothing, a flag, a number, text, a list of text or
+// names mapped to text.
+using Value = std::variant<std::monostate, bool, std::int64_t, std::string,
+                           std::vector<std::string>, std::map<std::string, std::string>>;
+
+struct AttributeChange {
+  std::string name;
+  Value before;  // monostate: absent
+  Value after;
+  bool forces_replacement = false;
+  bool sensitive = false;
+  bool drift = false;  // live state moved away from what kumo made; this change moves it back
+};
+
+// --- what a change wants (its desired payload), one type per kind
+
+struct VmNic {
+  std::string network;  // libvirt network, or "" for a host bridge
+  std::string bridge;   // the host's bridge when network is ""
+  std::string mac;
+  bool operator==(const VmNic&) const = default;
+};
+
+struct VmPayload {
+  std::string name;  // the domain (and guest hostname)
+  VmRecord record;   // written into the domain's metadata: what plan compares next time
+  std::string spec_hash;
+  int cpus = 1;
+  std::uint64_t memory = 0;
+  bool running = true;
+  bool autostart = true;
+  std::string root_volume, seed_volume;
+  std::vector<std::pair<std::string, std::string>> data_disks;  // disk name, volume; name order
+  std::vector<VmNic> nics;
+  WaitFor wait_for = WaitFor::CloudInit;
+  std::chrono::seconds wait_timeout{600};
+};
+
+// The NoCloud seed's documents.
+struct SeedDocs {
+  std::string instance_id, user_data, meta_data, network_config;
+};
+
+struct VolumePayload {
+  std::string name;                    // in the host's kumo pool
+  std::optional<std::uint64_t> size;   // root: unset keeps the image's size
+  std::string image;                   // root: the base image's name in the file
+  std::string base_volume;             // root: the base image's volume on the host ("" unknown)
+  std::optional<SeedDocs> seed;        // seed volumes
+};
+
+using Desired = std::variant<std::monostate, VmPayload, NetworkSpec, VolumePayload>;
+
+// The object as the plan saw it (update, replace, delete): what the executor acts on.
+struct ObservedRef {
+  std::string name;  // libvirt name
+  std::string uuid;  // "" for volumes
+  std::string host;  // set when it lives on another host than the change's (a moved VM)
+  std::string state;
+  std::uint64_t size = 0;  // volumes: capacity
+};
+
+// What a VM change asks of the executor besides defining it: explicit, never guessed from
+// attribute names.
+struct VmSteps {
+  bool remove_old = false;  // replace on the same host: the old domain goes first
+  bool shutdown = false;    // a restart: shut down gracefully before the definition changes
+  bool start = false;       // start it afterwards
+  bool wait_ready = false;  // wait until ready as wait_for says
+  bool frees_room = false;  // it gets fewer vCPUs or less memory: VMs started on its host wait
+};
+
+struct ResourceChange {
+  Address address;
+  std::string host;
+  std::optional<Address> parent;  // volumes: their VM; the old copy of a moved VM: itself
+  Action action = Action::NoOp;
+  Disruption disruption = Disruption::None;
+  bool destroys_data = false;
+  std::vector<AttributeChange> attributes;
+  std::string reason;  // for display only
+  Desired desired;
+  std::optional<ObservedRef> observed;
+  VmSteps steps;
+
+  ResourceKind kind() const { return address.kind; }
+  bool top_level() const { return !parent.has_value(); }
+  const VmPayload* vm() const { return std::get_if<VmPayload>(&desired); }
+  const NetworkSpec* network() const { return std::get_if<NetworkSpec>(&desired); }
+  const VolumePayload* volume() const { return std::get_if<VolumePayload>(&desired); }
+  // The observed libvirt name ("" when the plan saw none).
+  std::string observed_name() const { return observed ? observed->name : ""; }
+};
+
+}  // namespace kumo

@@ -1,0 +1,275 @@
+// The differ's VMs: created where they are new, compared with what their metadata recorded and
+// how they run, and so updated (live or with a restart) or replaced.
+#include <algorithm>
+
+#include "planner/differ_internal.h"
+#include "providers/ownership.h"
+
+namespace kumo::differ {
+namespace {
+
+VmPayload vm_payload(const DesiredVm& vm) {
+  VmPayload p;
+  p.name = vm.instance;
+  p.record = vm.spec();
+  p.spec_hash = vm.spec_hash();
+  p.cpus = vm.cpus;
+  p.memory = vm.memory;
+  p.running = vm.running;
+  p.autostart = vm.autostart;
+  p.root_volume = vm.root_volume;
+  p.seed_volume = vm.seed_volume;
+  for (const auto& d : vm.data_disks) p.data_disks.emplace_back(d.name, d.volume);
+  std::sort(p.data_disks.begin(), p.data_disks.end());
+  for (const auto& n : vm.nics) p.nics.push_back({n.libvirt_network, n.bridge, n.mac});
+  p.wait_for = vm.wait_for;
+  p.wait_timeout = vm.wait_timeout;
+  return p;
+}
+
+std::vector<std::string> nic_lines(const DesiredVm& vm) {
+  return nics_text(vm.spec().nics);
+}
+
+}  // namespace
+
+void Differ::diff_vm(const DesiredVm& vm) {
+  auto hit = hosts_.find(vm.host);
+  if (hit == hosts_.end()) return;
+  const HostIndex& idx = hit->second;
+  auto it = idx.domains.find(vm.instance);
+  if (it != idx.domains.end()) {
+    const ObservedDomain& d = *it->second;
+    if (!d.owner || d.owner->cluster != desired_.cluster || d.owner->address != vm.address()) {
+      const std::string who =
+          !d.owner ? "kumo did not make it"
+                   : "it belongs to " + (d.owner->cluster == desired_.cluster
+                                             ? std::string("this cluster's ") + d.owner->address
+                                             : "cluster " + quote(d.owner->cluster));
+      result_.errors.error(vm.location,
+                           "host " + quote(vm.host) + ": a domain named " + quote(vm.instance) +
+                               " already exists and " + who +
+                               "; kumo never touches it. Rename the VM or remove that domain");
+      return;
+    }
+    vm_compare(vm, idx, d);
+    return;
+  }
+  // Not on its host: moved there by a new pin, or new.
+  for (const auto& [name, other] : hosts_) {
+    if (name == vm.host) continue;
+    auto o = other.domains.find(vm.instance);
+    if (o != other.domains.end() && ours(o->second->owner) &&
+        o->second->owner->address == vm.address()) {
+      vm_create(vm, idx, o->second, name);
+      return;
+    }
+  }
+  vm_create(vm, idx, nullptr, "");
+}
+
+void Differ::vm_create(const DesiredVm& vm, const HostIndex& idx, const ObservedDomain* moved_from,
+                       const std::string& from_host) {
+  ResourceChange c;
+  c.address = Address::vm(vm.instance);
+  c.host = vm.host;
+  c.desired = vm_payload(vm);
+  c.action = Action::Create;
+  c.steps.start = c.steps.wait_ready = vm.running;
+  c.attributes = {attr("image", {}, text(vm.image)), attr("cpus", {}, number(vm.cpus)),
+                  attr("memory", {}, size_text(vm.memory))};
+  if (vm.disk) c.attributes.push_back(attr("disk", {}, size_text(*vm.disk)));
+  for (const auto& d : vm.data_disks)
+    c.attributes.push_back(attr("disks." + d.name, {}, size_text(d.size)));
+  c.attributes.push_back(attr("networks", {}, Value(nic_lines(vm))));
+  auto ud = attr("user_data", {}, text(vm.user_data));
+  ud.sensitive = true;
+  c.attributes.push_back(ud);
+  if (!vm.running) c.attributes.push_back(attr("running", {}, flag(false)));
+  if (moved_from) {
+    c.action = Action::Replace;
+    c.disruption = Disruption::Recreate;
+    c.observed = ObservedRef{moved_from->name, moved_from->uuid, from_host, moved_from->state, 0};
+    auto h = attr("host", text(from_host), text(vm.host));
+    h.forces_replacement = true;
+    c.attributes.insert(c.attributes.begin(), h);
+    c.reason = "pinned to " + vm.host + ": moves from " + from_host + " (made anew there)";
+    c.destroys_data = !vm.data_disks.empty();
+    if (vm.lifecycle.prevent_destroy) {
+      result_.errors.error(vm.location, vm.address() +
+                                            " has lifecycle.prevent_destroy, but moving it from " +
+                                            from_host + " to " + vm.host + " would destroy it");
+    }
+  }
+  std::vector<ResourceChange> children;
+  volumes_for(vm, idx, true, c, children);
+  result_.changes.push_back(std::move(c));
+  for (auto& ch : children) result_.changes.push_back(std::move(ch));
+}
+
+void Differ::vm_compare(const DesiredVm& vm, const HostIndex& idx, const ObservedDomain& d) {
+  ResourceChange c;
+  c.address = Address::vm(vm.instance);
+  c.host = vm.host;
+  c.desired = vm_payload(vm);
+  c.observed = ObservedRef{d.name, d.uuid, "", d.state, 0};
+  const VmRecord* rec = d.owner->spec ? &*d.owner->spec : nullptr;
+  const VmRecord want = vm.spec();
+  auto forcing = [&](const std::string& name, Value before, Value after) {
+    auto a = attr(name, std::move(before), std::move(after));
+    a.forces_replacement = true;
+    c.attributes.push_back(std::move(a));
+  };
+  if (!rec || rec->image_id != want.image_id) forcing("image", rec ? text(rec->image) : Value(), text(vm.image));
+  if (vm.lifecycle.on_user_data_change == UserDataChange::Recreate &&
+      (!rec || rec->user_data_sha256 != want.user_data_sha256 ||
+       rec->network_config_sha256 != want.network_config_sha256)) {
+    forcing("user_data", text("sha256:" + (rec ? rec->user_data_sha256 : std::string("?")).substr(0, 12)),
+            text(vm.user_data));
+    c.attributes.back().sensitive = true;
+  }
+  if (!rec || rec->nics != want.nics)
+    forcing("networks", Value(nics_text(rec ? rec->nics : std::vector<NicRecord>{})), Value(nic_lines(vm)));
+  if (replace_requested_.count(vm.address())) {
+    forcing("replace", {}, text("requested"));
+    c.reason =
+        "replaced on request (--replace): new root disk from the image, cloud-init runs "
+        "again" +
+        std::string(vm.data_disks.empty() ? "" : "; data disks are kept");
+  }
+  const bool replace = !c.attributes.empty();
+  Disruption disruption = Disruption::None;
+  std::string restart_why;
+  if (!replace) compare_live(vm, d, c, disruption, restart_why);
+  std::vector<ResourceChange> children;
+  volumes_for(vm, idx, replace, c, children);
+  if (!replace) attach_leftover_data(vm, idx, d, c, disruption);
+  if (replace) c.steps.remove_old = true;
+  finish_vm(vm, replace, disruption, restart_why, c, children);
+}
+
+// Fields of a VM that stays: compared with the live domain (drift when live left what kumo
+// recorded) and with the record.
+void Differ::compare_live(const DesiredVm& vm, const ObservedDomain& d, ResourceChange& c,
+                          Disruption& disruption, std::string& restart_why) {
+  const VmRecord* rec = d.owner->spec ? &*d.owner->spec : nullptr;
+  auto live_or_restart = [&](const std::string& name, long long live, long long maximum,
+                             long long desired, bool recorded_same, Value before, Value after) {
+    if (live == desired) return;
+    auto a = attr(name, std::move(before), std::move(after));
+    a.drift = recorded_same;
+    c.attributes.push_back(std::move(a));
+    if (!d.active) return;
+    if (desired <= maximum) {
+      disruption = worst(disruption, Disruption::Live);
+    } else {
+      disruption = Disruption::Restart;
+      restart_why += std::string(restart_why.empty() ? "" : "; ") + name +
+                     " is beyond what the running domain can grow to (" +
+                     (name == "memory" ? format_size(static_cast<std::uint64_t>(maximum))
+                                       : std::to_string(maximum)) +
+                     ")";
+    }
+  };
+  live_or_restart("cpus", d.vcpus, d.max_vcpus, vm.cpus, rec && rec->cpus == vm.cpus,
+                  number(d.vcpus), number(vm.cpus));
+  live_or_restart("memory", static_cast<long long>(d.memory), static_cast<long long>(d.max_memory),
+                  static_cast<long long>(vm.memory), rec && rec->memory == vm.memory,
+                  size_text(d.memory), size_text(vm.memory));
+  if (d.active && vm.running && (vm.cpus < d.vcpus || vm.memory < d.memory))
+    c.steps.frees_room = true;
+  // Running, but never seen ready since it was defined: an apply stopped while waiting.
+  if (vm.running && d.active && vm.wait_for != WaitFor::None && !d.owner->ready) {
+    c.attributes.push_back(attr("ready", flag(false), flag(true)));
+    c.reason = "not seen ready since it was defined (an apply was interrupted): wait for it";
+    c.steps.wait_ready = true;
+  }
+  if (d.autostart != vm.autostart)
+    c.attributes.push_back(attr("autostart", flag(d.autostart), flag(vm.autostart)));
+  if (vm.running && !d.active) {
+    c.attributes.push_back(attr("running", flag(false), flag(true)));
+    c.steps.start = c.steps.wait_ready = true;
+  } else if (!vm.running && d.active) {
+    c.attributes.push_back(attr("running", flag(true), flag(false)));
+    disruption = worst(disruption, Disruption::Restart);
+  }
+  if ((!rec || rec->instance_id != vm.instance_id) &&
+      vm.lifecycle.on_user_data_change == UserDataChange::Ignore) {
+    auto a = attr("user_data", text("(unchanged in the running VM)"), text(vm.user_data));
+    a.sensitive = true;
+    c.attributes.push_back(a);
+    c.reason =
+        "on_user_data_change: ignore: only the seed is updated; the running instance keeps its "
+        "first boot";
+  }
+  const bool recorded_protect = rec && rec->prevent_destroy;
+  if (recorded_protect != vm.lifecycle.prevent_destroy)
+    c.attributes.push_back(attr("prevent_destroy", flag(recorded_protect), flag(vm.lifecycle.prevent_destroy)));
+  if (!rec || rec->group != vm.group)
+    c.attributes.push_back(attr("group", rec ? text(rec->group) : Value(), text(vm.group)));
+}
+
+// A data volume that exists but is not in the domain: an apply stopped between making the
+// volume and attaching it. Attached now (hot-plugged when the VM runs).
+void Differ::attach_leftover_data(const DesiredVm& vm, const HostIndex& idx,
+                                  const ObservedDomain& d, ResourceChange& c,
+                                  Disruption& disruption) {
+  for (const auto& disk : vm.data_disks) {
+    const auto v = idx.volumes.find(disk.volume);
+    if (v == idx.volumes.end()) continue;  // made anew: its own change says so
+    const bool attached = std::any_of(d.disks.begin(), d.disks.end(), [&](const ObservedDisk& x) {
+      return x.path == v->second->path;
+    });
+    if (attached) continue;
+    c.attributes.push_back(attr("disks." + disk.name, text("(not attached)"), size_text(disk.size)));
+    if (d.active && vm.running) disruption = worst(disruption, Disruption::Live);
+    if (c.reason.empty()) {
+      c.reason = "data disk " + quote(disk.name) +
+                 " exists but is not attached (an apply was interrupted): attached now";
+    }
+  }
+}
+
+void Differ::finish_vm(const DesiredVm& vm, bool replace, Disruption disruption,
+                       const std::string& restart_why, ResourceChange& c,
+                       std::vector<ResourceChange>& children) {
+  if (replace) {
+    c.action = Action::Replace;
+    c.disruption = Disruption::Recreate;
+    c.steps.start = c.steps.wait_ready = vm.running;
+    if (c.reason.empty()) {
+      c.reason = "made anew: cloud-init runs once per instance" +
+                 std::string(vm.data_disks.empty() ? "" : "; data disks are kept and reattached");
+    }
+    if (vm.lifecycle.prevent_destroy) {
+      result_.errors.error(vm.location,
+                           vm.address() +
+                               " has lifecycle.prevent_destroy, but this change replaces it (" +
+                               c.attributes.front().name + " changed)");
+    }
+  } else if (!c.attributes.empty() || !children.empty()) {
+    c.action = Action::Update;
+    for (const auto& ch : children) disruption = worst(disruption, ch.disruption);
+    c.disruption = disruption;
+    if (disruption == Disruption::Restart && vm.running) {
+      c.steps.shutdown = true;
+      c.steps.start = c.steps.wait_ready = true;
+    }
+    if (c.reason.empty()) {
+      if (disruption == Disruption::Restart && vm.running) {
+        c.reason = "shut down (ACPI), redefined and started again: " + restart_why;
+      } else if (disruption == Disruption::Restart) {
+        c.reason = "shut down (ACPI; forced off after a timeout)";
+      } else if (disruption == Disruption::Live) {
+        c.reason = "changed in the running guest, no reboot";
+      } else if (!children.empty() && c.attributes.empty()) {
+        c.reason = "disks change";
+      }
+    }
+  }
+  if (c.action == Action::NoOp) c.steps = {};
+  if (c.action != Action::NoOp) result_.changes.push_back(std::move(c));
+  for (auto& ch : children) result_.changes.push_back(std::move(ch));
+}
+
+}  // namespace kumo::differ

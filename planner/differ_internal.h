@@ -1,0 +1,91 @@
+// The differ's parts, shared by differ.cpp, diff_network.cpp, diff_vm.cpp and diff_volumes.cpp.
+// Not for use outside the differ.
+#pragma once
+
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "planner/config/units.h"
+#include "planner/differ.h"
+
+namespace kumo::differ {
+
+struct HostIndex {
+  const ObservedHost* host = nullptr;
+  std::map<std::string, const ObservedDomain*> domains;
+  std::map<std::string, const ObservedNetwork*> networks;
+  std::map<std::string, const ObservedVolume*> volumes;  // in the host's kumo pool
+};
+
+inline AttributeChange attr(std::string name, Value before, Value after) {
+  AttributeChange a;
+  a.name = std::move(name);
+  a.before = std::move(before);
+  a.after = std::move(after);
+  return a;
+}
+inline Value text(std::string s) {
+  return Value(std::move(s));
+}
+inline Value number(std::int64_t n) {
+  return Value(n);
+}
+inline Value flag(bool b) {
+  return Value(b);
+}
+inline Value size_text(std::uint64_t bytes) {
+  return Value(format_size(bytes));
+}
+std::string join(const std::vector<std::string>& items);
+// "front 10.20.0.5 52:54:00:..": how the plan shows a NIC.
+std::vector<std::string> nics_text(const std::vector<NicRecord>& nics);
+
+class Differ {
+ public:
+  Differ(const DesiredCluster& desired, const std::vector<ObservedHost>& observed,
+         const std::vector<std::string>& replace);
+  DiffResult run();
+
+ private:
+  bool ours(const std::optional<Ownership>& o) const { return o && o->cluster == desired_.cluster; }
+  std::vector<std::string> running_vms_on(const HostIndex& idx,
+                                          const std::string& libvirt_network) const;
+
+  // diff_network.cpp
+  void diff_network(const DesiredNetwork& net);
+  // diff_vm.cpp
+  void diff_vm(const DesiredVm& vm);
+  void vm_create(const DesiredVm& vm, const HostIndex& idx, const ObservedDomain* moved_from,
+                 const std::string& from_host);
+  void vm_compare(const DesiredVm& vm, const HostIndex& idx, const ObservedDomain& d);
+  void compare_live(const DesiredVm& vm, const ObservedDomain& d, ResourceChange& c,
+                    Disruption& disruption, std::string& restart_why);
+  void attach_leftover_data(const DesiredVm& vm, const HostIndex& idx, const ObservedDomain& d,
+                            ResourceChange& c, Disruption& disruption);
+  void finish_vm(const DesiredVm& vm, bool replace, Disruption disruption,
+                 const std::string& restart_why, ResourceChange& c,
+                 std::vector<ResourceChange>& children);
+  // diff_volumes.cpp
+  void volumes_for(const DesiredVm& vm, const HostIndex& idx, bool vm_is_new,
+                   ResourceChange& parent, std::vector<ResourceChange>& children);
+  void data_volumes(const DesiredVm& vm, const HostIndex& idx, bool vm_is_new, bool running,
+                    ResourceChange& parent, std::vector<ResourceChange>& children);
+  void unlisted_data_volumes(const DesiredVm& vm, const HostIndex& idx);
+  // differ.cpp
+  void find_orphans();
+  void delete_vm(const HostIndex& idx, const ObservedDomain& d, const std::string& reason,
+                 bool moved = false);
+  void delete_network(const HostIndex& idx, const ObservedNetwork& n);
+  void delete_volume(const HostIndex& idx, const ObservedVolume& v);
+
+  const DesiredCluster& desired_;
+  std::map<std::string, HostIndex> hosts_;
+  DiffResult result_;
+  std::vector<ResourceChange> deletes_;
+  std::set<std::string> claimed_volumes_;    // host/volume deleted together with their VM
+  std::set<std::string> replace_requested_;  // --replace addresses
+};
+
+}  // namespace kumo::differ

@@ -1,0 +1,134 @@
+#include "planner/exec/scheduler.h"
+
+#include <algorithm>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <thread>
+
+namespace kumo::exec {
+namespace {
+
+class Scheduler {
+ public:
+  Scheduler(const TaskGraph& graph, const Limits& limits, const RunTask& run, EventSink& sink)
+      : graph_(graph), limits_(limits), run_(run), sink_(sink), states_(graph.tasks.size()) {}
+
+  std::vector<TaskState> run() {
+    std::vector<std::thread> threads;
+    std::unique_lock<std::mutex> lock(mu_);
+    for (;;) {
+      while (start_ready(threads)) {
+      }
+      const bool all_done = std::all_of(states_.begin(), states_.end(), [](const TaskState& s) {
+        return s.status != StepStatus::Pending && s.status != StepStatus::Running;
+      });
+      if (all_done) break;
+      cv_.wait(lock);
+    }
+    lock.unlock();
+    for (auto& th : threads) th.join();
+    return states_;
+  }
+
+ private:
+  // One pass over the pending tasks: skips those whose dependency failed, starts those that are
+  // ready and fit. True when anything changed (another pass may find more).
+  bool start_ready(std::vector<std::thread>& threads) {
+    bool progressed = false;
+    for (std::size_t i = 0; i < graph_.tasks.size(); ++i) {
+      const Task& t = graph_.tasks[i];
+      TaskState& s = states_[i];
+      if (s.status != StepStatus::Pending) continue;
+      bool ready = true;
+      const Task* blocker = nullptr;
+      StepStatus blocker_status = StepStatus::Pending;
+      for (std::size_t dep : t.deps) {
+        const StepStatus d = states_[dep].status;
+        if (d == StepStatus::Failed || d == StepStatus::Skipped) {
+          blocker = &graph_.tasks[dep];
+          blocker_status = d;
+          break;
+        }
+        if (d != StepStatus::Ok) ready = false;
+      }
+      if (blocker) {
+        s.status = StepStatus::Skipped;
+        s.message = "skipped: " + blocker->what + " " + blocker->address +
+                    (blocker->host.empty() ? "" : " on " + blocker->host) +
+                    (blocker_status == StepStatus::Failed ? " failed" : " was skipped");
+        sink_.task_event(t, ExecEvent::Kind::Finished, s.status, s.message, 0);
+        progressed = true;
+        continue;
+      }
+      if (!ready || !fits(t)) continue;
+      s.status = StepStatus::Running;
+      account(t, +1);
+      sink_.task_event(t, ExecEvent::Kind::Started);
+      threads.emplace_back([this, i] { run_one(i); });
+      progressed = true;
+    }
+    return progressed;
+  }
+
+  bool fits(const Task& t) const {
+    if (t.slot == Slot::Free) return true;
+    if (running_ >= limits_.parallelism) return false;
+    if (t.host.empty()) return true;
+    if (count(running_host_, t.host) >= limits_.per_host) return false;
+    return t.slot != Slot::Upload || count(uploads_host_, t.host) < limits_.uploads_per_host;
+  }
+
+  static int count(const std::map<std::string, int>& m, const std::string& host) {
+    auto it = m.find(host);
+    return it == m.end() ? 0 : it->second;
+  }
+
+  void account(const Task& t, int delta) {
+    if (t.slot == Slot::Free) return;
+    running_ += delta;
+    if (t.host.empty()) return;
+    running_host_[t.host] += delta;
+    if (t.slot == Slot::Upload) uploads_host_[t.host] += delta;
+  }
+
+  void run_one(std::size_t i) {
+    const Task& t = graph_.tasks[i];
+    const auto start = Clock::now();
+    StepStatus status = StepStatus::Ok;
+    std::string message;
+    try {
+      message = run_(t);
+    } catch (const std::exception& e) {
+      status = StepStatus::Failed;
+      message = e.what();
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    TaskState& s = states_[i];
+    s.seconds = since(start);
+    s.status = status;
+    s.message = message;
+    account(t, -1);
+    sink_.task_event(t, ExecEvent::Kind::Finished, s.status, s.message, s.seconds);
+    cv_.notify_all();
+  }
+
+  const TaskGraph& graph_;
+  const Limits& limits_;
+  const RunTask& run_;
+  EventSink& sink_;
+  std::vector<TaskState> states_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int running_ = 0;
+  std::map<std::string, int> running_host_, uploads_host_;
+};
+
+}  // namespace
+
+std::vector<TaskState> run_graph(const TaskGraph& graph, const Limits& limits, const RunTask& run,
+                                 EventSink& sink) {
+  return Scheduler(graph, limits, run, sink).run();
+}
+
+}  // namespace kumo::exec

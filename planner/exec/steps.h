@@ -1,0 +1,34 @@
+// The steps of an apply, one function per step kind, grouped by what they act on:
+// steps_image.cpp, steps_network.cpp, steps_volume.cpp, steps_vm.cpp. Each either returns a
+// detail for the finished line or throws an error that names the host and the object.
+#pragma once
+
+#include <string>
+
+#include "planner/exec/context.h"
+
+namespace kumo::exec {
+
+std::string fetch_image(ExecContext& ctx, const Task& t);
+std::string upload_image(ExecContext& ctx, const Task& t);
+std::string check_image(ExecContext& ctx, const Task& t);
+
+std::string apply_network(ExecContext& ctx, const Task& t);
+std::string delete_network(ExecContext& ctx, const Task& t);
+
+std::string delete_volume(ExecContext& ctx, const Task& t);
+std::string create_root(ExecContext& ctx, const Task& t);
+std::string upload_seed(ExecContext& ctx, const Task& t);
+std::string create_data(ExecContext& ctx, const Task& t);
+std::string grow_disk(ExecContext& ctx, const Task& t);
+std::string refuse_disk(ExecContext& ctx, const Task& t);
+
+std::string delete_vm(ExecContext& ctx, const Task& t);
+std::string remove_old_vm(ExecContext& ctx, const Task& t);
+std::string shutdown_vm(ExecContext& ctx, const Task& t);
+std::string define_vm(ExecContext& ctx, const Task& t);
+std::string update_vm(ExecContext& ctx, const Task& t);
+std::string start_vm(ExecContext& ctx, const Task& t);
+std::string wait_vm(ExecContext& ctx, const Task& t);
+
+}  // namespace kumo::exec

@@ -1,0 +1,103 @@
+// Network steps: defined (or redefined) whole, or changed live: DHCP and DNS host entries are
+// updated in the running network so guests keep their leases and links. Read back after.
+#include <algorithm>
+#include <set>
+
+#include "planner/exec/steps.h"
+
+namespace kumo::exec {
+namespace {
+
+bool same_dhcp(const NetworkDhcpHost& a, const ObservedDhcpHost& b) {
+  return a.mac == b.mac && a.ip == b.ip && a.name == b.name;
+}
+
+// The host entries to take out of and put into the running network.
+NetworkHostsChange host_entries_change(const NetworkSpec& spec, const ObservedNetwork& now) {
+  NetworkHostsChange change;
+  for (const auto& h : now.dhcp_hosts) {
+    if (std::none_of(spec.dhcp_hosts.begin(), spec.dhcp_hosts.end(),
+                     [&](const NetworkDhcpHost& w) { return same_dhcp(w, h); }))
+      change.dhcp_remove.push_back({h.mac, h.ip, h.name});
+  }
+  for (const auto& w : spec.dhcp_hosts) {
+    if (std::none_of(now.dhcp_hosts.begin(), now.dhcp_hosts.end(),
+                     [&](const ObservedDhcpHost& h) { return same_dhcp(w, h); }))
+      change.dhcp_add.push_back(w);
+  }
+  const auto want_dns = dns_entries(spec);
+  for (const auto& h : now.dns_hosts) {
+    if (std::find(want_dns.begin(), want_dns.end(), h) == want_dns.end())
+      change.dns_remove.push_back(h);
+  }
+  for (const auto& w : want_dns) {
+    if (std::find(now.dns_hosts.begin(), now.dns_hosts.end(), w) == now.dns_hosts.end())
+      change.dns_add.push_back(w);
+  }
+  return change;
+}
+
+std::vector<std::string> network_differences(const NetworkSpec& spec, const ObservedNetwork& n) {
+  std::vector<std::string> diffs;
+  auto expect = [&](const std::string& field, const std::string& want, const std::string& got) {
+    if (want != got) diffs.push_back(field + " is " + quoted(got) + ", expected " + quoted(want));
+  };
+  if (!n.active) diffs.push_back("it is not active");
+  if (!n.autostart) diffs.push_back("it does not autostart");
+  expect("bridge", spec.bridge, n.bridge);
+  if (spec.mode == "bridge") return diffs;
+  expect("address", spec.address + "/" + std::to_string(spec.prefix),
+         n.ip + "/" + std::to_string(n.prefix));
+  std::set<std::string> want, got;
+  for (const auto& h : spec.dhcp_hosts) want.insert(h.mac + " " + h.ip + " " + h.name);
+  for (const auto& h : n.dhcp_hosts) got.insert(h.mac + " " + h.ip + " " + h.name);
+  if (want != got) diffs.push_back("its DHCP host entries differ");
+  auto want_dns = dns_entries(spec), got_dns = n.dns_hosts;
+  auto order = [](const NetworkDnsHost& a, const NetworkDnsHost& b) {
+    return a.ip != b.ip ? a.ip < b.ip : a.names < b.names;
+  };
+  std::sort(want_dns.begin(), want_dns.end(), order);
+  std::sort(got_dns.begin(), got_dns.end(), order);
+  if (want_dns != got_dns) diffs.push_back("its DNS host entries differ");
+  return diffs;
+}
+
+void verify_network(ExecContext& ctx, const std::string& host, HostSession& s,
+                    const NetworkSpec& spec) {
+  const auto n = s.network(spec.name);
+  const std::string what = ctx.label(host) + ": network " + spec.name;
+  if (!n) throw HostError(what + " is missing right after it was defined");
+  const auto diffs = network_differences(spec, *n);
+  if (!diffs.empty()) throw HostError(what + " read back differs: " + join(diffs));
+}
+
+}  // namespace
+
+std::string apply_network(ExecContext& ctx, const Task& t) {
+  const ResourceChange& c = *t.change;
+  const NetworkSpec& spec = *c.network();
+  HostSession& s = ctx.session(c.host);
+  if (c.action == Action::Update) {
+    s.start_network(spec.name, true);
+    const auto now = s.network(spec.name);
+    if (!now) throw HostError(ctx.label(c.host) + ": network " + spec.name + " is gone; plan again");
+    const NetworkHostsChange change = host_entries_change(spec, *now);
+    if (!change.empty()) s.update_network_hosts(spec.name, change);
+  } else {
+    if (c.action == Action::Replace) s.delete_network(spec.name);
+    s.define_network(spec);
+  }
+  verify_network(ctx, c.host, s, spec);
+  return "";
+}
+
+std::string delete_network(ExecContext& ctx, const Task& t) {
+  const std::string name = t.change->observed_name();
+  HostSession& s = ctx.session(t.host);
+  s.delete_network(name);
+  if (s.network(name))
+    throw HostError(ctx.label(t.host) + ": network " + name + " is still there after deleting it");
+  return "";
+}
+
+}  // namespace kumo::exec

@@ -1,0 +1,33 @@
+// What kumo asks a guest through its agent, on any HostSession: files read with the agent's file
+// API and cloud-init's status. Used by apply's readiness wait and by kumo status.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+
+#include "providers/host_session.h"
+
+namespace kumo {
+
+// A small file of the guest through the agent's file API (no process started in the guest):
+// nullopt when it does not exist. Throws HostError when the agent cannot do it at all. The file
+// handle is closed whatever happens while reading.
+std::optional<std::string> read_guest_file(HostSession& session, const std::string& domain,
+                                           const std::string& path);
+
+struct CloudInitStatus {
+  std::string status;  // done | running | error | degraded done | disabled | ...
+  std::string detail;  // cloud-init's own words (errors included)
+  int exitcode = -1;
+  bool done() const { return status == "done" && (exitcode == 0 || exitcode == 2); }
+};
+
+// cloud-init's status in the guest, from /run/cloud-init/result.json (or `cloud-init status
+// --long` where the agent has no file API). `wait`: until it finishes or `timeout` passes.
+// Throws HostError when the agent does not answer.
+CloudInitStatus cloud_init_status(HostSession& session, const std::string& domain, bool wait,
+                                  std::chrono::seconds timeout,
+                                  std::chrono::milliseconds poll = std::chrono::milliseconds(500));
+
+}  // namespace kumo
