@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "planner/cloudinit.h"
-#include "planner/hash.h"
+#include "providers/digest.h"
 #include "providers/ownership.h"
 
 namespace kumo {

@@ -5,7 +5,7 @@
 #include <set>
 
 #include "planner/config/units.h"
-#include "planner/hash.h"
+#include "providers/digest.h"
 #include "providers/host_session.h"
 #include "providers/ownership.h"
 

@@ -42,10 +42,6 @@ const char* to_string(ImageFormat v) {
   return "?";
 }
 
-const char* to_string(ChecksumAlgo v) {
-  return v == ChecksumAlgo::Sha256 ? "sha256" : "sha512";
-}
-
 const char* to_string(PlacementStrategy v) {
   return v == PlacementStrategy::Spread ? "spread" : "pack";
 }

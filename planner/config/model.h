@@ -13,6 +13,7 @@
 
 #include "planner/config/diagnostics.h"
 #include "planner/config/netaddr.h"
+#include "providers/digest.h"
 
 namespace kumo {
 
@@ -22,7 +23,6 @@ constexpr std::uint64_t kGiB = 1024ull * kMiB;
 enum class VirtType { Auto, Kvm, Qemu };
 enum class NetMode { Nat, Isolated, Route, Bridge };
 enum class ImageFormat { Auto, Qcow2, Raw };
-enum class ChecksumAlgo { Sha256, Sha512 };
 enum class PlacementStrategy { Spread, Pack };
 enum class UserDataChange { Recreate, Ignore };
 enum class WaitFor { None, Running, Agent, CloudInit };
@@ -30,7 +30,6 @@ enum class WaitFor { None, Running, Agent, CloudInit };
 const char* to_string(VirtType v);
 const char* to_string(NetMode v);
 const char* to_string(ImageFormat v);
-const char* to_string(ChecksumAlgo v);
 const char* to_string(PlacementStrategy v);
 const char* to_string(UserDataChange v);
 const char* to_string(WaitFor v);
@@ -51,13 +50,6 @@ struct HostConfig {
   double cpu_overcommit = 4.0;     // vCPUs per host CPU kumo will place
   double memory_overcommit = 1.0;  // guest memory per byte of host memory
   Location location;
-};
-
-struct Checksum {
-  ChecksumAlgo algo = ChecksumAlgo::Sha256;
-  std::string hex;  // lowercase
-  std::string str() const { return std::string(to_string(algo)) + ":" + hex; }
-  auto operator<=>(const Checksum&) const = default;
 };
 
 struct ImageConfig {

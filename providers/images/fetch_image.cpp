@@ -10,7 +10,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "planner/hash.h"
+#include "providers/digest.h"
 #include "providers/images/checksum_list.h"
 #include "providers/images/fetch.h"
 #include "providers/images/file_io.h"

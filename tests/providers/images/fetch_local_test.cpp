@@ -6,7 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include "http_fixture.h"
-#include "planner/hash.h"
+#include "providers/digest.h"
 #include "providers/images/fetch.h"
 
 using namespace kumo;

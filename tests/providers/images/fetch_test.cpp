@@ -13,7 +13,7 @@
 #include <catch2/catch.hpp>
 
 #include "http_fixture.h"
-#include "planner/hash.h"
+#include "providers/digest.h"
 
 using namespace kumo;
 using namespace kumo::images;
