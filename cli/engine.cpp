@@ -38,7 +38,7 @@ ImageResolver make_image_resolver(const std::string& cache_dir) {
   return [cache_dir](const ImageConfig& image) {
     images::FetchOptions options;
     options.cache_dir = cache_dir;
-    const images::ImageFacts facts = images::describe_image(image, options);
+    const images::ImageFacts facts = images::describe_image(image_source(image), options);
     ResolvedImage r;
     r.checksum = facts.checksum;
     r.cached = facts.cached;
@@ -58,7 +58,7 @@ ImageFetcher make_image_fetcher(const std::string& cache_dir) {
     options.on_progress = [tick](const images::FetchProgress& p) {
       if (tick) tick(p.done, p.total);
     };
-    const images::FetchResult r = images::fetch_image(*image, options);
+    const images::FetchResult r = images::fetch_image(image_source(*image), options);
     if (!r.image) throw std::runtime_error(r.error);
     return FetchedImage{r.image->path, r.image->checksum.str(), r.image->size, r.image->format};
   };

@@ -39,8 +39,8 @@ struct Lab {
 
   Lab() { testing::write_file(root / "debian-12.qcow2", bytes); }
 
-  ImageConfig image(const std::string& path_and_query = "/debian-12.qcow2") const {
-    ImageConfig image;
+  ImageSource image(const std::string& path_and_query = "/debian-12.qcow2") const {
+    ImageSource image;
     image.name = "debian-12";
     image.url = server.url(path_and_query);
     image.checksum = checksum;
