@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "planner/cloudinit.h"
-#include "planner/hash.h"
+#include "providers/digest.h"
 #include "providers/ownership.h"
 
 namespace kumo {
@@ -189,7 +189,7 @@ DesiredCluster expand(const ClusterConfig& cfg) {
   }
   for (const auto& img : cfg.images) {
     out.images.push_back(
-        {img.name, display_source(img), img.checksum, img.checksum_none, img, img.location});
+        {img.name, display_source(img), img.checksum, img.checksum_none, image_source(img), img.location});
   }
   for (const auto& net : cfg.networks) out.network_templates.push_back(network_template(cfg, net));
   out.sensitive_values = cfg.sensitive_values;

@@ -100,7 +100,7 @@ struct DesiredImage {
   std::string source;  // URL or path for display, credentials redacted
   std::optional<Checksum> checksum;
   bool checksum_none = false;
-  ImageConfig fetch;  // how to fetch it (the executor's image fetcher reads this)
+  images::ImageSource fetch;  // how to fetch it
   Location location;
 };
 

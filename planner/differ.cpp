@@ -5,7 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "planner/differ_internal.h"
-#include "planner/hash.h"
+#include "providers/digest.h"
 #include "providers/ownership.h"
 
 namespace kumo {

@@ -30,7 +30,7 @@ struct HostReport {
 struct ImagePlan {
   std::string name;        // in kumo.yaml
   std::string source;      // URL or path for display (credentials redacted)
-  ImageConfig fetch;       // what the executor fetches it from
+  images::ImageSource fetch;  // what the executor fetches it from
   std::string checksum;    // "sha256:<hex>"; "" when only the download tells (checksum: none)
   std::string volume;      // kumo-image_<algo>-<hex>: its name on every host ("" when unknown)
   bool cached = false;     // already in the local cache: no download

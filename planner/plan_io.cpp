@@ -299,7 +299,7 @@ bool is_hex(const std::string& s) {
 }
 
 json image_to_json(const ImagePlan& im) {
-  return {{"name", im.name},           {"source", im.source},         {"fetch", image_config_to_json(im.fetch)},
+  return {{"name", im.name},           {"source", im.source},         {"fetch", image_source_to_json(im.fetch)},
           {"checksum", im.checksum},   {"volume", im.volume},         {"cached", im.cached},
           {"size", im.size},           {"upload_to", im.upload_to},   {"present_on", im.present_on},
           {"partial_on", im.partial_on}};
@@ -310,7 +310,7 @@ ImagePlan image_from_json(const json& j) {
   j.at("name").get_to(im.name);
   j.at("source").get_to(im.source);
   std::string error;
-  auto fetch = image_config_from_json(j.at("fetch"), &error);
+  auto fetch = image_source_from_json(j.at("fetch"), &error);
   if (!fetch) throw std::invalid_argument(error);
   im.fetch = *fetch;
   j.at("checksum").get_to(im.checksum);
@@ -346,7 +346,7 @@ json plan_to_json(const Plan& plan) {
           {"images", images}};
 }
 
-json image_config_to_json(const ImageConfig& image) {
+json image_source_to_json(const images::ImageSource& image) {
   json j = {{"name", image.name},
             {"checksum_none", image.checksum_none},
             {"format", to_string(image.format)}};
@@ -358,15 +358,15 @@ json image_config_to_json(const ImageConfig& image) {
   return j;
 }
 
-std::optional<ImageConfig> image_config_from_json(const json& j, std::string* error) {
+std::optional<images::ImageSource> image_source_from_json(const json& j, std::string* error) {
   try {
-    ImageConfig c;
+    images::ImageSource c;
     c.name = j.at("name").get<std::string>();
     c.checksum_none = j.value("checksum_none", false);
     const std::string format = j.value("format", "auto");
-    c.format = format == "qcow2" ? ImageFormat::Qcow2
-               : format == "raw" ? ImageFormat::Raw
-                                 : ImageFormat::Auto;
+    c.format = format == "qcow2" ? images::ImageFormat::Qcow2
+               : format == "raw" ? images::ImageFormat::Raw
+                                 : images::ImageFormat::Auto;
     if (j.contains("url")) c.url = j["url"].get<std::string>();
     if (j.contains("path")) c.path = j["path"].get<std::string>();
     if (j.contains("checksum_url")) c.checksum_url = j["checksum_url"].get<std::string>();
@@ -375,7 +375,8 @@ std::optional<ImageConfig> image_config_from_json(const json& j, std::string* er
       const std::string text = j["checksum"].get<std::string>();
       const auto colon = text.find(':');
       const std::string algo = text.substr(0, colon);
-      if (colon == std::string::npos || (algo != "sha256" && algo != "sha512")) {
+      if (colon == std::string::npos || (algo != "sha256" && algo != "sha512") ||
+          !is_hex(text.substr(colon + 1))) {
         *error = "image " + c.name + ": bad checksum " + text;
         return std::nullopt;
       }

@@ -8,7 +8,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "planner/config/model.h"
+#include "planner/plan.h"
+#include "providers/images/source.h"
 #include "planner/plan.h"
 
 namespace kumo {
@@ -19,8 +20,9 @@ inline constexpr int kSavedPlanVersion = 2;
 nlohmann::json plan_to_json(const Plan& plan);
 
 // The fetch instructions for an image inside a plan (ImagePlan::fetch), and back.
-nlohmann::json image_config_to_json(const ImageConfig& image);
-std::optional<ImageConfig> image_config_from_json(const nlohmann::json& j, std::string* error);
+nlohmann::json image_source_to_json(const images::ImageSource& image);
+std::optional<images::ImageSource> image_source_from_json(const nlohmann::json& j,
+                                                          std::string* error);
 // nullopt and *error set when the document is not a saved plan of this format version.
 std::optional<Plan> plan_from_json(const nlohmann::json& doc, std::string* error);
 

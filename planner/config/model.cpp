@@ -30,22 +30,6 @@ const char* to_string(NetMode v) {
   return "?";
 }
 
-const char* to_string(ImageFormat v) {
-  switch (v) {
-    case ImageFormat::Auto:
-      return "auto";
-    case ImageFormat::Qcow2:
-      return "qcow2";
-    case ImageFormat::Raw:
-      return "raw";
-  }
-  return "?";
-}
-
-const char* to_string(ChecksumAlgo v) {
-  return v == ChecksumAlgo::Sha256 ? "sha256" : "sha512";
-}
-
 const char* to_string(PlacementStrategy v) {
   return v == PlacementStrategy::Spread ? "spread" : "pack";
 }
@@ -66,6 +50,17 @@ const char* to_string(WaitFor v) {
       return "cloud-init";
   }
   return "?";
+}
+
+images::ImageSource image_source(const ImageConfig& image) {
+  return {.name = image.name,
+          .url = image.url,
+          .path = image.path,
+          .checksum = image.checksum,
+          .checksum_url = image.checksum_url,
+          .checksum_none = image.checksum_none,
+          .format = image.format,
+          .ca_bundle = image.ca_bundle};
 }
 
 std::optional<DhcpRange> NetworkConfig::effective_dhcp_range() const {

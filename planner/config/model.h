@@ -13,6 +13,8 @@
 
 #include "planner/config/diagnostics.h"
 #include "planner/config/netaddr.h"
+#include "providers/digest.h"
+#include "providers/images/source.h"
 
 namespace kumo {
 
@@ -21,16 +23,13 @@ constexpr std::uint64_t kGiB = 1024ull * kMiB;
 
 enum class VirtType { Auto, Kvm, Qemu };
 enum class NetMode { Nat, Isolated, Route, Bridge };
-enum class ImageFormat { Auto, Qcow2, Raw };
-enum class ChecksumAlgo { Sha256, Sha512 };
+using ImageFormat = images::ImageFormat;  // to_string(ImageFormat) is images::to_string
 enum class PlacementStrategy { Spread, Pack };
 enum class UserDataChange { Recreate, Ignore };
 enum class WaitFor { None, Running, Agent, CloudInit };
 
 const char* to_string(VirtType v);
 const char* to_string(NetMode v);
-const char* to_string(ImageFormat v);
-const char* to_string(ChecksumAlgo v);
 const char* to_string(PlacementStrategy v);
 const char* to_string(UserDataChange v);
 const char* to_string(WaitFor v);
@@ -53,13 +52,6 @@ struct HostConfig {
   Location location;
 };
 
-struct Checksum {
-  ChecksumAlgo algo = ChecksumAlgo::Sha256;
-  std::string hex;  // lowercase
-  std::string str() const { return std::string(to_string(algo)) + ":" + hex; }
-  auto operator<=>(const Checksum&) const = default;
-};
-
 struct ImageConfig {
   std::string name;
   std::optional<std::string> url;   // http(s):// or file://
@@ -71,6 +63,9 @@ struct ImageConfig {
   std::optional<std::string> ca_bundle;  // absolute path
   Location location;
 };
+
+// What providers/images/ needs of an image: everything but where kumo.yaml wrote it.
+images::ImageSource image_source(const ImageConfig& image);
 
 struct DhcpRange {
   Ipv4 start, end;

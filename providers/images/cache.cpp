@@ -64,14 +64,14 @@ std::string detect_format(const std::string& path) {
   return qcow2 ? "qcow2" : "raw";
 }
 
-std::string format_mismatch(const ImageConfig& image, const std::string& display,
+std::string format_mismatch(const ImageSource& image, const std::string& display,
                             const std::string& detected) {
   if (image.format == ImageFormat::Auto || detected == to_string(image.format)) return "";
   return "image \"" + image.name + "\": format: " + to_string(image.format) + " is declared, but " +
          display + " is a " + detected + " image";
 }
 
-std::optional<CachedImage> find_cached(const ImageConfig& /*image*/, const Checksum& checksum,
+std::optional<CachedImage> find_cached(const ImageSource& /*image*/, const Checksum& checksum,
                                        const std::string& cache_dir) {
   const std::string path = ImageCache(cache_dir).object_path(checksum);
   struct stat st {};

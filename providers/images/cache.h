@@ -12,7 +12,7 @@
 #include <optional>
 #include <string>
 
-#include "planner/config/model.h"
+#include "providers/images/source.h"
 
 namespace kumo::images {
 
@@ -31,7 +31,7 @@ std::string default_cache_dir(const std::map<std::string, std::string>& env);
 // The cache entry for `checksum`, without touching the network or rehashing: entries are only
 // renamed into place after verification. The format is what the file is; fetch_image is the
 // one that compares it with the format the image declares.
-std::optional<CachedImage> find_cached(const ImageConfig& image, const Checksum& checksum,
+std::optional<CachedImage> find_cached(const ImageSource& image, const Checksum& checksum,
                                        const std::string& cache_dir);
 
 // "qcow2" when the file starts with qcow2's magic QFI\xfb, else "raw"; "" if unreadable.
@@ -39,7 +39,7 @@ std::string detect_format(const std::string& path);
 
 // The error for an image whose declared format is not the detected one; "" when they agree
 // or nothing is declared.
-std::string format_mismatch(const ImageConfig& image, const std::string& display,
+std::string format_mismatch(const ImageSource& image, const std::string& display,
                             const std::string& detected);
 
 class ImageCache {

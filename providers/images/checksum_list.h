@@ -7,7 +7,7 @@
 #include <string_view>
 #include <vector>
 
-#include "planner/config/model.h"
+#include "providers/digest.h"
 
 namespace kumo::images {
 

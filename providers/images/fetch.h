@@ -9,8 +9,8 @@
 #include <optional>
 #include <string>
 
-#include "planner/config/model.h"
 #include "providers/images/cache.h"
+#include "providers/images/source.h"
 
 namespace kumo::images {
 
@@ -39,13 +39,13 @@ struct FetchResult {
 // The image in the cache, fetching it first unless its checksum is already there (then no
 // network request at all). Safe to call from several threads and processes at once: one
 // fetches a given image, the others wait and find it cached.
-FetchResult fetch_image(const ImageConfig& image, const FetchOptions& options);
+FetchResult fetch_image(const ImageSource& image, const FetchOptions& options);
 
 // The checksum the image must have: `checksum` as written, or the line for the image's file
 // name in `checksum_url`'s SHA256SUMS/SHA512SUMS file (downloaded, or read for file://).
 // nullopt with *error empty for `checksum: none` and for local files without one (the caller
 // warns); nullopt with *error set when the list cannot be fetched or does not name the file.
-std::optional<Checksum> resolve_checksum(const ImageConfig& image, const FetchOptions& options,
+std::optional<Checksum> resolve_checksum(const ImageSource& image, const FetchOptions& options,
                                          std::string* error);
 
 // What `kumo plan` says about an image without fetching it: its checksum (reading checksum_url,
@@ -57,6 +57,6 @@ struct ImageFacts {
   std::uint64_t size = 0;
   std::string error;
 };
-ImageFacts describe_image(const ImageConfig& image, const FetchOptions& options);
+ImageFacts describe_image(const ImageSource& image, const FetchOptions& options);
 
 }  // namespace kumo::images

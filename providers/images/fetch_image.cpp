@@ -10,7 +10,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "planner/hash.h"
+#include "providers/digest.h"
 #include "providers/images/checksum_list.h"
 #include "providers/images/fetch.h"
 #include "providers/images/file_io.h"
@@ -64,9 +64,9 @@ class ProgressReporter {
 };
 
 struct Job {
-  const ImageConfig& image;
+  const ImageSource& image;
   const FetchOptions& options;
-  ImageSource source;
+  ResolvedSource source;
   ImageCache cache;
   ProgressReporter& progress;
 };
@@ -77,7 +77,7 @@ struct Filled {
   std::string hex;
 };
 
-std::string prefix(const ImageConfig& image) {
+std::string prefix(const ImageSource& image) {
   return "image \"" + image.name + "\": ";
 }
 
@@ -85,7 +85,7 @@ FetchResult failure(std::string error) {
   return {std::nullopt, std::move(error)};
 }
 
-TransferOptions transfer_options(const ImageConfig& image, const FetchOptions& options) {
+TransferOptions transfer_options(const ImageSource& image, const FetchOptions& options) {
   return {options.retries, options.connect_timeout, options.low_speed_bytes, options.low_speed_time,
           image.ca_bundle};
 }
@@ -193,10 +193,10 @@ FetchResult fill_and_commit(const Job& job, const std::string& key,
   return accept(job, std::move(*committed));
 }
 
-FetchResult fetch(const ImageConfig& image, const FetchOptions& options,
+FetchResult fetch(const ImageSource& image, const FetchOptions& options,
                   ProgressReporter& progress) {
   std::string error;
-  auto source = image_source(image, &error);
+  auto source = resolve_source(image, &error);
   if (!source) return failure(error);
   if (options.cache_dir.empty()) {
     return failure(prefix(image) +
@@ -222,19 +222,19 @@ FetchResult fetch(const ImageConfig& image, const FetchOptions& options,
 
 }  // namespace
 
-FetchResult fetch_image(const ImageConfig& image, const FetchOptions& options) {
+FetchResult fetch_image(const ImageSource& image, const FetchOptions& options) {
   ProgressReporter progress(options, image.name);
   FetchResult result = fetch(image, options, progress);
   progress.finish(result.image ? std::optional(result.image->size) : std::nullopt);
   return result;
 }
 
-std::optional<Checksum> resolve_checksum(const ImageConfig& image, const FetchOptions& options,
+std::optional<Checksum> resolve_checksum(const ImageSource& image, const FetchOptions& options,
                                          std::string* error) {
   error->clear();
   if (image.checksum) return image.checksum;
   if (!image.checksum_url) return std::nullopt;  // checksum: none, or a local file
-  const auto source = image_source(image, error);
+  const auto source = resolve_source(image, error);
   if (!source) return std::nullopt;
   const std::string& url = *image.checksum_url;
   const std::string display = redact_url(url);
@@ -255,10 +255,10 @@ std::optional<Checksum> resolve_checksum(const ImageConfig& image, const FetchOp
   return checksum_for(text, source->file_name, image.name, display, error);
 }
 
-ImageFacts describe_image(const ImageConfig& image, const FetchOptions& options) {
+ImageFacts describe_image(const ImageSource& image, const FetchOptions& options) {
   ImageFacts facts;
   std::string error;
-  const auto source = image_source(image, &error);
+  const auto source = resolve_source(image, &error);
   if (!source) {
     facts.error = prefix(image) + error;
     return facts;

@@ -7,7 +7,7 @@
 #include <optional>
 #include <string>
 
-#include "planner/hash.h"
+#include "providers/digest.h"
 
 namespace kumo::images {
 

@@ -32,6 +32,18 @@ std::string percent_decode(std::string_view text) {
 
 }  // namespace
 
+const char* to_string(ImageFormat v) {
+  switch (v) {
+    case ImageFormat::Auto:
+      return "auto";
+    case ImageFormat::Qcow2:
+      return "qcow2";
+    case ImageFormat::Raw:
+      return "raw";
+  }
+  return "?";
+}
+
 bool is_http_url(std::string_view url) {
   return starts_with(url, "http://") || starts_with(url, "https://");
 }
@@ -68,8 +80,8 @@ std::optional<std::string> path_of_file_url(std::string_view url) {
   return percent_decode(rest.substr(slash));
 }
 
-std::optional<ImageSource> image_source(const ImageConfig& image, std::string* error) {
-  ImageSource source;
+std::optional<ResolvedSource> resolve_source(const ImageSource& image, std::string* error) {
+  ResolvedSource source;
   if (image.path) {
     source.location = source.display = *image.path;
   } else if (image.url && is_http_url(*image.url)) {

@@ -1,18 +1,37 @@
-// Where an image comes from, as plain data: no network, no file system. Private to
-// providers/images/.
+// Where an image comes from, as plain data: no network, no file system. ImageSource and
+// ImageFormat are what the rest of kumo hands to providers/images/ (planner builds them from
+// kumo.yaml's images); everything else here is private to providers/images/.
 #pragma once
 
 #include <optional>
 #include <string>
 #include <string_view>
 
-#include "planner/config/model.h"
+#include "providers/digest.h"
 
 namespace kumo::images {
 
+enum class ImageFormat { Auto, Qcow2, Raw };
+
+const char* to_string(ImageFormat v);  // "auto", "qcow2", "raw"
+
+// One base image to fetch, describe or find in the cache: everything providers/images/ needs to
+// know about it. Errors name it by `name`.
+struct ImageSource {
+  std::string name;
+  std::optional<std::string> url;   // http(s):// or file://
+  std::optional<std::string> path;  // absolute
+  std::optional<Checksum> checksum;
+  std::optional<std::string> checksum_url;  // a SHA256SUMS/SHA512SUMS file
+  bool checksum_none = false;               // "checksum: none": never verified
+  ImageFormat format = ImageFormat::Auto;
+  std::optional<std::string> ca_bundle;  // absolute path of a PEM file for TLS
+};
+
 enum class SourceKind { Http, Local };
 
-struct ImageSource {
+// An ImageSource's url or path, resolved: where the bytes are and how to name them.
+struct ResolvedSource {
   SourceKind kind = SourceKind::Local;
   std::string location;   // the URL to download (Http) or the local file's path (Local)
   std::string display;    // for messages: the URL or path with any user:password redacted
@@ -21,7 +40,7 @@ struct ImageSource {
 
 // http(s):// → Http; file:// and `path` → Local. nullopt (with *error set) for an image with
 // neither or a file:// URL kumo cannot turn into a local path.
-std::optional<ImageSource> image_source(const ImageConfig& image, std::string* error);
+std::optional<ResolvedSource> resolve_source(const ImageSource& image, std::string* error);
 
 // "https://user:secret@mirror/x" → "https://***@mirror/x". Credentials in a URL are for curl,
 // never for logs or error messages.

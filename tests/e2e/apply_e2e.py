@@ -18,105 +18,41 @@ that leaves a marker). Before kumo runs, a VM and a network are defined by hand 
 
 usage: apply_e2e.py path/to/kumo
 """
-import atexit
 import json
 import os
 import re
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
 
-import yaml
-
-HERE = os.path.dirname(os.path.realpath(__file__))
-ROOT = os.path.realpath(os.path.join(HERE, "..", ".."))
-LAB = os.path.join(ROOT, "tests", "lab", "lab")
-KUMO = os.path.realpath(sys.argv[1])
-failures = []
-timings = {}
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        failures.append(what)
-    return cond
-
-
-def run(args, check_rc=True, input=None, timeout=None):
-    p = subprocess.run(args, capture_output=True, text=True, input=input, timeout=timeout)
-    if check_rc and p.returncode != 0:
-        raise RuntimeError(f"{' '.join(args)} -> {p.returncode}\n{p.stdout}\n{p.stderr}")
-    return p
-
-
-def virsh(uri, *args, check_rc=True):
-    return run(["virsh", "-q", "-c", uri, *args], check_rc=check_rc).stdout
-
-
-def inventory(uri):
-    names = lambda out: sorted(out.split())
-    return {
-        "domains": names(virsh(uri, "list", "--all", "--name")),
-        "networks": names(virsh(uri, "net-list", "--all", "--name")),
-        "volumes": sorted(l.split()[0] for l in virsh(uri, "vol-list", "default").splitlines() if l.strip()),
-    }
-
-
-def guest(uri, dom, *cmd, timeout=60):
-    p = run([LAB, "exec", uri, dom, "--timeout", str(timeout), "--", *cmd], check_rc=False,
-            timeout=timeout + 60)
-    return p.returncode, p.stdout
+sys.dont_write_bytecode = True  # no __pycache__ next to the scripts
+sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
+from common import (KUMO, check, guest, inventory, kumo_runner, lab_down, lab_hosts,  # noqa: E402
+                    lab_up, main_guarded, run, save, summary, timings, virsh, web_cluster, workdir)
 
 
 def variant(env, work):
-    """examples/web-cluster.yaml, made to run on the lab."""
-    with open(os.path.join(ROOT, "examples", "web-cluster.yaml")) as f:
-        cfg = yaml.safe_load(f)
-    vt = env.get("KUMO_LAB_VIRT_TYPE", "qemu")
-    for h in cfg["hosts"].values():
-        h["virt_type"] = vt
-    cfg["images"]["debian-12"] = {"path": env["KUMO_LAB_IMAGE"],
-                                  "checksum_url": "file://" + env["KUMO_LAB_IMAGE_SHA256SUMS"]}
-
-    def strip(ci):
-        if isinstance(ci, dict):
-            ci.pop("packages", None)
-    strip(cfg["defaults"].get("cloud_init"))
-    for vm in cfg["vms"].values():
-        strip(vm.get("cloud_init"))
+    """examples/web-cluster.yaml, made to run on the lab (common.web_cluster), with web's runcmd
+    leaving a marker and api pinned to hv2."""
+    cfg = web_cluster(env)
     cfg["vms"]["web"]["cloud_init"]["runcmd"] = [["sh", "-c", "echo festival > /var/tmp/runcmd-done"]]
-    if vt == "qemu":  # TCG: four guests on two cores; leave room for a slower CI machine
-        cfg["defaults"]["wait_timeout"] = "20m"
     # Each host's "front" is its own NAT network: pin api to hv2, where spread places web-1 next
     # to it (db is pinned to hv3, web-0 takes the empty hv1), so that name resolution between
     # two VMs on one network is checked, and every host gets a VM (and the image).
     cfg["vms"]["api"]["host"] = "hv2"
     path = os.path.join(work, "kumo.yaml")
-    with open(path, "w") as f:
-        yaml.safe_dump(cfg, f, sort_keys=False)
+    save(cfg, path)
     return path, cfg
 
 
 def main():
-    run([LAB, "down"])
-    t = time.monotonic()
-    print(run([LAB, "up", "3"]).stdout, end="")
-    timings["lab_up_s"] = round(time.monotonic() - t, 1)
-    env = json.loads(run([LAB, "env", "--json"]).stdout)
-    hv = {"hv1": env["KUMO_LAB_HV1_URI"], "hv2": env["KUMO_LAB_HV2_URI"],
-          "hv3": env["KUMO_LAB_HV3_SSH_URI"]}
-    work = tempfile.mkdtemp(prefix="kumo-apply-e2e-")
-    atexit.register(shutil.rmtree, work, True)  # its image cache too: ~130 MB a run
+    env = lab_up()
+    hv = lab_hosts(env)
+    work = workdir("kumo-apply-e2e-")
     cfg_path, cfg = variant(env, work)
     cache = os.path.join(work, "cache")
     vars_ = [f"--var=hv1={hv['hv1']}", f"--var=hv2={hv['hv2']}", f"--var=hv3={hv['hv3']}"]
     common = ["-f", cfg_path, "--cache-dir", cache, *vars_]
-
-    def kumo(cmd, *extra, timeout=1500):
-        return run([KUMO, cmd, *common, *extra], check_rc=False, timeout=timeout)
+    kumo = kumo_runner(*common)
 
     # Objects kumo did not make, defined by hand before kumo runs.
     with open(os.path.join(work, "hand-net.xml"), "w") as f:
@@ -127,7 +63,6 @@ def main():
         f.write("<domain type='qemu'><name>handmade-vm</name><memory unit='MiB'>64</memory>"
                 "<vcpu>1</vcpu><os><type arch='x86_64' machine='pc'>hvm</type></os></domain>")
     virsh(hv["hv1"], "define", os.path.join(work, "hand-vm.xml"))
-    hand_before = inventory(hv["hv1"])
 
     # 1. plan
     p = kumo("plan", "--json")
@@ -223,8 +158,7 @@ def main():
 
     # 6. lift prevent_destroy, then destroy
     cfg["vms"]["api"]["lifecycle"]["prevent_destroy"] = False
-    with open(cfg_path, "w") as f:
-        yaml.safe_dump(cfg, f, sort_keys=False)
+    save(cfg, cfg_path)
     saved = os.path.join(work, "lift.plan")
     check(kumo("plan", "-q", "-o", saved).returncode == 0, "plan -o saves the prevent_destroy change")
     a3 = run([KUMO, "apply", "--cache-dir", cache, saved], check_rc=False)
@@ -264,19 +198,5 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Exception as e:  # noqa: BLE001
-        failures.append(f"exception: {e}")
-        print("FAIL exception:", e, flush=True)
-    finally:
-        down = run([LAB, "down"], check_rc=False)
-        if down.returncode != 0:
-            failures.append("lab down failed: " + down.stderr)
-    print("timings:", json.dumps(timings))
-    if failures:
-        print(f"\n{len(failures)} check(s) failed:")
-        for f in failures:
-            print("  -", f)
-        sys.exit(1)
-    print("\nall checks passed")
+    main_guarded(main, lab_down)
+    summary()

@@ -28,73 +28,33 @@ one NAT network, wait_for: cloud-init.
 
 usage: fault_e2e.py path/to/kumo
 """
-import atexit
 import json
 import os
 import pwd
 import re
 import signal
 import socket
-import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
-import yaml
+sys.dont_write_bytecode = True  # no __pycache__ next to the scripts
+sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
+from common import (KUMO, LAB, STEP, check, check_converged, guest, inventory,  # noqa: E402
+                    kumo_runner, lab_down, lab_hosts, lab_image, lab_up, main_guarded, plan_json,
+                    run, save, summary, timings, virsh, virt_type, wait_used_memory, workdir)
 
-HERE = os.path.dirname(os.path.realpath(__file__))
-ROOT = os.path.realpath(os.path.join(HERE, "..", ".."))
-LAB = os.path.join(ROOT, "tests", "lab", "lab")
-KUMO = os.path.realpath(sys.argv[1])
 CLUSTER = "faultlab"
 LOCK = f"kumo-lock_{CLUSTER}"
 INSTANCES = ["node-0", "node-1", "node-2"]
-STEP = re.compile(r"^\s*(ok|FAILED|skipped)\s+(\S+) on (\S+): (.+)$")
 # Points of an apply from nothing, in the order they come (per VM), as its output shows them.
 STAGES = [("an image upload", re.compile(r"^\s*ok\s+image\.\S+ on \S+: upload\b")),
           ("a volume create", re.compile(r"^\s*ok\s+volume\.\S+ on \S+: create\b")),
           ("a seed upload", re.compile(r"^\s*ok\s+volume\.\S+/seed on \S+: upload\b")),
           ("a define", re.compile(r"^\s*ok\s+vm\.\S+ on \S+: define\b")),
           ("a start", re.compile(r"^\s*ok\s+vm\.\S+ on \S+: start\b"))]
-failures = []
-timings = {}
 started = []          # every kumo process this test started (killed in the end if still alive)
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        failures.append(what)
-    return cond
-
-
-def run(args, check_rc=True, input=None, timeout=None):
-    p = subprocess.run(args, capture_output=True, text=True, input=input, timeout=timeout)
-    if check_rc and p.returncode != 0:
-        raise RuntimeError(f"{' '.join(args)} -> {p.returncode}\n{p.stdout}\n{p.stderr}")
-    return p
-
-
-def virsh(uri, *args, check_rc=True):
-    return run(["virsh", "-q", "-c", uri, *args], check_rc=check_rc).stdout
-
-
-def inventory(uri):
-    names = lambda out: sorted(out.split())
-    return {
-        "domains": names(virsh(uri, "list", "--all", "--name")),
-        "running": names(virsh(uri, "list", "--state-running", "--name")),
-        "networks": names(virsh(uri, "net-list", "--all", "--name")),
-        "volumes": sorted(l.split()[0] for l in virsh(uri, "vol-list", "default").splitlines() if l.strip()),
-    }
-
-
-def guest(uri, dom, *cmd, timeout=60):
-    p = run([LAB, "exec", uri, dom, "--timeout", str(timeout), "--", *cmd], check_rc=False,
-            timeout=timeout + 60)
-    return p.returncode, p.stdout
 
 
 def stage_of(line):
@@ -189,12 +149,11 @@ class Kumo:
 
 
 def config(env, hv, memory="256MiB"):
-    vt = env.get("KUMO_LAB_VIRT_TYPE", "qemu")
+    vt = virt_type(env)
     return {
         "cluster": CLUSTER,
         "hosts": {h: {"uri": u, "virt_type": vt} for h, u in hv.items()},
-        "images": {"debian-12": {"path": env["KUMO_LAB_IMAGE"],
-                                 "checksum_url": "file://" + env["KUMO_LAB_IMAGE_SHA256SUMS"]}},
+        "images": {"debian-12": lab_image(env)},
         "networks": {"front": {"cidr": "10.50.0.0/24", "domain": "fault.internal"}},
         "defaults": {"image": "debian-12", "cpus": 1, "memory": memory, "disk": "4GiB",
                      # TCG: three guests on two cores; leave room for a slower CI machine
@@ -211,28 +170,20 @@ def config(env, hv, memory="256MiB"):
 
 
 def main():
-    run([LAB, "down"])
-    t = time.monotonic()
-    print(run([LAB, "up", "3"]).stdout, end="")
-    timings["lab_up_s"] = round(time.monotonic() - t, 1)
-    env = json.loads(run([LAB, "env", "--json"]).stdout)
-    hv = {"hv1": env["KUMO_LAB_HV1_URI"], "hv2": env["KUMO_LAB_HV2_URI"],
-          "hv3": env["KUMO_LAB_HV3_SSH_URI"]}
+    env = lab_up()
+    hv = lab_hosts(env)
     # The pools' directories as the root namespace sees them (hvN/lib is /var/lib/libvirt of
     # hvN): polling a file there catches the lock within milliseconds, without a libvirt call.
     lock_paths = {h: os.path.join(env[f"KUMO_LAB_{h.upper()}_DIR"], "lib", "images", LOCK) for h in hv}
-    work = tempfile.mkdtemp(prefix="kumo-fault-e2e-")
-    atexit.register(shutil.rmtree, work, True)  # its image cache too: ~130 MB a run
+    work = workdir("kumo-fault-e2e-")
     cfg_path = os.path.join(work, "kumo.yaml")
     cfg = config(env, hv)
-    with open(cfg_path, "w") as f:
-        yaml.safe_dump(cfg, f, sort_keys=False)
+    save(cfg, cfg_path)
     cache = os.path.join(work, "cache")
     common = ["-f", cfg_path, "--cache-dir", cache]
     holder = f"{pwd.getpwuid(os.geteuid()).pw_name}@{socket.gethostname()}"
 
-    def kumo(cmd, *extra, timeout=1500):
-        return run([KUMO, cmd, *common, *extra], check_rc=False, timeout=timeout)
+    kumo = kumo_runner(*common)
 
     def apply_bg():
         return Kumo([KUMO, "apply", *common, "--auto-approve"])
@@ -268,7 +219,7 @@ def main():
         anything missing, not running, or the lock still there."""
         problems, where = [], {}
         for h, u in hv.items():
-            inv = inventory(u)
+            inv = inventory(u, running=True)
             for d in inv["domains"]:
                 if d not in INSTANCES:
                     problems.append(f"{h}: unknown domain {d}")
@@ -317,11 +268,7 @@ def main():
 
     def after_kill(label):
         check(lock_volumes() == sorted(hv), f"{label}: the killed apply left its lock on every host")
-        p = kumo("plan", "--json")
-        try:
-            plan = json.loads(p.stdout) if p.returncode == 0 else None
-        except ValueError:
-            plan = None
+        p, plan = plan_json(kumo)
         ok = check(plan is not None, f"{label}: plan --json reads the leftovers without error ({p.stderr.strip()[-300:]})")
         if ok:
             ch = plan["changes"]
@@ -334,9 +281,7 @@ def main():
         check(problems == [], f"{label}: nothing leaked or duplicated on the hosts ({problems})")
 
     def converged(label):
-        p = kumo("plan", "--detailed-exitcode")
-        check(p.returncode == 0, f"{label}: plan has no changes (--detailed-exitcode 0; got {p.returncode}: "
-                                 f"{(p.stdout + p.stderr)[-600:]})")
+        check_converged(kumo, f"{label}: plan has no changes")
         s = kumo("status", "--json")
         try:
             st = json.loads(s.stdout) if s.returncode == 0 else {"vms": []}
@@ -410,11 +355,7 @@ def main():
     info = read_lock("hv3")
     check(str(info.get("pid")) == str(a1.pid) and info.get("user") and info.get("machine") and "apply" in str(info.get("command"))
           and info.get("since"), f"the lock on hv3 (read over qemu+ssh) names user, machine, pid {a1.pid}, command, since ({info})")
-    p = kumo("plan", "--json")
-    try:
-        plan = json.loads(p.stdout) if p.returncode == 0 else None
-    except ValueError:
-        plan = None
+    p, plan = plan_json(kumo)
     check(plan is not None and not any("lock" in c["address"] for c in plan["changes"]),
           f"plan works while apply #1 holds the lock, and does not show the lock ({p.stderr.strip()[-300:]})")
     for cmd in ("apply", "destroy"):
@@ -471,8 +412,7 @@ def main():
     # on this machine, which is not stale. Then its lock is made to name another machine (same
     # JSON, "machine": "x", padded with spaces to the same length), the case force-unlock is for.
     cfg["defaults"]["memory"] = "320MiB"           # a live change: something for apply to do
-    with open(cfg_path, "w") as f:
-        yaml.safe_dump(cfg, f, sort_keys=False)
+    save(cfg, cfg_path)
     a5 = apply_bg()
     caught = False
     deadline = time.monotonic() + 120
@@ -532,11 +472,7 @@ def main():
           f"after force-unlock, apply runs without meeting a lock ({r.stderr.strip()[-300:]})")
     for i, h in placed.items():
         # The balloon reaches its new size on the guest's time: give it a moment.
-        for _ in range(60):
-            dom = virsh(hv[h], "dominfo", i)
-            if re.search(r"^Used memory:\s+327680 KiB", dom, re.M):
-                break
-            time.sleep(0.5)
+        dom = wait_used_memory(hv[h], i, 327680)
         check(re.search(r"^Used memory:\s+327680 KiB", dom, re.M) is not None, f"{i}: memory is 320 MiB now")
     converged("force-unlock")
 
@@ -549,26 +485,16 @@ def main():
         check(left == [], f"{h}: nothing of cluster {CLUSTER} is left, lock included ({left})")
 
 
+def teardown():
+    for p in started:             # only the kumo processes this test started, by pid
+        if p.poll() is None:
+            os.kill(p.pid, signal.SIGKILL)
+            p.wait()
+    lab_down()
+
+
 if __name__ == "__main__":
     t_all = time.monotonic()
-    try:
-        main()
-    except Exception as e:  # noqa: BLE001
-        failures.append(f"exception: {e}")
-        print("FAIL exception:", e, flush=True)
-    finally:
-        for p in started:             # only the kumo processes this test started, by pid
-            if p.poll() is None:
-                os.kill(p.pid, signal.SIGKILL)
-                p.wait()
-        down = run([LAB, "down"], check_rc=False)
-        if down.returncode != 0:
-            failures.append("lab down failed: " + down.stderr)
+    main_guarded(main, teardown)
     timings["total_s"] = round(time.monotonic() - t_all, 1)
-    print("timings:", json.dumps(timings))
-    if failures:
-        print(f"\n{len(failures)} check(s) failed:")
-        for f in failures:
-            print("  -", f)
-        sys.exit(1)
-    print("\nall checks passed")
+    summary()

@@ -9,35 +9,15 @@ No guest is booted: domains are only defined.
 
 usage: plan_e2e.py path/to/kumo
 """
-import atexit
 import json
 import os
-import shutil
-import subprocess
 import sys
 import tempfile
 
-HERE = os.path.dirname(os.path.realpath(__file__))
-LAB = os.path.join(HERE, "..", "lab", "lab")
-KUMO = os.path.realpath(sys.argv[1])
-failures = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        failures.append(what)
-
-
-def run(args, check_rc=True, input=None, env=None):
-    p = subprocess.run(args, capture_output=True, text=True, input=input, env=env)
-    if check_rc and p.returncode != 0:
-        raise RuntimeError(f"{' '.join(args)} -> {p.returncode}\n{p.stdout}\n{p.stderr}")
-    return p
-
-
-def virsh(uri, *args, input=None):
-    return run(["virsh", "-q", "-c", uri, *args], input=input).stdout
+sys.dont_write_bytecode = True  # no __pycache__ next to the scripts
+sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
+from common import (KUMO, LAB, check, failures, lab_hosts, lab_up, main_guarded, run,  # noqa: E402
+                    virsh, workdir)
 
 
 def define(uri, xml, kind="define"):
@@ -50,6 +30,8 @@ def define(uri, xml, kind="define"):
 
 
 def inventory(uri):
+    """Stricter than common.inventory: vol-list's whole lines (names and paths) and every
+    domain's XML, so that "plan changed nothing" covers definitions too."""
     return {
         "domains": sorted(virsh(uri, "list", "--all", "--name").split()),
         "networks": sorted(virsh(uri, "net-list", "--all", "--name").split()),
@@ -76,14 +58,9 @@ def kumo_plan(cfg, *extra):
 
 
 def main():
-    run([LAB, "down"])
-    up = run([LAB, "up", "3"])
-    print(up.stdout, end="")
-    env = json.loads(run([LAB, "env", "--json"]).stdout)
-    hv1, hv2 = env["KUMO_LAB_HV1_URI"], env["KUMO_LAB_HV2_URI"]
-    hv3 = env["KUMO_LAB_HV3_SSH_URI"]  # the remote path: qemu+ssh
-    work = tempfile.mkdtemp(prefix="kumo-plan-e2e-")
-    atexit.register(shutil.rmtree, work, True)  # its image cache too: ~130 MB a run
+    env = lab_up()
+    hv1, hv2, hv3 = lab_hosts(env).values()  # hv3: the remote path, qemu+ssh
+    work = workdir("kumo-plan-e2e-")
     cfg = os.path.join(work, "kumo.yaml")
     with open(cfg, "w") as f:
         f.write(f"""cluster: fest
@@ -193,15 +170,13 @@ vms:
     check(after == before, "kumo plan changed nothing on any host")
 
 
+def teardown():
+    run([LAB, "down"], check_rc=False)
+    clean = run([LAB, "check-clean"], check_rc=False)
+    check(clean.returncode == 0, f"lab left nothing behind ({clean.stdout.strip()})")
+
+
 if __name__ == "__main__":
-    try:
-        main()
-    except Exception as e:  # noqa: BLE001 - report, then tear down
-        failures.append(f"exception: {e}")
-        print(f"FAIL exception: {e}", flush=True)
-    finally:
-        down = run([LAB, "down"], check_rc=False)
-        clean = run([LAB, "check-clean"], check_rc=False)
-        check(clean.returncode == 0, f"lab left nothing behind ({clean.stdout.strip()})")
+    main_guarded(main, teardown)
     print(f"{0 if failures else 1} passed, {1 if failures else 0} failed")
     sys.exit(1 if failures else 0)

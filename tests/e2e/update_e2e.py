@@ -35,61 +35,32 @@ the changes; leaving it out saves a boot). Then, one change at a time, each foll
 
 usage: update_e2e.py path/to/kumo
 """
-import atexit
-import json
 import os
 import re
 import secrets
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
-import yaml
+sys.dont_write_bytecode = True  # no __pycache__ next to the scripts
+sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
+from common import (LAB, STEP, check, check_converged, guest, inventory, kumo_runner,  # noqa: E402
+                    lab_down, lab_hosts, lab_up, main_guarded, plan_json, save, summary,
+                    timings, virsh, wait_used_memory, web_cluster, workdir)
 
-HERE = os.path.dirname(os.path.realpath(__file__))
-ROOT = os.path.realpath(os.path.join(HERE, "..", ".."))
-LAB = os.path.join(ROOT, "tests", "lab", "lab")
-KUMO = os.path.realpath(sys.argv[1])
 CLUSTER = "festival"
 GiB = 1 << 30
 MiB = 1 << 20
-failures = []
-timings = {}
 
 
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        failures.append(what)
-    return cond
-
-
-def run(args, check_rc=True, input=None, timeout=None):
-    p = subprocess.run(args, capture_output=True, text=True, input=input, timeout=timeout)
-    if check_rc and p.returncode != 0:
-        raise RuntimeError(f"{' '.join(args)} -> {p.returncode}\n{p.stdout}\n{p.stderr}")
-    return p
-
-
-def virsh(uri, *args, check_rc=True):
-    return run(["virsh", "-q", "-c", uri, *args], check_rc=check_rc).stdout
-
-
-def inventory(uri, detail=False):
-    """Names of domains, networks and volumes; with detail also their UUIDs and capacities, so
-    that "nothing changed" covers objects made anew under the same name and resized volumes."""
-    names = lambda out: sorted(out.split())
-    inv = {
-        "domains": names(virsh(uri, "list", "--all", "--name")),
-        "networks": names(virsh(uri, "net-list", "--all", "--name")),
-        "volumes": sorted(l.split()[0] for l in virsh(uri, "vol-list", "default").splitlines() if l.strip()),
-    }
-    if detail:
-        inv["domain_uuids"] = {d: virsh(uri, "domuuid", d).strip() for d in inv["domains"]}
-        inv["network_uuids"] = {n: virsh(uri, "net-uuid", n).strip() for n in inv["networks"]}
-        inv["capacities"] = {v: vol_capacity(uri, v) for v in inv["volumes"] if CLUSTER in v}
+def detailed_inventory(uri):
+    """inventory() with the UUIDs of domains and networks and the capacities of the cluster's
+    volumes, so that "nothing changed" covers objects made anew under the same name and resized
+    volumes."""
+    inv = inventory(uri)
+    inv["domain_uuids"] = {d: virsh(uri, "domuuid", d).strip() for d in inv["domains"]}
+    inv["network_uuids"] = {n: virsh(uri, "net-uuid", n).strip() for n in inv["networks"]}
+    inv["capacities"] = {v: vol_capacity(uri, v) for v in inv["volumes"] if CLUSTER in v}
     return inv
 
 
@@ -97,12 +68,6 @@ def vol_capacity(uri, vol):
     out = virsh(uri, "vol-info", "--bytes", "--pool", "default", vol)
     m = re.search(r"^Capacity:\s*(\d+)", out, re.M)
     return int(m.group(1)) if m else None
-
-
-def guest(uri, dom, *cmd, timeout=60):
-    p = run([LAB, "exec", uri, dom, "--timeout", str(timeout), "--", *cmd], check_rc=False,
-            timeout=timeout + 60)
-    return p.returncode, p.stdout
 
 
 def boot_id(uri, dom):
@@ -121,7 +86,7 @@ def steps(out):
     """The step lines of an apply: [(status, address, host, what)]."""
     res = []
     for line in out.splitlines():
-        m = re.match(r"^\s*(ok|FAILED|skipped)\s+(\S+) on (\S+): (.+)$", line)
+        m = STEP.match(line)
         if m:
             what = re.split(r" \(|: ", m.group(4), maxsplit=1)[0]
             res.append((m.group(1), m.group(2), m.group(3), what))
@@ -176,25 +141,10 @@ def ping_stats(out):
 
 
 def variant(env, work):
-    """examples/web-cluster.yaml, made to run on the lab (as apply_e2e.py makes it), with web at
+    """examples/web-cluster.yaml, made to run on the lab (common.web_cluster), with web at
     count 3, small guests, an idempotent data-disk runcmd for api, and without db."""
-    with open(os.path.join(ROOT, "examples", "web-cluster.yaml")) as f:
-        cfg = yaml.safe_load(f)
-    vt = env.get("KUMO_LAB_VIRT_TYPE", "qemu")
-    for h in cfg["hosts"].values():
-        h["virt_type"] = vt
-    cfg["images"]["debian-12"] = {"path": env["KUMO_LAB_IMAGE"],
-                                  "checksum_url": "file://" + env["KUMO_LAB_IMAGE_SHA256SUMS"]}
-
-    def strip(ci):
-        if isinstance(ci, dict):
-            ci.pop("packages", None)
-    strip(cfg["defaults"].get("cloud_init"))
-    for vm in cfg["vms"].values():
-        strip(vm.get("cloud_init"))
+    cfg = web_cluster(env)
     cfg["defaults"]["memory"] = "384MiB"
-    if vt == "qemu":  # TCG: four guests on two cores; leave room for a slower CI machine
-        cfg["defaults"]["wait_timeout"] = "20m"
     web = cfg["vms"]["web"]
     web["count"] = 3
     web["cloud_init"]["runcmd"] = [["sh", "-c", "echo festival > /var/tmp/runcmd-done"]]
@@ -215,35 +165,15 @@ def variant(env, work):
     return path, cfg
 
 
-def save(cfg, path):
-    with open(path, "w") as f:
-        yaml.safe_dump(cfg, f, sort_keys=False)
-
-
 def main():
-    run([LAB, "down"])
-    t = time.monotonic()
-    print(run([LAB, "up", "3"]).stdout, end="")
-    timings["lab_up_s"] = round(time.monotonic() - t, 1)
-    env = json.loads(run([LAB, "env", "--json"]).stdout)
-    hv = {"hv1": env["KUMO_LAB_HV1_URI"], "hv2": env["KUMO_LAB_HV2_URI"],
-          "hv3": env["KUMO_LAB_HV3_SSH_URI"]}
-    work = tempfile.mkdtemp(prefix="kumo-update-e2e-")
-    atexit.register(shutil.rmtree, work, True)  # its image cache too: ~130 MB a run
+    env = lab_up()
+    hv = lab_hosts(env)
+    work = workdir("kumo-update-e2e-")
     cfg_path, cfg = variant(env, work)
     cache = os.path.join(work, "cache")
     vars_ = [f"--var=hv1={hv['hv1']}", f"--var=hv2={hv['hv2']}", f"--var=hv3={hv['hv3']}"]
     common = ["-f", cfg_path, "--cache-dir", cache, *vars_]
-
-    def kumo(cmd, *extra, timeout=1500):
-        return run([KUMO, cmd, *common, *extra], check_rc=False, timeout=timeout)
-
-    def plan_json(*extra):
-        p = kumo("plan", "--json", *extra)
-        try:
-            return p, json.loads(p.stdout) if p.returncode == 0 else None
-        except ValueError:
-            return p, None
+    kumo = kumo_runner(*common)
 
     def apply(label, *extra):
         t = time.monotonic()
@@ -255,15 +185,13 @@ def main():
         return a
 
     def converged(label):
-        p = kumo("plan", "--detailed-exitcode")
-        check(p.returncode == 0, f"{label}: plan afterwards has no changes (--detailed-exitcode 0; got "
-                                 f"{p.returncode}: {(p.stdout + p.stderr)[-600:]})")
+        check_converged(kumo, f"{label}: plan afterwards has no changes")
 
-    def all_inventories(detail=True):
-        return {h: inventory(u, detail) for h, u in hv.items()}
+    def all_inventories():
+        return {h: detailed_inventory(u) for h, u in hv.items()}
 
     # 0. the cluster
-    p, plan = plan_json()
+    p, plan = plan_json(kumo)
     check(plan is not None, f"plan exits 0 ({p.stderr.strip()[-300:]})")
     placed = {c["address"][3:]: c["host"] for c in (plan or {"changes": []})["changes"] if c["kind"] == "vm"}
     print("placement:", placed)
@@ -294,7 +222,7 @@ def main():
     cfg["vms"]["web"]["memory"] = "640MiB"
     cfg["vms"]["web"]["cpus"] = 2
     save(cfg, cfg_path)
-    p, plan = plan_json()
+    p, plan = plan_json(kumo)
     ch = {c["address"]: c for c in (plan or {"changes": []})["changes"]}
     for w in webs:
         c = ch.get("vm." + w, {})
@@ -325,11 +253,7 @@ def main():
                 break
             time.sleep(2)
         check(n == "2", f"{w}: 2 vCPUs online in the guest (nproc {n})")
-        for _ in range(60):          # libvirt learns the balloon's size from rate-limited events
-            dom = virsh(U(w), "dominfo", w)
-            if re.search(r"^Used memory:\s+655360 KiB", dom, re.M):
-                break
-            time.sleep(0.5)
+        dom = wait_used_memory(U(w), w, 655360)
         check(re.search(r"^Used memory:\s+655360 KiB", dom, re.M) is not None,
               f"{w}: libvirt's current memory is 640 MiB ({re.findall(r'memory:.*', dom)})")
     converged("live memory/cpus")
@@ -337,7 +261,7 @@ def main():
     # 2. restart: api memory 512 MiB -> 1280 MiB, beyond its maximum of 1 GiB
     cfg["vms"]["api"]["memory"] = "1280MiB"
     save(cfg, cfg_path)
-    p, plan = plan_json()
+    p, plan = plan_json(kumo)
     ch = {c["address"]: c for c in (plan or {"changes": []})["changes"]}
     c = ch.get("vm.api", {})
     check(c.get("action") == "update" and c.get("disruption") == "restart",
@@ -363,7 +287,7 @@ def main():
     cfg["vms"]["api"]["disk"] = "11GiB"
     cfg["vms"]["api"]["disks"]["data"] = "21GiB"
     save(cfg, cfg_path)
-    p, plan = plan_json()
+    p, plan = plan_json(kumo)
     ch = {c["address"]: c for c in (plan or {"changes": []})["changes"]}
     for addr in ("volume.api/root", "volume.api/data/data"):
         c = ch.get(addr, {})
@@ -393,7 +317,7 @@ def main():
     # 3b. a second data disk for the running api: hot-plugged, no reboot
     cfg["vms"]["api"]["disks"]["logs"] = "1GiB"
     save(cfg, cfg_path)
-    p, plan = plan_json()
+    p, plan = plan_json(kumo)
     ch = {c["address"]: c for c in (plan or {"changes": []})["changes"]}
     c = ch.get("volume.api/data/logs", {})
     check(c.get("action") == "create" and c.get("disruption") == "live" and "virtio-logs" in c.get("reason", ""),
@@ -434,7 +358,7 @@ def main():
                                  ("dns_hosts edit", {"www": "10.20.0.98", "assets": "10.20.0.97"}, "10.20.0.98")):
         cfg["networks"]["front"]["dns_hosts"] = hosts_map
         save(cfg, cfg_path)
-        p, plan = plan_json()
+        p, plan = plan_json(kumo)
         ch = (plan or {"changes": []})["changes"]
         fronts = [c for c in ch if c["address"] == "network.front"]
         check(sorted(c["host"] for c in fronts) == ["hv1", "hv2", "hv3"]
@@ -487,7 +411,7 @@ def main():
     cfg["vms"]["web"]["lifecycle"] = {"on_user_data_change": "ignore"}
     cfg["vms"]["web"]["cloud_init"]["runcmd"] = [["sh", "-c", f"echo {v2} > /var/tmp/runcmd-done"]]
     save(cfg, cfg_path)
-    p, plan = plan_json()
+    p, plan = plan_json(kumo)
     ch = (plan or {"changes": []})["changes"]
     print("plan (ignore):", [(c["address"], c["host"], c["action"], c["disruption"]) for c in ch])
     # The seed volume itself is replaced (a new ISO); nothing else is made anew or deleted.
@@ -515,7 +439,7 @@ def main():
     before = all_inventories()
     cfg["vms"]["web"]["count"] = 2
     save(cfg, cfg_path)
-    p, plan = plan_json()
+    p, plan = plan_json(kumo)
     ch = (plan or {"changes": []})["changes"]
     print("plan (count 2):", [(c["address"], c["host"], c["action"], c["disruption"]) for c in ch])
     deletes = sorted(c["address"] for c in ch if c["action"] == "delete")
@@ -560,7 +484,7 @@ def main():
     check(boot_id(U("api"), "api") == boots["api"], "api still runs its boot")
     cfg["vms"]["api"]["lifecycle"]["prevent_destroy"] = False
     save(cfg, cfg_path)
-    p, plan = plan_json()
+    p, plan = plan_json(kumo)
     ch = {c["address"]: c for c in (plan or {"changes": []})["changes"]}
     c = ch.get("vm.api", {})
     check(c.get("action") == "replace" and c.get("disruption") == "recreate",
@@ -587,7 +511,7 @@ def main():
     root_token = secrets.token_hex(8)
     guest(U("web-1"), "web-1", "sh", "-c", f"echo {root_token} > /var/tmp/root-marker && sync")
     before = all_inventories()
-    p, plan = plan_json("--replace", "vm.web-1")
+    p, plan = plan_json(kumo, "--replace", "vm.web-1")
     ch = (plan or {"changes": []})["changes"]
     vmch = [c for c in ch if c["kind"] == "vm"]
     check([(c["address"], c["action"], c["disruption"]) for c in vmch] == [("vm.web-1", "replace", "recreate")],
@@ -641,20 +565,6 @@ def main():
 
 if __name__ == "__main__":
     t_all = time.monotonic()
-    try:
-        main()
-    except Exception as e:  # noqa: BLE001
-        failures.append(f"exception: {e}")
-        print("FAIL exception:", e, flush=True)
-    finally:
-        down = run([LAB, "down"], check_rc=False)
-        if down.returncode != 0:
-            failures.append("lab down failed: " + down.stderr)
+    main_guarded(main, lab_down)
     timings["total_s"] = round(time.monotonic() - t_all, 1)
-    print("timings:", json.dumps(timings))
-    if failures:
-        print(f"\n{len(failures)} check(s) failed:")
-        for f in failures:
-            print("  -", f)
-        sys.exit(1)
-    print("\nall checks passed")
+    summary()

@@ -6,7 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include "http_fixture.h"
-#include "planner/hash.h"
+#include "providers/digest.h"
 #include "providers/images/fetch.h"
 
 using namespace kumo;
@@ -24,8 +24,8 @@ struct LocalLab {
     testing::write_file(files / "appliance.qcow2", qcow2);
     testing::write_file(files / "appliance.raw", raw);
   }
-  ImageConfig image(const std::string& file) const {
-    ImageConfig image;
+  ImageSource image(const std::string& file) const {
+    ImageSource image;
     image.name = "appliance";
     image.path = files / file;
     return image;

@@ -13,7 +13,7 @@
 #include <catch2/catch.hpp>
 
 #include "http_fixture.h"
-#include "planner/hash.h"
+#include "providers/digest.h"
 
 using namespace kumo;
 using namespace kumo::images;
@@ -39,8 +39,8 @@ struct Lab {
 
   Lab() { testing::write_file(root / "debian-12.qcow2", bytes); }
 
-  ImageConfig image(const std::string& path_and_query = "/debian-12.qcow2") const {
-    ImageConfig image;
+  ImageSource image(const std::string& path_and_query = "/debian-12.qcow2") const {
+    ImageSource image;
     image.name = "debian-12";
     image.url = server.url(path_and_query);
     image.checksum = checksum;

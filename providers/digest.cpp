@@ -1,10 +1,8 @@
-#include "planner/hash.h"
+#include "providers/digest.h"
 
 #include <openssl/evp.h>
 
 #include <stdexcept>
-
-#include "planner/config/model.h"
 
 namespace kumo {
 namespace {
@@ -25,6 +23,10 @@ const EVP_MD* digest_of(ChecksumAlgo algo) {
 }
 
 }  // namespace
+
+const char* to_string(ChecksumAlgo v) {
+  return v == ChecksumAlgo::Sha256 ? "sha256" : "sha512";
+}
 
 std::string sha256_hex(std::string_view data) {
   unsigned char digest[EVP_MAX_MD_SIZE];

@@ -1,7 +1,9 @@
-// SHA-256/SHA-512 digests as lowercase hex. The one place kumo uses OpenSSL: `sha256_hex` for
-// text the planner hashes, `Hasher` for files and downloads fed a piece at a time.
+// SHA-256/SHA-512 digests as lowercase hex, and the checksums images are verified against.
+// The one place kumo uses OpenSSL: `sha256_hex` for text the planner hashes, `Hasher` for files
+// and downloads fed a piece at a time. Below both planner/ and the providers that use it.
 #pragma once
 
+#include <compare>
 #include <cstddef>
 #include <memory>
 #include <string>
@@ -11,7 +13,16 @@ struct evp_md_ctx_st;  // OpenSSL's EVP_MD_CTX, kept out of this header
 
 namespace kumo {
 
-enum class ChecksumAlgo;  // planner/config/model.h
+enum class ChecksumAlgo { Sha256, Sha512 };
+
+const char* to_string(ChecksumAlgo v);  // "sha256", "sha512"
+
+struct Checksum {
+  ChecksumAlgo algo = ChecksumAlgo::Sha256;
+  std::string hex;  // lowercase
+  std::string str() const { return std::string(to_string(algo)) + ":" + hex; }
+  auto operator<=>(const Checksum&) const = default;
+};
 
 std::string sha256_hex(std::string_view data);
 
