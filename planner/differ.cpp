@@ -196,6 +196,8 @@ std::string fingerprint(const std::vector<ObservedHost>& observed) {
       // A lock comes and goes with every apply; a plan saved meanwhile is not stale for it.
       if (!is_lock_volume(v.name)) volumes.push_back({v.pool, v.name, v.capacity});
     }
+    // The order hosts list objects in is no change: sorted, the fingerprint is the state's.
+    for (json* list : {&domains, &networks, &volumes}) std::sort(list->begin(), list->end());
     host["domains"] = domains;
     host["networks"] = networks;
     host["volumes"] = volumes;

@@ -21,6 +21,11 @@ namespace kumo::test {
 
 inline const std::string kHex = std::string(64, 'a');
 
+// An attribute value of text, as the plan holds it.
+inline Value V(const char* text) {
+  return Value(std::string(text));
+}
+
 inline ClusterConfig config(const std::string& text) {
   LoadOptions opts;
   opts.environment["HOME"] = "/home/test";
@@ -90,7 +95,7 @@ struct Lab : FakeProvider {
 
   Plan plan(const ClusterConfig& cfg, PlanOptions opts = {}) {
     opts.timeout = std::chrono::milliseconds(500);
-    auto r = make_plan(cfg, *this, opts);
+    auto r = make_plan(expand(cfg), *this, opts);
     std::string errors;
     for (const auto& d : r.errors.sorted()) errors += format_diagnostic(d) + "\n";
     INFO(errors);

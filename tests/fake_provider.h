@@ -1,6 +1,6 @@
 // An in-memory stand-in for libvirt hosts: records every call, simulates unreachable and slow
-// hosts, and can "materialize" a desired cluster the way apply would leave it, so tests can check
-// that a second plan finds nothing to do.
+// hosts. What apply leaves behind comes from the real executor running on its sessions
+// (fake_session.h), so there is one model of it.
 #pragma once
 
 #include <chrono>
@@ -11,7 +11,6 @@
 #include <thread>
 #include <vector>
 
-#include "planner/desired.h"
 #include "providers/host_session.h"
 #include "providers/ownership.h"
 #include "providers/provider.h"
@@ -92,63 +91,6 @@ class FakeProvider : public Provider {
     n.owner = network_owner(name);
     host(host_name).networks.push_back(n);
     return host(host_name).networks.back();
-  }
-
-  // Leaves the hosts as a successful apply of `desired` would: every VM running with its
-  // metadata, every volume and network present.
-  void materialize(const DesiredCluster& desired, const std::string& cluster) {
-    for (auto& [name, h] : hosts_) {
-      std::erase_if(h.domains, [&](const ObservedDomain& d) {
-        return d.owner && d.owner->cluster == cluster;
-      });
-      std::erase_if(h.networks, [&](const ObservedNetwork& n) {
-        return n.owner && n.owner->cluster == cluster;
-      });
-      std::erase_if(h.volumes, [&](const ObservedVolume& v) {
-        return v.owner && v.owner->cluster == cluster;
-      });
-    }
-    for (const auto& n : desired.networks) {
-      ObservedNetwork& o = add_network(n.host, n.libvirt_name);
-      o.forward_mode = n.mode == NetMode::Isolated ? "" : to_string(n.mode);
-      o.bridge = n.bridge;
-      if (n.cidr) {
-        o.ip = n.cidr->first_host().str();
-        o.prefix = n.cidr->prefix;
-      }
-      if (n.dhcp_range) {
-        o.dhcp_start = n.dhcp_range->start.str();
-        o.dhcp_end = n.dhcp_range->end.str();
-      }
-      for (const auto& e : n.dhcp_hosts) o.dhcp_hosts.push_back({e.mac, e.ip, e.name});
-      o.domain = n.domain.value_or("");
-      NetworkSpec spec;
-      spec.domain = o.domain;
-      for (const auto& e : n.dhcp_hosts) spec.dhcp_hosts.push_back({e.mac, e.ip, e.name});
-      for (const auto& [name, ip] : n.dns_hosts) spec.dns_hosts.push_back({ip, {name}});
-      o.dns_hosts = dns_entries(spec);
-      o.mtu = n.mtu;
-    }
-    for (const auto& vm : desired.vms) {
-      if (vm.host.empty()) continue;
-      Ownership owner{cluster, vm.address(), vm.spec_hash(), vm.spec(), /*ready=*/true};
-      ObservedDomain& d = add_domain(vm.host, vm.instance, owner, vm.memory, vm.cpus);
-      d.max_memory = vm.memory * 2;
-      d.max_vcpus = vm.cpus * 2;
-      d.active = vm.running;
-      d.state = vm.running ? "running" : "shutoff";
-      d.autostart = vm.autostart;
-      for (const auto& nic : vm.nics)
-        d.nics.push_back({nic.libvirt_network, "network", nic.mac, "virtio"});
-      auto attach = [&](const ObservedVolume& v, const std::string& target) {
-        host(vm.host).domains.back().disks.push_back({target, "disk", v.path, v.format, false});
-      };
-      attach(add_volume(vm.host, vm.root_volume, vm.disk.value_or(2ull << 30)), "vda");
-      char letter = 'b';
-      for (const auto& disk : vm.data_disks)
-        attach(add_volume(vm.host, disk.volume, disk.size), std::string("vd") + letter++);
-      attach(add_volume(vm.host, vm.seed_volume, 1 << 20), std::string("vd") + letter);
-    }
   }
 
   std::vector<std::string> calls() const {

@@ -11,7 +11,7 @@
 
 #include "planner/config/loader.h"
 #include "planner/planner.h"
-#include "tests/fake_provider.h"
+#include "tests/exec_fixture.h"
 
 using namespace kumo;
 
@@ -70,18 +70,15 @@ const std::string kAfter =
   web: {image: deb, host: hv1, cpus: 2}
 )";
 
+// The "before" state is what the real executor leaves on the fake hosts.
 Plan sample_plan() {
-  struct Hosts : test::FakeProvider {
-    Hosts() {
-      host("hv1");
-      host("hv2", 4, 8ull << 30, false);
-    }
+  struct Hosts : test::Lab {
+    Hosts() { host("hv2").facts = {"hv2", "x86_64", 4, 8ull << 30, 8ull << 30, false, "9.0.0"}; }
   } p;
-  auto before = load(kBefore);
-  auto first = make_plan(before, p, {});
-  REQUIRE(first.plan.has_value());
-  p.materialize(first.desired, "fest");
-  auto r = make_plan(load(kAfter), p, {});
+  const ExecResult applied = p.apply(p.plan(load(kBefore)));
+  INFO(test::failures(applied));
+  REQUIRE(applied.success());
+  auto r = make_plan(expand(load(kAfter)), p, {});
   REQUIRE(r.plan.has_value());
   return *r.plan;
 }

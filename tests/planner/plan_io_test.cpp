@@ -18,18 +18,24 @@ TEST_CASE("a saved plan reads back exactly, is private, and other files are refu
   p.hosts.push_back(
       {"hv1", "test:///default", "default", true, false, "", true, "kvm", 1, 2, 3, 17, 0.5});
   ResourceChange c;
-  c.address = "vm.web";
-  c.kind = "vm";
+  c.address = Address::vm("web");
   c.host = "hv1";
   c.action = Action::Replace;
   c.disruption = Disruption::Recreate;
   c.destroys_data = true;
   c.reason = "why";
-  c.desired = {{"user_data", "#cloud-config\n"}};
+  VmPayload vm;
+  vm.name = "web";
+  vm.record.image = "deb";
+  vm.data_disks = {{"pg", "kumo_fest_web_data-pg.qcow2"}};
+  vm.nics = {{"kumo_fest_front", "", "52:54:00:00:00:01"}};
+  c.desired = vm;
+  c.observed = ObservedRef{"web", "uuid-1", "", "running", 0};
+  c.steps.remove_old = c.steps.start = true;
   AttributeChange a;
   a.name = "image";
-  a.before = "a";
-  a.after = "b";
+  a.before = std::string("a");
+  a.after = std::string("b");
   a.forces_replacement = true;
   c.attributes.push_back(a);
   p.changes.push_back(c);
@@ -49,6 +55,6 @@ TEST_CASE("a saved plan reads back exactly, is private, and other files are refu
   CHECK(error == "not a saved kumo plan (make one with kumo plan -o FILE)");
   std::ofstream(path) << "{\"kumo_saved_plan\": 99}";
   CHECK_FALSE(load_plan(path, &error).has_value());
-  CHECK(error == "saved plan format 99 is not supported by this kumo (format 1); plan again");
+  CHECK(error == "saved plan format 99 is not supported by this kumo (format 2); plan again");
   std::filesystem::remove(path);
 }

@@ -4,23 +4,15 @@
 #include <catch2/catch.hpp>
 
 #include "planner/config/loader.h"
-#include "tests/fake_provider.h"
+#include "tests/exec_fixture.h"
 
 using namespace kumo;
 using kumo::test::FakeProvider;
+using kumo::test::V;
 
 namespace {
 
-ClusterConfig config(const std::string& text) {
-  LoadOptions opts;
-  opts.environment["HOME"] = "/home/test";
-  auto r = load_config_text(text, "kumo.yaml", "/tmp", opts);
-  std::string errors;
-  for (const auto& d : r.diagnostics.sorted()) errors += format_diagnostic(d) + "\n";
-  INFO(errors);
-  REQUIRE(r.config.has_value());
-  return *r.config;
-}
+using kumo::test::config;
 
 std::string three_hosts(const std::string& image = "/srv/deb.qcow2",
                         const std::string& cidr = "10.20.0.0/24") {
@@ -43,7 +35,7 @@ const std::string kThreeHosts = three_hosts();
 
 PlanResult plan(const ClusterConfig& cfg, FakeProvider& p, PlanOptions opts = {}) {
   opts.timeout = std::chrono::milliseconds(500);
-  return make_plan(cfg, p, opts);
+  return make_plan(expand(cfg), p, opts);
 }
 
 std::string errors_of(const PlanResult& r) {
@@ -61,7 +53,7 @@ Plan ok(const PlanResult& r) {
 const ResourceChange* find(const Plan& p, const std::string& address,
                            const std::string& host = "") {
   for (const auto& c : p.changes) {
-    if (c.address == address && (host.empty() || c.host == host)) return &c;
+    if (c.address.str() == address && (host.empty() || c.host == host)) return &c;
   }
   return nullptr;
 }
@@ -73,19 +65,15 @@ const AttributeChange* attribute(const ResourceChange& c, const std::string& nam
   return nullptr;
 }
 
-struct ThreeHosts : FakeProvider {
-  ThreeHosts() {
-    host("hv1");
-    host("hv2");
-    host("hv3");
-  }
-};
+// Three fake hosts, with sessions: apply is the real executor on them.
+using ThreeHosts = kumo::test::Lab;
 
-// Plans, then leaves the hosts as apply would: the state the next plan sees.
-void apply(const ClusterConfig& cfg, FakeProvider& p) {
-  auto r = plan(cfg, p);
-  ok(r);
-  p.materialize(r.desired, cfg.name);
+// Plans and applies: the state the next plan sees is what the executor left.
+void apply(const ClusterConfig& cfg, ThreeHosts& p) {
+  const Plan pl = ok(plan(cfg, p));
+  const ExecResult r = p.apply(pl);
+  INFO(kumo::test::failures(r));
+  REQUIRE(r.success());
 }
 
 }  // namespace
@@ -100,7 +88,7 @@ TEST_CASE("from nothing: every VM, volume and network is created", "[planner]") 
   CHECK(pl.summary().change == 0);
   REQUIRE(find(pl, "vm.web-0"));
   CHECK(find(pl, "vm.web-0")->action == Action::Create);
-  CHECK(find(pl, "volume.web-0/root")->parent == "vm.web-0");
+  CHECK(find(pl, "volume.web-0/root")->parent->str() == "vm.web-0");
   CHECK(find(pl, "volume.web-0/seed"));
   CHECK(find(pl, "volume.web-0/data/data")->action == Action::Create);
   CHECK(find(pl, "network.front", "hv2")->action == Action::Create);
@@ -128,7 +116,7 @@ vms:
   apply(cfg, p);
   const Plan again = ok(plan(cfg, p));
   INFO(again.changes.size() << " changes, first: "
-                            << (again.changes.empty() ? "" : again.changes[0].address));
+                            << (again.changes.empty() ? "" : again.changes[0].address.str()));
   CHECK_FALSE(again.has_changes());
 }
 
@@ -146,7 +134,7 @@ TEST_CASE("spread places instances on the emptiest hosts; placement is stable an
 
   // An existing instance never moves, even when another host now looks better.
   auto cfg2 = config(kThreeHosts + "vms:\n  web: {count: 4, image: deb}\n");
-  p.materialize(first.desired, "fest");
+  REQUIRE(p.apply(*first.plan).success());
   p.add_domain("hv1", "someone-elses", std::nullopt, 8ull << 30);
   auto second = plan(cfg2, p);
   const Plan pl = ok(second);
@@ -201,11 +189,11 @@ TEST_CASE("objects kumo did not make are never touched, and block the names they
   p.add_domain("hv2", "legacy");
   p.add_network("hv2", "default");
   p.add_volume("hv2", "legacy.qcow2", 1 << 30);
-  p.add_domain("hv3", "web-old", Ownership{"other-cluster", "vm.web-old", "", nullptr});
+  p.add_domain("hv3", "web-old", Ownership{"other-cluster", "vm.web-old", "", std::nullopt});
   const Plan pl = ok(plan(cfg, p));
   for (const auto& c : pl.changes) {
-    CHECK(c.address.find("legacy") == std::string::npos);
-    CHECK(c.address != "vm.web-old");
+    CHECK(c.address.str().find("legacy") == std::string::npos);
+    CHECK(c.address.str() != "vm.web-old");
     CHECK(c.action != Action::Delete);
   }
 
@@ -230,8 +218,8 @@ TEST_CASE("drift: memory changed behind kumo's back is shown and converged", "[p
   const AttributeChange* m = attribute(*c, "memory");
   REQUIRE(m);
   CHECK(m->drift);
-  CHECK(m->before == "768 MiB");
-  CHECK(m->after == "1 GiB");
+  CHECK(m->before == V("768 MiB"));
+  CHECK(m->after == V("1 GiB"));
 }
 
 TEST_CASE("growing memory past the domain's maximum needs a restart", "[planner]") {

@@ -20,7 +20,7 @@ std::string with(std::string text, const std::string& from, const std::string& t
 
 const ResourceChange* change(const Plan& p, const std::string& address) {
   for (const auto& c : p.changes)
-    if (c.address == address) return &c;
+    if (c.address.str() == address) return &c;
   return nullptr;
 }
 
@@ -40,7 +40,7 @@ ExecResult converge(Lab& lab, const Plan& p, const ClusterConfig& cfg) {
   INFO(failures(r));
   REQUIRE(r.success());
   const Plan again = lab.plan(cfg);
-  for (const auto& c : again.changes) INFO(c.address + " " + to_string(c.action));
+  for (const auto& c : again.changes) INFO(c.address.str() + " " + to_string(c.action));
   CHECK_FALSE(again.has_changes());
   return r;
 }
@@ -122,7 +122,7 @@ TEST_CASE("disks grow in place, live under a running VM, and never shrink", "[up
   }
   // Shrinking: no plan, nothing done.
   lab.connector.log_.clear();
-  auto r2 = make_plan(config(kCluster), lab, {});
+  auto r2 = make_plan(expand(config(kCluster)), lab, {});
   CHECK_FALSE(r2.plan);
   std::string errors;
   for (const auto& e : r2.errors.sorted()) errors += format_diagnostic(e) + "\n";
@@ -204,7 +204,7 @@ TEST_CASE("replace on request recreates one VM, and an unknown address is an err
 
   opts.replace = {"vm.web-7"};
   opts.timeout = std::chrono::milliseconds(500);
-  auto bad = make_plan(cfg, lab, opts);
+  auto bad = make_plan(expand(cfg), lab, opts);
   CHECK_FALSE(bad.plan);
   std::string errors;
   for (const auto& e : bad.errors.sorted()) errors += format_diagnostic(e) + "\n";
@@ -229,7 +229,7 @@ TEST_CASE("the cluster lock: one holder at a time, named to the second", "[lock]
   }
   // The lock volume is not an object of the cluster: plan neither lists nor changes it.
   const Plan p = lab.plan(cfg);
-  for (const auto& c : p.changes) CHECK(c.address.find("lock") == std::string::npos);
+  for (const auto& c : p.changes) CHECK(c.address.str().find("lock") == std::string::npos);
   try {
     ClusterLock::acquire(lab.connector, hosts, "fest", b, std::chrono::milliseconds(100),
                          never_stale, warnings);
@@ -294,7 +294,7 @@ TEST_CASE("a VM never seen ready (apply killed while waiting) is waited for by t
   }
   const Plan p = lab.plan(cfg);
   REQUIRE(p.changes.size() == 1);
-  CHECK(p.changes[0].address == "vm.web-1");
+  CHECK(p.changes[0].address.str() == "vm.web-1");
   CHECK(p.changes[0].action == Action::Update);
   CHECK(p.changes[0].disruption == Disruption::None);
   CHECK_THAT(p.changes[0].reason, Catch::Contains("interrupted"));
@@ -312,7 +312,7 @@ TEST_CASE("a data disk is never deleted while its VM stays", "[update][refusal]"
   lab.connector.log_.clear();
   PlanOptions opts;
   opts.timeout = std::chrono::milliseconds(500);
-  auto r = make_plan(config(with(kCluster, "    disks: {data: 1GiB}\n", "")), lab, opts);
+  auto r = make_plan(expand(config(with(kCluster, "    disks: {data: 1GiB}\n", ""))), lab, opts);
   CHECK_FALSE(r.plan);
   std::string errors;
   for (const auto& e : r.errors.sorted()) errors += format_diagnostic(e) + "\n";

@@ -7,9 +7,9 @@ using namespace kumo;
 TEST_CASE("reserved names round-trip to ownership", "[ownership]") {
   CHECK(network_name("festival", "front") == "kumo_festival_front");
   CHECK(network_owner("kumo_festival_front") ==
-        Ownership{"festival", "network.front", "", nullptr});
+        Ownership{"festival", "network.front", "", std::nullopt});
   CHECK(network_owner("kumo_festival_back_net") ==
-        Ownership{"festival", "network.back_net", "", nullptr});
+        Ownership{"festival", "network.back_net", "", std::nullopt});
   CHECK_FALSE(network_owner("default").has_value());
   CHECK_FALSE(network_owner("kumo_").has_value());
   CHECK_FALSE(network_owner("kumo_festival_").has_value());
@@ -29,12 +29,14 @@ TEST_CASE("reserved names round-trip to ownership", "[ownership]") {
   CHECK(volume_owner(img)->address == "image.sha256-ab12");
   CHECK(serial_log_name("fest", "web-0") == "kumo_fest_web-0_serial.log");
   CHECK(volume_owner("kumo_fest_web-0_serial.log")->address == "volume.web-0/serial");
-  CHECK(volume_owner(img) == Ownership{"", "image.sha256-ab12", "", nullptr});
+  CHECK(volume_owner(img) == Ownership{"", "image.sha256-ab12", "", std::nullopt});
 }
 
 TEST_CASE("domain metadata carries ownership and the spec", "[ownership]") {
-  Ownership owner{"festival", "vm.web-0", "abc123",
-                  nlohmann::json{{"cpus", 2}, {"memory", "1 GiB & more"}}};
+  VmRecord record;
+  record.cpus = 2;
+  record.group = "1 GiB & more";
+  Ownership owner{"festival", "vm.web-0", "abc123", record};
   const std::string xml = "<domain type='kvm'><name>web-0</name><metadata>" +
                           owner_metadata_xml(owner) +
                           "<other:thing xmlns:other='urn:other'/></metadata></domain>";

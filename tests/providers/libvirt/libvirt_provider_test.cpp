@@ -88,7 +88,7 @@ TEST_CASE("a test-driver host is observed whole: domains, networks, pools, volum
   REQUIRE(web0.owner);
   CHECK(*web0.owner ==
         Ownership{"festival", "vm.web-0", "9c1185a5c5e9fc54612808977ee8f548b2258d31",
-                  nlohmann::json{{"cpus", 2}, {"memory", 1073741824}, {"image", "debian-12"}}});
+                  vm_record_from_json(R"({"cpus":2,"memory":1073741824,"image":"debian-12"})")});
 
   const auto& web1 = named(host.domains, "web-1");
   CHECK(web1.state == "paused");
@@ -96,7 +96,7 @@ TEST_CASE("a test-driver host is observed whole: domains, networks, pools, volum
   CHECK_FALSE(web1.persistent);
   CHECK(web1.vcpus == 2);
   CHECK(web1.memory == 1ull << 30);  // no currentMemory: the maximum
-  CHECK(web1.owner == Ownership{"festival", "vm.web-1", "0b7e", nullptr});
+  CHECK(web1.owner == Ownership{"festival", "vm.web-1", "0b7e", std::nullopt});
 
   const auto& legacy = named(host.domains, "legacy");
   CHECK(legacy.state == "shutoff");
@@ -120,7 +120,7 @@ TEST_CASE("a test-driver host is observed whole: domains, networks, pools, volum
                                       {"52:54:00:6b:3c:11", "10.20.0.11", "web-1"}});
   CHECK(front.domain == "festival.internal");
   CHECK(front.mtu == 9000);
-  CHECK(front.owner == Ownership{"festival", "network.front", "", nullptr});
+  CHECK(front.owner == Ownership{"festival", "network.front", "", std::nullopt});
   const auto& def = named(host.networks, "default");
   CHECK(def.prefix == 24);  // from its netmask
   CHECK_FALSE(def.mtu);
@@ -143,11 +143,11 @@ TEST_CASE("a test-driver host is observed whole: domains, networks, pools, volum
   CHECK(root.capacity == 10ull << 30);
   CHECK(root.allocation == 300ull << 20);
   CHECK(root.backing_path == "/var/lib/kumo/images/kumo-image_sha256-5d1e.qcow2");
-  CHECK(root.owner == Ownership{"festival", "volume.web-0/root", "", nullptr});
+  CHECK(root.owner == Ownership{"festival", "volume.web-0/root", "", std::nullopt});
   CHECK(named(host.volumes, "kumo_festival_web-0_seed.iso").owner->address == "volume.web-0/seed");
   CHECK(named(host.volumes, "kumo_festival_web-0_seed.iso").capacity == 368u * 1024);
   CHECK(named(host.volumes, "kumo-image_sha256-5d1e.qcow2").owner ==
-        Ownership{"", "image.sha256-5d1e", "", nullptr});
+        Ownership{"", "image.sha256-5d1e", "", std::nullopt});
   CHECK(named(host.volumes, "random.img").capacity == 5'000'000u);
   CHECK_FALSE(named(host.volumes, "random.img").owner);
   CHECK(named(host.volumes, "notes.txt").pool == "scratch");
@@ -164,7 +164,7 @@ TEST_CASE("autostart, inactive and transient objects are learned from list flags
   // stays open: this connection shapes it, the provider's own connection observes it.
   ConnectHandle conn(virConnectOpen("test:///default"));
   REQUIRE(conn);
-  const Ownership owner{"festival", "vm.db-0", "feed", nlohmann::json{{"cpus", 1}}};
+  const Ownership owner{"festival", "vm.db-0", "feed", vm_record_from_json(R"({"cpus": 1})")};
   DomainHandle db(virDomainDefineXML(
       conn.get(), ("<domain type='test'><name>db-0</name><metadata>" + owner_metadata_xml(owner) +
                    "</metadata><memory unit='MiB'>512</memory><vcpu>1</vcpu>"

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "providers/observed.h"
+#include "providers/ownership.h"
 
 namespace kumo::testing {
 
@@ -18,7 +19,8 @@ inline nlohmann::json render(const std::optional<Ownership>& owner) {
   return {{"cluster", owner->cluster},
           {"address", owner->address},
           {"spec_hash", owner->spec_hash},
-          {"spec", owner->spec}};
+          {"spec", owner->spec ? nlohmann::json::parse(vm_record_json(*owner->spec))
+                               : nlohmann::json(nullptr)}};
 }
 
 inline nlohmann::json render(const ObservedDomain& d) {

@@ -83,7 +83,7 @@ DomainSpec web_domain() {
   spec.nics = {{"default", "", "52:54:00:6b:3c:01"}};
   spec.serial_log = "/default-pool/kumo_festival_web-0_serial.log";
   spec.owner = {"festival", "vm.web-0", "9c1185a5",
-                nlohmann::json{{"cpus", 2}, {"memory", 1073741824}, {"image", "debian-12"}}};
+                vm_record_from_json(R"({"cpus":2,"memory":1073741824,"image":"debian-12"})")};
   return spec;
 }
 
@@ -136,7 +136,7 @@ TEST_CASE("volumes are created, read back, and deleted (twice is fine)", "[sessi
   CHECK(volume->format == "qcow2");
   CHECK(volume->capacity == 10ull << 30);
   CHECK(volume->allocation == 0);
-  CHECK(volume->owner == Ownership{"festival", "volume.web-0/data/logs", "", nullptr});
+  CHECK(volume->owner == Ownership{"festival", "volume.web-0/data/logs", "", std::nullopt});
 
   CHECK(host_error([&] {
           session->create_volume({name, 1, "qcow2", "", ""});
@@ -236,7 +236,7 @@ TEST_CASE("a network is defined, started and autostarted, and reads back whole",
                                       {"52:54:00:6b:3c:11", "10.20.0.11", "web-1"}});
   CHECK(network->domain == "festival.test");
   CHECK(network->mtu == 1400);
-  CHECK(network->owner == Ownership{"festival", "network.front", "", nullptr});
+  CHECK(network->owner == Ownership{"festival", "network.front", "", std::nullopt});
 
   CHECK_THAT(host_error([&] { session->define_network(spec); }),
              StartsWith(kLabel + "defining network kumo_festival_front failed: "));

@@ -52,7 +52,7 @@ DomainSpec web_domain() {
   spec.nics = {{"kumo_festival_front", "", "52:54:00:6b:3c:01"}, {"", "br0", "52:54:00:6b:3c:02"}};
   spec.serial_log = "/var/lib/libvirt/images/kumo_festival_web-0_serial.log";
   spec.owner = {"festival", "vm.web-0", "9c1185a5",
-                nlohmann::json{{"cpus", 2}, {"memory", 1073741824}, {"image", "debian-12"}}};
+                vm_record_from_json(R"({"cpus":2,"memory":1073741824,"image":"debian-12"})")};
   return spec;
 }
 
@@ -103,7 +103,7 @@ TEST_CASE("network XML (nat) reads back whole: bridge, address, DHCP, hosts, dom
                                       {"52:54:00:6b:3c:11", "10.20.0.11", "web-1"}});
   CHECK(network->domain == "festival.test");
   CHECK(network->mtu == 9000);
-  CHECK(network->owner == Ownership{"festival", "network.front", "", nullptr});
+  CHECK(network->owner == Ownership{"festival", "network.front", "", std::nullopt});
 
   const auto doc = load(xml);
   const auto root = doc.child("network");
@@ -295,7 +295,8 @@ TEST_CASE("XML-special characters in values are escaped and read back unchanged"
   dom.serial_log = "/logs/" + nasty;
   dom.owner.address = "vm." + nasty;
   // JSON inside <kumo:spec> that looks like markup.
-  dom.owner.spec = nlohmann::json{{"note", "</kumo:spec><evil/>&amp;"}};
+  dom.owner.spec = VmRecord{};
+  dom.owner.spec->group = "</kumo:spec><evil/>&amp;";
   const std::string dxml = domain_xml(dom, nasty);
   const auto domain = parse_domain_xml(dxml);
   REQUIRE(domain);
