@@ -68,154 +68,186 @@ std::string refusal(const DesiredCluster& desired, const DesiredVm& vm, const Ho
   return "";
 }
 
-}  // namespace
+class Placer {
+ public:
+  Placer(const std::vector<ObservedHost>& observed, DesiredCluster& desired)
+      : desired_(desired) {
+    for (const auto& h : desired.hosts) loads_.push_back(load_for(h, observed));
+  }
 
-PlacementResult place(const std::vector<ObservedHost>& observed, DesiredCluster& desired) {
-  PlacementResult result;
-  const std::string& cluster = desired.cluster;
-  std::vector<HostLoad> loads;
-  for (const auto& h : desired.hosts) {
+  PlacementResult run() {
+    std::vector<DesiredVm*> unplaced = place_existing();
+    place_new(unplaced);
+    check_full();
+    return std::move(result_);
+  }
+
+ private:
+  HostLoad load_for(const DesiredHost& h, const std::vector<ObservedHost>& observed) const {
     HostLoad load;
     load.config = &h;
     for (const auto& o : observed) {
       if (o.host == h.name) load.observed = &o;
     }
-    if (load.observed && load.observed->reachable) {
-      const auto& f = load.observed->facts;
-      load.memory_capacity =
-          static_cast<std::uint64_t>(static_cast<double>(f.memory) * h.memory_overcommit);
-      load.cpu_capacity = f.cpus * h.cpu_overcommit;
-      for (const auto& d : load.observed->domains) {
-        load.memory_now += d.memory;
-        load.cpus_now += d.vcpus;
-        if (!owned_by(d, cluster)) {
-          load.memory_used += d.memory;
-          load.cpus_used += d.vcpus;
-        }
+    if (!load.observed || !load.observed->reachable) return load;
+    const auto& f = load.observed->facts;
+    load.memory_capacity =
+        static_cast<std::uint64_t>(static_cast<double>(f.memory) * h.memory_overcommit);
+    load.cpu_capacity = f.cpus * h.cpu_overcommit;
+    for (const auto& d : load.observed->domains) {
+      load.memory_now += d.memory;
+      load.cpus_now += d.vcpus;
+      if (!owned_by(d, desired_.cluster)) {
+        load.memory_used += d.memory;
+        load.cpus_used += d.vcpus;
       }
     }
-    loads.push_back(load);
+    return load;
   }
-  auto load_of = [&](const std::string& host) -> HostLoad* {
-    for (auto& l : loads) {
+
+  HostLoad* load_of(const std::string& host) {
+    for (auto& l : loads_) {
       if (l.config->name == host) return &l;
     }
     return nullptr;
-  };
-  const bool some_unreachable = std::any_of(loads.begin(), loads.end(), [](const HostLoad& l) {
-    return !l.observed || !l.observed->reachable;
-  });
+  }
 
-  // 1. Existing instances stay; pinned ones go to their pin.
-  std::vector<DesiredVm*> unplaced;
-  for (auto& vm : desired.vms) {
-    std::vector<std::string> found;
-    for (const auto& l : loads) {
-      if (!l.observed || !l.observed->reachable) continue;
-      for (const auto& d : l.observed->domains) {
-        if (owned_by(d, cluster) && d.owner->address == vm.address())
-          found.push_back(l.config->name);
+  static bool reachable(const HostLoad& l) { return l.observed && l.observed->reachable; }
+
+  // 1. Existing instances stay; pinned ones go to their pin. Returns the new ones.
+  std::vector<DesiredVm*> place_existing() {
+    const bool some_unreachable =
+        std::any_of(loads_.begin(), loads_.end(), [](const HostLoad& l) { return !reachable(l); });
+    std::vector<DesiredVm*> unplaced;
+    for (auto& vm : desired_.vms) {
+      std::vector<std::string> found;
+      for (const auto& l : loads_) {
+        if (!reachable(l)) continue;
+        for (const auto& d : l.observed->domains) {
+          if (owned_by(d, desired_.cluster) && d.owner->address == vm.address())
+            found.push_back(l.config->name);
+        }
       }
-    }
-    if (found.size() > 1) {
-      result.errors.error(vm.location,
-                          vm.address() + " exists on more than one host (" + found[0] + " and " +
-                              found[1] +
-                              "); destroy the extra copy by hand (virsh undefine) and plan again");
-      continue;
-    }
-    if (vm.pinned_host) {
-      vm.host = *vm.pinned_host;
-      HostLoad* l = load_of(vm.host);
-      if (!l || !l->observed || !l->observed->reachable) {
-        result.unknown.push_back(vm.instance);
-        vm.host.clear();
+      if (found.size() > 1) {
+        result_.errors.error(vm.location, vm.address() + " exists on more than one host (" +
+                                              found[0] + " and " + found[1] +
+                                              "); destroy the extra copy by hand (virsh "
+                                              "undefine) and plan again");
         continue;
       }
-    } else if (!found.empty()) {
-      vm.host = found[0];
-    } else if (some_unreachable) {
-      result.unknown.push_back(vm.instance);  // it may live on a host we could not look at
-      continue;
-    } else {
-      unplaced.push_back(&vm);
-      continue;
+      if (vm.pinned_host) {
+        vm.host = *vm.pinned_host;
+        HostLoad* l = load_of(vm.host);
+        if (!l || !reachable(*l)) {
+          result_.unknown.push_back(vm.instance);
+          vm.host.clear();
+          continue;
+        }
+      } else if (!found.empty()) {
+        vm.host = found[0];
+      } else if (some_unreachable) {
+        result_.unknown.push_back(vm.instance);  // it may live on a host we could not look at
+        continue;
+      } else {
+        unplaced.push_back(&vm);
+        continue;
+      }
+      add(*load_of(vm.host), vm);
     }
-    add(*load_of(vm.host), vm);
+    return unplaced;
   }
 
   // 2. New instances, in file order. Failures are reported once per vms: entry.
-  struct Failure {
-    const DesiredVm* first = nullptr;
-    std::string last, reasons;
-    int count = 0;
-  };
-  std::map<std::string, Failure> failed;
-  for (DesiredVm* vm : unplaced) {
-    std::vector<HostLoad*> fits;
-    std::string reasons;
-    for (auto& l : loads) {
-      const std::string why = refusal(desired, *vm, l);
-      if (why.empty()) {
-        fits.push_back(&l);
-      } else {
-        reasons += "; " + l.config->name + ": " + why;
+  void place_new(const std::vector<DesiredVm*>& unplaced) {
+    struct Failure {
+      const DesiredVm* first = nullptr;
+      std::string last, reasons;
+      int count = 0;
+    };
+    std::map<std::string, Failure> failed;
+    for (DesiredVm* vm : unplaced) {
+      std::vector<HostLoad*> fits;
+      std::string reasons;
+      for (auto& l : loads_) {
+        const std::string why = refusal(desired_, *vm, l);
+        if (why.empty()) {
+          fits.push_back(&l);
+        } else {
+          reasons += "; " + l.config->name + ": " + why;
+        }
       }
-    }
-    if (fits.empty()) {
-      auto& f = failed[vm->group];
-      if (f.count++ == 0) {
-        f.first = vm;
-        f.reasons = reasons;
+      if (fits.empty()) {
+        auto& f = failed[vm->group];
+        if (f.count++ == 0) {
+          f.first = vm;
+          f.reasons = reasons;
+        }
+        f.last = vm->instance;
+        continue;
       }
-      f.last = vm->instance;
-      continue;
+      HostLoad* best = choose(*vm, fits);
+      vm->host = best->config->name;
+      add(*best, *vm);
     }
+    for (const auto& [group, f] : failed) {
+      const std::string who = f.count == 1
+                                  ? "vm " + quote(f.first->instance)
+                                  : std::to_string(f.count) + " instances of vm " + quote(group) +
+                                        " (" + f.first->instance + " to " + f.last + ")";
+      result_.errors.error(f.first->location, who + " (" + format_size(f.first->memory) + ", " +
+                                                  std::to_string(f.first->cpus) +
+                                                  " vCPU each) fit on no host" + f.reasons);
+    }
+  }
+
+  // Spread: fewest of its group, then most memory left. Pack: least memory left.
+  static HostLoad* choose(const DesiredVm& vm, std::vector<HostLoad*>& fits) {
     auto rank = [&](const HostLoad* l) {
       const long long free_after =
-          static_cast<long long>(l->memory_free()) - static_cast<long long>(vm->memory);
-      if (vm->placement == PlacementStrategy::Pack) return std::make_pair(0LL, free_after);
-      auto it = l->group_count.find(vm->group);
+          static_cast<long long>(l->memory_free()) - static_cast<long long>(vm.memory);
+      if (vm.placement == PlacementStrategy::Pack) return std::make_pair(0LL, free_after);
+      auto it = l->group_count.find(vm.group);
       return std::make_pair(static_cast<long long>(it == l->group_count.end() ? 0 : it->second),
                             -free_after);
     };
     // stable_sort keeps the hosts' file order among equals: the tie-break is deterministic.
     std::stable_sort(fits.begin(), fits.end(),
                      [&](const HostLoad* a, const HostLoad* b) { return rank(a) < rank(b); });
-    vm->host = fits.front()->config->name;
-    add(*fits.front(), *vm);
-  }
-
-  for (const auto& [group, f] : failed) {
-    const std::string who = f.count == 1
-                                ? "vm " + quote(f.first->instance)
-                                : std::to_string(f.count) + " instances of vm " + quote(group) +
-                                      " (" + f.first->instance + " to " + f.last + ")";
-    result.errors.error(f.first->location, who + " (" + format_size(f.first->memory) + ", " +
-                                               std::to_string(f.first->cpus) +
-                                               " vCPU each) fit on no host" + f.reasons);
+    return fits.front();
   }
 
   // 3. Pinned or grown instances may over-fill a host: refuse only what makes it fuller.
-  for (const auto& l : loads) {
-    if (!l.observed || !l.observed->reachable) continue;
-    if (l.memory_used > l.memory_capacity && l.memory_used > l.memory_now) {
-      result.errors.error({}, "host " + quote(l.config->name) +
-                                  " would be over-full: its VMs would need " +
-                                  format_size(l.memory_used) + " of memory, it has " +
-                                  format_size(l.memory_capacity) + " (memory_overcommit " +
-                                  std::to_string(l.config->memory_overcommit).substr(0, 4) + ")");
-    }
-    if (l.cpus_used > l.cpu_capacity && l.cpus_used > l.cpus_now) {
-      result.errors.error(
-          {}, "host " + quote(l.config->name) + " would be over-full: its VMs would need " +
-                  std::to_string(l.cpus_used) + " vCPUs, it allows " +
-                  std::to_string(static_cast<int>(l.cpu_capacity)) + " (" +
-                  std::to_string(l.observed->facts.cpus) + " CPUs, cpu_overcommit " +
-                  std::to_string(l.config->cpu_overcommit).substr(0, 4) + ")");
+  void check_full() {
+    for (const auto& l : loads_) {
+      if (!reachable(l)) continue;
+      if (l.memory_used > l.memory_capacity && l.memory_used > l.memory_now) {
+        result_.errors.error({}, "host " + quote(l.config->name) +
+                                     " would be over-full: its VMs would need " +
+                                     format_size(l.memory_used) + " of memory, it has " +
+                                     format_size(l.memory_capacity) + " (memory_overcommit " +
+                                     std::to_string(l.config->memory_overcommit).substr(0, 4) +
+                                     ")");
+      }
+      if (l.cpus_used > l.cpu_capacity && l.cpus_used > l.cpus_now) {
+        result_.errors.error(
+            {}, "host " + quote(l.config->name) + " would be over-full: its VMs would need " +
+                    std::to_string(l.cpus_used) + " vCPUs, it allows " +
+                    std::to_string(static_cast<int>(l.cpu_capacity)) + " (" +
+                    std::to_string(l.observed->facts.cpus) + " CPUs, cpu_overcommit " +
+                    std::to_string(l.config->cpu_overcommit).substr(0, 4) + ")");
+      }
     }
   }
-  return result;
+
+  DesiredCluster& desired_;
+  std::vector<HostLoad> loads_;
+  PlacementResult result_;
+};
+
+}  // namespace
+
+PlacementResult place(const std::vector<ObservedHost>& observed, DesiredCluster& desired) {
+  return Placer(observed, desired).run();
 }
 
 }  // namespace kumo

@@ -88,7 +88,7 @@ vms:
     saved = os.path.join(work, "plan.saved")
     run([KUMO, "plan", "-q", "-f", cfg, "-o", saved], check_rc=False)
     spec = json.load(open(saved))
-    web1 = next(c for c in spec["changes"] if c["address"] == "vm.web-1")["desired"]
+    web1 = next(c for c in spec["changes"] if c["address"] == "vm.web-1")["desired"]["record"]
     check(oct(os.stat(saved).st_mode & 0o777) == "0o600", "saved plan is private (0600)")
 
     # 2. Hand-made objects: kumo's (via metadata / reserved names) and others'.
