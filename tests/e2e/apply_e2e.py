@@ -91,7 +91,7 @@ def main():
     timings["apply_s"] = round(time.monotonic() - t, 1)
     print(a.stdout[-4000:], a.stderr[-2000:])
     check(a.returncode == 0 and "Apply complete" in a.stdout, f"apply from nothing succeeds ({timings['apply_s']} s)")
-    uploads = re.findall(r"ok\s+image\.debian-12 on (hv\d): upload", a.stdout)
+    uploads = re.findall(r"ok\s+image\.debian-12 on (hv\d): upload", a.stderr)
     check(sorted(uploads) == ["hv1", "hv2", "hv3"], f"the image was uploaded once to each host (got {uploads})")
 
     vms = {"web-0": ("web", ["10.20.0.10"]), "web-1": ("web", ["10.20.0.11"]),
@@ -138,7 +138,7 @@ def main():
     p = kumo("plan", "--detailed-exitcode")
     check(p.returncode == 0, f"second plan: no changes, exit 0 with --detailed-exitcode (got {p.returncode}: {p.stdout[-800:]})")
     a2 = kumo("apply", "--auto-approve")
-    check(a2.returncode == 0 and "upload" not in a2.stdout, "second apply changes nothing and uploads nothing")
+    check(a2.returncode == 0 and "upload" not in a2.stdout + a2.stderr, "second apply changes nothing and uploads nothing")
 
     r = run([KUMO, "apply", "--cache-dir", cache, saved], check_rc=False)
     check(r.returncode == 1 and "stale" in r.stderr,

@@ -109,14 +109,15 @@ class Kumo:
             self.cv.notify_all()
 
     def wait_line(self, pred, timeout):
-        """The first stdout line for which pred is true; None if the output ended or timed out."""
+        """The first stderr line (apply's progress) for which pred is true; None if the output
+        ended or timed out."""
         deadline = time.monotonic() + timeout
         i = 0
         with self.cv:
             while True:
-                while i < len(self.out):
-                    if pred(self.out[i]):
-                        return self.out[i]
+                while i < len(self.err):
+                    if pred(self.err[i]):
+                        return self.err[i]
                     i += 1
                 if self.eof == 2 or time.monotonic() > deadline:
                     return None
@@ -324,7 +325,7 @@ def main():
         time.sleep(1)
     # Kill at once: on a fast (KVM) host a guest can be ready seconds after it starts. At least
     # one VM must still be unreported; under TCG none is (~100 s to cloud-init done).
-    waited = [l for l in a.out if "wait for cloud-init" in l]
+    waited = [l for l in a.err if "wait for cloud-init" in l]
     was_alive = a.kill9()
     rc, out, err = a.finish(10)
     check(all_running and was_alive and len(waited) < len(INSTANCES),
@@ -363,7 +364,7 @@ def main():
         msg = r.stdout + r.stderr
         check(r.returncode == 1 and "locked" in msg and holder in msg and f"pid {a1.pid}" in msg and "since" in msg,
               f"a second {cmd} is refused: locked, by {holder}, pid {a1.pid}, since ({r.stderr.strip()[-300:]})")
-        check(step_lines(r.stdout) == [], f"the refused {cmd} ran no step ({step_lines(r.stdout)})")
+        check(step_lines(r.stderr) == [], f"the refused {cmd} ran no step ({step_lines(r.stderr)})")
         check(str(read_lock("hv1").get("pid")) == str(a1.pid) and a1.alive(), f"the refused {cmd} left apply #1 and its lock alone")
     line = a1.wait_line(lambda l: (stage_of(l) if stage_of(l) is not None else -1) >= 3, timeout=600)
     was_alive = a1.kill9()
@@ -385,7 +386,7 @@ def main():
     check(rc != 0 and "Apply failed" in out, f"apply #3: Apply failed (exit {rc})")
     check(failed != [] and all(" on hv3:" in f for f in failed), f"apply #3: only hv3's steps failed ({failed})")
     check("stale lock" in out + err, "apply #3 took over the killed apply #1's lock (\"stale lock\")")
-    check(not any(m.group(1) == "FAILED" and m.group(3) != "hv3" for m in map(STEP.match, step_lines(out))),
+    check(not any(m.group(1) == "FAILED" and m.group(3) != "hv3" for m in map(STEP.match, step_lines(err))),
           "apply #3: no step of hv1 or hv2 failed")
     for h in ("hv1", "hv2"):
         doms = [d for d in inventory(hv[h])["domains"] if d in INSTANCES]
@@ -437,7 +438,7 @@ def main():
         r = kumo("apply", "--auto-approve")
         msg = r.stdout + r.stderr
         check(r.returncode == 1 and "locked" in msg and f"pid {a5.pid}" in msg and "stale lock" not in msg
-              and step_lines(r.stdout) == [],
+              and step_lines(r.stderr) == [],
               f"apply #6 is refused: the lock of a live process here is not stale (pid {a5.pid}) ({r.stderr.strip()[-300:]})")
         other = socket.gethostname() != "x"
         for h in held:
@@ -455,7 +456,7 @@ def main():
         r = kumo("apply", "--auto-approve")
         msg = r.stdout + r.stderr
         check(r.returncode == 1 and "locked" in msg and holder.split("@")[0] + "@x" in msg and "stale lock" not in msg
-              and step_lines(r.stdout) == [],
+              and step_lines(r.stderr) == [],
               f"apply #7 is refused: locked from another machine ({r.stderr.strip()[-300:]})")
         f = run([KUMO, "force-unlock", "-f", cfg_path, "--auto-approve"], check_rc=False)
         print(f.stdout, f.stderr)

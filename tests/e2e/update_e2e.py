@@ -232,7 +232,7 @@ def main():
     check(set(ch) == {"vm." + w for w in webs}, f"plan: nothing else changes ({sorted(ch)})")
     a = apply("live_memory_cpus")
     for w in webs:
-        whats = step_whats(a.stdout, "vm." + w)
+        whats = step_whats(a.stderr, "vm." + w)
         check("update" in whats and "start" not in whats and "shutdown" not in whats,
               f"{w}: updated in place, neither shut down nor started ({whats})")
         check(boot_id(U(w), w) == boots[w], f"{w}: not rebooted (same boot_id)")
@@ -268,7 +268,7 @@ def main():
           f"plan: vm.api update, restart ({c.get('action')}, {c.get('disruption')}; {c.get('reason')})")
     check(set(ch) == {"vm.api"}, f"plan: only vm.api changes ({sorted(ch)})")
     a = apply("restart_beyond_max")
-    whats = step_whats(a.stdout, "vm.api")
+    whats = step_whats(a.stderr, "vm.api")
     check("shutdown" in whats and "start" in whats, f"api: shut down and started again ({whats})")
     b = boot_id(U("api"), "api")
     check(b is not None and b != boots["api"], "api: rebooted (new boot_id)")
@@ -296,7 +296,7 @@ def main():
     check(all(c["action"] == "update" for c in ch.values()), f"plan: nothing replaced ({sorted((k, c['action']) for k, c in ch.items())})")
     a = apply("grow")
     for addr in ("volume.api/root", "volume.api/data/data"):
-        check("grow" in step_whats(a.stdout, addr), f"apply: {addr}: grow ({step_whats(a.stdout, addr)})")
+        check("grow" in step_whats(a.stderr, addr), f"apply: {addr}: grow ({step_whats(a.stderr, addr)})")
     rc, dev = guest(U("api"), "api", "blkid", "-L", "data")
     dev = dev.strip() or "/dev/vdb"
     for d, want in (("/dev/vda", 11 * GiB), (dev, 21 * GiB)):
@@ -327,7 +327,7 @@ def main():
           f"plan: vm.api update, live ({c.get('action')}, {c.get('disruption')})")
     check(set(ch) == {"vm.api", "volume.api/data/logs"}, f"plan: nothing else changes ({sorted(ch)})")
     a = apply("hot_plug_disk")
-    whats = step_whats(a.stdout, "vm.api")
+    whats = step_whats(a.stderr, "vm.api")
     check("update" in whats and "shutdown" not in whats and "start" not in whats,
           f"api: updated in place, neither shut down nor started ({whats})")
     size = None
@@ -388,8 +388,8 @@ def main():
                   f"{label}: the apply ran while the ping ran (apply {t0 - t_ping:.1f}..{t1 - t_ping:.1f} s, ping {n * iv:.0f} s)")
             check(sent == n and got >= n - 2,
                   f"{label}: {pair[0]} pinging {pair[1]} on {placed[pair[0]]}'s front lost at most 2 packets ({out.strip()} {err.strip()[-200:]})")
-        check(any(w == "update" for s, ad, _, w in steps(a.stdout) if ad == "network.front"),
-              f"{label}: network.front: update step ({[x for x in steps(a.stdout) if x[1] == 'network.front']})")
+        check(any(w == "update" for s, ad, _, w in steps(a.stderr) if ad == "network.front"),
+              f"{label}: network.front: update step ({[x for x in steps(a.stderr) if x[1] == 'network.front']})")
         for w in webs:
             for _ in range(10):      # dnsmasq reloads its hosts on SIGHUP, in its own time
                 rc, out = guest(U(w), w, "getent", "ahostsv4", "www.festival.internal")
