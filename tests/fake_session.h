@@ -63,6 +63,7 @@ class FakeSession : public HostSession {
     Call(FakeSession& s, const std::string& op, const std::string& name);
     ~Call();
     FakeSession& s;
+    std::string op_;  // "delete_domain old"
   };
   ObservedHost& host();
   FakeConnector& c_;
@@ -106,6 +107,16 @@ class FakeConnector : public HostConnector {
   std::vector<std::string> log_;
   std::set<std::string> fail;  // "host op" or "host op name": throw HostError
   std::chrono::milliseconds delay{0};
+  std::map<std::string, std::chrono::milliseconds> slow;  // "host op name": this call is slow
+  // Every call's begin and end in order ("begin hv1 delete_domain old", "end ..."): what ran
+  // while something else was still running.
+  std::vector<std::string> timeline;
+  long timeline_index(const std::string& entry) {
+    std::lock_guard<std::mutex> lock(mu);
+    for (std::size_t i = 0; i < timeline.size(); ++i)
+      if (timeline[i] == entry) return static_cast<long>(i);
+    return -1;
+  }
   std::map<std::string, int> in_flight, max_in_flight;  // per host
   int in_flight_total = 0, max_in_flight_total = 0;
   std::map<std::string, std::string> contents;    // "host/volume" -> bytes
@@ -119,7 +130,7 @@ class FakeConnector : public HostConnector {
 };
 
 inline FakeSession::Call::Call(FakeSession& s_, const std::string& op, const std::string& name)
-    : s(s_) {
+    : s(s_), op_(op + " " + name) {
   auto& c = s.c_;
   c.log(op, s.target_.name, name);
   {
@@ -129,6 +140,14 @@ inline FakeSession::Call::Call(FakeSession& s_, const std::string& op, const std
     c.max_in_flight_total = std::max(c.max_in_flight_total, ++c.in_flight_total);
   }
   if (c.delay.count() > 0) std::this_thread::sleep_for(c.delay);
+  std::chrono::milliseconds extra{0};
+  {
+    std::lock_guard<std::mutex> lock(c.mu);
+    c.timeline.push_back("begin " + s.target_.name + " " + op + " " + name);
+    if (auto it = c.slow.find(s.target_.name + " " + op + " " + name); it != c.slow.end())
+      extra = it->second;
+  }
+  if (extra.count() > 0) std::this_thread::sleep_for(extra);
   bool failing;
   {
     std::lock_guard<std::mutex> lock(c.mu);
@@ -145,6 +164,7 @@ inline FakeSession::Call::Call(FakeSession& s_, const std::string& op, const std
 
 inline FakeSession::Call::~Call() {
   std::lock_guard<std::mutex> lock(s.c_.mu);
+  s.c_.timeline.push_back("end " + s.target_.name + " " + op_);
   --s.c_.in_flight[s.target_.name];
   --s.c_.in_flight_total;
 }

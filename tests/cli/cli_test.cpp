@@ -1,6 +1,7 @@
 // The kumo binary itself: exit codes and messages for bad command lines (no host is contacted).
 #include <catch2/catch.hpp>
 
+#include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -114,9 +115,45 @@ TEST_CASE("validate --json prints diagnostics as data on stdout", "[cli]") {
   CHECK(r.out.find("\"line\": 4") != std::string::npos);
 }
 
+// kumo with stdout and stderr on a pseudo-terminal: what a person at a terminal sees.
+std::string kumo_on_terminal(std::vector<std::string> args, const std::vector<std::string>& env) {
+  const int master = posix_openpt(O_RDWR | O_NOCTTY);
+  REQUIRE(master >= 0);
+  REQUIRE(grantpt(master) == 0);
+  REQUIRE(unlockpt(master) == 0);
+  const std::string slave_name = ptsname(master);
+  const pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    const int slave = open(slave_name.c_str(), O_RDWR);
+    dup2(slave, 1);
+    dup2(slave, 2);
+    close(master);
+    std::vector<char*> argv{const_cast<char*>(KUMO_BINARY)};
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    std::vector<std::string> env_copy = env;
+    std::vector<char*> envp;
+    for (auto& e : env_copy) envp.push_back(e.data());
+    envp.push_back(nullptr);
+    execve(KUMO_BINARY, argv.data(), envp.data());
+    _exit(127);
+  }
+  std::string out;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(master, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+  close(master);  // read ends with EIO once kumo has exited and closed the terminal
+  waitpid(pid, nullptr, 0);
+  return out;
+}
+
 TEST_CASE("no colour without a terminal or with NO_COLOR", "[cli]") {
-  auto r = kumo({"validate", "-f", "/nonexistent.yaml"}, {"NO_COLOR=1"});
-  CHECK(r.err.find("\033[") == std::string::npos);
+  const std::vector<std::string> args{"validate", "-f", "/nonexistent.yaml"};
+  // On a terminal the error is coloured: the check below can see colour when there is some.
+  CHECK(kumo_on_terminal(args, {}).find("\033[") != std::string::npos);
+  CHECK(kumo_on_terminal(args, {"NO_COLOR=1"}).find("\033[") == std::string::npos);
+  CHECK(kumo(args).err.find("\033[") == std::string::npos);  // a pipe
 }
 
 TEST_CASE("apply, destroy and force-unlock refuse bad options before contacting any host",
@@ -136,6 +173,11 @@ TEST_CASE("apply, destroy and force-unlock refuse bad options before contacting 
   auto saved = kumo({"apply", "/nonexistent/plan.json", "--replace", "vm.web-0"});
   CHECK(saved.status == 1);
   CHECK(saved.err.find("--replace cannot change a saved plan") != std::string::npos);
+  // So does --target: it is not silently ignored.
+  auto targeted = kumo({"apply", "/nonexistent/plan.json", "--target", "vm.web-0"});
+  CHECK(targeted.status == 1);
+  CHECK(targeted.err ==
+        "kumo apply: --target cannot change a saved plan; pass it to kumo plan -o\n");
   auto d = kumo({"destroy", "-f", kExample, "--replace", "vm.web-0"});
   CHECK(d.status != 0);  // destroy has no --replace
   auto u = kumo({"force-unlock", "-f", "/nonexistent/kumo.yaml", "--auto-approve"});
@@ -161,4 +203,15 @@ TEST_CASE("a write to a pipe nobody reads does not kill kumo by SIGPIPE", "[cli]
   auto ok = kumo({"schema"});
   CHECK(ok.status == 0);
   CHECK(ok.out.size() > 1000);
+}
+
+TEST_CASE("every command that talks to hosts takes the same --timeout, positive only", "[cli]") {
+  for (const char* cmd : {"plan", "apply", "destroy", "status", "images", "force-unlock"}) {
+    for (const char* bad : {"0", "-1", "soon"}) {
+      INFO(cmd << " --timeout " << bad);
+      auto r = kumo({cmd, "-f", kExample, "--timeout", bad});
+      CHECK(r.status != 0);
+      CHECK(r.err.find("--timeout") != std::string::npos);
+    }
+  }
 }

@@ -12,24 +12,13 @@
 #include "planner/config/loader.h"
 #include "planner/planner.h"
 #include "tests/exec_fixture.h"
+#include "tests/golden.h"
 
 using namespace kumo;
 
 namespace {
 
-std::string golden_path(const std::string& name) {
-  return (std::filesystem::path(KUMO_SOURCE_DIR) / "tests/golden" / name).string();
-}
-
-void check_golden(const std::string& name, const std::string& actual) {
-  const std::string path = golden_path(name);
-  if (std::getenv("KUMO_UPDATE_GOLDEN")) std::ofstream(path) << actual;
-  std::ifstream in(path);
-  REQUIRE(in);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  CHECK(actual == ss.str());
-}
+using test::check_golden;
 
 ClusterConfig load(const std::string& text) {
   LoadOptions opts;

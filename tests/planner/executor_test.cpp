@@ -271,3 +271,32 @@ TEST_CASE("an image that fails to download or verify is uploaded nowhere", "[exe
   // Networks do not depend on the image: they were made.
   CHECK(lab.connector.count("hv1 define_network") == 1);
 }
+
+TEST_CASE("on a full host, the VM leaving is deleted before the one taking its room starts",
+          "[executor]") {
+  // hv1 has 1 GiB: room for `old` (768 MiB) or `new` (768 MiB), never both at once.
+  Lab lab;
+  lab.host("hv1").facts.memory = 1ull << 30;
+  const std::string head = R"(
+cluster: fest
+hosts:
+  hv1: {uri: "test:///hv1"}
+images:
+  deb: {path: /srv/deb.qcow2, checksum: "sha256:)" +
+                           kHex + R"("}
+vms:
+)";
+  REQUIRE(lab.apply(lab.plan(config(head + "  old: {image: deb, memory: 768MiB}\n"))).success());
+  // Deleting takes long: without ordering, the new VM would start on a host still full.
+  lab.connector.slow["hv1 delete_domain old"] = std::chrono::milliseconds(300);
+  const Plan p = lab.plan(config(head + "  new: {image: deb, memory: 768MiB}\n"));
+  const ExecResult r = lab.apply(p);
+  INFO(failures(r));
+  REQUIRE(r.success());
+  auto& c = lab.connector;
+  const long deleted = c.timeline_index("end hv1 delete_domain old");
+  const long started = c.timeline_index("begin hv1 start_domain new");
+  REQUIRE(deleted >= 0);
+  REQUIRE(started >= 0);
+  CHECK(deleted < started);
+}
