@@ -36,6 +36,10 @@ std::string base64_decode(const std::string& b64) {
 // nullopt when it does not exist. Throws HostError when the agent cannot do it at all.
 }  // namespace
 
+void ping_agent(HostSession& session, const std::string& domain, std::chrono::seconds timeout) {
+  session.agent_command(domain, {{"execute", "guest-ping"}}, timeout);
+}
+
 std::optional<std::string> read_guest_file(HostSession& session, const std::string& domain,
                                            const std::string& path) {
   json opened;

@@ -10,6 +10,9 @@
 
 namespace kumo {
 
+// Throws HostError unless the guest agent answers a ping within `timeout`.
+void ping_agent(HostSession& session, const std::string& domain, std::chrono::seconds timeout);
+
 // A small file of the guest through the agent's file API (no process started in the guest):
 // nullopt when it does not exist. Throws HostError when the agent cannot do it at all. The file
 // handle is closed whatever happens while reading.

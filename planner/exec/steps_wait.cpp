@@ -49,7 +49,7 @@ Waited poll_ready(ExecContext& ctx, const ResourceChange& c, Clock::time_point d
       break;
     }
     try {
-      s.agent_command(vm.name, {{"execute", "guest-ping"}}, std::chrono::seconds(2));
+      ping_agent(s, vm.name, std::chrono::seconds(2));
       if (vm.wait_for == WaitFor::Agent) {
         w.ready = true;
         break;
