@@ -1,9 +1,8 @@
 // Changing an applied cluster on the fake hosts: live vCPU/memory changes within the headroom,
 // restarts beyond it, disks grown in place, DNS/DHCP entries changed live, count down, user-data
-// recreates keeping data disks, --replace, and the cluster lock.
+// recreates keeping data disks, and --replace. The cluster lock is in lock_test.cpp.
 #include <catch2/catch.hpp>
 
-#include "planner/lock.h"
 #include "providers/ownership.h"
 #include "tests/exec_fixture.h"
 
@@ -209,78 +208,6 @@ TEST_CASE("replace on request recreates one VM, and an unknown address is an err
   std::string errors;
   for (const auto& e : bad.errors.sorted()) errors += format_diagnostic(e) + "\n";
   CHECK_THAT(errors, Catch::Contains("--replace vm.web-7: no such VM in kumo.yaml"));
-}
-
-TEST_CASE("the cluster lock: one holder at a time, named to the second", "[lock]") {
-  Lab lab;
-  const auto cfg = config(kCluster);
-  std::vector<HostTarget> hosts;
-  for (const auto& h : cfg.hosts) hosts.push_back({h.name, h.uri, h.pool});
-  LockHolder a{"alice", "laptop", "kumo apply", 100, "2026-11-26T10:00:00Z", "tok-a"};
-  LockHolder b{"ci", "runner", "kumo apply", 200, "2026-11-26T10:00:05Z", "tok-b"};
-  std::vector<std::string> warnings;
-  const auto never_stale = [](const LockHolder&) { return false; };
-  auto first = ClusterLock::acquire(lab.connector, hosts, "fest", a, std::chrono::milliseconds(100),
-                                    never_stale, warnings);
-  REQUIRE(first);
-  for (const char* h : {"hv1", "hv2", "hv3"}) {
-    CHECK(lab.connector.contents[std::string(h) + "/kumo-lock_fest"].find("alice") !=
-          std::string::npos);
-  }
-  // The lock volume is not an object of the cluster: plan neither lists nor changes it.
-  const Plan p = lab.plan(cfg);
-  for (const auto& c : p.changes) CHECK(c.address.str().find("lock") == std::string::npos);
-  try {
-    ClusterLock::acquire(lab.connector, hosts, "fest", b, std::chrono::milliseconds(100),
-                         never_stale, warnings);
-    FAIL("the second holder got the lock");
-  } catch (const LockHeld& e) {
-    CHECK_THAT(e.what(), Catch::Contains("cluster \"fest\" is locked on host hv1 by "
-                                         "alice@laptop (pid 100, kumo apply) since "
-                                         "2026-11-26T10:00:00Z") &&
-                             Catch::Contains("force-unlock"));
-  }
-  // Still alice's everywhere: the loser took nothing.
-  for (const auto& l : read_locks(lab.connector, hosts, "fest", std::chrono::milliseconds(100))) {
-    REQUIRE(l.holder);
-    CHECK(l.holder->token == "tok-a");
-  }
-  // Another cluster is not affected.
-  auto other = ClusterLock::acquire(lab.connector, hosts, "other", b,
-                                    std::chrono::milliseconds(100), never_stale, warnings);
-  CHECK(other);
-  other.reset();
-  first->release();
-  for (const auto& l : read_locks(lab.connector, hosts, "fest", std::chrono::milliseconds(100)))
-    CHECK_FALSE(l.holder);
-  CHECK(warnings.empty());
-}
-
-TEST_CASE("a stale lock is taken over with a warning, force-unlock breaks any", "[lock]") {
-  Lab lab;
-  std::vector<HostTarget> hosts = {{"hv1", "test:///hv1", "default"},
-                                   {"hv2", "test:///hv2", "default"}};
-  LockHolder dead{"root", "here", "kumo apply", 4242, "2026-11-26T09:00:00Z", "tok-dead"};
-  LockHolder me{"root", "here", "kumo apply", 4343, "2026-11-26T10:00:00Z", "tok-me"};
-  std::vector<std::string> warnings;
-  // What a kumo killed with -9 leaves: its lock on the hosts.
-  for (const auto& h : hosts) {
-    lab.add_volume(h.name, "kumo-lock_fest", 100);
-    lab.connector.contents[h.name + "/kumo-lock_fest"] = dead.to_json();
-  }
-  auto lock = ClusterLock::acquire(
-      lab.connector, hosts, "fest", me, std::chrono::milliseconds(100),
-      [](const LockHolder& h) { return h.pid == 4242; }, warnings);
-  REQUIRE(lock);
-  REQUIRE(warnings.size() == 2);
-  CHECK_THAT(warnings[0],
-             Catch::Contains("took over a stale lock") && Catch::Contains("root@here (pid 4242"));
-  CHECK(lab.connector.contents["hv1/kumo-lock_fest"].find("tok-me") != std::string::npos);
-  // A holder elsewhere is never stale: force-unlock breaks the lock whoever holds it.
-  for (const auto& h : hosts) break_lock(lab.connector, h, "fest", std::chrono::milliseconds(100));
-  for (const auto& l : read_locks(lab.connector, hosts, "fest", std::chrono::milliseconds(100)))
-    CHECK_FALSE(l.holder);
-  CHECK(lock->release().empty());  // nothing of its own left to release, no error
 }
 
 TEST_CASE("a VM never seen ready (apply killed while waiting) is waited for by the next apply",

@@ -1,0 +1,835 @@
+// diff(desired, observed) on its own: the desired cluster comes from a kumo.yaml placed by hand,
+// the hosts are written out as the values a provider would observe after applying it. Each row of
+// the tables changes the file or the hosts and says what the differ must make of it.
+#include "planner/differ.h"
+
+#include <algorithm>
+#include <functional>
+#include <utility>
+
+#include <catch2/catch.hpp>
+
+#include "providers/ownership.h"
+#include "tests/exec_fixture.h"
+
+using namespace kumo;
+using kumo::test::config;
+
+namespace {
+
+const std::string kBase = R"(
+cluster: fest
+hosts:
+  hv1: {uri: "test:///hv1"}
+  hv2: {uri: "test:///hv2"}
+images:
+  deb: {path: /srv/deb.qcow2, checksum: "sha256:)" +
+                          std::string(64, 'a') + R"("}
+networks:
+  front: {cidr: 10.20.0.0/24, domain: fest.internal}
+vms:
+  web:
+    image: deb
+    memory: 512MiB
+    disk: 4GiB
+    networks: [{network: front, ip: 10.20.0.10}]
+    disks: {data: 1GiB}
+    cloud_init: {packages: []}
+)";
+
+using Edits = std::vector<std::pair<std::string, std::string>>;
+
+std::string edited(std::string text, const Edits& edits) {
+  for (const auto& [from, to] : edits) {
+    const auto at = text.find(from);
+    INFO("kumo.yaml has no " + from);
+    REQUIRE(at != std::string::npos);
+    text.replace(at, from.size(), to);
+  }
+  return text;
+}
+
+// The file expanded and placed: each VM on its pin, else on hv1.
+DesiredCluster desired_from(const std::string& text) {
+  DesiredCluster d = expand(config(text));
+  for (auto& vm : d.vms) vm.host = vm.pinned_host.value_or("hv1");
+  expand_networks(d);
+  return d;
+}
+
+std::string pool_path(const std::string& host) {
+  return "/var/lib/libvirt/images/" + host;
+}
+
+ObservedVolume volume(const std::string& host, const std::string& name, std::uint64_t capacity) {
+  ObservedVolume v;
+  v.pool = "default";
+  v.name = name;
+  v.path = pool_path(host) + "/" + name;
+  v.format = "qcow2";
+  v.capacity = capacity;
+  v.owner = volume_owner(name);
+  return v;
+}
+
+// A network as libvirt shows it once kumo defined and started it.
+ObservedNetwork network_as_made(const DesiredNetwork& n) {
+  ObservedNetwork o;
+  o.name = n.libvirt_name;
+  o.uuid = "uuid-" + n.libvirt_name + "-" + n.host;
+  o.active = o.autostart = true;
+  o.forward_mode = n.mode == NetMode::Isolated ? "" : to_string(n.mode);
+  o.bridge = n.bridge;
+  o.ip = n.cidr->first_host().str();
+  o.prefix = n.cidr->prefix;
+  o.dhcp_start = n.dhcp_range->start.str();
+  o.dhcp_end = n.dhcp_range->end.str();
+  o.domain = n.domain.value_or("");
+  o.mtu = n.mtu;
+  NetworkSpec spec;
+  spec.domain = o.domain;
+  for (const auto& h : n.dhcp_hosts) {
+    o.dhcp_hosts.push_back({h.mac, h.ip, h.name});
+    spec.dhcp_hosts.push_back({h.mac, h.ip, h.name});
+  }
+  for (const auto& [name, ip] : n.dns_hosts) spec.dns_hosts.push_back({ip, {name}});
+  o.dns_hosts = dns_entries(spec);
+  o.owner = network_owner(o.name);
+  return o;
+}
+
+// A domain as kumo defines it: headroom to twice its vCPUs and memory, its record in the metadata.
+ObservedDomain domain_as_made(const std::string& cluster, const DesiredVm& vm) {
+  ObservedDomain d;
+  d.name = vm.instance;
+  d.uuid = "uuid-" + vm.instance;
+  d.active = vm.running;
+  d.state = vm.running ? "running" : "shutoff";
+  d.autostart = vm.autostart;
+  d.virt_type = "kvm";
+  d.vcpus = vm.cpus;
+  d.max_vcpus = vm.cpus * 2;
+  d.memory = vm.memory;
+  d.max_memory = vm.memory * 2;
+  const std::string pool = pool_path(vm.host) + "/";
+  d.disks.push_back({"vda", "disk", pool + vm.root_volume, "qcow2", false});
+  for (std::size_t i = 0; i < vm.data_disks.size(); ++i) {
+    d.disks.push_back({std::string("vd") + static_cast<char>('b' + i), "disk",
+                       pool + vm.data_disks[i].volume, "qcow2", false});
+  }
+  d.disks.push_back({"sda", "cdrom", pool + vm.seed_volume, "raw", true});
+  for (const auto& n : vm.nics) d.nics.push_back({n.libvirt_network, "network", n.mac, "virtio"});
+  d.owner = Ownership{cluster, vm.address(), vm.spec_hash(), vm.spec(), true};
+  return d;
+}
+
+// What the hosts look like after `desired` was applied.
+std::vector<ObservedHost> as_applied(const DesiredCluster& desired) {
+  std::vector<ObservedHost> out;
+  for (const auto& h : desired.hosts) {
+    ObservedHost o;
+    o.host = h.name;
+    o.uri = h.uri;
+    o.reachable = true;
+    o.facts = {h.name, "x86_64", 8, 32ull << 30, 32ull << 30, true, "9.0.0"};
+    for (const auto& n : desired.networks)
+      if (n.host == h.name) o.networks.push_back(network_as_made(n));
+    for (const auto& vm : desired.vms) {
+      if (vm.host != h.name) continue;
+      o.domains.push_back(domain_as_made(desired.cluster, vm));
+      o.volumes.push_back(volume(h.name, vm.root_volume, vm.disk.value_or(2ull << 30)));
+      o.volumes.push_back(volume(h.name, vm.seed_volume, 1ull << 20));
+      for (const auto& disk : vm.data_disks)
+        o.volumes.push_back(volume(h.name, disk.volume, disk.size));
+    }
+    out.push_back(std::move(o));
+  }
+  return out;
+}
+
+std::vector<ObservedHost> empty_hosts(const DesiredCluster& desired) {
+  auto hosts = as_applied(desired);
+  for (auto& h : hosts) h.domains.clear(), h.networks.clear(), h.volumes.clear();
+  return hosts;
+}
+
+ObservedHost& on(std::vector<ObservedHost>& hosts, const std::string& name) {
+  for (auto& h : hosts)
+    if (h.host == name) return h;
+  FAIL("no observed host " << name);
+  throw std::logic_error("unreachable");
+}
+
+ObservedDomain& domain(std::vector<ObservedHost>& hosts, const std::string& host,
+                       const std::string& name) {
+  for (auto& d : on(hosts, host).domains)
+    if (d.name == name) return d;
+  FAIL("no domain " << name << " on " << host);
+  throw std::logic_error("unreachable");
+}
+
+ObservedNetwork& network(std::vector<ObservedHost>& hosts, const std::string& host,
+                         const std::string& name) {
+  for (auto& n : on(hosts, host).networks)
+    if (n.name == name) return n;
+  FAIL("no network " << name << " on " << host);
+  throw std::logic_error("unreachable");
+}
+
+// A VM of cluster fest that the file no longer has (instance `name`, one data disk), on `host`.
+void add_removed_vm(std::vector<ObservedHost>& hosts, const std::string& host,
+                    const std::string& name, bool prevent_destroy = false) {
+  DesiredVm vm = desired_from(kBase).vms.front();
+  vm.instance = name;
+  vm.host = host;
+  vm.root_volume = root_volume_name("fest", name);
+  vm.seed_volume = seed_volume_name("fest", name);
+  vm.data_disks = {{"data", data_volume_name("fest", name, "data"), 1ull << 30}};
+  vm.lifecycle.prevent_destroy = prevent_destroy;
+  auto& h = on(hosts, host);
+  h.domains.push_back(domain_as_made("fest", vm));
+  h.volumes.push_back(volume(host, vm.root_volume, 4ull << 30));
+  h.volumes.push_back(volume(host, vm.seed_volume, 1ull << 20));
+  h.volumes.push_back(volume(host, vm.data_disks.front().volume, 1ull << 30));
+}
+
+const ResourceChange* find(const DiffResult& r, const std::string& address,
+                           const std::string& host = "hv1") {
+  for (const auto& c : r.changes)
+    if (c.address.str() == address && c.host == host) return &c;
+  return nullptr;
+}
+
+const AttributeChange* attribute(const ResourceChange& c, const std::string& name) {
+  for (const auto& a : c.attributes)
+    if (a.name == name) return &a;
+  return nullptr;
+}
+
+std::vector<std::string> attribute_names(const ResourceChange& c) {
+  std::vector<std::string> out;
+  for (const auto& a : c.attributes) out.push_back(a.name);
+  return out;
+}
+
+std::vector<std::string> drifted(const ResourceChange& c) {
+  std::vector<std::string> out;
+  for (const auto& a : c.attributes)
+    if (a.drift) out.push_back(a.name);
+  return out;
+}
+
+// "action address@host" per change, in plan order.
+std::vector<std::string> listing(const DiffResult& r) {
+  std::vector<std::string> out;
+  for (const auto& c : r.changes)
+    out.push_back(std::string(to_string(c.action)) + " " + c.address.str() + "@" + c.host);
+  return out;
+}
+
+std::vector<std::string> messages(const Diagnostics& d) {
+  std::vector<std::string> out;
+  for (const auto& e : d.all()) out.push_back(e.message);
+  return out;
+}
+
+std::string steps_text(const VmSteps& s) {
+  std::string out;
+  if (s.remove_old) out += "remove_old ";
+  if (s.shutdown) out += "shutdown ";
+  if (s.start) out += "start ";
+  if (s.wait_ready) out += "wait_ready ";
+  if (s.frees_room) out += "frees_room ";
+  return out;
+}
+
+const std::string kLive = "changed in the running guest, no reboot";
+const std::string kMadeAnew =
+    "made anew: cloud-init runs once per instance; data disks are kept and reattached";
+
+struct Row {
+  std::string name = {};
+  Edits edits = {};  // kumo.yaml: from -> to
+  // The hosts since the apply.
+  std::function<void(std::vector<ObservedHost>&)> hosts_differ = [](std::vector<ObservedHost>&) {};
+  std::vector<std::string> replace = {};   // --replace
+  std::string address = {}, host = "hv1";  // the change looked at
+  Action action = Action::NoOp;
+  Disruption disruption = Disruption::None;
+  std::vector<std::string> attributes = {};  // in the order the plan shows them
+  bool destroys_data = false;
+  bool forces_replacement = false;
+  std::string steps = {};   // steps_text of the VM steps
+  std::string reason = {};  // exactly
+  std::vector<std::string> drift = {};
+};
+
+std::vector<Row> change_rows() {
+  return {
+      {.name = "memory grows within the running domain's maximum: changed live",
+       .edits = {{"memory: 512MiB", "memory: 768MiB"}},
+       .address = "vm.web",
+       .action = Action::Update,
+       .disruption = Disruption::Live,
+       .attributes = {"memory"},
+       .reason = kLive},
+      {.name = "vCPUs grow within the running domain's maximum: changed live",
+       .edits = {{"memory: 512MiB", "memory: 512MiB\n    cpus: 2"}},
+       .address = "vm.web",
+       .action = Action::Update,
+       .disruption = Disruption::Live,
+       .attributes = {"cpus"},
+       .reason = kLive},
+      {.name = "memory beyond the maximum: shut down, redefined, started and waited for",
+       .edits = {{"memory: 512MiB", "memory: 2GiB"}},
+       .address = "vm.web",
+       .action = Action::Update,
+       .disruption = Disruption::Restart,
+       .attributes = {"memory"},
+       .steps = "shutdown start wait_ready ",
+       .reason = "shut down (ACPI), redefined and started again: memory is beyond what the "
+                 "running domain can grow to (1 GiB)"},
+      {.name = "vCPUs and memory beyond the maximum: the reason names both",
+       .edits = {{"memory: 512MiB", "memory: 2GiB\n    cpus: 4"}},
+       .address = "vm.web",
+       .action = Action::Update,
+       .disruption = Disruption::Restart,
+       .attributes = {"cpus", "memory"},
+       .steps = "shutdown start wait_ready ",
+       .reason = "shut down (ACPI), redefined and started again: cpus is beyond what the "
+                 "running domain can grow to (2); memory is beyond what the running domain can "
+                 "grow to (1 GiB)"},
+      {.name = "memory shrinks: changed live, and it frees room on its host",
+       .edits = {{"memory: 512MiB", "memory: 256MiB"}},
+       .address = "vm.web",
+       .action = Action::Update,
+       .disruption = Disruption::Live,
+       .attributes = {"memory"},
+       .steps = "frees_room ",
+       .reason = kLive},
+      {.name = "memory changed by hand while the record matches the file: drift, moved back",
+       .hosts_differ = [](auto& h) { domain(h, "hv1", "web").memory = 768ull << 20; },
+       .address = "vm.web",
+       .action = Action::Update,
+       .disruption = Disruption::Live,
+       .attributes = {"memory"},
+       .steps = "frees_room ",
+       .reason = kLive,
+       .drift = {"memory"}},
+      {.name = "a new image replaces the VM: the old domain goes first",
+       .edits = {{std::string(64, 'a'), std::string(64, 'b')}},
+       .address = "vm.web",
+       .action = Action::Replace,
+       .disruption = Disruption::Recreate,
+       .attributes = {"image"},
+       .forces_replacement = true,
+       .steps = "remove_old start wait_ready ",
+       .reason = kMadeAnew},
+      {.name = "a replaced VM gets a new root volume from the image",
+       .edits = {{std::string(64, 'a'), std::string(64, 'b')}},
+       .address = "volume.web/root",
+       .action = Action::Replace},
+      {.name = "new user-data replaces the VM (on_user_data_change: recreate)",
+       .edits = {{"packages: []", "packages: [nginx]"}},
+       .address = "vm.web",
+       .action = Action::Replace,
+       .disruption = Disruption::Recreate,
+       .attributes = {"user_data"},
+       .forces_replacement = true,
+       .steps = "remove_old start wait_ready ",
+       .reason = kMadeAnew},
+      {.name = "new user-data with on_user_data_change: ignore updates the VM, not replaces it",
+       .edits = {{"packages: []",
+                  "packages: [nginx]}\n    lifecycle: {on_user_data_change: ignore"}},
+       .address = "vm.web",
+       .action = Action::Update,
+       .attributes = {"user_data"},
+       .reason = "on_user_data_change: ignore: only the seed is updated; the running instance "
+                 "keeps its first boot"},
+      {.name = "new user-data with on_user_data_change: ignore replaces the seed",
+       .edits = {{"packages: []",
+                  "packages: [nginx]}\n    lifecycle: {on_user_data_change: ignore"}},
+       .address = "volume.web/seed",
+       .action = Action::Replace},
+      {.name = "--replace recreates a VM nothing changed in",
+       .replace = {"vm.web"},
+       .address = "vm.web",
+       .action = Action::Replace,
+       .disruption = Disruption::Recreate,
+       .attributes = {"replace"},
+       .forces_replacement = true,
+       .steps = "remove_old start wait_ready ",
+       .reason = "replaced on request (--replace): new root disk from the image, cloud-init runs "
+                 "again; data disks are kept"},
+      {.name = "running: false shuts the VM down",
+       .edits = {{"memory: 512MiB", "memory: 512MiB\n    running: false"}},
+       .address = "vm.web",
+       .action = Action::Update,
+       .disruption = Disruption::Restart,
+       .attributes = {"running"},
+       .reason = "shut down (ACPI; forced off after a timeout)"},
+      {.name = "a stopped VM that should run is started and waited for",
+       .hosts_differ =
+           [](auto& h) {
+             auto& d = domain(h, "hv1", "web");
+             d.active = false;
+             d.state = "shutoff";
+           },
+       .address = "vm.web",
+       .action = Action::Update,
+       .attributes = {"running"},
+       .steps = "start wait_ready "},
+      {.name = "a VM never seen ready is waited for",
+       .hosts_differ = [](auto& h) { domain(h, "hv1", "web").owner->ready = false; },
+       .address = "vm.web",
+       .action = Action::Update,
+       .attributes = {"ready"},
+       .steps = "wait_ready ",
+       .reason = "not seen ready since it was defined (an apply was interrupted): wait for it"},
+      {.name = "a VM recorded in another group shows the group, nothing else",
+       .hosts_differ = [](auto& h) { domain(h, "hv1", "web").owner->spec->group = "www"; },
+       .address = "vm.web",
+       .action = Action::Update,
+       .attributes = {"group"}},
+      {.name = "prevent_destroy set in the file is recorded",
+       .edits = {{"packages: []}", "packages: []}\n    lifecycle: {prevent_destroy: true}"}},
+       .address = "vm.web",
+       .action = Action::Update,
+       .attributes = {"prevent_destroy"}},
+      {.name = "autostart turned off",
+       .edits = {{"memory: 512MiB", "memory: 512MiB\n    autostart: false"}},
+       .address = "vm.web",
+       .action = Action::Update,
+       .attributes = {"autostart"}},
+      {.name = "a bigger root disk: the VM shows it, changed live",
+       .edits = {{"disk: 4GiB", "disk: 8GiB"}},
+       .address = "vm.web",
+       .action = Action::Update,
+       .disruption = Disruption::Live,
+       .attributes = {"disk"},
+       .reason = kLive},
+      {.name = "a bigger root disk: its volume grows in place",
+       .edits = {{"disk: 4GiB", "disk: 8GiB"}},
+       .address = "volume.web/root",
+       .action = Action::Update,
+       .disruption = Disruption::Live,
+       .attributes = {"size"}},
+      {.name = "a bigger data disk: its volume grows in place",
+       .edits = {{"disks: {data: 1GiB}", "disks: {data: 3GiB}"}},
+       .address = "volume.web/data/data",
+       .action = Action::Update,
+       .disruption = Disruption::Live,
+       .attributes = {"size"}},
+      {.name = "a data disk added to a running VM is hot-plugged",
+       .edits = {{"disks: {data: 1GiB}", "disks: {data: 1GiB, logs: 2GiB}"}},
+       .address = "volume.web/data/logs",
+       .action = Action::Create,
+       .disruption = Disruption::Live,
+       .attributes = {"size"},
+       .reason = "hot-plugged into the running guest: /dev/disk/by-id/virtio-logs"},
+      {.name = "a data disk added to a running VM: the VM shows it, changed live",
+       .edits = {{"disks: {data: 1GiB}", "disks: {data: 1GiB, logs: 2GiB}"}},
+       .address = "vm.web",
+       .action = Action::Update,
+       .disruption = Disruption::Live,
+       .attributes = {"disks.logs"},
+       .reason = kLive},
+      {.name = "a data volume made but not attached is attached",
+       .hosts_differ =
+           [](auto& h) {
+             std::erase_if(domain(h, "hv1", "web").disks,
+                           [](const ObservedDisk& d) { return d.target == "vdb"; });
+           },
+       .address = "vm.web",
+       .action = Action::Update,
+       .disruption = Disruption::Live,
+       .attributes = {"disks.data"},
+       .reason = "data disk \"data\" exists but is not attached (an apply was interrupted): "
+                 "attached now"},
+      {.name = "a network's address changed under running VMs: replaced, naming them",
+       .hosts_differ = [](auto& h) { network(h, "hv1", "kumo_fest_front").ip = "10.99.0.1"; },
+       .address = "network.front",
+       .action = Action::Replace,
+       .disruption = Disruption::Restart,
+       .attributes = {"address"},
+       .forces_replacement = true,
+       .reason = "the network is recreated; running VMs lose connectivity meanwhile: web"},
+      {.name = "a network's address changed where no VM runs: replaced, live",
+       .hosts_differ = [](auto& h) { network(h, "hv2", "kumo_fest_front").ip = "10.99.0.1"; },
+       .address = "network.front",
+       .host = "hv2",
+       .action = Action::Replace,
+       .disruption = Disruption::Live,
+       .attributes = {"address"},
+       .forces_replacement = true,
+       .reason = "the network is recreated"},
+      {.name = "a CIDR change replaces the network: address and DHCP range change",
+       .edits = {{"cidr: 10.20.0.0/24", "cidr: 10.20.0.0/23"}},
+       .address = "network.front",
+       .action = Action::Replace,
+       .disruption = Disruption::Restart,
+       .attributes = {"address", "dhcp"},
+       .forces_replacement = true,
+       .reason = "the network is recreated; running VMs lose connectivity meanwhile: web"},
+      {.name = "a missing DHCP host entry is added live",
+       .hosts_differ = [](auto& h) { network(h, "hv1", "kumo_fest_front").dhcp_hosts.clear(); },
+       .address = "network.front",
+       .action = Action::Update,
+       .disruption = Disruption::Live,
+       .attributes = {"dhcp_hosts"},
+       .reason = "DHCP/DNS host entries change live; guests keep their connectivity"},
+      {.name = "a new DNS name is added live",
+       .edits = {{"domain: fest.internal}",
+                  "domain: fest.internal, dns_hosts: {www: 10.20.0.10}}"}},
+       .address = "network.front",
+       .action = Action::Update,
+       .disruption = Disruption::Live,
+       .attributes = {"dns_hosts"},
+       .reason = "DHCP/DNS host entries change live; guests keep their connectivity"},
+      {.name = "a stopped network is started",
+       .hosts_differ = [](auto& h) { network(h, "hv2", "kumo_fest_front").active = false; },
+       .address = "network.front",
+       .host = "hv2",
+       .action = Action::Update,
+       .attributes = {"active"}},
+      {.name = "a VM no longer in the file is deleted, and its data with it",
+       .hosts_differ = [](auto& h) { add_removed_vm(h, "hv2", "old"); },
+       .address = "vm.old",
+       .host = "hv2",
+       .action = Action::Delete,
+       .destroys_data = true,
+       .reason = "no longer in kumo.yaml"},
+      {.name = "a deleted VM's data volume destroys data",
+       .hosts_differ = [](auto& h) { add_removed_vm(h, "hv2", "old"); },
+       .address = "volume.old/data/data",
+       .host = "hv2",
+       .action = Action::Delete,
+       .destroys_data = true},
+      {.name = "a deleted VM's root volume destroys no data",
+       .hosts_differ = [](auto& h) { add_removed_vm(h, "hv2", "old"); },
+       .address = "volume.old/root",
+       .host = "hv2",
+       .action = Action::Delete},
+      {.name = "a volume no VM accounts for is deleted as left over",
+       .hosts_differ =
+           [](auto& h) {
+             on(h, "hv1").volumes.push_back(volume("hv1", "kumo_fest_gone_root.qcow2", 1 << 20));
+           },
+       .address = "volume.gone/root",
+       .action = Action::Delete,
+       .reason = "left over: no VM of this cluster uses it"},
+      {.name = "a network no longer in the file is deleted",
+       .hosts_differ =
+           [](auto& h) {
+             ObservedNetwork n = network(h, "hv1", "kumo_fest_front");
+             n.name = "kumo_fest_back";
+             n.owner = network_owner(n.name);
+             on(h, "hv1").networks.push_back(n);
+           },
+       .address = "network.back",
+       .action = Action::Delete,
+       .reason = "no longer in kumo.yaml"},
+      {.name = "a deleted network names the running VMs that lose connectivity",
+       .hosts_differ =
+           [](auto& h) {
+             ObservedNetwork n = network(h, "hv1", "kumo_fest_front");
+             n.name = "kumo_fest_back";
+             n.owner = network_owner(n.name);
+             on(h, "hv1").networks.push_back(n);
+             domain(h, "hv1", "web").nics.push_back({"kumo_fest_back", "network", "m", "virtio"});
+           },
+       .address = "network.back",
+       .action = Action::Delete,
+       .disruption = Disruption::Restart,
+       .reason = "running VMs lose connectivity: web"},
+      {.name = "a VM pinned to another host is made anew there",
+       .edits = {{"image: deb\n", "image: deb\n    host: hv2\n"}},
+       .address = "vm.web",
+       .host = "hv2",
+       .action = Action::Replace,
+       .disruption = Disruption::Recreate,
+       .attributes = {"host", "image", "cpus", "memory", "disk", "disks.data", "networks",
+                      "user_data"},
+       .destroys_data = true,
+       .forces_replacement = true,
+       .steps = "start wait_ready ",
+       .reason = "pinned to hv2: moves from hv1 (made anew there)"},
+      {.name = "a VM pinned to another host: its old copy is deleted",
+       .edits = {{"image: deb\n", "image: deb\n    host: hv2\n"}},
+       .address = "vm.web",
+       .action = Action::Delete,
+       .destroys_data = true,
+       .reason = "the old copy of a VM moved to another host"},
+  };
+}
+
+}  // namespace
+
+TEST_CASE("diff from nothing creates the networks, then each VM followed by its volumes",
+          "[differ]") {
+  const DesiredCluster desired = desired_from(kBase);
+  const DiffResult r = diff(desired, empty_hosts(desired));
+  CHECK(messages(r.errors).empty());
+  CHECK(r.warnings.empty());
+  CHECK(listing(r) ==
+        std::vector<std::string>{"create network.front@hv1", "create network.front@hv2",
+                                 "create vm.web@hv1", "create volume.web/root@hv1",
+                                 "create volume.web/seed@hv1", "create volume.web/data/data@hv1"});
+  for (const auto& c : r.changes) {
+    INFO(c.address.str());
+    CHECK(c.disruption == Disruption::None);
+    CHECK_FALSE(c.destroys_data);
+    CHECK_FALSE(c.observed);
+    if (c.kind() == ResourceKind::Volume) {
+      REQUIRE(c.parent);
+      CHECK(c.parent->str() == "vm.web");
+      REQUIRE(c.volume());
+    } else {
+      CHECK(c.top_level());
+    }
+  }
+  const auto* net = find(r, "network.front");
+  REQUIRE(net);
+  CHECK(attribute_names(*net) ==
+        std::vector<std::string>{"mode", "cidr", "dhcp", "domain", "bridge", "dhcp_hosts"});
+  CHECK(attribute(*net, "cidr")->after == Value(std::string("10.20.0.0/24")));
+  CHECK(attribute(*net, "dhcp")->after == Value(std::string("10.20.0.128-10.20.0.254")));
+  CHECK(attribute(*net, "dhcp_hosts")->after == Value(std::int64_t{1}));
+  // No VM on hv2: its copy of the network has no host entries.
+  CHECK_FALSE(attribute(*find(r, "network.front", "hv2"), "dhcp_hosts"));
+  REQUIRE(net->network());
+  CHECK(net->network()->name == "kumo_fest_front");
+  CHECK(net->network()->address == "10.20.0.1");
+
+  const auto* vm = find(r, "vm.web");
+  REQUIRE(vm);
+  CHECK(attribute_names(*vm) == std::vector<std::string>{"image", "cpus", "memory", "disk",
+                                                         "disks.data", "networks", "user_data"});
+  CHECK(attribute(*vm, "memory")->after == Value(std::string("512 MiB")));
+  CHECK(attribute(*vm, "networks")->after ==
+        Value(std::vector<std::string>{"front 10.20.0.10 " + derived_mac("fest", "web", 0)}));
+  CHECK(attribute(*vm, "user_data")->sensitive);
+  CHECK(steps_text(vm->steps) == "start wait_ready ");
+  REQUIRE(vm->vm());
+  CHECK(vm->vm()->root_volume == "kumo_fest_web_root.qcow2");
+  CHECK(vm->vm()->spec_hash == desired.vms.front().spec_hash());
+  CHECK(find(r, "volume.web/root")->volume()->size == std::optional<std::uint64_t>(4ull << 30));
+  REQUIRE(find(r, "volume.web/seed")->volume()->seed);
+  CHECK(find(r, "volume.web/data/data")->volume()->name == "kumo_fest_web_data-data.qcow2");
+}
+
+TEST_CASE("a VM created stopped is neither started nor waited for", "[differ]") {
+  const DesiredCluster desired =
+      desired_from(edited(kBase, {{"memory: 512MiB", "memory: 512MiB\n    running: false"}}));
+  const DiffResult r = diff(desired, empty_hosts(desired));
+  const auto* vm = find(r, "vm.web");
+  REQUIRE(vm);
+  CHECK(vm->action == Action::Create);
+  CHECK(steps_text(vm->steps).empty());
+  REQUIRE(attribute(*vm, "running"));
+  CHECK(attribute(*vm, "running")->after == Value(false));
+}
+
+TEST_CASE("diff of hosts that match the file plans nothing", "[differ]") {
+  const DesiredCluster desired = desired_from(kBase);
+  const DiffResult r = diff(desired, as_applied(desired));
+  CHECK(listing(r).empty());
+  CHECK(messages(r.errors).empty());
+  CHECK(r.warnings.empty());
+}
+
+TEST_CASE("diff table: each change to the file or the hosts, and what the differ makes of it",
+          "[differ]") {
+  const Row row = GENERATE(Catch::Generators::from_range(change_rows()));
+  INFO(row.name);
+  auto hosts = as_applied(desired_from(kBase));
+  row.hosts_differ(hosts);
+  const DesiredCluster desired = desired_from(edited(kBase, row.edits));
+  const DiffResult r = diff(desired, hosts, row.replace);
+  CHECK(messages(r.errors).empty());
+  INFO("changes: " << Catch::StringMaker<std::vector<std::string>>::convert(listing(r)));
+  const ResourceChange* c = find(r, row.address, row.host);
+  REQUIRE(c);
+  CHECK(to_string(c->action) == std::string(to_string(row.action)));
+  CHECK(to_string(c->disruption) == std::string(to_string(row.disruption)));
+  CHECK(attribute_names(*c) == row.attributes);
+  CHECK(c->destroys_data == row.destroys_data);
+  CHECK(std::any_of(c->attributes.begin(), c->attributes.end(), [](const AttributeChange& a) {
+          return a.forces_replacement;
+        }) == row.forces_replacement);
+  CHECK(steps_text(c->steps) == row.steps);
+  CHECK(c->reason == row.reason);
+  CHECK(drifted(*c) == row.drift);
+  // What apply acts on: the object as the plan saw it.
+  if (row.action == Action::Update || row.action == Action::Delete ||
+      (row.action == Action::Replace && c->kind() != ResourceKind::Volume)) {
+    CHECK(c->observed);
+  }
+  if (row.action == Action::Delete) CHECK_FALSE(c->volume());
+}
+
+struct ErrorRow {
+  std::string name;
+  Edits edits;
+  std::function<void(std::vector<ObservedHost>&)> hosts_differ;
+  std::vector<std::string> errors;  // exactly, in order
+  bool located = true;              // at the VM in kumo.yaml
+};
+
+TEST_CASE("diff table: refusals and conflicts are errors that say what to do", "[differ]") {
+  const auto nothing = [](std::vector<ObservedHost>&) {};
+  const std::vector<ErrorRow> rows = {
+      {"replacing a VM with prevent_destroy",
+       {{std::string(64, 'a'), std::string(64, 'b')},
+        {"packages: []}", "packages: []}\n    lifecycle: {prevent_destroy: true}"}},
+       [](auto& h) { domain(h, "hv1", "web").owner->spec->prevent_destroy = true; },
+       {"vm.web has lifecycle.prevent_destroy, but this change replaces it (image changed)"}},
+      {"moving a VM with prevent_destroy",
+       {{"image: deb\n", "image: deb\n    host: hv2\n"},
+        {"packages: []}", "packages: []}\n    lifecycle: {prevent_destroy: true}"}},
+       nothing,
+       {"vm.web has lifecycle.prevent_destroy, but moving it from hv1 to hv2 would destroy it"}},
+      {"removing a VM with prevent_destroy from the file",
+       {},
+       [](auto& h) { add_removed_vm(h, "hv2", "db", true); },
+       {"host \"hv2\": vm.db has lifecycle.prevent_destroy; set prevent_destroy: false and apply "
+        "before removing it from the file"},
+       false},
+      {"a smaller root disk",
+       {{"disk: 4GiB", "disk: 2GiB"}},
+       nothing,
+       {"vm.web: disk cannot shrink from 4 GiB to 2 GiB (kumo only grows disks)"}},
+      {"a smaller data disk",
+       {{"disks: {data: 1GiB}", "disks: {data: 512MiB}"}},
+       nothing,
+       {"vm.web: data disk \"data\" cannot shrink from 1 GiB to 512 MiB (kumo only grows disks)"}},
+      {"a data disk taken out of disks: while its VM stays",
+       {{"    disks: {data: 1GiB}\n", ""}},
+       nothing,
+       {"vm.web: data disk \"data\" (kumo_fest_web_data-data.qcow2, 1 GiB) is no longer listed "
+        "under disks:, but kumo never deletes the data disk of a VM that stays. List it again, or "
+        "remove it with its VM (kumo destroy --target vm.web)"}},
+      {"a domain with the VM's name that kumo did not make",
+       {},
+       [](auto& h) { domain(h, "hv1", "web").owner.reset(); },
+       {"host \"hv1\": a domain named \"web\" already exists and kumo did not make it; kumo never "
+        "touches it. Rename the VM or remove that domain"}},
+      {"a domain with the VM's name that another cluster made",
+       {},
+       [](auto& h) { domain(h, "hv1", "web").owner->cluster = "other"; },
+       {"host \"hv1\": a domain named \"web\" already exists and it belongs to cluster \"other\"; "
+        "kumo never touches it. Rename the VM or remove that domain"}},
+  };
+  for (const auto& row : rows) {
+    INFO(row.name);
+    auto hosts = as_applied(desired_from(kBase));
+    row.hosts_differ(hosts);
+    const DesiredCluster desired = desired_from(edited(kBase, row.edits));
+    const DiffResult r = diff(desired, hosts);
+    CHECK(messages(r.errors) == row.errors);
+    for (const auto& e : r.errors.all()) {
+      CHECK(e.severity == Severity::Error);
+      CHECK(e.location.known() == row.located);
+    }
+  }
+}
+
+TEST_CASE("a foreign domain holding a VM's name is neither changed nor deleted", "[differ]") {
+  const DesiredCluster desired = desired_from(kBase);
+  auto hosts = as_applied(desired);
+  domain(hosts, "hv1", "web").owner->cluster = "other";
+  domain(hosts, "hv1", "web").memory = 4ull << 30;  // would be an update were it ours
+  const DiffResult r = diff(desired, hosts);
+  CHECK(r.errors.has_errors());
+  CHECK_FALSE(find(r, "vm.web"));
+  for (const auto& c : r.changes) CHECK(c.address.owner_vm().str() != "vm.web");
+}
+
+TEST_CASE("deletes come last, VMs and their volumes before networks", "[differ]") {
+  const DesiredCluster desired =
+      desired_from(edited(kBase, {{"memory: 512MiB", "memory: 768MiB"}}));
+  auto hosts = as_applied(desired_from(kBase));
+  // hv1 (looked at first) loses a network, hv2 a VM: the network still goes last.
+  ObservedNetwork back = network(hosts, "hv1", "kumo_fest_front");
+  back.name = "kumo_fest_back";
+  back.owner = network_owner(back.name);
+  on(hosts, "hv1").networks.push_back(back);
+  add_removed_vm(hosts, "hv2", "old");
+  const DiffResult r = diff(desired, hosts);
+  CHECK(messages(r.errors).empty());
+  CHECK(listing(r) ==
+        std::vector<std::string>{"update vm.web@hv1", "delete vm.old@hv2",
+                                 "delete volume.old/data/data@hv2", "delete volume.old/root@hv2",
+                                 "delete volume.old/seed@hv2", "delete network.back@hv1"});
+  for (const auto& c : r.changes) {
+    if (c.kind() == ResourceKind::Volume) {
+      REQUIRE(c.parent);
+      CHECK(c.parent->str() == "vm.old");
+    }
+  }
+}
+
+TEST_CASE("unreachable hosts and what other clusters made are left alone", "[differ]") {
+  const DesiredCluster desired = desired_from(kBase);
+  auto hosts = as_applied(desired);
+  // hv2 is unreachable: what it held last time (and its network) is not planned for.
+  add_removed_vm(hosts, "hv2", "old");
+  on(hosts, "hv2").reachable = false;
+  // Another cluster's VM, network and volume on hv1.
+  ObservedDomain theirs = domain(hosts, "hv1", "web");
+  theirs.name = "api";
+  theirs.owner = Ownership{"other", "vm.api", "", std::nullopt, true};
+  on(hosts, "hv1").domains.push_back(theirs);
+  ObservedNetwork net = network(hosts, "hv1", "kumo_fest_front");
+  net.name = "kumo_other_front";
+  net.owner = network_owner(net.name);
+  on(hosts, "hv1").networks.push_back(net);
+  on(hosts, "hv1").volumes.push_back(volume("hv1", "kumo_other_api_data-pg.qcow2", 1 << 30));
+  // Volumes outside the host's kumo pool are not kumo's to manage.
+  ObservedVolume elsewhere = volume("hv1", "kumo_fest_gone_data-x.qcow2", 1 << 30);
+  elsewhere.pool = "backup";
+  on(hosts, "hv1").volumes.push_back(elsewhere);
+  const DiffResult r = diff(desired, hosts);
+  CHECK(messages(r.errors).empty());
+  CHECK(listing(r).empty());
+}
+
+TEST_CASE("a VM's record decides replacement; live state alone decides updates", "[differ]") {
+  const DesiredCluster desired = desired_from(kBase);
+  SECTION("a domain without a readable record is replaced: its image cannot be known") {
+    auto hosts = as_applied(desired);
+    domain(hosts, "hv1", "web").owner->spec.reset();
+    const DiffResult r = diff(desired, hosts);
+    const auto* c = find(r, "vm.web");
+    REQUIRE(c);
+    CHECK(c->action == Action::Replace);
+    CHECK(attribute_names(*c) == std::vector<std::string>{"image", "user_data", "networks"});
+    CHECK(attribute(*c, "image")->before == Value());
+    CHECK(attribute(*c, "user_data")->before == Value(std::string("sha256:?")));
+  }
+  SECTION("NICs recorded differently replace the VM") {
+    auto hosts = as_applied(desired);
+    domain(hosts, "hv1", "web").owner->spec->nics.front().ip = "10.20.0.99";
+    const DiffResult r = diff(desired, hosts);
+    const auto* c = find(r, "vm.web");
+    REQUIRE(c);
+    CHECK(c->action == Action::Replace);
+    CHECK(attribute_names(*c) == std::vector<std::string>{"networks"});
+    CHECK(attribute(*c, "networks")->before ==
+          Value(std::vector<std::string>{"front 10.20.0.99 " + derived_mac("fest", "web", 0)}));
+  }
+  SECTION("memory the file changed is not drift, memory changed by hand is") {
+    auto hosts = as_applied(desired);
+    auto& d = domain(hosts, "hv1", "web");
+    d.vcpus = 2;                           // by hand: the record still says 1
+    d.owner->spec->memory = 256ull << 20;  // the file said 256 MiB last time
+    d.memory = 256ull << 20;
+    const DiffResult r = diff(desired, hosts);
+    const auto* c = find(r, "vm.web");
+    REQUIRE(c);
+    CHECK(attribute_names(*c) == std::vector<std::string>{"cpus", "memory"});
+    CHECK(drifted(*c) == std::vector<std::string>{"cpus"});
+    CHECK(attribute(*c, "memory")->before == Value(std::string("256 MiB")));
+    CHECK(attribute(*c, "memory")->after == Value(std::string("512 MiB")));
+  }
+}
