@@ -37,6 +37,7 @@ void Differ::volumes_for(const DesiredVm& vm, const HostIndex& idx, bool vm_is_n
   if (vm_is_new || !root) {
     auto ch = child(vm, "root", root ? Action::Replace : Action::Create);
     ch.desired = VolumePayload{vm.root_volume, vm.disk, vm.image, "", std::nullopt};
+    if (root) ch.observed = ObservedRef{root->name, "", "", "", root->capacity};
     if (root && parent.action == Action::Create)
       ch.reason = "left over from an earlier VM; made anew from the image";
     children.push_back(ch);

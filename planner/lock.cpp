@@ -33,14 +33,18 @@ std::string LockHolder::to_json() const {
 std::optional<LockHolder> LockHolder::from_json(const std::string& text) {
   const auto j = nlohmann::json::parse(text, nullptr, false);
   if (j.is_discarded() || !j.is_object() || !j.contains("token")) return std::nullopt;
-  LockHolder h;
-  h.user = j.value("user", "?");
-  h.machine = j.value("machine", "?");
-  h.command = j.value("command", "");
-  h.pid = j.value("pid", 0L);
-  h.since = j.value("since", "?");
-  h.token = j.value("token", "");
-  return h;
+  try {
+    LockHolder h;
+    h.user = j.value("user", "?");
+    h.machine = j.value("machine", "?");
+    h.command = j.value("command", "");
+    h.pid = j.value("pid", 0L);
+    h.since = j.value("since", "?");
+    h.token = j.value("token", "");
+    return h;
+  } catch (const nlohmann::json::exception&) {
+    return std::nullopt;  // a field of the wrong type: not a holder kumo wrote, so unreadable
+  }
 }
 
 std::unique_ptr<ClusterLock> ClusterLock::acquire(HostConnector& connector,
@@ -133,9 +137,20 @@ std::vector<std::string> ClusterLock::release() {
         s = fresh.get();
         present = s->volume(volume).has_value();
       }
-      if (!present) continue;  // broken by force-unlock meanwhile
+      const std::string what =
+          "host " + h.target.name + ": the lock of cluster \"" + cluster_ + "\"";
+      if (!present) {
+        problems.push_back(what + " was removed while this run held it (kumo force-unlock?)");
+        continue;
+      }
       const auto holder = LockHolder::from_json(read_holder_text(*s, volume));
-      if (holder && holder->token == me_.token) s->delete_volume(volume);
+      if (holder && holder->token == me_.token) {
+        s->delete_volume(volume);
+      } else {
+        problems.push_back(what + " is held by " +
+                           (holder ? holder->describe() : std::string("an unreadable lock")) +
+                           " since this run took it; left to its holder");
+      }
     } catch (const std::exception& e) {
       problems.push_back("host " + h.target.name + ": the lock of cluster \"" + cluster_ +
                          "\" could not be released (" + e.what() +

@@ -40,7 +40,7 @@ class ClusterLock {
  public:
   // Takes the lock of `cluster` on every host. Throws LockHeld naming the holder (and having
   // released whatever it took) when one host's lock is held; HostError when a host fails.
-  // Unreachable hosts are left out (their names in `skipped`): planning reports them.
+  // Unreachable hosts are left out: planning reports them.
   static std::unique_ptr<ClusterLock> acquire(HostConnector& connector,
                                               const std::vector<HostTarget>& hosts,
                                               const std::string& cluster, const LockHolder& me,

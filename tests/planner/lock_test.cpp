@@ -129,7 +129,11 @@ TEST_CASE("a stale lock is taken over with a warning, force-unlock breaks any", 
   for (const auto& h : hosts) break_lock(lab.connector, h, "fest", std::chrono::milliseconds(100));
   for (const auto& l : read_locks(lab.connector, hosts, "fest", std::chrono::milliseconds(100)))
     CHECK_FALSE(l.holder);
-  CHECK(lock->release().empty());  // nothing of its own left to release, no error
+  // Nothing of its own left to release: each host says its lock was removed meanwhile.
+  const auto released = lock->release();
+  CHECK(released.size() == hosts.size());
+  for (const auto& w : released)
+    CHECK_THAT(w, Catch::Contains("was removed while this run held it"));
 }
 
 TEST_CASE("a released lock can be taken again, and a dropped one is released", "[lock]") {
@@ -230,15 +234,19 @@ TEST_CASE("release removes only this holder's lock and reports what it could not
   SECTION("a lock someone else holds now is left to them") {
     // Broken with force-unlock meanwhile and taken by another kumo.
     lab.connector.contents["hv2/" + kVolume] = kCi.to_json();
-    lock->release();
+    CHECK(lock->release() ==
+          std::vector<std::string>{"host hv2: the lock of cluster \"fest\" is held by " +
+                                   kCi.describe() + " since this run took it; left to its holder"});
     CHECK_FALSE(locked(lab, "hv1"));
     CHECK(token_on(lab, "hv2") == "tok-b");
     CHECK_FALSE(locked(lab, "hv3"));
     CHECK(lab.connector.count("hv2 delete_volume") == 0);
   }
-  SECTION("a lock broken meanwhile is no problem") {
+  SECTION("a lock broken meanwhile is said, and the others are released") {
     break_lock(lab.connector, kHosts[1], "fest", kTimeout);
-    CHECK(lock->release().empty());
+    CHECK(lock->release() ==
+          std::vector<std::string>{"host hv2: the lock of cluster \"fest\" was removed while this "
+                                   "run held it (kumo force-unlock?)"});
     for (const char* h : {"hv1", "hv2", "hv3"}) CHECK_FALSE(locked(lab, h));
   }
   SECTION("a host that fails keeps its lock, with what to do about it") {
@@ -371,4 +379,16 @@ TEST_CASE("a lock whose content never reads as a holder is refused as unreadable
   CHECK(lab.connector.count("hv1 read_volume kumo-lock_fest") == 20);
   CHECK(lab.connector.contents["hv1/" + kVolume] == "not a holder");
   CHECK(lab.connector.count("hv2 create_volume_exclusive") == 0);
+}
+
+TEST_CASE("a lock whose fields have the wrong types is unreadable, not an exception", "[lock]") {
+  for (const char* text : {R"({"token": "t", "pid": "12"})", R"({"token": 7})"}) {
+    INFO(text);
+    CHECK_FALSE(LockHolder::from_json(text));
+  }
+  Lab lab;
+  plant(lab, "hv1", R"({"token": "t", "pid": "12"})");
+  const auto locks = read_locks(lab.connector, targets({"hv1"}), "fest", kTimeout);
+  REQUIRE(locks.size() == 1);
+  CHECK(locks[0].unreadable);
 }
