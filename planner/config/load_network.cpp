@@ -68,6 +68,161 @@ void load_dhcp(Reader& r, const YAML::Node& f, const std::string& where, Network
   }
 }
 
+// hosts: which of the file's hosts the network lives on.
+void load_network_hosts(Reader& r, const YAML::Node& f, const std::string& where,
+                        const Sections& sections, const ClusterConfig& cfg,
+                        const std::vector<std::string>& host_names, NetworkConfig& net) {
+  auto list = r.string_list(f, where + ": hosts");
+  if (!list) return;
+  net.hosts.clear();
+  size_t i = 0;
+  for (const auto& h : *list) {
+    const YAML::Node item = f[i++];
+    if (!cfg.find_host(h)) {
+      if (sections.hosts)
+        r.error(item, where + ": hosts: host " + quote(h) + " is not defined" +
+                          did_you_mean(h, host_names));
+    } else if (std::find(net.hosts.begin(), net.hosts.end(), h) != net.hosts.end()) {
+      r.error(item, where + ": hosts: host " + quote(h) + " is listed twice");
+    } else {
+      net.hosts.push_back(h);
+    }
+  }
+  if (list->empty())
+    r.error(f, where + ": hosts: the list is empty (leave hosts: out for all hosts)");
+}
+
+void load_dns_hosts(Reader& r, const YAML::Node& f, const std::string& where, NetworkConfig& net) {
+  auto names = r.named_mapping(f, where + ": dns_hosts");
+  if (!names) return;
+  for (auto& [dns_name, value, dns_at] : *names) {
+    const std::string what = where + ": dns_hosts: " + dns_name;
+    if (auto bad = check_hostname(dns_name)) r.error(dns_at, what + ": " + *bad);
+    auto s = r.string(value, what);
+    if (!s) continue;
+    auto ip = parse_ipv4(*s);
+    if (auto* e = std::get_if<ParseError>(&ip)) {
+      r.error(value, what + ": " + e->message);
+      continue;
+    }
+    net.dns_hosts.push_back({dns_name, std::get<Ipv4>(ip), r.loc(dns_at)});
+  }
+}
+
+// The nodes a network's checks point at once every field is read. Undefined until seen.
+// (Assigning to a bound yaml-cpp node overwrites the node it refers to, so these are rebound
+// with reset(), never assigned.)
+struct NetworkNodes {
+  YAML::Node dhcp{YAML::NodeType::Undefined}, bridge{YAML::NodeType::Undefined},
+      cidr{YAML::NodeType::Undefined};
+};
+
+void load_network_field(Reader& r, const std::string& k, const YAML::Node& f,
+                        const std::string& where, const Sections& sections,
+                        const ClusterConfig& cfg, const std::vector<std::string>& host_names,
+                        NetworkNodes& nodes, NetworkConfig& net) {
+  if (k == "mode") {
+    if (auto m = r.choice<NetMode>(f, where + ": mode",
+                                   {{"nat", NetMode::Nat},
+                                    {"isolated", NetMode::Isolated},
+                                    {"route", NetMode::Route},
+                                    {"bridge", NetMode::Bridge}})) {
+      net.mode = *m;
+    }
+  } else if (k == "cidr") {
+    nodes.cidr.reset(f);
+    net.cidr_location = r.loc(f);
+    if (auto s = r.string(f, where + ": cidr")) {
+      auto c = parse_cidr(*s);
+      if (auto* e = std::get_if<ParseError>(&c)) {
+        r.error(f, where + ": cidr: " + e->message);
+      } else {
+        net.cidr = std::get<Cidr>(c);
+      }
+    }
+  } else if (k == "dhcp") {
+    nodes.dhcp.reset(f);
+    load_dhcp(r, f, where, net);
+  } else if (k == "domain") {
+    if (auto s = r.string(f, where + ": domain")) {
+      if (auto bad = check_domain(*s)) r.error(f, where + ": " + *bad);
+      net.domain = *s;
+    }
+  } else if (k == "bridge") {
+    nodes.bridge.reset(f);
+    if (auto s = r.string(f, where + ": bridge")) {
+      if (s->empty() || s->size() > 15 || s->find_first_of(" /:") != std::string::npos) {
+        r.error(f, where + ": bridge: " + quote(*s) +
+                       " is not a Linux interface name (1-15 characters, no spaces, '/' or ':')");
+      }
+      net.bridge = *s;
+    }
+  } else if (k == "hosts") {
+    load_network_hosts(r, f, where, sections, cfg, host_names, net);
+  } else if (k == "mtu") {
+    if (auto v = r.integer(f, where + ": mtu", 576, 9216)) net.mtu = *v;
+  } else if (k == "dns_hosts") {
+    load_dns_hosts(r, f, where, net);
+  }
+}
+
+// What a mode needs and forbids.
+void check_mode(Reader& r, const YAML::Node& n, const YAML::Node& name_at, const std::string& where,
+                const NetworkNodes& nodes, NetworkConfig& net) {
+  if (net.mode != NetMode::Bridge) {
+    if (nodes.bridge.IsDefined()) {
+      r.error(
+          nodes.bridge,
+          where + ": bridge: is only used with mode: bridge (kumo names the bridges it creates)");
+    }
+    if (!nodes.cidr.IsDefined()) {
+      r.error(name_at, where + ": mode " + std::string(to_string(net.mode)) +
+                           " needs a cidr (e.g. cidr: 10.10.0.0/24)");
+    }
+    return;
+  }
+  if (!nodes.bridge.IsDefined()) {
+    r.error(name_at,
+            where + ": mode: bridge needs bridge: <name of an existing bridge on the host>");
+  }
+  if (nodes.dhcp.IsDefined()) {
+    r.error(nodes.dhcp, where +
+                            ": dhcp: a bridged network gets DHCP from the bridge's LAN, not "
+                            "from kumo; remove dhcp");
+  }
+  if (n["domain"].IsDefined()) {
+    r.error(n["domain"], where + ": domain: a bridged network has no kumo DNS; remove domain");
+  }
+  if (n["dns_hosts"].IsDefined()) {
+    r.error(n["dns_hosts"],
+            where + ": dns_hosts: a bridged network has no kumo DNS; remove dns_hosts");
+  }
+  net.dhcp = false;
+}
+
+// The DHCP range lies inside the block, off its network, broadcast and gateway addresses.
+void check_dhcp_range(Reader& r, const YAML::Node& dhcp_node, const std::string& where,
+                      const NetworkConfig& net) {
+  if (!net.cidr || !net.dhcp_range) return;
+  const Cidr& c = *net.cidr;
+  for (Ipv4 ip : {net.dhcp_range->start, net.dhcp_range->end}) {
+    std::string problem;
+    if (!c.contains(ip)) {
+      problem = "outside " + c.str();
+    } else if (ip == c.network) {
+      problem = "the network address of " + c.str();
+    } else if (ip == c.broadcast()) {
+      problem = "the broadcast address of " + c.str();
+    } else if (ip == net.gateway()) {
+      problem = "the host's own address (gateway) on " + c.str();
+    }
+    if (!problem.empty()) {
+      r.error(child(dhcp_node, "range"), where + ": dhcp: range: " + ip.str() + " is " + problem);
+      return;
+    }
+  }
+}
+
 }  // namespace
 
 bool load_networks(Reader& r, const YAML::Node& node, const Sections& sections,
@@ -88,135 +243,11 @@ bool load_networks(Reader& r, const YAML::Node& node, const Sections& sections,
       cfg.networks.push_back(std::move(net));
       continue;
     }
-    // Undefined until seen. (Assigning to a bound yaml-cpp node overwrites the node it refers
-    // to, so these are rebound with reset(), never assigned.)
-    YAML::Node dhcp_node(YAML::NodeType::Undefined), bridge_node(YAML::NodeType::Undefined),
-        cidr_node(YAML::NodeType::Undefined);
-    for (auto& [k, f, k_at] : *fields) {
-      if (k == "mode") {
-        if (auto m = r.choice<NetMode>(f, where + ": mode",
-                                       {{"nat", NetMode::Nat},
-                                        {"isolated", NetMode::Isolated},
-                                        {"route", NetMode::Route},
-                                        {"bridge", NetMode::Bridge}})) {
-          net.mode = *m;
-        }
-      } else if (k == "cidr") {
-        cidr_node.reset(f);
-        net.cidr_location = r.loc(f);
-        if (auto s = r.string(f, where + ": cidr")) {
-          auto c = parse_cidr(*s);
-          if (auto* e = std::get_if<ParseError>(&c)) {
-            r.error(f, where + ": cidr: " + e->message);
-          } else {
-            net.cidr = std::get<Cidr>(c);
-          }
-        }
-      } else if (k == "dhcp") {
-        dhcp_node.reset(f);
-        load_dhcp(r, f, where, net);
-      } else if (k == "domain") {
-        if (auto s = r.string(f, where + ": domain")) {
-          if (auto bad = check_domain(*s)) r.error(f, where + ": " + *bad);
-          net.domain = *s;
-        }
-      } else if (k == "bridge") {
-        bridge_node.reset(f);
-        if (auto s = r.string(f, where + ": bridge")) {
-          if (s->empty() || s->size() > 15 || s->find_first_of(" /:") != std::string::npos) {
-            r.error(f,
-                    where + ": bridge: " + quote(*s) +
-                        " is not a Linux interface name (1-15 characters, no spaces, '/' or ':')");
-          }
-          net.bridge = *s;
-        }
-      } else if (k == "hosts") {
-        if (auto list = r.string_list(f, where + ": hosts")) {
-          net.hosts.clear();
-          size_t i = 0;
-          for (const auto& h : *list) {
-            const YAML::Node item = f[i++];
-            if (!cfg.find_host(h)) {
-              if (sections.hosts)
-                r.error(item, where + ": hosts: host " + quote(h) + " is not defined" +
-                                  did_you_mean(h, host_names));
-            } else if (std::find(net.hosts.begin(), net.hosts.end(), h) != net.hosts.end()) {
-              r.error(item, where + ": hosts: host " + quote(h) + " is listed twice");
-            } else {
-              net.hosts.push_back(h);
-            }
-          }
-          if (list->empty())
-            r.error(f, where + ": hosts: the list is empty (leave hosts: out for all hosts)");
-        }
-      } else if (k == "mtu") {
-        if (auto v = r.integer(f, where + ": mtu", 576, 9216)) net.mtu = *v;
-      } else if (k == "dns_hosts") {
-        if (auto names = r.named_mapping(f, where + ": dns_hosts")) {
-          for (auto& [dns_name, value, dns_at] : *names) {
-            const std::string what = where + ": dns_hosts: " + dns_name;
-            if (auto bad = check_hostname(dns_name)) r.error(dns_at, what + ": " + *bad);
-            auto s = r.string(value, what);
-            if (!s) continue;
-            auto ip = parse_ipv4(*s);
-            if (auto* e = std::get_if<ParseError>(&ip)) {
-              r.error(value, what + ": " + e->message);
-              continue;
-            }
-            net.dns_hosts.push_back({dns_name, std::get<Ipv4>(ip), r.loc(dns_at)});
-          }
-        }
-      }
-    }
-    if (net.mode == NetMode::Bridge) {
-      if (!bridge_node.IsDefined()) {
-        r.error(name_at,
-                where + ": mode: bridge needs bridge: <name of an existing bridge on the host>");
-      }
-      if (dhcp_node.IsDefined()) {
-        r.error(dhcp_node, where +
-                               ": dhcp: a bridged network gets DHCP from the bridge's LAN, not "
-                               "from kumo; remove dhcp");
-      }
-      if (n["domain"].IsDefined()) {
-        r.error(n["domain"], where + ": domain: a bridged network has no kumo DNS; remove domain");
-      }
-      if (n["dns_hosts"].IsDefined()) {
-        r.error(n["dns_hosts"],
-                where + ": dns_hosts: a bridged network has no kumo DNS; remove dns_hosts");
-      }
-      net.dhcp = false;
-    } else {
-      if (bridge_node.IsDefined()) {
-        r.error(
-            bridge_node,
-            where + ": bridge: is only used with mode: bridge (kumo names the bridges it creates)");
-      }
-      if (!cidr_node.IsDefined()) {
-        r.error(name_at, where + ": mode " + std::string(to_string(net.mode)) +
-                             " needs a cidr (e.g. cidr: 10.10.0.0/24)");
-      }
-    }
-    if (net.cidr && net.dhcp_range) {
-      const Cidr& c = *net.cidr;
-      for (Ipv4 ip : {net.dhcp_range->start, net.dhcp_range->end}) {
-        std::string problem;
-        if (!c.contains(ip)) {
-          problem = "outside " + c.str();
-        } else if (ip == c.network) {
-          problem = "the network address of " + c.str();
-        } else if (ip == c.broadcast()) {
-          problem = "the broadcast address of " + c.str();
-        } else if (ip == net.gateway()) {
-          problem = "the host's own address (gateway) on " + c.str();
-        }
-        if (!problem.empty()) {
-          r.error(child(dhcp_node, "range"),
-                  where + ": dhcp: range: " + ip.str() + " is " + problem);
-          break;
-        }
-      }
-    }
+    NetworkNodes nodes;
+    for (auto& [k, f, k_at] : *fields)
+      load_network_field(r, k, f, where, sections, cfg, host_names, nodes, net);
+    check_mode(r, n, name_at, where, nodes, net);
+    check_dhcp_range(r, nodes.dhcp, where, net);
     cfg.networks.push_back(std::move(net));
   }
   return true;

@@ -93,6 +93,108 @@ bool looks_like_ssh_key(const std::string& key) {
   return false;
 }
 
+void load_ssh_keys(Reader& r, const YAML::Node& f, const std::string& fw, CloudInitConfig& ci) {
+  auto keys = r.string_list(f, fw);
+  if (!keys) return;
+  ci.ssh_authorized_keys.clear();
+  for (size_t i = 0; i < keys->size(); ++i) {
+    std::string key = (*keys)[i];
+    while (!key.empty() && std::isspace(static_cast<unsigned char>(key.back()))) key.pop_back();
+    if (!looks_like_ssh_key(key)) {
+      r.error(f[i], fw + ": " + quote(key.substr(0, 40)) +
+                        " does not look like an OpenSSH public key (ssh-ed25519 AAAA... or "
+                        "ssh-rsa AAAA...)");
+    }
+    ci.ssh_authorized_keys.push_back(key);
+  }
+}
+
+void load_runcmd(Reader& r, const YAML::Node& f, const std::string& fw, CloudInitConfig& ci) {
+  auto v = r.any(f, fw);
+  if (!v) return;
+  bool ok = v->is_array();
+  for (auto& cmd : ok ? *v : nlohmann::json::array()) {
+    ok = ok &&
+         (cmd.is_string() || (cmd.is_array() && std::all_of(cmd.begin(), cmd.end(), [](auto& a) {
+                                return a.is_string() || a.is_number();
+                              })));
+  }
+  if (!ok) {
+    r.error(f, fw + ": expected a list of commands (each a string, or a list of arguments)");
+  } else {
+    ci.runcmd = *v;
+  }
+}
+
+// One write_files entry: an absolute path and only the keys cloud-init knows.
+bool check_write_file(Reader& r, const nlohmann::json& entry, const YAML::Node& item,
+                      const std::string& fw) {
+  static const std::vector<std::string> file_keys = {"path",        "content",  "source", "owner",
+                                                     "permissions", "encoding", "append", "defer"};
+  if (!entry.is_object() || !entry.contains("path") || !entry["path"].is_string()) {
+    r.error(item, fw + ": each entry needs path: <absolute path in the guest>");
+    return false;
+  }
+  bool ok = true;
+  const std::string path = entry["path"].get<std::string>();
+  if (path.empty() || path[0] != '/') {
+    r.error(child(item, "path"), fw + ": path " + quote(path) + " must be absolute (start with /)");
+    ok = false;
+  }
+  for (auto it = item.begin(); it != item.end(); ++it) {
+    const YAML::Node key = it->first;
+    const std::string name = key.IsScalar() ? key.Scalar() : "";
+    if (std::find(file_keys.begin(), file_keys.end(), name) == file_keys.end()) {
+      r.error(key, fw + ": unknown key " + quote(name) + did_you_mean(name, file_keys));
+      ok = false;
+    }
+  }
+  return ok;
+}
+
+void load_write_files(Reader& r, const YAML::Node& f, const std::string& fw, CloudInitConfig& ci) {
+  auto v = r.any(f, fw);
+  if (!v) return;
+  if (!v->is_array()) {
+    r.error(f, fw + ": expected a list of {path, content, ...}");
+    return;
+  }
+  bool ok = true;
+  for (size_t i = 0; i < v->size(); ++i) ok = check_write_file(r, (*v)[i], f[i], fw) && ok;
+  if (ok) ci.write_files = *v;
+}
+
+void load_users(Reader& r, const YAML::Node& f, const std::string& fw, CloudInitConfig& ci) {
+  auto v = r.any(f, fw);
+  if (!v) return;
+  if (!v->is_array()) {
+    r.error(f, fw + ": expected a list of users (\"default\", or {name: ..., ...})");
+    return;
+  }
+  bool ok = true;
+  for (size_t i = 0; i < v->size(); ++i) {
+    const auto& u = (*v)[i];
+    if (!u.is_string() && !(u.is_object() && u.contains("name") && u["name"].is_string())) {
+      r.error(f[i], fw + ": each user needs name: <login> (or is the string \"default\")");
+      ok = false;
+    }
+  }
+  if (ok) ci.users = *v;
+}
+
+void load_user_data_file(Reader& r, const YAML::Node& f, const std::string& fw,
+                         CloudInitConfig& ci) {
+  auto path = r.string(f, fw);
+  if (!path) return;
+  auto content = r.interpolator().read_file(*path);
+  if (auto* e = std::get_if<ParseError>(&content)) {
+    r.error(f, fw + ": " + e->message);
+  } else {
+    ci.user_data = std::get<std::string>(content);
+    ci.user_data_file = r.interpolator().resolve_path(*path);
+  }
+}
+
 void load_cloud_init(Reader& r, const YAML::Node& node, const std::string& where,
                      CloudInitConfig& ci) {
   const std::string ci_where = where + ": cloud_init";
@@ -110,97 +212,17 @@ void load_cloud_init(Reader& r, const YAML::Node& node, const std::string& where
         ci.user_data_file.reset();
       }
     } else if (k == "user_data_file") {
-      if (auto path = r.string(f, fw)) {
-        auto content = r.interpolator().read_file(*path);
-        if (auto* e = std::get_if<ParseError>(&content)) {
-          r.error(f, fw + ": " + e->message);
-        } else {
-          ci.user_data = std::get<std::string>(content);
-          ci.user_data_file = r.interpolator().resolve_path(*path);
-        }
-      }
+      load_user_data_file(r, f, fw, ci);
     } else if (k == "ssh_authorized_keys") {
-      if (auto keys = r.string_list(f, fw)) {
-        ci.ssh_authorized_keys.clear();
-        for (size_t i = 0; i < keys->size(); ++i) {
-          std::string key = (*keys)[i];
-          while (!key.empty() && std::isspace(static_cast<unsigned char>(key.back())))
-            key.pop_back();
-          if (!looks_like_ssh_key(key)) {
-            r.error(f[i], fw + ": " + quote(key.substr(0, 40)) +
-                              " does not look like an OpenSSH public key (ssh-ed25519 AAAA... or "
-                              "ssh-rsa AAAA...)");
-          }
-          ci.ssh_authorized_keys.push_back(key);
-        }
-      }
+      load_ssh_keys(r, f, fw, ci);
     } else if (k == "packages") {
       if (auto pkgs = r.string_list(f, fw)) ci.packages = *pkgs;
     } else if (k == "runcmd") {
-      auto v = r.any(f, fw);
-      if (!v) continue;
-      bool ok = v->is_array();
-      for (auto& cmd : ok ? *v : nlohmann::json::array()) {
-        ok = ok && (cmd.is_string() ||
-                    (cmd.is_array() && std::all_of(cmd.begin(), cmd.end(), [](auto& a) {
-                       return a.is_string() || a.is_number();
-                     })));
-      }
-      if (!ok) {
-        r.error(f, fw + ": expected a list of commands (each a string, or a list of arguments)");
-      } else {
-        ci.runcmd = *v;
-      }
+      load_runcmd(r, f, fw, ci);
     } else if (k == "write_files") {
-      auto v = r.any(f, fw);
-      if (!v) continue;
-      if (!v->is_array()) {
-        r.error(f, fw + ": expected a list of {path, content, ...}");
-        continue;
-      }
-      static const std::vector<std::string> file_keys = {
-          "path", "content", "source", "owner", "permissions", "encoding", "append", "defer"};
-      bool ok = true;
-      for (size_t i = 0; i < v->size(); ++i) {
-        const auto& entry = (*v)[i];
-        const YAML::Node item = f[i];
-        if (!entry.is_object() || !entry.contains("path") || !entry["path"].is_string()) {
-          r.error(item, fw + ": each entry needs path: <absolute path in the guest>");
-          ok = false;
-          continue;
-        }
-        const std::string path = entry["path"].get<std::string>();
-        if (path.empty() || path[0] != '/') {
-          r.error(child(item, "path"),
-                  fw + ": path " + quote(path) + " must be absolute (start with /)");
-          ok = false;
-        }
-        for (auto it = item.begin(); it != item.end(); ++it) {
-          const YAML::Node key = it->first;
-          const std::string name = key.IsScalar() ? key.Scalar() : "";
-          if (std::find(file_keys.begin(), file_keys.end(), name) == file_keys.end()) {
-            r.error(key, fw + ": unknown key " + quote(name) + did_you_mean(name, file_keys));
-            ok = false;
-          }
-        }
-      }
-      if (ok) ci.write_files = *v;
+      load_write_files(r, f, fw, ci);
     } else if (k == "users") {
-      auto v = r.any(f, fw);
-      if (!v) continue;
-      if (!v->is_array()) {
-        r.error(f, fw + ": expected a list of users (\"default\", or {name: ..., ...})");
-        continue;
-      }
-      bool ok = true;
-      for (size_t i = 0; i < v->size(); ++i) {
-        const auto& u = (*v)[i];
-        if (!u.is_string() && !(u.is_object() && u.contains("name") && u["name"].is_string())) {
-          r.error(f[i], fw + ": each user needs name: <login> (or is the string \"default\")");
-          ok = false;
-        }
-      }
-      if (ok) ci.users = *v;
+      load_users(r, f, fw, ci);
     } else if (k == "network_config") {
       auto v = r.any(f, fw);
       if (!v) continue;
