@@ -22,14 +22,23 @@ void EventSink::emit(const ExecEvent& e) {
   listener_(e);
 }
 
-void EventSink::task_event(const Task& t, ExecEvent::Kind kind, StepStatus status,
-                           const std::string& message, double seconds) {
+namespace {
+
+ExecEvent event_of(const Task& t, ExecEvent::Kind kind) {
   ExecEvent e;
   e.kind = kind;
   e.step = t.id;
   e.address = t.address;
   e.host = t.host;
   e.what = t.what;
+  return e;
+}
+
+}  // namespace
+
+void EventSink::task_event(const Task& t, ExecEvent::Kind kind, StepStatus status,
+                           const std::string& message, double seconds) {
+  ExecEvent e = event_of(t, kind);
   e.status = status;
   e.message = message;
   e.seconds = seconds;
@@ -37,12 +46,7 @@ void EventSink::task_event(const Task& t, ExecEvent::Kind kind, StepStatus statu
 }
 
 void EventSink::progress(const Task& t, std::uint64_t done, std::uint64_t total) {
-  ExecEvent e;
-  e.kind = ExecEvent::Kind::Progress;
-  e.step = t.id;
-  e.address = t.address;
-  e.host = t.host;
-  e.what = t.what;
+  ExecEvent e = event_of(t, ExecEvent::Kind::Progress);
   e.done = done;
   e.total = total;
   emit(e);

@@ -16,6 +16,18 @@ struct Run {
   std::string out, err;
 };
 
+// In a forked child: becomes kumo with these arguments and only this environment (no shell).
+[[noreturn]] void exec_kumo(std::vector<std::string> args, std::vector<std::string> env) {
+  std::vector<char*> argv{const_cast<char*>(KUMO_BINARY)};
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::vector<char*> envp;
+  for (auto& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  execve(KUMO_BINARY, argv.data(), envp.data());
+  _exit(127);
+}
+
 // fork/exec with fixed arguments (no shell); stdout and stderr captured separately.
 // stdout_closed: nobody reads kumo's stdout (the read end is closed before kumo starts), like
 // `kumo plan | head -0`; every write to it fails.
@@ -35,15 +47,7 @@ Run kumo(std::vector<std::string> args, const std::vector<std::string>& env = {}
     dup2(err_pipe[1], 2);
     if (out_pipe[0] >= 0) close(out_pipe[0]);
     close(err_pipe[0]);
-    std::vector<char*> argv{const_cast<char*>(KUMO_BINARY)};
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    std::vector<std::string> env_copy = env;
-    std::vector<char*> envp;
-    for (auto& e : env_copy) envp.push_back(e.data());
-    envp.push_back(nullptr);
-    execve(KUMO_BINARY, argv.data(), envp.data());
-    _exit(127);
+    exec_kumo(args, env);
   }
   close(out_pipe[1]);
   close(err_pipe[1]);
@@ -129,15 +133,7 @@ std::string kumo_on_terminal(std::vector<std::string> args, const std::vector<st
     dup2(slave, 1);
     dup2(slave, 2);
     close(master);
-    std::vector<char*> argv{const_cast<char*>(KUMO_BINARY)};
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    std::vector<std::string> env_copy = env;
-    std::vector<char*> envp;
-    for (auto& e : env_copy) envp.push_back(e.data());
-    envp.push_back(nullptr);
-    execve(KUMO_BINARY, argv.data(), envp.data());
-    _exit(127);
+    exec_kumo(args, env);
   }
   std::string out;
   char buf[4096];
