@@ -1,6 +1,9 @@
 #include "planner/config/loader.h"
 
+#include "planner/config/utf8.h"
+
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -97,16 +100,37 @@ std::optional<YAML::Node> parse_yaml(const std::string& text, const std::string&
   return std::nullopt;
 }
 
+// Reads at most kMaxInputBytes: more is surely a mistake (or /dev/zero), and is refused.
+std::optional<std::string> read_bounded(std::istream& in, std::string& error) {
+  std::string text;
+  char buf[65536];
+  while (in.read(buf, sizeof buf) || in.gcount() > 0) {
+    text.append(buf, static_cast<std::size_t>(in.gcount()));
+    if (text.size() > kMaxInputBytes) {
+      error = "larger than " + std::to_string(kMaxInputBytes >> 20) + " MiB";
+      return std::nullopt;
+    }
+  }
+  return text;
+}
+
 std::optional<std::string> read_text(const std::string& path, std::string& error) {
-  std::ifstream in(path, std::ios::binary);
   std::error_code ec;
-  if (!in || std::filesystem::is_directory(path, ec)) {
-    error = std::filesystem::is_directory(path, ec) ? "is a directory" : std::strerror(errno);
+  if (std::filesystem::is_directory(path, ec)) {
+    error = "is a directory";
     return std::nullopt;
   }
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  // A FIFO would block until someone writes to it, a device may never end: regular files only.
+  if (std::filesystem::exists(path, ec) && !std::filesystem::is_regular_file(path, ec)) {
+    error = "not a regular file";
+    return std::nullopt;
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    error = std::strerror(errno);
+    return std::nullopt;
+  }
+  return read_bounded(in, error);
 }
 
 struct VariableDecls {
@@ -471,8 +495,19 @@ LoadResult load_unguarded(const std::string& text, const std::string& file,
 }
 }  // namespace
 
-LoadResult load_config_text(const std::string& text, const std::string& file,
+LoadResult load_config_text(const std::string& raw, const std::string& file,
                             const std::string& base_dir, const LoadOptions& options) {
+  // A UTF-8 byte order mark is no content; bytes that are no UTF-8 are a located error.
+  const std::string text = raw.rfind("\xEF\xBB\xBF", 0) == 0 ? raw.substr(3) : raw;
+  if (const auto bad = first_invalid_utf8(text)) {
+    LoadResult result;
+    char byte[8];
+    std::snprintf(byte, sizeof byte, "0x%02x", static_cast<unsigned char>(text[bad->offset]));
+    result.diagnostics.error({file, bad->line, bad->column},
+                             std::string("not UTF-8 text (byte ") + byte +
+                                 "); save the file as UTF-8");
+    return result;
+  }
   try {
     return load_unguarded(text, file, base_dir, options);
   } catch (const std::exception& e) {
@@ -487,9 +522,14 @@ LoadResult load_config_text(const std::string& text, const std::string& file,
 
 LoadResult load_config(const std::string& path, const LoadOptions& options) {
   if (path == "-") {
-    std::ostringstream ss;
-    ss << std::cin.rdbuf();
-    return load_config_text(ss.str(), "<stdin>", std::filesystem::current_path().string(), options);
+    std::string err;
+    auto text = read_bounded(std::cin, err);
+    if (!text) {
+      LoadResult result;
+      result.diagnostics.error({"<stdin>", 0, 0}, "cannot read the cluster file: " + err);
+      return result;
+    }
+    return load_config_text(*text, "<stdin>", std::filesystem::current_path().string(), options);
   }
   std::string err;
   auto text = read_text(path, err);

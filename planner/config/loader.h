@@ -25,6 +25,9 @@ struct LoadResult {
   Diagnostics diagnostics;              // errors and warnings, in any case
 };
 
+// The cluster file, var files and standard input are read up to this size; more is refused.
+inline constexpr std::size_t kMaxInputBytes = 16u << 20;
+
 // Messages of failures inside kumo itself (never caused by the file) start with this.
 inline constexpr const char* kInternalErrorPrefix = "internal error while reading: ";
 

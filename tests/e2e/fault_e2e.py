@@ -392,7 +392,7 @@ def main():
         doms = [d for d in inventory(hv[h])["domains"] if d in INSTANCES]
         check(len(doms) == 1, f"{h} has its VM ({doms})")
         for dname in doms:
-            check(re.search(rf"^\s*ok\s+vm\.{dname} on {h}: wait for cloud-init", out, re.M) is not None,
+            check(re.search(rf"^\s*ok\s+vm\.{dname} on {h}: wait for cloud-init", err, re.M) is not None,
                   f"apply #3: vm.{dname} on {h} finished ready")
             w = run([LAB, "wait-ready", hv[h], dname, "--timeout", "60"], check_rc=False, timeout=200)
             check(w.returncode == 0, f"{dname} on {h}: cloud-init done (agent)")
