@@ -1,10 +1,51 @@
 // kumo: declarative provisioning for a small private cloud of libvirt hosts.
 #include <csignal>
+#include <cstdlib>
+#include <exception>
 #include <iostream>
 
 #include "cli/common.h"
 
+namespace {
+
+// The last resort: whatever escapes every command's own handling ends here as one line and
+// exit 1, never as a signal or an abort. Each known failure has its own message before this.
+[[noreturn]] void internal_error(const std::string& what) {
+  std::cerr << "kumo: internal error: " << what
+            << " (this is a bug in kumo; please report it with the command line)\n";
+  std::cerr.flush();
+  std::_Exit(1);
+}
+
+int run(int argc, char** argv);
+
+}  // namespace
+
 int main(int argc, char** argv) {
+  // Worker threads too: an exception escaping one would otherwise abort the process.
+  std::set_terminate([] {
+    if (auto e = std::current_exception()) {
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& x) {
+        internal_error(x.what());
+      } catch (...) {
+      }
+    }
+    internal_error("unexpected termination");
+  });
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    internal_error(e.what());
+  } catch (...) {
+    internal_error("unknown exception");
+  }
+}
+
+namespace {
+
+int run(int argc, char** argv) {
   using namespace kumo::cli;
   // libvirt's remote transports write to a socket or to the pipe of an ssh child. When a host
   // dies mid-apply (its libvirtd stopped, the ssh session gone) that write must fail with EPIPE
@@ -52,3 +93,5 @@ int main(int argc, char** argv) {
   }
   return rc < 0 ? 0 : rc;
 }
+
+}  // namespace

@@ -39,6 +39,18 @@ std::string redact(std::string text, const Plan& plan, const ViewOptions& o) {
   return text;
 }
 
+// Every string in the document redacted on its own: the document stays JSON whatever the
+// secrets look like (a secret "0" or "," cut out of the dumped text broke it).
+nlohmann::ordered_json redact_strings(nlohmann::ordered_json j, const Plan& plan,
+                                      const ViewOptions& o) {
+  if (o.show_sensitive) return j;
+  if (j.is_string()) return redact(j.get<std::string>(), plan, o);
+  if (j.is_structured()) {
+    for (auto& item : j) item = redact_strings(std::move(item), plan, o);
+  }
+  return j;
+}
+
 std::string value_text(const Value& v) {
   return std::visit(
       [](const auto& x) -> std::string {
@@ -271,8 +283,7 @@ nlohmann::ordered_json render_json(const Plan& plan, const ViewOptions& o) {
                              {"present_on", im.present_on},
                              {"partial_on", im.partial_on}});
   }
-  if (o.show_sensitive) return out;
-  return oj::parse(redact(out.dump(), plan, o));
+  return redact_strings(std::move(out), plan, o);
 }
 
 std::string render_markdown(const Plan& plan, const ViewOptions& o) {

@@ -106,3 +106,13 @@ TEST_CASE("no changes says so", "[views]") {
   p.config_file = "kumo.yaml";
   CHECK(views::summary_line(p) == "No changes. Live state matches kumo.yaml.");
 }
+
+TEST_CASE("a secret of any length leaves the JSON plan valid and hidden", "[views]") {
+  Plan plan = sample_plan();
+  for (const char* secret : {"0", "1", ",", "\"", "e", ":", "null"}) {
+    INFO(secret);
+    plan.sensitive_values = {secret};
+    const std::string text = views::render_json(plan, {}).dump();
+    CHECK_FALSE(nlohmann::json::parse(text, nullptr, false).is_discarded());
+  }
+}

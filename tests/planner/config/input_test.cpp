@@ -16,8 +16,9 @@ using namespace kumo;
 
 namespace {
 
-const std::string kValid = "cluster: fest\nvms:\n  web: {image: deb}\nimages:\n  deb: {path: "
-                           "/srv/deb.qcow2, checksum: none}\n";
+const std::string kValid =
+    "cluster: fest\nvms:\n  web: {image: deb}\nimages:\n  deb: {path: "
+    "/srv/deb.qcow2, checksum: none}\n";
 
 std::string errors_of(const LoadResult& r) {
   std::string out;
@@ -68,7 +69,8 @@ TEST_CASE("devices, FIFOs and huge files are refused at once", "[config][input]"
   const std::string fifo = temp_path("fifo");
   REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
   auto from_fifo = load_config(fifo, {});  // nobody writes to it: opening it would block
-  CHECK(errors_of(from_fifo) == fifo + ": error: cannot read the cluster file: not a regular file\n");
+  CHECK(errors_of(from_fifo) ==
+        fifo + ": error: cannot read the cluster file: not a regular file\n");
   LoadOptions with_var_file;
   with_var_file.var_files = {fifo};
   const std::string ok = temp_path("ok.yaml");
