@@ -14,9 +14,9 @@
 #include "cli/views/plan_view.h"
 #include "planner/lock.h"
 #include "planner/observe.h"
-#include "planner/saved_plan.h"
 #include "planner/plan_io.h"
 #include "planner/planner.h"
+#include "planner/saved_plan.h"
 #include "providers/libvirt/libvirt_provider.h"
 
 namespace kumo::cli {
@@ -145,8 +145,8 @@ int apply_saved(const ApplyState& s, const GlobalOptions& global) {
   auto provider = make_libvirt_provider();
   auto lock_connector = make_connector();
   int rc = 0;
-  auto lock = take_lock(*lock_connector, plan_hosts(*plan), plan->cluster, "apply",
-                        s.timeout.value(), &rc);
+  auto lock =
+      take_lock(*lock_connector, plan_hosts(*plan), plan->cluster, "apply", s.timeout.value(), &rc);
   if (!lock) return rc;
   const SavedPlanCheck check = check_saved_plan(*plan, *provider, s.timeout.value());
   if (!check.current) {
@@ -176,8 +176,8 @@ int plan_and_run(const ApplyState& s, const GlobalOptions& global, bool destroy)
   auto lock_connector = make_connector();
   int rc = 0;
   const DesiredCluster desired = expand(*loaded.config);
-  auto lock = take_lock(*lock_connector, desired.targets(), desired.cluster, verb,
-                        s.timeout.value(), &rc);
+  auto lock =
+      take_lock(*lock_connector, desired.targets(), desired.cluster, verb, s.timeout.value(), &rc);
   if (!lock) return rc;
   auto provider = make_libvirt_provider();
   PlanOptions options;

@@ -69,13 +69,14 @@ Runner add_plan_command(CLI::App& app, const GlobalOptions& global) {
       return 1;
     }
     options.resolve_image = make_image_resolver(cache_dir);
-    PlanResult result = make_plan(expand(*loaded.config), *provider, options, [](const ObservedHost& h) {
-      if (h.reachable) {
-        spdlog::debug("{}: {} domains, {} networks, {} volumes in {:.3f} s ({} libvirt calls)",
-                      h.host, h.domains.size(), h.networks.size(), h.volumes.size(), h.seconds,
-                      h.api_calls);
-      }
-    });
+    PlanResult result =
+        make_plan(expand(*loaded.config), *provider, options, [](const ObservedHost& h) {
+          if (h.reachable) {
+            spdlog::debug("{}: {} domains, {} networks, {} volumes in {:.3f} s ({} libvirt calls)",
+                          h.host, h.domains.size(), h.networks.size(), h.volumes.size(), h.seconds,
+                          h.api_calls);
+          }
+        });
     if (!result.plan) {
       print_diagnostics(result.errors);
       std::cerr << "kumo plan: no plan (" << result.errors.error_count() << " error"

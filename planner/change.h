@@ -62,11 +62,11 @@ struct SeedDocs {
 };
 
 struct VolumePayload {
-  std::string name;                    // in the host's kumo pool
-  std::optional<std::uint64_t> size;   // root: unset keeps the image's size
-  std::string image;                   // root: the base image's name in the file
-  std::string base_volume;             // root: the base image's volume on the host ("" unknown)
-  std::optional<SeedDocs> seed;        // seed volumes
+  std::string name;                   // in the host's kumo pool
+  std::optional<std::uint64_t> size;  // root: unset keeps the image's size
+  std::string image;                  // root: the base image's name in the file
+  std::string base_volume;            // root: the base image's volume on the host ("" unknown)
+  std::optional<SeedDocs> seed;       // seed volumes
 };
 
 using Desired = std::variant<std::monostate, VmPayload, NetworkSpec, VolumePayload>;

@@ -168,7 +168,8 @@ NetworkTemplate network_template(const ClusterConfig& cfg, const NetworkConfig& 
   dn.cidr = net.cidr;
   dn.dhcp_range = net.effective_dhcp_range();
   dn.domain = net.domain;
-  dn.bridge = net.mode == NetMode::Bridge ? net.bridge.value_or("") : bridge_name(cfg.name, net.name);
+  dn.bridge =
+      net.mode == NetMode::Bridge ? net.bridge.value_or("") : bridge_name(cfg.name, net.name);
   dn.mtu = net.mtu;
   dn.location = net.location;
   for (const auto& d : net.dns_hosts) dn.dns_hosts.emplace_back(d.name, d.ip.str());
@@ -184,12 +185,12 @@ DesiredCluster expand(const ClusterConfig& cfg) {
   out.cluster = cfg.name;
   out.file = cfg.file;
   for (const auto& h : cfg.hosts) {
-    out.hosts.push_back({h.name, h.uri, h.pool, h.virt_type, h.cpu_overcommit,
-                         h.memory_overcommit, h.location});
+    out.hosts.push_back(
+        {h.name, h.uri, h.pool, h.virt_type, h.cpu_overcommit, h.memory_overcommit, h.location});
   }
   for (const auto& img : cfg.images) {
-    out.images.push_back(
-        {img.name, display_source(img), img.checksum, img.checksum_none, image_source(img), img.location});
+    out.images.push_back({img.name, display_source(img), img.checksum, img.checksum_none,
+                          image_source(img), img.location});
   }
   for (const auto& net : cfg.networks) out.network_templates.push_back(network_template(cfg, net));
   out.sensitive_values = cfg.sensitive_values;

@@ -62,10 +62,12 @@ void created(const DesiredNetwork& net, ResourceChange& c) {
                   attr("domain", {}, text(net.domain.value_or(""))),
                   attr("bridge", {}, text(net.bridge))};
   if (!net.dhcp_hosts.empty())
-    c.attributes.push_back(attr("dhcp_hosts", {}, number(static_cast<std::int64_t>(net.dhcp_hosts.size()))));
+    c.attributes.push_back(
+        attr("dhcp_hosts", {}, number(static_cast<std::int64_t>(net.dhcp_hosts.size()))));
   if (!net.dns_hosts.empty()) c.attributes.push_back(attr("dns_hosts", {}, Value(dns)));
   // Unset: say nothing.
-  std::erase_if(c.attributes, [](const AttributeChange& a) { return a.after == Value(std::string()); });
+  std::erase_if(c.attributes,
+                [](const AttributeChange& a) { return a.after == Value(std::string()); });
 }
 
 void changed_lines(ResourceChange& c, const char* name, const std::set<std::string>& have,
@@ -102,8 +104,9 @@ void Differ::diff_network(const DesiredNetwork& net) {
   auto optional_number = [](const std::optional<int>& v) { return v ? number(*v) : Value(); };
   forces("mode", text(o.forward_mode.empty() ? "isolated" : o.forward_mode),
          text(net.mode == NetMode::Isolated ? "isolated" : forward_of(net.mode)));
-  forces("address", text(o.ip.empty() ? "" : o.ip + "/" + std::to_string(o.prefix)),
-         text(net.cidr ? net.cidr->first_host().str() + "/" + std::to_string(net.cidr->prefix) : ""));
+  forces(
+      "address", text(o.ip.empty() ? "" : o.ip + "/" + std::to_string(o.prefix)),
+      text(net.cidr ? net.cidr->first_host().str() + "/" + std::to_string(net.cidr->prefix) : ""));
   forces("dhcp", text(o.dhcp_start.empty() ? "off" : o.dhcp_start + "-" + o.dhcp_end),
          text(net.dhcp_range ? dhcp_text(net) : "off"));
   forces("domain", text(o.domain), text(net.domain.value_or("")));
@@ -125,8 +128,7 @@ void Differ::diff_network(const DesiredNetwork& net) {
   for (const auto& h : net.dhcp_hosts) want.insert(h.mac + " " + h.ip + " " + h.name);
   for (const auto& h : o.dhcp_hosts) have.insert(h.mac + " " + h.ip + " " + h.name);
   changed_lines(c, "dhcp_hosts", have, want);
-  changed_lines(c, "dns_hosts", dns_lines(o.dns_hosts),
-                dns_lines(dns_entries(*c.network())));
+  changed_lines(c, "dns_hosts", dns_lines(o.dns_hosts), dns_lines(dns_entries(*c.network())));
   if (!c.attributes.empty()) {
     c.reason = "DHCP/DNS host entries change live; guests keep their connectivity";
     c.disruption = Disruption::Live;

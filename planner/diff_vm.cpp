@@ -120,16 +120,19 @@ void Differ::vm_compare(const DesiredVm& vm, const HostIndex& idx, const Observe
     a.forces_replacement = true;
     c.attributes.push_back(std::move(a));
   };
-  if (!rec || rec->image_id != want.image_id) forcing("image", rec ? text(rec->image) : Value(), text(vm.image));
+  if (!rec || rec->image_id != want.image_id)
+    forcing("image", rec ? text(rec->image) : Value(), text(vm.image));
   if (vm.lifecycle.on_user_data_change == UserDataChange::Recreate &&
       (!rec || rec->user_data_sha256 != want.user_data_sha256 ||
        rec->network_config_sha256 != want.network_config_sha256)) {
-    forcing("user_data", text("sha256:" + (rec ? rec->user_data_sha256 : std::string("?")).substr(0, 12)),
+    forcing("user_data",
+            text("sha256:" + (rec ? rec->user_data_sha256 : std::string("?")).substr(0, 12)),
             text(vm.user_data));
     c.attributes.back().sensitive = true;
   }
   if (!rec || rec->nics != want.nics)
-    forcing("networks", Value(nics_text(rec ? rec->nics : std::vector<NicRecord>{})), Value(nic_lines(vm)));
+    forcing("networks", Value(nics_text(rec ? rec->nics : std::vector<NicRecord>{})),
+            Value(nic_lines(vm)));
   if (replace_requested_.count(vm.address())) {
     forcing("replace", {}, text("requested"));
     c.reason =
@@ -204,7 +207,8 @@ void Differ::compare_live(const DesiredVm& vm, const ObservedDomain& d, Resource
   }
   const bool recorded_protect = rec && rec->prevent_destroy;
   if (recorded_protect != vm.lifecycle.prevent_destroy)
-    c.attributes.push_back(attr("prevent_destroy", flag(recorded_protect), flag(vm.lifecycle.prevent_destroy)));
+    c.attributes.push_back(
+        attr("prevent_destroy", flag(recorded_protect), flag(vm.lifecycle.prevent_destroy)));
   if (!rec || rec->group != vm.group)
     c.attributes.push_back(attr("group", rec ? text(rec->group) : Value(), text(vm.group)));
 }
@@ -221,7 +225,8 @@ void Differ::attach_leftover_data(const DesiredVm& vm, const HostIndex& idx,
       return x.path == v->second->path;
     });
     if (attached) continue;
-    c.attributes.push_back(attr("disks." + disk.name, text("(not attached)"), size_text(disk.size)));
+    c.attributes.push_back(
+        attr("disks." + disk.name, text("(not attached)"), size_text(disk.size)));
     if (d.active && vm.running) disruption = worst(disruption, Disruption::Live);
     if (c.reason.empty()) {
       c.reason = "data disk " + quote(disk.name) +

@@ -60,8 +60,9 @@ void Differ::volumes_for(const DesiredVm& vm, const HostIndex& idx, bool vm_is_n
   const bool seed_stale = parent.action == Action::NoOp && has_attribute(parent, "user_data");
   if (vm_is_new || !seed || seed_stale) {
     auto ch = child(vm, "seed", seed ? Action::Replace : Action::Create);
-    ch.desired = VolumePayload{vm.seed_volume, std::nullopt, "", "",
-                               SeedDocs{vm.instance_id, vm.user_data, vm.meta_data, vm.network_config}};
+    ch.desired =
+        VolumePayload{vm.seed_volume, std::nullopt, "", "",
+                      SeedDocs{vm.instance_id, vm.user_data, vm.meta_data, vm.network_config}};
     if (seed) ch.observed = ObservedRef{seed->name, "", "", "", seed->capacity};
     children.push_back(ch);
   }

@@ -19,7 +19,8 @@ std::string join(const std::vector<std::string>& items) {
 
 std::vector<std::string> nics_text(const std::vector<NicRecord>& nics) {
   std::vector<std::string> out;
-  for (const auto& n : nics) out.push_back(n.network + (n.ip.empty() ? "" : " " + n.ip) + " " + n.mac);
+  for (const auto& n : nics)
+    out.push_back(n.network + (n.ip.empty() ? "" : " " + n.ip) + " " + n.mac);
   return out;
 }
 
@@ -58,9 +59,8 @@ DiffResult Differ::run() {
   }
   find_orphans();
   // Deletes go last, in reverse dependency order: VMs and their volumes before networks.
-  std::stable_partition(deletes_.begin(), deletes_.end(), [](const ResourceChange& c) {
-    return c.kind() != ResourceKind::Network;
-  });
+  std::stable_partition(deletes_.begin(), deletes_.end(),
+                        [](const ResourceChange& c) { return c.kind() != ResourceKind::Network; });
   for (auto& d : deletes_) result_.changes.push_back(std::move(d));
   return std::move(result_);
 }
@@ -90,9 +90,10 @@ void Differ::delete_vm(const HostIndex& idx, const ObservedDomain& d, const std:
   c.reason = reason;
   c.observed = ObservedRef{d.name, d.uuid, "", d.state, 0};
   if (d.owner->spec && d.owner->spec->prevent_destroy) {
-    result_.errors.error({}, "host " + quote(c.host) + ": " + c.address.str() +
-                                 " has lifecycle.prevent_destroy; set "
-                                 "prevent_destroy: false and apply before removing it from the file");
+    result_.errors.error({},
+                         "host " + quote(c.host) + ": " + c.address.str() +
+                             " has lifecycle.prevent_destroy; set "
+                             "prevent_destroy: false and apply before removing it from the file");
   }
   const std::string prefix = "volume." + c.address.name + "/";
   std::vector<ResourceChange> children;

@@ -70,8 +70,7 @@ std::string refusal(const DesiredCluster& desired, const DesiredVm& vm, const Ho
 
 class Placer {
  public:
-  Placer(const std::vector<ObservedHost>& observed, DesiredCluster& desired)
-      : desired_(desired) {
+  Placer(const std::vector<ObservedHost>& observed, DesiredCluster& desired) : desired_(desired) {
     for (const auto& h : desired.hosts) loads_.push_back(load_for(h, observed));
   }
 
@@ -221,12 +220,11 @@ class Placer {
     for (const auto& l : loads_) {
       if (!reachable(l)) continue;
       if (l.memory_used > l.memory_capacity && l.memory_used > l.memory_now) {
-        result_.errors.error({}, "host " + quote(l.config->name) +
-                                     " would be over-full: its VMs would need " +
-                                     format_size(l.memory_used) + " of memory, it has " +
-                                     format_size(l.memory_capacity) + " (memory_overcommit " +
-                                     std::to_string(l.config->memory_overcommit).substr(0, 4) +
-                                     ")");
+        result_.errors.error(
+            {}, "host " + quote(l.config->name) + " would be over-full: its VMs would need " +
+                    format_size(l.memory_used) + " of memory, it has " +
+                    format_size(l.memory_capacity) + " (memory_overcommit " +
+                    std::to_string(l.config->memory_overcommit).substr(0, 4) + ")");
       }
       if (l.cpus_used > l.cpu_capacity && l.cpus_used > l.cpus_now) {
         result_.errors.error(

@@ -28,13 +28,13 @@ struct HostReport {
 // A base image the plan needs on some hosts: fetched once into the local cache, then uploaded to
 // each host that lacks it (hosts that already hold it are not touched).
 struct ImagePlan {
-  std::string name;        // in kumo.yaml
-  std::string source;      // URL or path for display (credentials redacted)
+  std::string name;           // in kumo.yaml
+  std::string source;         // URL or path for display (credentials redacted)
   images::ImageSource fetch;  // what the executor fetches it from
-  std::string checksum;    // "sha256:<hex>"; "" when only the download tells (checksum: none)
-  std::string volume;      // kumo-image_<algo>-<hex>: its name on every host ("" when unknown)
-  bool cached = false;     // already in the local cache: no download
-  std::uint64_t size = 0;  // bytes, 0 when unknown
+  std::string checksum;       // "sha256:<hex>"; "" when only the download tells (checksum: none)
+  std::string volume;         // kumo-image_<algo>-<hex>: its name on every host ("" when unknown)
+  bool cached = false;        // already in the local cache: no download
+  std::uint64_t size = 0;     // bytes, 0 when unknown
   std::vector<std::string> upload_to;   // hosts that need it
   std::vector<std::string> present_on;  // hosts with VMs to create that already hold it
   std::vector<std::string> partial_on;  // hosts holding an upload that was cut short (redone)

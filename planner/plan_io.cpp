@@ -98,7 +98,8 @@ AttributeChange attribute_from_json(const json& j) {
 
 json vm_to_json(const VmPayload& v) {
   json nics = json::array();
-  for (const auto& n : v.nics) nics.push_back({{"network", n.network}, {"bridge", n.bridge}, {"mac", n.mac}});
+  for (const auto& n : v.nics)
+    nics.push_back({{"network", n.network}, {"bridge", n.bridge}, {"mac", n.mac}});
   return {{"name", v.name},
           {"record", json::parse(vm_record_json(v.record))},
           {"spec_hash", v.spec_hash},
@@ -138,13 +139,19 @@ VmPayload vm_from_json(const json& j) {
 
 json network_to_json(const NetworkSpec& n) {
   json dhcp = json::array(), dns = json::array();
-  for (const auto& h : n.dhcp_hosts) dhcp.push_back({{"mac", h.mac}, {"ip", h.ip}, {"name", h.name}});
+  for (const auto& h : n.dhcp_hosts)
+    dhcp.push_back({{"mac", h.mac}, {"ip", h.ip}, {"name", h.name}});
   for (const auto& h : n.dns_hosts) dns.push_back({{"ip", h.ip}, {"names", h.names}});
-  return {{"name", n.name},         {"mode", n.mode},
-          {"bridge", n.bridge},     {"address", n.address},
-          {"prefix", n.prefix},     {"dhcp_start", n.dhcp_start},
-          {"dhcp_end", n.dhcp_end}, {"dhcp_hosts", dhcp},
-          {"dns_hosts", dns},       {"domain", n.domain},
+  return {{"name", n.name},
+          {"mode", n.mode},
+          {"bridge", n.bridge},
+          {"address", n.address},
+          {"prefix", n.prefix},
+          {"dhcp_start", n.dhcp_start},
+          {"dhcp_end", n.dhcp_end},
+          {"dhcp_hosts", dhcp},
+          {"dns_hosts", dns},
+          {"domain", n.domain},
           {"mtu", n.mtu ? json(*n.mtu) : json(nullptr)}};
 }
 
@@ -161,7 +168,8 @@ NetworkSpec network_from_json(const json& j) {
     n.dhcp_hosts.push_back({h.at("mac").get<std::string>(), h.at("ip").get<std::string>(),
                             h.at("name").get<std::string>()});
   for (const auto& h : j.at("dns_hosts"))
-    n.dns_hosts.push_back({h.at("ip").get<std::string>(), h.at("names").get<std::vector<std::string>>()});
+    n.dns_hosts.push_back(
+        {h.at("ip").get<std::string>(), h.at("names").get<std::vector<std::string>>()});
   n.domain = j.at("domain").get<std::string>();
   if (!j.at("mtu").is_null()) n.mtu = j.at("mtu").get<int>();
   return n;
@@ -189,8 +197,9 @@ VolumePayload volume_from_json(const json& j) {
   v.base_volume = j.at("base_volume").get<std::string>();
   if (j.contains("seed")) {
     const json& s = j["seed"];
-    v.seed = SeedDocs{s.at("instance_id").get<std::string>(), s.at("user_data").get<std::string>(),
-                      s.at("meta_data").get<std::string>(), s.at("network_config").get<std::string>()};
+    v.seed =
+        SeedDocs{s.at("instance_id").get<std::string>(), s.at("user_data").get<std::string>(),
+                 s.at("meta_data").get<std::string>(), s.at("network_config").get<std::string>()};
   }
   return v;
 }
@@ -224,8 +233,11 @@ json change_to_json(const ResourceChange& c) {
   for (const auto& a : c.attributes) attrs.push_back(attribute_to_json(a));
   json observed = nullptr;
   if (c.observed) {
-    observed = {{"name", c.observed->name}, {"uuid", c.observed->uuid}, {"host", c.observed->host},
-                {"state", c.observed->state}, {"size", c.observed->size}};
+    observed = {{"name", c.observed->name},
+                {"uuid", c.observed->uuid},
+                {"host", c.observed->host},
+                {"state", c.observed->state},
+                {"size", c.observed->size}};
   }
   return {{"address", c.address.str()},
           {"host", c.host},
@@ -269,10 +281,12 @@ ResourceChange change_from_json(const json& j) {
 }
 
 json host_to_json(const HostReport& h) {
-  return {{"name", h.name},         {"uri", h.uri},       {"pool", h.pool},
-          {"reachable", h.reachable}, {"skipped", h.skipped}, {"error", h.error},
-          {"kvm", h.kvm},           {"virt_type", h.virt_type}, {"domains", h.domains},
-          {"networks", h.networks}, {"volumes", h.volumes}, {"api_calls", h.api_calls},
+  return {{"name", h.name},       {"uri", h.uri},
+          {"pool", h.pool},       {"reachable", h.reachable},
+          {"skipped", h.skipped}, {"error", h.error},
+          {"kvm", h.kvm},         {"virt_type", h.virt_type},
+          {"domains", h.domains}, {"networks", h.networks},
+          {"volumes", h.volumes}, {"api_calls", h.api_calls},
           {"seconds", h.seconds}};
 }
 
@@ -299,9 +313,15 @@ bool is_hex(const std::string& s) {
 }
 
 json image_to_json(const ImagePlan& im) {
-  return {{"name", im.name},           {"source", im.source},         {"fetch", image_source_to_json(im.fetch)},
-          {"checksum", im.checksum},   {"volume", im.volume},         {"cached", im.cached},
-          {"size", im.size},           {"upload_to", im.upload_to},   {"present_on", im.present_on},
+  return {{"name", im.name},
+          {"source", im.source},
+          {"fetch", image_source_to_json(im.fetch)},
+          {"checksum", im.checksum},
+          {"volume", im.volume},
+          {"cached", im.cached},
+          {"size", im.size},
+          {"upload_to", im.upload_to},
+          {"present_on", im.present_on},
           {"partial_on", im.partial_on}};
 }
 
@@ -322,7 +342,8 @@ ImagePlan image_from_json(const json& j) {
   j.at("partial_on").get_to(im.partial_on);
   // A checksum names a volume and a cache file: hex digits only, nothing that reads as a path.
   const auto colon = im.checksum.find(':');
-  if (!im.checksum.empty() && (colon == std::string::npos || !is_hex(im.checksum.substr(colon + 1))))
+  if (!im.checksum.empty() &&
+      (colon == std::string::npos || !is_hex(im.checksum.substr(colon + 1))))
     throw std::invalid_argument("image " + im.name + ": bad checksum " + json(im.checksum).dump());
   return im;
 }

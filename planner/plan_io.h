@@ -10,7 +10,6 @@
 
 #include "planner/plan.h"
 #include "providers/images/source.h"
-#include "planner/plan.h"
 
 namespace kumo {
 

@@ -82,8 +82,8 @@ void check_addresses(const DesiredCluster& desired, const PlanOptions& options,
   for (const auto& n : desired.network_templates) known.push_back("network." + n.network.name);
   for (const auto& t : options.targets) {
     if (std::find(known.begin(), known.end(), t) == known.end())
-      errors.error({}, "--target " + t + ": no such resource in " + desired.file +
-                           did_you_mean(t, known));
+      errors.error(
+          {}, "--target " + t + ": no such resource in " + desired.file + did_you_mean(t, known));
   }
   for (const auto& r : options.replace) {
     if (std::find(vms.begin(), vms.end(), r) == vms.end()) {
@@ -97,9 +97,8 @@ void check_addresses(const DesiredCluster& desired, const PlanOptions& options,
 // kumo destroy: nothing (or nothing of the targets) is wanted any more.
 void drop_destroyed(const PlanOptions& options, DesiredCluster& desired) {
   auto targeted = [&](const std::string& address) {
-    return options.targets.empty() ||
-           std::find(options.targets.begin(), options.targets.end(), address) !=
-               options.targets.end();
+    return options.targets.empty() || std::find(options.targets.begin(), options.targets.end(),
+                                                address) != options.targets.end();
   };
   std::erase_if(desired.vms, [&](const DesiredVm& vm) { return targeted(vm.address()); });
   std::erase_if(desired.networks, [&](const DesiredNetwork& n) { return targeted(n.address()); });
@@ -146,7 +145,8 @@ void plan_images(const DesiredCluster& desired, const std::vector<ObservedHost>&
   for (const auto& c : plan.changes) {
     const VolumePayload* v = c.volume();
     if (!v || c.address.role() != VolumeRole::Root) continue;
-    if (c.action == Action::Create || c.action == Action::Replace) hosts_of[v->image].insert(c.host);
+    if (c.action == Action::Create || c.action == Action::Replace)
+      hosts_of[v->image].insert(c.host);
   }
   std::map<std::string, std::string> volume_of;  // image -> base volume name
   for (const auto& img : desired.images) {

@@ -107,7 +107,8 @@ std::optional<Ownership> volume_owner(const std::string& volume_name) {
 
 std::string vm_record_json(const VmRecord& r) {
   nlohmann::json nics = nlohmann::json::array();
-  for (const auto& n : r.nics) nics.push_back({{"network", n.network}, {"ip", n.ip}, {"mac", n.mac}});
+  for (const auto& n : r.nics)
+    nics.push_back({{"network", n.network}, {"ip", n.ip}, {"mac", n.mac}});
   // nlohmann::json keeps keys sorted: the text (and so spec_hash) depends on the values alone.
   return nlohmann::json{{"image", r.image},
                         {"image_id", r.image_id},
@@ -134,7 +135,8 @@ std::optional<VmRecord> vm_record_from_json(const std::string& text) {
     r.image_id = j.value("image_id", "");
     r.cpus = j.value("cpus", 1);
     r.memory = j.value("memory", std::uint64_t{0});
-    if (j.contains("disk") && j["disk"].is_number_unsigned()) r.disk = j["disk"].get<std::uint64_t>();
+    if (j.contains("disk") && j["disk"].is_number_unsigned())
+      r.disk = j["disk"].get<std::uint64_t>();
     if (j.contains("data_disks") && j["data_disks"].is_object())
       r.data_disks = j["data_disks"].get<std::map<std::string, std::uint64_t>>();
     for (const auto& n : j.value("nics", nlohmann::json::array()))

@@ -503,9 +503,9 @@ LoadResult load_config_text(const std::string& raw, const std::string& file,
     LoadResult result;
     char byte[8];
     std::snprintf(byte, sizeof byte, "0x%02x", static_cast<unsigned char>(text[bad->offset]));
-    result.diagnostics.error({file, bad->line, bad->column},
-                             std::string("not UTF-8 text (byte ") + byte +
-                                 "); save the file as UTF-8");
+    result.diagnostics.error(
+        {file, bad->line, bad->column},
+        std::string("not UTF-8 text (byte ") + byte + "); save the file as UTF-8");
     return result;
   }
   try {

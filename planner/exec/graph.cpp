@@ -60,7 +60,8 @@ class Builder {
 
   TaskGraph build() {
     for (const auto& c : plan_.changes) {
-      if (c.kind() == ResourceKind::Volume && c.parent) children_[c.host + "/" + c.parent->str()].push_back(&c);
+      if (c.kind() == ResourceKind::Volume && c.parent)
+        children_[c.host + "/" + c.parent->str()].push_back(&c);
     }
     for (const auto& im : plan_.images) image(im);
     for (const auto& c : plan_.changes) {
@@ -73,12 +74,14 @@ class Builder {
     }
     for (bool shrinks : {true, false}) {
       for (const auto& c : plan_.changes) {
-        if (c.kind() == ResourceKind::Vm && c.action == Action::Update && c.steps.frees_room == shrinks)
+        if (c.kind() == ResourceKind::Vm && c.action == Action::Update &&
+            c.steps.frees_room == shrinks)
           vm_update(c);
       }
     }
     for (const auto& c : plan_.changes) {
-      if (c.kind() == ResourceKind::Vm && (c.action == Action::Create || c.action == Action::Replace))
+      if (c.kind() == ResourceKind::Vm &&
+          (c.action == Action::Create || c.action == Action::Replace))
         vm_create(c);
     }
     for (const auto& c : plan_.changes) {
@@ -144,9 +147,10 @@ class Builder {
   }
 
   void network(const ResourceChange& c) {
-    add(step(c, c.action == Action::Create    ? "create"
-                : c.action == Action::Replace ? "replace"
-                                              : "update",
+    add(step(c,
+             c.action == Action::Create    ? "create"
+             : c.action == Action::Replace ? "replace"
+                                           : "update",
              StepKind::ApplyNetwork));
   }
 
@@ -173,7 +177,8 @@ class Builder {
   }
 
   // The volume steps of a new or replaced VM, after `pre`.
-  std::vector<std::size_t> new_vm_volumes(const ResourceChange& c, const std::vector<std::size_t>& pre) {
+  std::vector<std::size_t> new_vm_volumes(const ResourceChange& c,
+                                          const std::vector<std::size_t>& pre) {
     std::vector<std::size_t> out;
     for (const ResourceChange* k : kids(c)) {
       Task v;
@@ -263,7 +268,8 @@ class Builder {
     for (const ResourceChange* k : kids(c)) {
       const VolumeRole role = k->address.role();
       Task v;
-      if (role == VolumeRole::Seed && (k->action == Action::Replace || k->action == Action::Create)) {
+      if (role == VolumeRole::Seed &&
+          (k->action == Action::Replace || k->action == Action::Create)) {
         v = step(*k, "upload", StepKind::UploadSeed);
         v.slot = Slot::Upload;
         v.recreate = k->action == Action::Replace;
@@ -292,7 +298,7 @@ class Builder {
 
   const Plan& plan_;
   TaskGraph graph_;
-  std::map<std::string, std::vector<const ResourceChange*>> children_;  // host/vm address
+  std::map<std::string, std::vector<const ResourceChange*>> children_;       // host/vm address
   std::map<std::string, std::vector<std::size_t>> vm_deletes_, vm_shrinks_;  // host -> tasks
 };
 

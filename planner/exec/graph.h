@@ -26,18 +26,18 @@ enum class StepKind {
   ApplyNetwork,  // create, replace or update one network
   DeleteNetwork,
   DeleteVolume,
-  DeleteVm,      // the domain and its serial log
-  RemoveOldVm,   // a VM replaced on the same host: the old domain goes first
-  ShutdownVm,    // graceful, before a restart
-  CreateRoot,    // a qcow2 overlay on the base image
-  UploadSeed,    // the cloud-init NoCloud ISO
+  DeleteVm,     // the domain and its serial log
+  RemoveOldVm,  // a VM replaced on the same host: the old domain goes first
+  ShutdownVm,   // graceful, before a restart
+  CreateRoot,   // a qcow2 overlay on the base image
+  UploadSeed,   // the cloud-init NoCloud ISO
   CreateData,
   GrowDisk,
-  RefuseDisk,    // a disk change of a running VM kumo does not do in place: fails with the fix
-  DefineVm,      // a new or replaced VM's definition
-  UpdateVm,      // an existing VM: live changes, then its definition
+  RefuseDisk,  // a disk change of a running VM kumo does not do in place: fails with the fix
+  DefineVm,    // a new or replaced VM's definition
+  UpdateVm,    // an existing VM: live changes, then its definition
   StartVm,
-  WaitVm,        // until ready as wait_for says
+  WaitVm,  // until ready as wait_for says
 };
 const char* to_string(StepKind k);
 

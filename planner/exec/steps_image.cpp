@@ -51,10 +51,9 @@ std::string upload_image(ExecContext& ctx, const Task& t) {
   const std::string& host = t.host;
   const FetchedImage f = ctx.fetched(im.name);
   const auto colon = f.checksum.find(':');
-  const std::string volume =
-      im.volume.empty()
-          ? image_volume_name(f.checksum.substr(0, colon), f.checksum.substr(colon + 1))
-          : im.volume;
+  const std::string volume = im.volume.empty() ? image_volume_name(f.checksum.substr(0, colon),
+                                                                   f.checksum.substr(colon + 1))
+                                               : im.volume;
   HostSession& s = ctx.session(host);
   const std::string marker = image_marker_name(volume);
   // An upload cut short has no marker: start over. (Another run may have finished it since.)

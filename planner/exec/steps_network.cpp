@@ -80,7 +80,8 @@ std::string apply_network(ExecContext& ctx, const Task& t) {
   if (c.action == Action::Update) {
     s.start_network(spec.name, true);
     const auto now = s.network(spec.name);
-    if (!now) throw HostError(ctx.label(c.host) + ": network " + spec.name + " is gone; plan again");
+    if (!now)
+      throw HostError(ctx.label(c.host) + ": network " + spec.name + " is gone; plan again");
     const NetworkHostsChange change = host_entries_change(spec, *now);
     if (!change.empty()) s.update_network_hosts(spec.name, change);
   } else {

@@ -92,9 +92,9 @@ void hot_plug_data_disks(ExecContext& ctx, const ResourceChange& c,
     if (paths.count(v->path)) continue;
     const std::string target = first_free_target(used);
     if (target.empty()) {
-      throw HostError(ctx.label(c.host) + ": domain " + vm.name + " has no free disk name left for " +
-                      vname + "; it is attached at the next restart (kumo apply --replace " +
-                      c.address.str() + ")");
+      throw HostError(
+          ctx.label(c.host) + ": domain " + vm.name + " has no free disk name left for " + vname +
+          "; it is attached at the next restart (kumo apply --replace " + c.address.str() + ")");
     }
     s.attach_disk(vm.name, DomainDisk{vname, "qcow2", target, false, disk_serial(disk)});
     used.insert(target);
@@ -142,11 +142,10 @@ void check_live_size(ExecContext& ctx, const ResourceChange& c) {
   const VmPayload& vm = *c.vm();
   const auto now = ctx.session(c.host).domain(vm.name);
   if (!now || now->vcpus != vm.cpus || now->memory != vm.memory) {
-    throw HostError(ctx.label(c.host) + ": domain " + vm.name +
-                    " read back differs after the live change: " +
-                    (now ? std::to_string(now->vcpus) + " vCPUs, " +
-                               std::to_string(now->memory >> 20) + " MiB"
-                         : std::string("it is gone")));
+    throw HostError(
+        ctx.label(c.host) + ": domain " + vm.name + " read back differs after the live change: " +
+        (now ? std::to_string(now->vcpus) + " vCPUs, " + std::to_string(now->memory >> 20) + " MiB"
+             : std::string("it is gone")));
   }
 }
 

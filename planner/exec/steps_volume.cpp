@@ -28,7 +28,8 @@ std::string create_root(ExecContext& ctx, const Task& t) {
     s.create_volume(VolumeSpec{p.name, size, "qcow2", base->path, base->format});
   }
   const auto v = s.volume(p.name);
-  if (!v) throw HostError(ctx.label(k.host) + ": volume " + p.name + " is missing after creating it");
+  if (!v)
+    throw HostError(ctx.label(k.host) + ": volume " + p.name + " is missing after creating it");
   if (v->capacity < size || (!v->backing_path.empty() && v->backing_path != base->path)) {
     throw HostError(ctx.label(k.host) + ": volume " + p.name + " read back differs: " +
                     std::to_string(v->capacity) + " bytes backed by " + quoted(v->backing_path) +
@@ -46,15 +47,14 @@ std::string upload_seed(ExecContext& ctx, const Task& t) {
   HostSession& s = ctx.session(k.host);
   if (t.recreate) ctx.delete_volume(k.host, p.name);
   std::size_t pos = 0;
-  s.upload_volume(
-      p.name, iso.size(),
-      [&](char* buf, std::size_t max) {
-        const std::size_t n = std::min(max, iso.size() - pos);
-        std::memcpy(buf, iso.data() + pos, n);
-        pos += n;
-        return n;
-      },
-      {});
+  s.upload_volume(p.name, iso.size(),
+                  [&](char* buf, std::size_t max) {
+                    const std::size_t n = std::min(max, iso.size() - pos);
+                    std::memcpy(buf, iso.data() + pos, n);
+                    pos += n;
+                    return n;
+                  },
+                  {});
   // ISO 9660's volume descriptor ("CD001" at byte 32769) says the seed is really there.
   if (s.read_volume(p.name, 32769, 5) != "CD001") {
     throw HostError(ctx.label(k.host) + ": seed volume " + p.name +

@@ -39,7 +39,8 @@ Waited poll_ready(ExecContext& ctx, const ResourceChange& c, Clock::time_point d
   w.ready = vm.wait_for == WaitFor::None;
   while (!w.ready && Clock::now() < deadline) {
     const auto dom = s.domain(vm.name);
-    if (!dom) throw HostError(ctx.label(c.host) + ": domain " + vm.name + " vanished while waiting");
+    if (!dom)
+      throw HostError(ctx.label(c.host) + ": domain " + vm.name + " vanished while waiting");
     if (!dom->active) {
       w.last = "the domain stopped (" + dom->state + ")";
       break;
@@ -55,9 +56,8 @@ Waited poll_ready(ExecContext& ctx, const ResourceChange& c, Clock::time_point d
         break;
       }
       const auto left = std::chrono::duration_cast<std::chrono::seconds>(deadline - Clock::now());
-      const CloudInitStatus st = cloud_init_status(s, vm.name, true,
-                                                   std::max(left, std::chrono::seconds(1)),
-                                                   ctx.options().poll);
+      const CloudInitStatus st = cloud_init_status(
+          s, vm.name, true, std::max(left, std::chrono::seconds(1)), ctx.options().poll);
       if (st.done()) {
         w.ready = true;
         w.detail = st.status;
@@ -99,8 +99,8 @@ std::string wait_vm(ExecContext& ctx, const Task& t) {
     throw HostError(msg);
   }
   // Seen ready: recorded on the domain, so an interrupted apply is told from a finished one.
-  s.set_domain_owner(vm.name, Ownership{ctx.plan().cluster, c.address.str(), vm.spec_hash,
-                                        vm.record, true});
+  s.set_domain_owner(vm.name,
+                     Ownership{ctx.plan().cluster, c.address.str(), vm.spec_hash, vm.record, true});
   VmOutcome out;
   out.address = c.address.str();
   out.host = c.host;
