@@ -64,7 +64,8 @@ struct TaskGraph {
   std::optional<std::size_t> find(const std::string& id) const;
 };
 
-// `plan` must outlive the graph (tasks point into it).
+// `plan` must outlive the graph (tasks point into it): a temporary plan does not compile.
 TaskGraph build_graph(const Plan& plan);
+TaskGraph build_graph(const Plan&& plan) = delete;
 
 }  // namespace kumo::exec

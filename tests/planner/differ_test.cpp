@@ -1,5 +1,5 @@
 // diff(desired, observed) on its own: the desired cluster comes from a kumo.yaml placed by hand,
-// the hosts are written out as the values a provider would observe after applying it. Each row of
+// the hosts are what the real executor left on the fake hosts when it applied it. Each row of
 // the tables changes the file or the hosts and says what the differ must make of it.
 #include "planner/differ.h"
 
@@ -57,8 +57,9 @@ DesiredCluster desired_from(const std::string& text) {
   return d;
 }
 
+// Where the fake sessions keep a host's volumes.
 std::string pool_path(const std::string& host) {
-  return "/var/lib/libvirt/images/" + host;
+  return "/pool/" + host;
 }
 
 ObservedVolume volume(const std::string& host, const std::string& name, std::uint64_t capacity) {
@@ -72,33 +73,8 @@ ObservedVolume volume(const std::string& host, const std::string& name, std::uin
   return v;
 }
 
-// A network as libvirt shows it once kumo defined and started it.
-ObservedNetwork network_as_made(const DesiredNetwork& n) {
-  ObservedNetwork o;
-  o.name = n.libvirt_name;
-  o.uuid = "uuid-" + n.libvirt_name + "-" + n.host;
-  o.active = o.autostart = true;
-  o.forward_mode = n.mode == NetMode::Isolated ? "" : to_string(n.mode);
-  o.bridge = n.bridge;
-  o.ip = n.cidr->first_host().str();
-  o.prefix = n.cidr->prefix;
-  o.dhcp_start = n.dhcp_range->start.str();
-  o.dhcp_end = n.dhcp_range->end.str();
-  o.domain = n.domain.value_or("");
-  o.mtu = n.mtu;
-  NetworkSpec spec;
-  spec.domain = o.domain;
-  for (const auto& h : n.dhcp_hosts) {
-    o.dhcp_hosts.push_back({h.mac, h.ip, h.name});
-    spec.dhcp_hosts.push_back({h.mac, h.ip, h.name});
-  }
-  for (const auto& [name, ip] : n.dns_hosts) spec.dns_hosts.push_back({ip, {name}});
-  o.dns_hosts = dns_entries(spec);
-  o.owner = network_owner(o.name);
-  return o;
-}
-
-// A domain as kumo defines it: headroom to twice its vCPUs and memory, its record in the metadata.
+// A domain of the cluster that the file no longer has, as kumo defined it: headroom to twice its
+// vCPUs and memory, its record in the metadata (for rows that add such a VM by hand).
 ObservedDomain domain_as_made(const std::string& cluster, const DesiredVm& vm) {
   ObservedDomain d;
   d.name = vm.instance;
@@ -123,34 +99,59 @@ ObservedDomain domain_as_made(const std::string& cluster, const DesiredVm& vm) {
   return d;
 }
 
-// What the hosts look like after `desired` was applied.
+// What the hosts look like after `desired` was applied: the real executor, run on the fake
+// sessions (tests/fake_session.h), then observed. One model of what apply leaves behind.
 std::vector<ObservedHost> as_applied(const DesiredCluster& desired) {
+  test::Lab lab;
+  const auto timeout = std::chrono::milliseconds(500);
+  auto observe_all = [&] {
+    std::vector<ObservedHost> out;
+    for (const auto& h : desired.hosts) {
+      ObservedHost o = lab.observe(h.target(), timeout);
+      o.uri = h.uri;
+      out.push_back(std::move(o));
+    }
+    return out;
+  };
+  Plan plan;
+  plan.cluster = desired.cluster;
+  for (const auto& h : desired.hosts) {
+    HostReport r;
+    r.name = h.name;
+    r.uri = h.uri;
+    r.pool = h.pool;
+    r.reachable = true;
+    r.virt_type = "kvm";
+    plan.hosts.push_back(r);
+  }
+  DiffResult from_nothing = diff(desired, observe_all());
+  REQUIRE_FALSE(from_nothing.errors.has_errors());
+  plan.changes = std::move(from_nothing.changes);
+  ImagePlan image;
+  image.name = "deb";
+  image.checksum = "sha256:" + test::kHex;
+  image.volume = image_volume_name("sha256", test::kHex);
+  std::set<std::string> hosts;
+  for (const auto& c : plan.changes)
+    if (c.address.role() == VolumeRole::Root) hosts.insert(c.host);
+  image.upload_to.assign(hosts.begin(), hosts.end());
+  plan.images.push_back(image);
+  const ExecResult applied = lab.apply(plan);
+  INFO(test::failures(applied));
+  REQUIRE(applied.success());
+  return observe_all();
+}
+
+// The hosts before anything was applied.
+std::vector<ObservedHost> empty_hosts(const DesiredCluster& desired) {
+  test::Lab lab;
   std::vector<ObservedHost> out;
   for (const auto& h : desired.hosts) {
-    ObservedHost o;
-    o.host = h.name;
+    ObservedHost o = lab.observe(h.target(), std::chrono::milliseconds(500));
     o.uri = h.uri;
-    o.reachable = true;
-    o.facts = {h.name, "x86_64", 8, 32ull << 30, 32ull << 30, true, "9.0.0"};
-    for (const auto& n : desired.networks)
-      if (n.host == h.name) o.networks.push_back(network_as_made(n));
-    for (const auto& vm : desired.vms) {
-      if (vm.host != h.name) continue;
-      o.domains.push_back(domain_as_made(desired.cluster, vm));
-      o.volumes.push_back(volume(h.name, vm.root_volume, vm.disk.value_or(2ull << 30)));
-      o.volumes.push_back(volume(h.name, vm.seed_volume, 1ull << 20));
-      for (const auto& disk : vm.data_disks)
-        o.volumes.push_back(volume(h.name, disk.volume, disk.size));
-    }
     out.push_back(std::move(o));
   }
   return out;
-}
-
-std::vector<ObservedHost> empty_hosts(const DesiredCluster& desired) {
-  auto hosts = as_applied(desired);
-  for (auto& h : hosts) h.domains.clear(), h.networks.clear(), h.volumes.clear();
-  return hosts;
 }
 
 ObservedHost& on(std::vector<ObservedHost>& hosts, const std::string& name) {

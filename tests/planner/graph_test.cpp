@@ -95,7 +95,8 @@ TEST_CASE("destroy: volumes after their domain, networks after every VM delete o
   REQUIRE(lab.apply(lab.plan(cfg)).success());
   PlanOptions destroy;
   destroy.destroy = true;
-  const TaskGraph g = build_graph(lab.plan(cfg, destroy));
+  const Plan p = lab.plan(cfg, destroy);
+  const TaskGraph g = build_graph(p);
   CHECK(waits_for(g, "hv1/volume.web-0/root/delete", "hv1/vm.web-0/delete"));
   CHECK(waits_for(g, "hv1/volume.web-0/data/data/delete", "hv1/vm.web-0/delete"));
   CHECK(waits_for(g, "hv1/network.front/delete", "hv1/vm.web-0/delete"));
@@ -111,7 +112,8 @@ TEST_CASE("a VM placed into room that a delete or a shrink frees starts after it
       lab.apply(lab.plan(config(kCluster + api + "  old: {image: deb, host: hv2}\n"))).success());
   const std::string next = kCluster + with(api, "2GiB", "1GiB") +
                            "  db: {image: deb, host: hv2}\n  cache: {image: deb, host: hv3}\n";
-  const TaskGraph g = build_graph(lab.plan(config(next)));
+  const Plan p = lab.plan(config(next));
+  const TaskGraph g = build_graph(p);
   CHECK(waits_for(g, "hv2/vm.db/start", "hv2/vm.old/delete"));
   CHECK(waits_for(g, "hv3/vm.cache/start", "hv3/vm.api/update"));  // api shrinks
   CHECK_FALSE(waits_for(g, "hv3/vm.cache/start", "hv2/vm.old/delete"));
