@@ -5,6 +5,28 @@
 namespace kumo {
 namespace {
 
+// A literal block (|) gives back exactly its text only when the text is printable lines that
+// end in one newline, and the first line does not start with a space (yaml-cpp writes no
+// indentation indicator). File contents that are such lines read best that way.
+bool literal_exact(const std::string& s) {
+  if (s.size() < 2 || s.back() != '\n' || s[s.size() - 2] == '\n') return false;
+  if (s[0] == ' ' || s[0] == '\t' || s[0] == '\n') return false;
+  for (unsigned char c : s) {
+    if (c == '\n' || c == '\t') continue;
+    if (c < 0x20 || c == 0x7f) return false;  // \r and other controls: escaped instead
+  }
+  // A line of only spaces or tabs may be read as an empty line: escaped instead.
+  size_t start = 0;
+  while (start < s.size()) {
+    const size_t end = s.find('\n', start);
+    const std::string line = s.substr(start, end - start);
+    if (!line.empty() && line.find_first_not_of(" \t") == std::string::npos) return false;
+    start = end + 1;
+  }
+  return true;
+}
+
+// A string YAML would read as another type (YAML 1.1 too: cloud-init reads with PyYAML).
 bool looks_typed(const std::string& s) {
   if (s.empty()) return true;
   static const char* words[] = {"true", "false", "yes", "no", "on", "off", "null", "~", "y", "n"};
@@ -17,12 +39,42 @@ bool looks_typed(const std::string& s) {
   return std::isdigit(static_cast<unsigned char>(c)) || c == '-' || c == '+' || c == '.';
 }
 
+// A one-line string yaml-cpp could write plain but that would not read back as itself: YAML 1.1's
+// merge and value keys ("<<", "="), whitespace at either end, control characters.
+bool plain_inexact(const std::string& s) {
+  if (s == "<<" || s == "=") return true;
+  if (s.front() == ' ' || s.front() == '\t' || s.back() == ' ' || s.back() == '\t') return true;
+  for (unsigned char c : s) {
+    if (c < 0x20 || c == 0x7f) return true;
+  }
+  return false;
+}
+
+// Multi-line text as a literal block when that is exact, else double-quoted (escapes are
+// exact); one-line text plain when that is exact, else double-quoted. The common cases are
+// written as before, so documents (and the hashes kumo records) do not change for them.
+void emit_string(YAML::Emitter& out, const std::string& s) {
+  if (s.find('\n') != std::string::npos) {
+    if (literal_exact(s)) {
+      out << YAML::Literal << s;
+    } else {
+      out << YAML::DoubleQuoted << s;
+    }
+  } else if (looks_typed(s) || plain_inexact(s)) {
+    out << YAML::DoubleQuoted << s;
+  } else {
+    out << s;
+  }
+}
+
 void emit(YAML::Emitter& out, const nlohmann::json& v) {
   switch (v.type()) {
     case nlohmann::json::value_t::object:
       out << YAML::BeginMap;
       for (auto& [k, item] : v.items()) {
-        out << YAML::Key << k << YAML::Value;
+        out << YAML::Key;
+        emit_string(out, k);
+        out << YAML::Value;
         emit(out, item);
       }
       out << YAML::EndMap;
@@ -32,17 +84,9 @@ void emit(YAML::Emitter& out, const nlohmann::json& v) {
       for (const auto& item : v) emit(out, item);
       out << YAML::EndSeq;
       break;
-    case nlohmann::json::value_t::string: {
-      const auto& s = v.get_ref<const std::string&>();
-      if (s.find('\n') != std::string::npos) {
-        out << YAML::Literal << s;
-      } else if (looks_typed(s)) {
-        out << YAML::DoubleQuoted << s;
-      } else {
-        out << s;
-      }
+    case nlohmann::json::value_t::string:
+      emit_string(out, v.get_ref<const std::string&>());
       break;
-    }
     case nlohmann::json::value_t::boolean:
       out << v.get<bool>();
       break;

@@ -18,6 +18,7 @@ that leaves a marker). Before kumo runs, a VM and a network are defined by hand 
 
 usage: apply_e2e.py path/to/kumo
 """
+import base64
 import json
 import os
 import re
@@ -30,11 +31,19 @@ from common import (KUMO, check, guest, inventory, kumo_runner, lab_down, lab_ho
                     lab_up, main_guarded, run, save, summary, timings, virsh, web_cluster, workdir)
 
 
+# Leading spaces, YAML's merge key, a tab, CRLF, unicode and trailing newlines: cloud-init in the
+# guest must write these bytes exactly.
+EXACT = "  leading spaces\n<<\n\ttab: x\r\nunicode \u96f2 \u2713\n- not a list\ntrailing\n\n\n"
+
+
 def variant(env, work):
     """examples/web-cluster.yaml, made to run on the lab (common.web_cluster), with web's runcmd
     leaving a marker and api pinned to hv2."""
     cfg = web_cluster(env)
     cfg["vms"]["web"]["cloud_init"]["runcmd"] = [["sh", "-c", "echo festival > /var/tmp/runcmd-done"]]
+    # A file whose content YAML can only carry exactly when quoted with care.
+    cfg["vms"]["web"]["cloud_init"]["write_files"].append(
+        {"path": "/etc/kumo-exact", "content": EXACT})
     # Each host's "front" is its own NAT network: pin api to hv2, where spread places web-1 next
     # to it (db is pinned to hv3, web-0 takes the empty hv1), so that name resolution between
     # two VMs on one network is checked, and every host gets a VM (and the image).
@@ -114,6 +123,10 @@ def main():
         if group == "web":
             rc, out = guest(uri, name, "cat", "/var/www/html/index.html")
             check(out == "<h1>Festival</h1>\n", f"{name}: write_files wrote index.html")
+            rc, out = guest(uri, name, "base64", "-w0", "/etc/kumo-exact")
+            got = base64.b64decode(out.strip() or "") if rc == 0 else b""
+            check(got == EXACT.encode(), f"{name}: write_files wrote /etc/kumo-exact byte for byte "
+                                         f"(got {got!r})")
             rc, out = guest(uri, name, "cat", "/var/tmp/runcmd-done")
             check(out.strip() == "festival", f"{name}: runcmd ran")
         if group == "api":
