@@ -144,6 +144,7 @@ DesiredVm expand_instance(const ClusterConfig& cfg, const VmConfig& vm, int inde
   d.lifecycle = vm.lifecycle;
   d.wait_for = vm.wait_for;
   d.wait_timeout = vm.wait_timeout;
+  d.sensitive = vm.sensitive;
   d.location = vm.location;
   return d;
 }
@@ -171,6 +172,7 @@ NetworkTemplate network_template(const ClusterConfig& cfg, const NetworkConfig& 
   dn.bridge =
       net.mode == NetMode::Bridge ? net.bridge.value_or("") : bridge_name(cfg.name, net.name);
   dn.mtu = net.mtu;
+  dn.sensitive = net.sensitive;
   dn.location = net.location;
   for (const auto& d : net.dns_hosts) dn.dns_hosts.emplace_back(d.name, d.ip.str());
   t.hosts = net.hosts;
@@ -185,15 +187,16 @@ DesiredCluster expand(const ClusterConfig& cfg) {
   out.cluster = cfg.name;
   out.file = cfg.file;
   for (const auto& h : cfg.hosts) {
-    out.hosts.push_back(
-        {h.name, h.uri, h.pool, h.virt_type, h.cpu_overcommit, h.memory_overcommit, h.location});
+    out.hosts.push_back({h.name, h.uri, h.pool, h.virt_type, h.cpu_overcommit, h.memory_overcommit,
+                         h.sensitive, h.location});
   }
   for (const auto& img : cfg.images) {
-    out.images.push_back({img.name, display_source(img), img.checksum, img.checksum_none,
-                          image_source(img), img.location});
+    const bool secret_source = img.sensitive.has("url") || img.sensitive.has("path");
+    out.images.push_back({img.name, secret_source ? kSensitiveMask : display_source(img),
+                          img.checksum, img.checksum_none, image_source(img), img.sensitive,
+                          img.location});
   }
   for (const auto& net : cfg.networks) out.network_templates.push_back(network_template(cfg, net));
-  out.sensitive_values = cfg.sensitive_values;
   for (const auto& vm : cfg.vms) {
     for (int i = 0; i < vm.instance_count(); ++i) out.vms.push_back(expand_instance(cfg, vm, i));
   }
@@ -211,8 +214,9 @@ void expand_networks(DesiredCluster& desired) {
         for (const auto& vm : desired.vms) {
           if (vm.host != host) continue;
           for (const auto& nic : vm.nics) {
-            if (nic.network == dn.name && nic.ip)
-              dn.dhcp_hosts.push_back({nic.mac, nic.ip->str(), vm.instance});
+            if (nic.network != dn.name || !nic.ip) continue;
+            dn.dhcp_hosts.push_back({nic.mac, nic.ip->str(), vm.instance});
+            if (vm.sensitive.has("networks")) dn.sensitive.add("dhcp_hosts");
           }
         }
         std::sort(dn.dhcp_hosts.begin(), dn.dhcp_hosts.end(),

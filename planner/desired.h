@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "planner/config/model.h"
+#include "planner/config/sensitive.h"
 #include "providers/observed.h"
 #include "providers/provider.h"
 
@@ -53,6 +54,7 @@ struct DesiredVm {
   LifecycleConfig lifecycle;
   WaitFor wait_for = WaitFor::CloudInit;
   std::chrono::seconds wait_timeout{600};
+  SensitiveFields sensitive;  // by kumo.yaml key: "memory", "networks", "cloud_init", ...
   Location location;
 
   std::string address() const { return "vm." + instance; }
@@ -79,6 +81,7 @@ struct DesiredNetwork {
   std::optional<int> mtu;
   std::vector<DesiredDhcpHost> dhcp_hosts;  // static addresses of the VMs placed on this host
   std::vector<std::pair<std::string, std::string>> dns_hosts;  // extra names: name, address
+  SensitiveFields sensitive;  // by kumo.yaml key, plus "dhcp_hosts" from the VMs' addresses
   Location location;
 
   std::string address() const { return "network." + name; }
@@ -90,17 +93,19 @@ struct DesiredHost {
   VirtType virt_type = VirtType::Auto;
   double cpu_overcommit = 4.0;
   double memory_overcommit = 1.0;
+  SensitiveFields sensitive;  // "uri": shown masked
   Location location;
-  HostTarget target() const { return HostTarget{name, uri, pool}; }
+  HostTarget target() const { return HostTarget{name, uri, pool, sensitive.has("uri")}; }
 };
 
 // A base image the VMs use, with what plan needs to know before resolving it.
 struct DesiredImage {
   std::string name;
-  std::string source;  // URL or path for display, credentials redacted
+  std::string source;  // URL or path for display, credentials redacted (masked if sensitive)
   std::optional<Checksum> checksum;
   bool checksum_none = false;
   images::ImageSource fetch;  // how to fetch it
+  SensitiveFields sensitive;
   Location location;
 };
 
@@ -120,7 +125,6 @@ struct DesiredCluster {
   std::vector<NetworkTemplate> network_templates;
   std::vector<DesiredVm> vms;            // every instance, in file order
   std::vector<DesiredNetwork> networks;  // one per (network, host), after placement
-  std::set<std::string> sensitive_values;
 
   const DesiredHost* find_host(const std::string& name) const;
   const DesiredImage* find_image(const std::string& name) const;

@@ -45,7 +45,8 @@ void Differ::volumes_for(const DesiredVm& vm, const HostIndex& idx, bool vm_is_n
     if (*vm.disk < root->capacity) {
       result_.errors.error(vm.location, vm.address() + ": disk cannot shrink from " +
                                             format_size(root->capacity) + " to " +
-                                            format_size(*vm.disk) + " (kumo only grows disks)");
+                                            vm.sensitive.show("disk", format_size(*vm.disk)) +
+                                            " (kumo only grows disks)");
     } else {
       auto ch = child(vm, "root", Action::Update);
       ch.attributes = {attr("size", size_text(root->capacity), size_text(*vm.disk))};
@@ -100,7 +101,8 @@ void Differ::data_volumes(const DesiredVm& vm, const HostIndex& idx, bool vm_is_
     } else if (v->capacity > disk.size) {
       result_.errors.error(vm.location, vm.address() + ": data disk " + quote(disk.name) +
                                             " cannot shrink from " + format_size(v->capacity) +
-                                            " to " + format_size(disk.size) +
+                                            " to " +
+                                            vm.sensitive.show("disks", format_size(disk.size)) +
                                             " (kumo only grows disks)");
     }
   }

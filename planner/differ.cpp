@@ -32,6 +32,51 @@ Address owned_address(const Ownership& owner, ResourceKind kind) {
   return Address{kind, owner.address, ""};
 }
 
+// The kumo.yaml key an attribute of a VM (or of one of its volumes) shows.
+std::string vm_field(const ResourceChange& c, const AttributeChange& a) {
+  if (c.kind() == ResourceKind::Volume) {
+    switch (c.address.role()) {
+      case VolumeRole::Root:
+        return "disk";
+      case VolumeRole::Data:
+        return "disks";
+      case VolumeRole::Seed:
+        return "cloud_init";
+      case VolumeRole::Other:
+        break;
+    }
+  }
+  if (a.name == "user_data") return "cloud_init";
+  if (a.name == "prevent_destroy") return "lifecycle";
+  return a.name.substr(0, a.name.find('.'));  // disks.data -> disks
+}
+
+// The kumo.yaml key a network attribute shows ("address" and the default DHCP range come from
+// the cidr).
+std::vector<std::string> network_fields(const AttributeChange& a) {
+  if (a.name == "address") return {"cidr"};
+  if (a.name == "dhcp") return {"dhcp", "cidr"};
+  return {a.name};
+}
+
+// Attributes whose values came from sensitive variables carry the mark the views mask by.
+void mark_vm(std::vector<ResourceChange>& changes, std::size_t from, const DesiredVm& vm) {
+  for (std::size_t i = from; i < changes.size(); ++i) {
+    for (auto& a : changes[i].attributes) {
+      if (a.name == "user_data" || vm.sensitive.has(vm_field(changes[i], a))) a.sensitive = true;
+    }
+  }
+}
+
+void mark_network(std::vector<ResourceChange>& changes, std::size_t from,
+                  const DesiredNetwork& net) {
+  for (std::size_t i = from; i < changes.size(); ++i) {
+    for (auto& a : changes[i].attributes) {
+      for (const auto& f : network_fields(a)) a.sensitive = a.sensitive || net.sensitive.has(f);
+    }
+  }
+}
+
 }  // namespace
 
 Differ::Differ(const DesiredCluster& desired, const std::vector<ObservedHost>& observed,
@@ -53,9 +98,16 @@ Differ::Differ(const DesiredCluster& desired, const std::vector<ObservedHost>& o
 }
 
 DiffResult Differ::run() {
-  for (const auto& net : desired_.networks) diff_network(net);
+  for (const auto& net : desired_.networks) {
+    const auto from = result_.changes.size();
+    diff_network(net);
+    mark_network(result_.changes, from, net);
+  }
   for (const auto& vm : desired_.vms) {
-    if (!vm.host.empty()) diff_vm(vm);
+    if (vm.host.empty()) continue;
+    const auto from = result_.changes.size();
+    diff_vm(vm);
+    mark_vm(result_.changes, from, vm);
   }
   find_orphans();
   // Deletes go last, in reverse dependency order: VMs and their volumes before networks.

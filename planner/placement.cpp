@@ -193,9 +193,11 @@ class Placer {
                                   ? "vm " + quote(f.first->instance)
                                   : std::to_string(f.count) + " instances of vm " + quote(group) +
                                         " (" + f.first->instance + " to " + f.last + ")";
-      result_.errors.error(f.first->location, who + " (" + format_size(f.first->memory) + ", " +
-                                                  std::to_string(f.first->cpus) +
-                                                  " vCPU each) fit on no host" + f.reasons);
+      const auto& secret = f.first->sensitive;
+      result_.errors.error(f.first->location,
+                           who + " (" + secret.show("memory", format_size(f.first->memory)) + ", " +
+                               secret.show("cpus", std::to_string(f.first->cpus)) +
+                               " vCPU each) fit on no host" + f.reasons);
     }
   }
 

@@ -1,5 +1,8 @@
 #include "planner/plan.h"
 
+#include "planner/config/sensitive.h"
+#include "providers/redact.h"
+
 namespace kumo {
 
 const char* to_string(Action a) {
@@ -76,6 +79,10 @@ const HostReport* Plan::find_host(const std::string& name) const {
   for (const auto& h : hosts)
     if (h.name == name) return &h;
   return nullptr;
+}
+
+std::string HostReport::shown_uri() const {
+  return uri_sensitive ? kSensitiveMask : redact_uri(uri);
 }
 
 }  // namespace kumo

@@ -13,6 +13,7 @@ namespace kumo {
 
 struct HostReport {
   std::string name, uri;
+  bool uri_sensitive = false;    // shown masked (shown_uri)
   std::string pool = "default";  // where kumo keeps volumes on this host
   bool reachable = false;
   bool skipped = false;  // unreachable and --skip-unreachable
@@ -22,7 +23,8 @@ struct HostReport {
   int domains = 0, networks = 0, volumes = 0;
   int api_calls = 0;
   double seconds = 0;
-  HostTarget target() const { return HostTarget{name, uri, pool}; }
+  HostTarget target() const { return HostTarget{name, uri, pool, uri_sensitive}; }
+  std::string shown_uri() const;  // the uri for display: masked, or without a password
 };
 
 // A base image the plan needs on some hosts: fetched once into the local cache, then uploaded to
@@ -56,7 +58,6 @@ struct Plan {
   std::vector<std::string> warnings;
   std::vector<std::string> targets;  // --target, if any
   std::string fingerprint;           // of the observed state the plan was made from
-  std::vector<std::string> sensitive_values;
 
   // Top-level resources only (volumes count with their VM).
   PlanSummary summary() const;

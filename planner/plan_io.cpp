@@ -281,12 +281,19 @@ ResourceChange change_from_json(const json& j) {
 }
 
 json host_to_json(const HostReport& h) {
-  return {{"name", h.name},       {"uri", h.uri},
-          {"pool", h.pool},       {"reachable", h.reachable},
-          {"skipped", h.skipped}, {"error", h.error},
-          {"kvm", h.kvm},         {"virt_type", h.virt_type},
-          {"domains", h.domains}, {"networks", h.networks},
-          {"volumes", h.volumes}, {"api_calls", h.api_calls},
+  return {{"name", h.name},
+          {"uri", h.uri},
+          {"uri_sensitive", h.uri_sensitive},
+          {"pool", h.pool},
+          {"reachable", h.reachable},
+          {"skipped", h.skipped},
+          {"error", h.error},
+          {"kvm", h.kvm},
+          {"virt_type", h.virt_type},
+          {"domains", h.domains},
+          {"networks", h.networks},
+          {"volumes", h.volumes},
+          {"api_calls", h.api_calls},
           {"seconds", h.seconds}};
 }
 
@@ -294,6 +301,7 @@ HostReport host_from_json(const json& j) {
   HostReport h;
   j.at("name").get_to(h.name);
   j.at("uri").get_to(h.uri);
+  j.at("uri_sensitive").get_to(h.uri_sensitive);
   j.at("pool").get_to(h.pool);
   j.at("reachable").get_to(h.reachable);
   j.at("skipped").get_to(h.skipped);
@@ -361,7 +369,6 @@ json plan_to_json(const Plan& plan) {
           {"fingerprint", plan.fingerprint},
           {"warnings", plan.warnings},
           {"targets", plan.targets},
-          {"sensitive_values", plan.sensitive_values},
           {"hosts", hosts},
           {"changes", changes},
           {"images", images}};
@@ -430,7 +437,6 @@ std::optional<Plan> plan_from_json(const json& doc, std::string* error) {
     doc.at("fingerprint").get_to(p.fingerprint);
     doc.at("warnings").get_to(p.warnings);
     doc.at("targets").get_to(p.targets);
-    doc.at("sensitive_values").get_to(p.sensitive_values);
     for (const auto& h : doc.at("hosts")) p.hosts.push_back(host_from_json(h));
     for (const auto& c : doc.at("changes")) {
       where = " (change " + c.value("address", json("?")).dump() + ")";

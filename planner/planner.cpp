@@ -29,6 +29,7 @@ HostReport report_for(const DesiredHost& h, const ObservedHost& o, bool skipped)
   HostReport r;
   r.name = h.name;
   r.uri = h.uri;
+  r.uri_sensitive = h.sensitive.has("uri");
   r.pool = h.pool;
   r.reachable = o.reachable;
   r.skipped = skipped;
@@ -51,7 +52,7 @@ void check_hosts(const DesiredCluster& desired, const std::vector<ObservedHost>&
     const auto& o = observed[i];
     if (!o.reachable) {
       if (options.skip_unreachable) {
-        plan.warnings.push_back("host " + h.name + " (" + h.uri +
+        plan.warnings.push_back("host " + h.name + " (" + h.sensitive.show("uri", h.uri) +
                                 ") was NOT looked at: " + o.error + ". Nothing on it is planned.");
       } else {
         errors.error({}, o.error + " (use --skip-unreachable to plan the other hosts)");
@@ -204,7 +205,6 @@ PlanResult make_plan(const DesiredCluster& desired_in, Provider& provider,
   plan.cluster = desired.cluster;
   plan.config_file = desired.file;
   plan.targets = options.targets;
-  plan.sensitive_values.assign(desired.sensitive_values.begin(), desired.sensitive_values.end());
   check_hosts(desired, result.observed, options, plan, result.errors);
   if (result.errors.has_errors()) return result;
 

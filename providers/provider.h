@@ -13,6 +13,7 @@ struct HostTarget {
   std::string name;  // as in kumo.yaml
   std::string uri;
   std::string pool = "default";
+  bool uri_sensitive = false;  // the uri came from a sensitive variable: never shown
 };
 
 class Provider {

@@ -1,6 +1,7 @@
 #include "cli/views/plan_view.h"
 
 #include "cli/views/apply_view.h"
+#include "planner/config/sensitive.h"
 
 #include <cstdio>
 #include <sstream>
@@ -25,30 +26,6 @@ const char* colour_of(Action a) {
       return "";
   }
   return "";
-}
-
-std::string redact(std::string text, const Plan& plan, const ViewOptions& o) {
-  if (o.show_sensitive) return text;
-  for (const auto& secret : plan.sensitive_values) {
-    if (secret.empty()) continue;
-    for (auto pos = text.find(secret); pos != std::string::npos;
-         pos = text.find(secret, pos + 11)) {
-      text.replace(pos, secret.size(), "(sensitive)");
-    }
-  }
-  return text;
-}
-
-// Every string in the document redacted on its own: the document stays JSON whatever the
-// secrets look like (a secret "0" or "," cut out of the dumped text broke it).
-nlohmann::ordered_json redact_strings(nlohmann::ordered_json j, const Plan& plan,
-                                      const ViewOptions& o) {
-  if (o.show_sensitive) return j;
-  if (j.is_string()) return redact(j.get<std::string>(), plan, o);
-  if (j.is_structured()) {
-    for (auto& item : j) item = redact_strings(std::move(item), plan, o);
-  }
-  return j;
 }
 
 std::string value_text(const Value& v) {
@@ -88,7 +65,7 @@ bool absent(const Value& v) {
 }
 
 std::string attribute_value(const AttributeChange& a, const Value& v, const ViewOptions& o) {
-  if (a.sensitive && !o.show_sensitive) return "(sensitive)";
+  if (a.sensitive && !o.show_sensitive) return kSensitiveMask;
   std::string s = value_text(v);
   if (s.find('\n') != std::string::npos) {
     // Multi-line values (user-data) are indented under the attribute.
@@ -206,13 +183,13 @@ std::string render_human(const Plan& plan, const ViewOptions& o) {
     bool first = true;
     for (const auto& c : plan.changes) {
       if (c.host != h.name) continue;
-      if (first) out << "\nhost " << h.name << " (" << h.uri << ")\n";
+      if (first) out << "\nhost " << h.name << " (" << h.shown_uri() << ")\n";
       first = false;
       render_change(out, c, o, !c.parent || *c.parent == c.address ? "  " : "      ");
     }
   }
   out << "\n" << summary_line(plan) << "\n";
-  return redact(out.str(), plan, o);
+  return out.str();
 }
 
 nlohmann::ordered_json render_json(const Plan& plan, const ViewOptions& o) {
@@ -231,7 +208,7 @@ nlohmann::ordered_json render_json(const Plan& plan, const ViewOptions& o) {
   out["hosts"] = oj::array();
   for (const auto& h : plan.hosts) {
     out["hosts"].push_back({{"name", h.name},
-                            {"uri", h.uri},
+                            {"uri", h.shown_uri()},
                             {"reachable", h.reachable},
                             {"skipped", h.skipped},
                             {"error", h.error},
@@ -252,8 +229,8 @@ nlohmann::ordered_json render_json(const Plan& plan, const ViewOptions& o) {
       const bool hide = a.sensitive && !o.show_sensitive;
       attrs.push_back(
           {{"name", a.name},
-           {"before", hide && !absent(a.before) ? oj("(sensitive)") : value_json(a.before)},
-           {"after", hide && !absent(a.after) ? oj("(sensitive)") : value_json(a.after)},
+           {"before", hide && !absent(a.before) ? oj(kSensitiveMask) : value_json(a.before)},
+           {"after", hide && !absent(a.after) ? oj(kSensitiveMask) : value_json(a.after)},
            {"forces_replacement", a.forces_replacement},
            {"sensitive", a.sensitive},
            {"drift", a.drift}});
@@ -283,7 +260,7 @@ nlohmann::ordered_json render_json(const Plan& plan, const ViewOptions& o) {
                              {"present_on", im.present_on},
                              {"partial_on", im.partial_on}});
   }
-  return redact_strings(std::move(out), plan, o);
+  return out;
 }
 
 std::string render_markdown(const Plan& plan, const ViewOptions& o) {
@@ -321,7 +298,7 @@ std::string render_markdown(const Plan& plan, const ViewOptions& o) {
     body += line + "\n";
   }
   out << "<details><summary>Full plan</summary>\n\n```diff\n" << body << "```\n\n</details>\n";
-  return redact(out.str(), plan, o);
+  return out.str();
 }
 
 }  // namespace kumo::views

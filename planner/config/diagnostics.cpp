@@ -36,19 +36,6 @@ void Diagnostics::append(const Diagnostics& other) {
   items_.insert(items_.end(), other.items_.begin(), other.items_.end());
 }
 
-void Diagnostics::redact(const std::set<std::string>& secrets) {
-  for (auto& d : items_) {
-    for (const auto& secret : secrets) {
-      if (secret.empty()) continue;
-      for (auto pos = d.message.find(secret); pos != std::string::npos;
-           pos = d.message.find(secret, pos)) {
-        d.message.replace(pos, secret.size(), "(sensitive)");
-        pos += 11;
-      }
-    }
-  }
-}
-
 std::string format_diagnostic(const Diagnostic& d) {
   std::string out = d.location.file.empty() ? "kumo" : d.location.file;
   if (d.location.line > 0) {

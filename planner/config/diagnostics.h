@@ -36,8 +36,6 @@ class Diagnostics {
   // Errors and warnings ordered by file, line, column (stable for equal positions).
   std::vector<Diagnostic> sorted() const;
   void append(const Diagnostics& other);
-  // Replaces every occurrence of each secret in messages with "(sensitive)".
-  void redact(const std::set<std::string>& secrets);
 
  private:
   std::vector<Diagnostic> items_;

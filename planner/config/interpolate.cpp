@@ -51,8 +51,7 @@ Parsed<std::string> Interpolator::read_file(const std::string& path) const {
   return ss.str();
 }
 
-Parsed<std::string> Interpolator::expand(const std::string& text,
-                                         std::set<std::string>* sensitive_used) const {
+Parsed<std::string> Interpolator::expand(const std::string& text, bool* used_sensitive) const {
   std::string out;
   size_t i = 0;
   while (i < text.size()) {
@@ -86,9 +85,7 @@ Parsed<std::string> Interpolator::expand(const std::string& text,
         return ParseError("variable " + quote(name) + " has no value: set it with -var " + name +
                           "=VALUE, --var-file FILE or KUMO_VAR_" + name + ", or give it a default");
       }
-      if (it->second.sensitive && sensitive_used && !it->second.value->empty()) {
-        sensitive_used->insert(*it->second.value);
-      }
+      if (it->second.sensitive && used_sensitive) *used_sensitive = true;
       out += *it->second.value;
     } else {
       if (expr.size() < 6 || expr.back() != ')') {

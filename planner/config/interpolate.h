@@ -21,9 +21,9 @@ class Interpolator {
   Interpolator(std::map<std::string, VariableValue> variables, std::string base_dir,
                std::string home);
 
-  // The expanded text, or a message saying what is wrong. Values of sensitive variables that
-  // were used are added to *sensitive_used.
-  Parsed<std::string> expand(const std::string& text, std::set<std::string>* sensitive_used) const;
+  // The expanded text, or a message saying what is wrong. *used_sensitive is set when a
+  // sensitive variable went into it (the caller marks the field it reads).
+  Parsed<std::string> expand(const std::string& text, bool* used_sensitive) const;
 
   // Reads a file named in the config: relative to the config's folder, "~" is $HOME.
   Parsed<std::string> read_file(const std::string& path) const;

@@ -45,23 +45,24 @@ void load_dhcp(Reader& r, const YAML::Node& f, const std::string& where, Network
       return x;
     };
     if (dash == std::string::npos) {
-      r.error(v, where + ": dhcp: range: " + quote(*s) +
+      r.error(v, where + ": dhcp: range: " + r.shown(*s) +
                      " must be START-END, e.g. 10.10.0.100-10.10.0.200");
       continue;
     }
     auto a = parse_ipv4(trim(s->substr(0, dash)));
     auto b = parse_ipv4(trim(s->substr(dash + 1)));
     if (auto* e = std::get_if<ParseError>(&a)) {
-      r.error(v, where + ": dhcp: range: " + e->message);
+      r.error(v, where + ": dhcp: range: " + r.hide(e->message));
       continue;
     }
     if (auto* e = std::get_if<ParseError>(&b)) {
-      r.error(v, where + ": dhcp: range: " + e->message);
+      r.error(v, where + ": dhcp: range: " + r.hide(e->message));
       continue;
     }
     DhcpRange range{std::get<Ipv4>(a), std::get<Ipv4>(b)};
     if (range.end < range.start) {
-      r.error(v, where + ": dhcp: range: " + range.start.str() + " comes after " + range.end.str());
+      r.error(v, where + ": dhcp: range: " +
+                     r.hide(range.start.str() + " comes after " + range.end.str()));
       continue;
     }
     net.dhcp_range = range;
@@ -73,7 +74,7 @@ void load_network_hosts(Reader& r, const YAML::Node& f, const std::string& where
                         const Sections& sections, const ClusterConfig& cfg,
                         const std::vector<std::string>& host_names, NetworkConfig& net) {
   auto list = r.string_list(f, where + ": hosts");
-  if (!list) return;
+  if (!list || r.refuse_sensitive(f, where + ": hosts")) return;
   net.hosts.clear();
   size_t i = 0;
   for (const auto& h : *list) {
@@ -102,7 +103,7 @@ void load_dns_hosts(Reader& r, const YAML::Node& f, const std::string& where, Ne
     if (!s) continue;
     auto ip = parse_ipv4(*s);
     if (auto* e = std::get_if<ParseError>(&ip)) {
-      r.error(value, what + ": " + e->message);
+      r.error(value, what + ": " + r.hide(e->message));
       continue;
     }
     net.dns_hosts.push_back({dns_name, std::get<Ipv4>(ip), r.loc(dns_at)});
@@ -135,7 +136,7 @@ void load_network_field(Reader& r, const std::string& k, const YAML::Node& f,
     if (auto s = r.string(f, where + ": cidr")) {
       auto c = parse_cidr(*s);
       if (auto* e = std::get_if<ParseError>(&c)) {
-        r.error(f, where + ": cidr: " + e->message);
+        r.error(f, where + ": cidr: " + r.hide(e->message));
       } else {
         net.cidr = std::get<Cidr>(c);
       }
@@ -145,14 +146,15 @@ void load_network_field(Reader& r, const std::string& k, const YAML::Node& f,
     load_dhcp(r, f, where, net);
   } else if (k == "domain") {
     if (auto s = r.string(f, where + ": domain")) {
-      if (auto bad = check_domain(*s)) r.error(f, where + ": " + *bad);
+      if (auto bad = check_domain(*s))
+        r.error(f, where + ": " + (r.last_sensitive() ? "domain: " + r.hide(*bad) : *bad));
       net.domain = *s;
     }
   } else if (k == "bridge") {
     nodes.bridge.reset(f);
     if (auto s = r.string(f, where + ": bridge")) {
       if (s->empty() || s->size() > 15 || s->find_first_of(" /:") != std::string::npos) {
-        r.error(f, where + ": bridge: " + quote(*s) +
+        r.error(f, where + ": bridge: " + r.shown(*s) +
                        " is not a Linux interface name (1-15 characters, no spaces, '/' or ':')");
       }
       net.bridge = *s;
@@ -217,7 +219,11 @@ void check_dhcp_range(Reader& r, const YAML::Node& dhcp_node, const std::string&
       problem = "the host's own address (gateway) on " + c.str();
     }
     if (!problem.empty()) {
-      r.error(child(dhcp_node, "range"), where + ": dhcp: range: " + ip.str() + " is " + problem);
+      const bool secret = net.sensitive.has("dhcp") || net.sensitive.has("cidr");
+      r.error(child(dhcp_node, "range"),
+              where + ": dhcp: range: " +
+                  (secret ? std::string(kSensitiveMask) + " is outside the usable addresses"
+                          : ip.str() + " is " + problem));
       return;
     }
   }
@@ -244,8 +250,10 @@ bool load_networks(Reader& r, const YAML::Node& node, const Sections& sections,
       continue;
     }
     NetworkNodes nodes;
-    for (auto& [k, f, k_at] : *fields)
+    for (auto& [k, f, k_at] : *fields) {
+      const auto marked = r.mark(net.sensitive, k);
       load_network_field(r, k, f, where, sections, cfg, host_names, nodes, net);
+    }
     check_mode(r, n, name_at, where, nodes, net);
     check_dhcp_range(r, nodes.dhcp, where, net);
     cfg.networks.push_back(std::move(net));

@@ -34,7 +34,7 @@ void load_nic(Reader& r, const YAML::Node& item, const std::string& where, const
       if (auto s = r.string(item["ip"], where + ": ip")) {
         auto ip = parse_ipv4(*s);
         if (auto* e = std::get_if<ParseError>(&ip)) {
-          r.error(item["ip"], where + ": ip: " + e->message);
+          r.error(item["ip"], where + ": ip: " + r.hide(e->message));
         } else {
           nic.ip = std::get<Ipv4>(ip);
         }
@@ -45,7 +45,7 @@ void load_nic(Reader& r, const YAML::Node& item, const std::string& where, const
       if (auto s = r.string(item["mac"], where + ": mac")) {
         auto mac = parse_mac(*s);
         if (auto* e = std::get_if<ParseError>(&mac)) {
-          r.error(item["mac"], where + ": mac: " + e->message);
+          r.error(item["mac"], where + ": mac: " + r.hide(e->message));
         } else {
           nic.mac = std::get<Mac>(mac);
         }
@@ -53,7 +53,7 @@ void load_nic(Reader& r, const YAML::Node& item, const std::string& where, const
     }
   }
   auto name = r.string(name_node, where + ": networks");
-  if (!name) return;
+  if (!name || r.refuse_sensitive(name_node, where + ": networks")) return;
   nic.network = *name;
   if (!cfg.find_network(*name)) {
     if (sections.networks)
@@ -78,6 +78,7 @@ void load_placement(Reader& r, const YAML::Node& f, const std::string& where, Vm
       if (auto s = r.choice(v, where + ": placement: strategy", strategies)) vm.placement = *s;
     } else if (k == "anti_affinity") {
       if (auto s = r.string(v, where + ": placement: anti_affinity")) {
+        if (r.refuse_sensitive(v, where + ": placement: anti_affinity")) continue;
         if (auto bad = check_name(*s)) r.error(v, where + ": placement: anti_affinity: " + *bad);
         vm.anti_affinity = *s;
         vm.anti_affinity_location = r.loc(v);
@@ -96,12 +97,13 @@ bool looks_like_ssh_key(const std::string& key) {
 void load_ssh_keys(Reader& r, const YAML::Node& f, const std::string& fw, CloudInitConfig& ci) {
   auto keys = r.string_list(f, fw);
   if (!keys) return;
+  const bool secret = r.last_sensitive();
   ci.ssh_authorized_keys.clear();
   for (size_t i = 0; i < keys->size(); ++i) {
     std::string key = (*keys)[i];
     while (!key.empty() && std::isspace(static_cast<unsigned char>(key.back()))) key.pop_back();
     if (!looks_like_ssh_key(key)) {
-      r.error(f[i], fw + ": " + quote(key.substr(0, 40)) +
+      r.error(f[i], fw + ": " + (secret ? std::string(kSensitiveMask) : quote(key.substr(0, 40))) +
                         " does not look like an OpenSSH public key (ssh-ed25519 AAAA... or "
                         "ssh-rsa AAAA...)");
     }
@@ -128,7 +130,7 @@ void load_runcmd(Reader& r, const YAML::Node& f, const std::string& fw, CloudIni
 
 // One write_files entry: an absolute path and only the keys cloud-init knows.
 bool check_write_file(Reader& r, const nlohmann::json& entry, const YAML::Node& item,
-                      const std::string& fw) {
+                      const std::string& fw, bool secret) {
   static const std::vector<std::string> file_keys = {"path",        "content",  "source", "owner",
                                                      "permissions", "encoding", "append", "defer"};
   if (!entry.is_object() || !entry.contains("path") || !entry["path"].is_string()) {
@@ -138,7 +140,9 @@ bool check_write_file(Reader& r, const nlohmann::json& entry, const YAML::Node& 
   bool ok = true;
   const std::string path = entry["path"].get<std::string>();
   if (path.empty() || path[0] != '/') {
-    r.error(child(item, "path"), fw + ": path " + quote(path) + " must be absolute (start with /)");
+    r.error(child(item, "path"), fw + ": path " +
+                                     (secret ? std::string(kSensitiveMask) : quote(path)) +
+                                     " must be absolute (start with /)");
     ok = false;
   }
   for (auto it = item.begin(); it != item.end(); ++it) {
@@ -160,7 +164,8 @@ void load_write_files(Reader& r, const YAML::Node& f, const std::string& fw, Clo
     return;
   }
   bool ok = true;
-  for (size_t i = 0; i < v->size(); ++i) ok = check_write_file(r, (*v)[i], f[i], fw) && ok;
+  const bool secret = r.last_sensitive();
+  for (size_t i = 0; i < v->size(); ++i) ok = check_write_file(r, (*v)[i], f[i], fw, secret) && ok;
   if (ok) ci.write_files = *v;
 }
 
@@ -257,6 +262,8 @@ void apply_vm_fields(Reader& r, const Reader::Entries& fields, const std::string
                      const ClusterConfig& cfg, const Sections& sections, VmConfig& vm) {
   for (auto& [k, f, k_at] : fields) {
     const std::string fw = where + ": " + k;
+    vm.sensitive.fields.erase(k);  // written here: what defaults marked no longer applies
+    const auto marked = r.mark(vm.sensitive, k);
     if (k == "count") {
       if (where == "defaults") {
         r.error(k_at, "defaults: count is set per VM, not in defaults");
@@ -265,7 +272,7 @@ void apply_vm_fields(Reader& r, const Reader::Entries& fields, const std::string
       }
     } else if (k == "image") {
       if (auto s = r.string(f, fw)) {
-        if (!cfg.find_image(*s) && sections.images) {
+        if (!r.refuse_sensitive(f, fw) && !cfg.find_image(*s) && sections.images) {
           r.error(f, where + ": image " + quote(*s) + " is not defined" +
                          did_you_mean(*s, names_of(cfg.images)));
         }
@@ -276,7 +283,8 @@ void apply_vm_fields(Reader& r, const Reader::Entries& fields, const std::string
     } else if (k == "memory") {
       if (auto v = r.size(f, fw)) {
         if (*v < 64 * kMiB) {
-          r.error(f, fw + ": " + format_size(*v) + " is too little (at least 64 MiB)");
+          r.error(f, fw + ": " + (r.last_sensitive() ? kSensitiveMask : format_size(*v)) +
+                         " is too little (at least 64 MiB)");
         } else {
           vm.memory = *v;
         }
@@ -284,8 +292,8 @@ void apply_vm_fields(Reader& r, const Reader::Entries& fields, const std::string
     } else if (k == "disk") {
       if (auto v = r.size(f, fw)) {
         if (*v < 256 * kMiB) {
-          r.error(f,
-                  fw + ": " + format_size(*v) + " is too small for a root disk (at least 256 MiB)");
+          r.error(f, fw + ": " + (r.last_sensitive() ? kSensitiveMask : format_size(*v)) +
+                         " is too small for a root disk (at least 256 MiB)");
         } else {
           vm.disk = *v;
         }
@@ -313,7 +321,7 @@ void apply_vm_fields(Reader& r, const Reader::Entries& fields, const std::string
       for (const auto& item : f) load_nic(r, item, where, cfg, sections, vm.networks);
     } else if (k == "host") {
       if (auto s = r.string(f, fw)) {
-        if (!cfg.find_host(*s) && sections.hosts) {
+        if (!r.refuse_sensitive(f, fw) && !cfg.find_host(*s) && sections.hosts) {
           r.error(f, where + ": host " + quote(*s) + " is not defined" +
                          (cfg.hosts_implicit
                               ? " (there is no hosts: block, so the only host is \"local\")"
@@ -396,7 +404,10 @@ void check_user_data(Reader& r, const YAML::Node& vm_node, const std::string& wh
         where +
             ": cloud_init: ssh_authorized_keys, packages, runcmd, write_files and users can only "
             "be merged into a #cloud-config " +
-            source + " (this one starts with " + quote(ud.substr(0, ud.find('\n'))) + ")");
+            source + " (this one starts with " +
+            (vm.sensitive.has("cloud_init") ? std::string(kSensitiveMask)
+                                            : quote(ud.substr(0, ud.find('\n')))) +
+            ")");
   }
 }
 
@@ -459,9 +470,10 @@ void finish_vm(Reader& r, const YAML::Node& node, const std::string& where,
       const Ipv4 ip{nic.ip->value + static_cast<std::uint32_t>(i)};
       const std::string problem = address_problem(*net, ip);
       if (!problem.empty()) {
+        const std::string shown = vm.sensitive.show("networks", ip.str());
         const std::string text = vm.count ? "instance " + quote(vm.instance_names()[i]) +
-                                                " would get " + ip.str() + ", which is " + problem
-                                          : ip.str() + " is " + problem;
+                                                " would get " + shown + ", which is " + problem
+                                          : shown + " is " + problem;
         r.diagnostics().error(nic.ip_location, where + ": ip: " + text);
         break;
       }

@@ -195,9 +195,8 @@ void apply_variable_values(VariableDecls& decls, const LoadOptions& options,
     }
     auto root = parse_yaml(*text, file, diags);
     if (!root) continue;
-    std::set<std::string> unused;
     Interpolator none({}, ".", "");
-    Reader r(file, diags, none, unused);
+    Reader r(file, diags, none);
     auto entries = r.named_mapping(*root, "variables file");
     if (!entries) continue;
     for (auto& [name, v, name_at] : *entries) {
@@ -250,6 +249,7 @@ bool load_hosts(Reader& r, const YAML::Node& node, const LoadOptions& options, C
     if (fields) {
       bool has_uri = false;
       for (auto& [k, f, k_at] : *fields) {
+        const auto marked = r.mark(host.sensitive, k);
         if (k == "uri") {
           has_uri = true;
           if (auto s = r.string(f, where + ": uri")) {
@@ -262,13 +262,14 @@ bool load_hosts(Reader& r, const YAML::Node& node, const LoadOptions& options, C
             if (!ok) {
               r.error(
                   f,
-                  where + ": uri: " + quote(*s) +
+                  where + ": uri: " + r.shown(*s) +
                       " is not a libvirt URI (e.g. qemu:///system or qemu+ssh://root@hv1/system)");
             }
             host.uri = *s;
           }
         } else if (k == "pool") {
           if (auto s = r.string(f, where + ": pool")) {
+            r.refuse_sensitive(f, where + ": pool");
             if (s->empty()) r.error(f, where + ": pool: must not be empty");
             host.pool = *s;
           }
@@ -317,7 +318,8 @@ void load_checksum(Reader& r, const YAML::Node& f, const std::string& where, Ima
   if (algo == "sha256") want = 64;
   if (algo == "sha512") want = 128;
   if (want == 0) {
-    r.error(f, where + ": checksum: " + quote(*s) + " must be sha256:<hex>, sha512:<hex> or none");
+    r.error(f,
+            where + ": checksum: " + r.shown(*s) + " must be sha256:<hex>, sha512:<hex> or none");
     return;
   }
   if (!is_hex(hex)) {
@@ -357,17 +359,18 @@ bool load_images(Reader& r, const YAML::Node& node, ClusterConfig& cfg) {
     YAML::Node checksum_node(YAML::NodeType::Undefined),
         checksum_url_node(YAML::NodeType::Undefined);
     for (auto& [k, f, k_at] : *fields) {
+      const auto marked = r.mark(img.sensitive, k);
       if (k == "url") {
         if (auto s = r.string(f, where + ": url")) {
           const auto colon = s->find(':');
           const bool scheme_like = colon != std::string::npos && colon > 1 &&
                                    s->find('/') > colon;  // "https:/x", "ftp:x" (not "./a:b")
           if (s->find("://") == std::string::npos && scheme_like) {
-            r.error(f, where + ": url: " + quote(*s) + " looks like a URL but has no \"://\"");
+            r.error(f, where + ": url: " + r.shown(*s) + " looks like a URL but has no \"://\"");
           } else if (s->find("://") == std::string::npos && !s->empty()) {
             img.path = r.interpolator().resolve_path(*s);  // a plain path is a local file
           } else if (!url_scheme_ok(*s, true)) {
-            r.error(f, where + ": url: " + quote(*s) +
+            r.error(f, where + ": url: " + r.shown(*s) +
                            " must be https://, http://, file:// or a local path");
           } else {
             img.url = *s;
@@ -388,7 +391,7 @@ bool load_images(Reader& r, const YAML::Node& node, ClusterConfig& cfg) {
         checksum_url_node.reset(f);
         if (auto s = r.string(f, where + ": checksum_url")) {
           if (!url_scheme_ok(*s, true)) {
-            r.error(f, where + ": checksum_url: " + quote(*s) +
+            r.error(f, where + ": checksum_url: " + r.shown(*s) +
                            " must start with https://, http:// or file://");
           }
           img.checksum_url = *s;
@@ -455,9 +458,8 @@ LoadResult load_unguarded(const std::string& text, const std::string& file,
   const std::string home = home_it == options.environment.end() ? "" : home_it->second;
 
   // Variables first: everything else may refer to them.
-  std::set<std::string> sensitive_used;
   Interpolator plain({}, base_dir, home);
-  Reader decl_reader(file, diags, plain, sensitive_used);
+  Reader decl_reader(file, diags, plain);
   const YAML::Node& top = *root;
   auto top_entries = decl_reader.mapping(top, "top level", schema_keys(""));
   VariableDecls decls = load_variable_decls(decl_reader, top["variables"]);
@@ -465,12 +467,13 @@ LoadResult load_unguarded(const std::string& text, const std::string& file,
   cfg.variables = decls.list;
 
   Interpolator interp(decls.values, base_dir, home);
-  Reader r(file, diags, interp, sensitive_used);
+  Reader r(file, diags, interp);
 
   if (!top["cluster"].IsDefined()) {
     diags.error({file, 1, 1},
                 "missing required key \"cluster\" (the cluster's name, e.g. cluster: festival)");
   } else if (auto name = r.string(top["cluster"], "cluster")) {
+    r.refuse_sensitive(top["cluster"], "cluster");
     if (auto bad = check_hostname(*name)) {
       r.error(top["cluster"], "cluster: " + *bad);
     }
@@ -484,12 +487,6 @@ LoadResult load_unguarded(const std::string& text, const std::string& file,
   (void)top_entries;  // reported unknown/duplicate top-level keys; sections are read by name
   detail::validate_cluster(cfg, diags);
 
-  // Values of sensitive variables never appear in messages, even where a message quotes a value.
-  for (const auto& v : decls.values) {
-    if (v.second.sensitive && v.second.value) sensitive_used.insert(*v.second.value);
-  }
-  diags.redact(sensitive_used);
-  cfg.sensitive_values = std::move(sensitive_used);
   if (!diags.has_errors()) result.config = std::move(cfg);
   return result;
 }

@@ -13,6 +13,7 @@
 
 #include "planner/config/diagnostics.h"
 #include "planner/config/netaddr.h"
+#include "planner/config/sensitive.h"
 #include "providers/digest.h"
 #include "providers/images/source.h"
 
@@ -49,6 +50,7 @@ struct HostConfig {
   VirtType virt_type = VirtType::Auto;
   double cpu_overcommit = 4.0;     // vCPUs per host CPU kumo will place
   double memory_overcommit = 1.0;  // guest memory per byte of host memory
+  SensitiveFields sensitive;       // fields whose values came from sensitive variables
   Location location;
 };
 
@@ -61,6 +63,7 @@ struct ImageConfig {
   bool checksum_none = false;  // "checksum: none": never verified, warned about every time
   ImageFormat format = ImageFormat::Auto;
   std::optional<std::string> ca_bundle;  // absolute path
+  SensitiveFields sensitive;             // fields whose values came from sensitive variables
   Location location;
 };
 
@@ -89,6 +92,7 @@ struct NetworkConfig {
     Location location;
   };
   std::vector<DnsHost> dns_hosts;
+  SensitiveFields sensitive;  // fields whose values came from sensitive variables
   Location location;
   Location cidr_location;
 
@@ -145,6 +149,7 @@ struct VmConfig {
   LifecycleConfig lifecycle;
   WaitFor wait_for = WaitFor::CloudInit;
   std::chrono::seconds wait_timeout{600};
+  SensitiveFields sensitive;  // fields whose values came from sensitive variables
   Location location;
   Location host_location, anti_affinity_location;
 
@@ -162,7 +167,6 @@ struct ClusterConfig {
   std::vector<ImageConfig> images;
   std::vector<NetworkConfig> networks;
   std::vector<VmConfig> vms;
-  std::set<std::string> sensitive_values;  // values of sensitive variables, redacted in output
 
   const HostConfig* find_host(const std::string& name) const;
   const ImageConfig* find_image(const std::string& name) const;

@@ -99,12 +99,34 @@ bool Reader::scalar_text(const YAML::Node& n, const std::string& what, std::stri
     error(n, what + ": expected a value, got " + type_name(n));
     return false;
   }
-  auto expanded = interp_.expand(n.Scalar(), &sensitive_);
+  bool sensitive = false;
+  auto expanded = interp_.expand(n.Scalar(), &sensitive);
+  last_sensitive_ = sensitive;
+  if (sensitive) {
+    any_sensitive_ = true;
+    for (auto& [into, field] : marks_) into->add(field);
+  }
   if (auto* err = std::get_if<ParseError>(&expanded)) {
     error(n, what + ": " + err->message);
     return false;
   }
   out = std::get<std::string>(std::move(expanded));
+  return true;
+}
+
+Reader::Mark::Mark(Reader& r, SensitiveFields& into, std::string field) : r_(r) {
+  r_.marks_.emplace_back(&into, std::move(field));
+}
+
+Reader::Mark::~Mark() {
+  r_.marks_.pop_back();
+}
+
+bool Reader::refuse_sensitive(const YAML::Node& n, const std::string& what) {
+  if (!last_sensitive_) return false;
+  error(n, what +
+               ": cannot come from a sensitive variable: names and references are shown in "
+               "every plan (mark the variable not sensitive, or write the name here)");
   return true;
 }
 
@@ -128,12 +150,12 @@ std::optional<int> Reader::integer(const YAML::Node& n, const std::string& what,
     }
   }
   if (!ok || used != s.size()) {
-    error(n, what + ": expected a whole number, got " + quote(s));
+    error(n, what + ": expected a whole number, got " + shown(s));
     return std::nullopt;
   }
   if (v < min || v > max) {
-    error(n, what + ": " + s + " is out of range (" + std::to_string(min) + " to " +
-                 std::to_string(max) + ")");
+    error(n, what + ": " + (last_sensitive_ ? std::string(kSensitiveMask) : s) +
+                 " is out of range (" + std::to_string(min) + " to " + std::to_string(max) + ")");
     return std::nullopt;
   }
   return static_cast<int>(v);
@@ -151,7 +173,7 @@ std::optional<double> Reader::number(const YAML::Node& n, const std::string& wha
     used = 0;
   }
   if (used == 0 || used != s.size() || !std::isfinite(v)) {
-    error(n, what + ": expected a number, got " + quote(s));
+    error(n, what + ": expected a number, got " + shown(s));
     return std::nullopt;
   }
   if (v <= min_exclusive) {
@@ -168,7 +190,7 @@ std::optional<bool> Reader::boolean(const YAML::Node& n, const std::string& what
   for (char c : s) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   if (lower == "true" || lower == "yes" || lower == "on") return true;
   if (lower == "false" || lower == "no" || lower == "off") return false;
-  error(n, what + ": expected true or false, got " + quote(s));
+  error(n, what + ": expected true or false, got " + shown(s));
   return std::nullopt;
 }
 
@@ -177,7 +199,8 @@ std::optional<std::uint64_t> Reader::size(const YAML::Node& n, const std::string
   if (!scalar_text(n, what, s)) return std::nullopt;
   auto parsed = parse_size(s);
   if (auto* err = std::get_if<ParseError>(&parsed)) {
-    error(n, what + ": " + err->message);
+    error(n,
+          what + ": " + (last_sensitive_ ? "not a size (the value is sensitive)" : err->message));
     return std::nullopt;
   }
   return std::get<std::uint64_t>(parsed);
@@ -188,7 +211,8 @@ std::optional<std::chrono::seconds> Reader::duration(const YAML::Node& n, const 
   if (!scalar_text(n, what, s)) return std::nullopt;
   auto parsed = parse_duration(s);
   if (auto* err = std::get_if<ParseError>(&parsed)) {
-    error(n, what + ": " + err->message);
+    error(n, what + ": " +
+                 (last_sensitive_ ? "not a duration (the value is sensitive)" : err->message));
     return std::nullopt;
   }
   return std::get<std::chrono::seconds>(parsed);
@@ -202,15 +226,17 @@ std::optional<std::vector<std::string>> Reader::string_list(const YAML::Node& n,
     return std::nullopt;
   }
   std::vector<std::string> out;
-  bool ok = true;
+  bool ok = true, secret = false;
   for (const auto& item : n) {
     auto s = string(item, what);
+    secret = secret || last_sensitive_;
     if (s) {
       out.push_back(*s);
     } else {
       ok = false;
     }
   }
+  last_sensitive_ = secret;  // for the list as a whole
   if (!ok) return std::nullopt;
   return out;
 }
@@ -242,7 +268,10 @@ nlohmann::json resolve_plain(const std::string& s) {
 
 std::optional<nlohmann::json> Reader::any(const YAML::Node& n, const std::string& what) {
   long budget = 100000;
-  return any_at(n, what, 0, budget);
+  any_sensitive_ = false;
+  auto out = any_at(n, what, 0, budget);
+  last_sensitive_ = any_sensitive_;
+  return out;
 }
 
 std::optional<nlohmann::json> Reader::any_at(const YAML::Node& n, const std::string& what,

@@ -15,6 +15,7 @@
 
 #include "planner/config/diagnostics.h"
 #include "planner/config/interpolate.h"
+#include "planner/config/sensitive.h"
 
 namespace kumo {
 
@@ -30,9 +31,8 @@ inline bool has(const YAML::Node& n, const char* key) {
 
 class Reader {
  public:
-  Reader(std::string file, Diagnostics& diags, const Interpolator& interp,
-         std::set<std::string>& sensitive_used)
-      : file_(std::move(file)), diags_(diags), interp_(interp), sensitive_(sensitive_used) {}
+  Reader(std::string file, Diagnostics& diags, const Interpolator& interp)
+      : file_(std::move(file)), diags_(diags), interp_(interp) {}
 
   Location loc(const YAML::Node& n) const;
   void error(const YAML::Node& n, const std::string& message) { diags_.error(loc(n), message); }
@@ -73,13 +73,44 @@ class Reader {
       if (*s == name) return value;
       names.push_back(name);
     }
-    error(n, what + ": " + quote(*s) + " is not one of " + join(names) + did_you_mean_(*s, names));
+    error(n, what + ": " + shown(*s) + " is not one of " + join(names) +
+                 (last_sensitive_ ? "" : did_you_mean_(*s, names)));
     return std::nullopt;
   }
 
   // Arbitrary YAML (cloud-init structures) as JSON: plain scalars get YAML 1.2 core types,
   // quoted ones stay strings; every string is interpolated.
   std::optional<nlohmann::json> any(const YAML::Node& n, const std::string& what);
+
+  // Sensitivity marks. While a Mark lives, every value read that used a sensitive variable adds
+  // `field` to `into` (marks nest: a NIC's "ip" and its VM's "networks" are both marked).
+  class Mark {
+   public:
+    Mark(Reader& r, SensitiveFields& into, std::string field);
+    ~Mark();
+    Mark(const Mark&) = delete;
+    Mark& operator=(const Mark&) = delete;
+
+   private:
+    Reader& r_;
+  };
+  [[nodiscard]] Mark mark(SensitiveFields& into, std::string field) {
+    return Mark(*this, into, std::move(field));
+  }
+  // Whether the value read last (for any(): anything in it) used a sensitive variable.
+  bool last_sensitive() const { return last_sensitive_; }
+  // The value read last, quoted for a message; masked when it is sensitive.
+  std::string shown(const std::string& value) const {
+    return last_sensitive_ ? std::string(kSensitiveMask) : quote(value);
+  }
+  // A message about the value read last, or a generic one when that value is sensitive (parse
+  // errors quote the text they could not parse).
+  std::string hide(const std::string& message) const {
+    return last_sensitive_ ? "not valid (the value is sensitive, so it is not shown)" : message;
+  }
+  // A located error when the value read last is sensitive: names and references are shown in
+  // every plan, so they cannot be secret. Returns true when it refused.
+  bool refuse_sensitive(const YAML::Node& n, const std::string& what);
 
   static std::string join(const std::vector<std::string>& items);
   static std::string type_name(const YAML::Node& n);
@@ -94,7 +125,9 @@ class Reader {
   std::string file_;
   Diagnostics& diags_;
   const Interpolator& interp_;
-  std::set<std::string>& sensitive_;
+  std::vector<std::pair<SensitiveFields*, std::string>> marks_;
+  bool last_sensitive_ = false;
+  bool any_sensitive_ = false;  // since the outermost any() began
 };
 
 }  // namespace kumo

@@ -57,9 +57,10 @@ void check_addresses(const ClusterConfig& cfg, Diagnostics& diags) {
           const Ipv4 ip{nic.ip->value + static_cast<std::uint32_t>(i)};
           auto [it, fresh] = ips.emplace(std::make_pair(nic.network, ip), names[i]);
           if (!fresh && !ip_reported) {
-            diags.error(nic.ip_location, ctx("vm", vm.name) + ": ip " + ip.str() + " on network " +
-                                             quote(nic.network) + " is already used by " +
-                                             quote(it->second));
+            diags.error(nic.ip_location, ctx("vm", vm.name) + ": ip " +
+                                             vm.sensitive.show("networks", ip.str()) +
+                                             " on network " + quote(nic.network) +
+                                             " is already used by " + quote(it->second));
             ip_reported = true;
           }
         }
@@ -67,7 +68,8 @@ void check_addresses(const ClusterConfig& cfg, Diagnostics& diags) {
           const Mac mac = nic.mac->plus(static_cast<std::uint32_t>(i));
           auto [it, fresh] = macs.emplace(mac, names[i]);
           if (!fresh && !mac_reported) {
-            diags.error(nic.mac_location, ctx("vm", vm.name) + ": mac " + mac.str() +
+            diags.error(nic.mac_location, ctx("vm", vm.name) + ": mac " +
+                                              vm.sensitive.show("networks", mac.str()) +
                                               " is already used by " + quote(it->second));
             mac_reported = true;
           }

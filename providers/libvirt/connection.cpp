@@ -145,19 +145,8 @@ LibvirtError last_error() {
 }
 
 std::string host_label(const HostTarget& host) {
+  if (host.uri_sensitive) return "host " + host.name;
   return "host " + host.name + " (" + redact_uri(host.uri) + ")";
-}
-
-std::string redact_uri(const std::string& uri) {
-  const auto scheme_end = uri.find("://");
-  if (scheme_end == std::string::npos) return uri;
-  const auto authority = scheme_end + 3;
-  const auto at = uri.find('@', authority);
-  const auto slash = uri.find('/', authority);
-  if (at == std::string::npos || (slash != std::string::npos && at > slash)) return uri;
-  const auto colon = uri.find(':', authority);
-  if (colon == std::string::npos || colon > at) return uri;
-  return uri.substr(0, colon + 1) + "***" + uri.substr(at);
 }
 
 std::string describe_open_error(const HostTarget& host, const LibvirtError& error) {
@@ -168,7 +157,11 @@ std::string describe_open_error(const HostTarget& host, const LibvirtError& erro
     const std::string user = uri_user(host.uri);
     return prefix(host) + fill(hint.what, socket, user) + " — " + fill(hint.check, socket, user);
   }
-  return prefix(host) + "cannot connect: " + error.message + " — is libvirtd running there?";
+  // libvirt's messages may quote the URI (or its host): not shown when the URI is a secret.
+  return prefix(host) + "cannot connect: " +
+         (host.uri_sensitive ? "(libvirt's message is not shown: the uri is sensitive)"
+                             : error.message) +
+         " — is libvirtd running there?";
 }
 
 std::string describe_timeout(const HostTarget& host, std::chrono::milliseconds timeout) {

@@ -8,6 +8,7 @@
 
 #include "providers/libvirt/handles.h"
 #include "providers/provider.h"
+#include "providers/redact.h"
 
 namespace kumo::libvirt {
 
@@ -47,8 +48,5 @@ std::string describe_timeout(const HostTarget& host, std::chrono::milliseconds t
 
 // "host hv1 (qemu+ssh://root@hv1/system)": how every message about a host begins.
 std::string host_label(const HostTarget& host);
-
-// The URI as shown in messages, with any password in it replaced by "***".
-std::string redact_uri(const std::string& uri);
 
 }  // namespace kumo::libvirt

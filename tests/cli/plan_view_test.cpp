@@ -99,6 +99,9 @@ TEST_CASE("sensitive values never print unless asked", "[views]") {
     CHECK(text.find("hunter2") == std::string::npos);
   }
   CHECK(views::render_human(plan, {false, true}).find("PASSWORD=hunter2") != std::string::npos);
+  // The sample's uris are not secret: shown as written.
+  CHECK(views::render_human(plan, {}).find("host hv1 (qemu+ssh://root@hv1/system)") !=
+        std::string::npos);
 }
 
 TEST_CASE("no changes says so", "[views]") {
@@ -107,12 +110,60 @@ TEST_CASE("no changes says so", "[views]") {
   CHECK(views::summary_line(p) == "No changes. Live state matches kumo.yaml.");
 }
 
-TEST_CASE("a secret of any length leaves the JSON plan valid and hidden", "[views]") {
-  Plan plan = sample_plan();
-  for (const char* secret : {"0", "1", ",", "\"", "e", ":", "null"}) {
-    INFO(secret);
-    plan.sensitive_values = {secret};
-    const std::string text = views::render_json(plan, {}).dump();
-    CHECK_FALSE(nlohmann::json::parse(text, nullptr, false).is_discarded());
+TEST_CASE("a secret of any length is masked by its mark and never mangles output", "[views]") {
+  // Each secret is used where it is a whole value (memory, the uri) and inside one
+  // (cloud-init); the same characters elsewhere in the plan stay as they are.
+  for (const std::string secret : {"0", "1", "2", "5", ",", "\"", "e", ":", "null", "MiB"}) {
+    INFO("secret: " << secret);
+    test::Lab lab;
+    const std::string text = R"(
+cluster: fest
+variables:
+  secret: {sensitive: true, default: ')" +
+                             secret + R"('}
+  mem: {sensitive: true, default: 1GiB}
+  uri: {sensitive: true, default: "qemu+ssh://root@hv1.secret.example/system"}
+hosts:
+  hv1: {uri: "${var.uri}"}
+images:
+  deb: {path: /srv/deb.qcow2}
+networks:
+  front: {cidr: 10.20.0.0/24}
+vms:
+  web: {image: deb, cpus: 2, memory: 512MiB}
+  db:
+    image: deb
+    memory: ${var.mem}
+    cloud_init:
+      write_files: [{path: /etc/db.env, content: "PASSWORD=${var.secret}"}]
+)";
+    auto r = make_plan(expand(load(text)), lab, {});
+    REQUIRE(r.plan.has_value());
+    const Plan& plan = *r.plan;
+    const std::string human = views::render_human(plan, {});
+    // The values that are not secret are intact, whatever the secret's characters.
+    CHECK(human.find("cpus:      2\n") != std::string::npos);
+    CHECK(human.find("memory:    512 MiB\n") != std::string::npos);
+    CHECK(human.find("memory:    (sensitive)\n") != std::string::npos);
+    CHECK(human.find("host hv1 ((sensitive))") != std::string::npos);
+    CHECK(human.find("hv1.secret.example") == std::string::npos);
+    CHECK(human.find("1 GiB") == std::string::npos);
+    CHECK(human.find("PASSWORD") == std::string::npos);
+    const auto json = nlohmann::json::parse(views::render_json(plan, {}).dump());
+    CHECK(json["hosts"][0]["uri"] == "(sensitive)");
+    for (const auto& c : json["changes"]) {
+      for (const auto& a : c["attributes"]) {
+        if (c["address"] == "vm.db" && a["name"] == "memory") CHECK(a["after"] == "(sensitive)");
+        if (c["address"] == "vm.web" && a["name"] == "memory") CHECK(a["after"] == "512 MiB");
+        if (c["address"] == "vm.web" && a["name"] == "cpus") CHECK(a["after"] == 2);
+      }
+    }
+    const std::string md = views::render_markdown(plan, {});
+    CHECK(md.find("memory:    512 MiB") != std::string::npos);
+    CHECK(md.find("hv1.secret.example") == std::string::npos);
+    // Asked for, everything shows.
+    const std::string shown = views::render_human(plan, {false, true});
+    CHECK(shown.find("PASSWORD=" + secret) != std::string::npos);
+    CHECK(shown.find("memory:    1 GiB") != std::string::npos);
   }
 }

@@ -14,9 +14,8 @@ TEST_CASE("a saved plan reads back exactly, is private, and other files are refu
   p.cluster = "fest";
   p.config_file = "kumo.yaml";
   p.fingerprint = "sha256:abc";
-  p.sensitive_values = {"hunter2"};
   p.hosts.push_back(
-      {"hv1", "test:///default", "default", true, false, "", true, "kvm", 1, 2, 3, 17, 0.5});
+      {"hv1", "test:///default", true, "default", true, false, "", true, "kvm", 1, 2, 3, 17, 0.5});
   ResourceChange c;
   c.address = Address::vm("web");
   c.host = "hv1";

@@ -204,19 +204,39 @@ vms:
             "kumo: error: -var nope=...: no variable \"nope\" is declared in kumo.yaml\n") == 0);
 }
 
-TEST_CASE("sensitive values are remembered for redaction", "[loader][variables]") {
+TEST_CASE("fields that use a sensitive variable are marked on their object",
+          "[loader][variables]") {
   const std::string text = std::string(kBase) + R"(variables:
   secret: {sensitive: true, default: hunter2}
+  mem: {sensitive: true, default: 1GiB}
+  one: {sensitive: true, default: "1"}
   plain: {default: visible}
+defaults:
+  cpus: ${var.one}
 vms:
   web:
     image: deb
+    memory: ${var.mem}
     cloud_init:
       write_files: [{path: /etc/x, content: "${var.secret} ${var.plain}"}]
+  api:
+    image: deb
+    cpus: 2
+    disks: {data: "${var.one}GiB"}
+    networks: [{network: front, ip: "10.1.0.${var.one}0"}]
 )";
   auto cfg = ok(load(text));
-  CHECK(cfg.sensitive_values == std::set<std::string>{"hunter2"});
-  CHECK(cfg.vms[0].cloud_init.write_files[0]["content"] == "hunter2 visible");
+  const auto& web = *cfg.find_vm("web");
+  CHECK(web.cloud_init.write_files[0]["content"] == "hunter2 visible");
+  CHECK(web.memory == kGiB);
+  CHECK(web.sensitive.fields == std::set<std::string>{"cloud_init", "cpus", "memory"});
+  const auto& api = *cfg.find_vm("api");
+  CHECK(api.cpus == 2);
+  CHECK_FALSE(api.sensitive.has("cpus"));  // its own cpus replaced the sensitive default
+  CHECK(api.sensitive.has("disks"));
+  CHECK(api.sensitive.has("networks"));
+  CHECK_FALSE(api.sensitive.has("memory"));
+  CHECK_FALSE(api.sensitive.has("image"));
 }
 
 TEST_CASE("${file()} reads relative to the config, ~ is HOME; $${ escapes; shell ${X} stays",
