@@ -1,6 +1,7 @@
 // kumo apply / kumo destroy: plan (or load a saved plan), show it, confirm, carry it out.
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <fstream>
 #include <iostream>
@@ -29,19 +30,27 @@ struct ApplyState {
   bool auto_approve = false, skip_unreachable = false, show_sensitive = false;
   TimeoutArg timeout;
   int parallelism = 10, per_host = 4;
+  CLI::Option* parallelism_option = nullptr;
   std::vector<std::string> targets;
   std::vector<std::string> replace;
+  // Hosts talked to at once (locking, reading, connecting): the pool's own bound, capped by
+  // --parallelism when it is given.
+  int hosts_at_once() const {
+    return parallelism_option && parallelism_option->count() > 0
+               ? std::min(parallelism, kHostParallelism)
+               : kHostParallelism;
+  }
 };
 
 // Takes the cluster's lock on its hosts; nullptr (after saying why) when it is held elsewhere.
 std::unique_ptr<ClusterLock> take_lock(HostConnector& connector,
                                        const std::vector<HostTarget>& hosts,
                                        const std::string& cluster, const std::string& verb,
-                                       std::chrono::milliseconds timeout, int* rc) {
+                                       const ApplyState& s, int* rc) {
   std::vector<std::string> warnings;
   try {
     auto lock = ClusterLock::acquire(connector, hosts, cluster, lock_holder("kumo " + verb),
-                                     timeout, lock_is_stale, warnings);
+                                     s.timeout.value(), lock_is_stale, warnings, s.hosts_at_once());
     for (const auto& w : warnings) std::cerr << "warning: " << w << "\n";
     return lock;
   } catch (const LockHeld& e) {
@@ -70,9 +79,12 @@ void add_common(CLI::App* cmd, ApplyState& s) {
                 "Carry on with the reachable hosts when some cannot be reached");
   cmd->add_flag("--show-sensitive", s.show_sensitive, "Show user-data and sensitive values");
   cmd->add_option("--target", s.targets, "Only this resource (and what it needs); repeatable");
-  cmd->add_option("--parallelism", s.parallelism, "Steps at once over all hosts")
-      ->capture_default_str()
-      ->check(CLI::Range(1, 256));
+  s.parallelism_option =
+      cmd->add_option("--parallelism", s.parallelism,
+                      "Steps at once over all hosts; also caps the hosts talked to at once "
+                      "(32 when not given)")
+          ->capture_default_str()
+          ->check(CLI::Range(1, 256));
   cmd->add_option("--per-host", s.per_host, "Steps at once on one host")
       ->capture_default_str()
       ->check(CLI::Range(1, 64));
@@ -106,6 +118,7 @@ int run_plan(const Plan& plan, const ApplyState& s, const std::string& cache_dir
   options.parallelism = s.parallelism;
   options.per_host = s.per_host;
   options.connect_timeout = s.timeout.value();
+  options.connections = s.hosts_at_once();
   // Progress is for people watching (stderr); the summary is the result (stdout).
   const bool tty = isatty(STDERR_FILENO) == 1;
   views::ProgressView view(std::cerr, tty, colour_enabled(STDERR_FILENO), global.quiet);
@@ -145,10 +158,10 @@ int apply_saved(const ApplyState& s, const GlobalOptions& global) {
   auto provider = make_libvirt_provider();
   auto lock_connector = make_connector();
   int rc = 0;
-  auto lock =
-      take_lock(*lock_connector, plan_hosts(*plan), plan->cluster, "apply", s.timeout.value(), &rc);
+  auto lock = take_lock(*lock_connector, plan_hosts(*plan), plan->cluster, "apply", s, &rc);
   if (!lock) return rc;
-  const SavedPlanCheck check = check_saved_plan(*plan, *provider, s.timeout.value());
+  const SavedPlanCheck check =
+      check_saved_plan(*plan, *provider, s.timeout.value(), s.hosts_at_once());
   if (!check.current) {
     std::cerr << "kumo apply: " << s.plan_file << " is stale: the hosts changed since it was made ("
               << plan->config_file << "); nothing was changed. Run kumo plan again.\n";
@@ -176,12 +189,12 @@ int plan_and_run(const ApplyState& s, const GlobalOptions& global, bool destroy)
   auto lock_connector = make_connector();
   int rc = 0;
   const DesiredCluster desired = expand(*loaded.config);
-  auto lock =
-      take_lock(*lock_connector, desired.targets(), desired.cluster, verb, s.timeout.value(), &rc);
+  auto lock = take_lock(*lock_connector, desired.targets(), desired.cluster, verb, s, &rc);
   if (!lock) return rc;
   auto provider = make_libvirt_provider();
   PlanOptions options;
   options.timeout = s.timeout.value();
+  options.parallelism = s.hosts_at_once();
   options.skip_unreachable = s.skip_unreachable;
   options.targets = s.targets;
   options.replace = s.replace;

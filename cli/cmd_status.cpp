@@ -1,8 +1,8 @@
 // kumo status: every VM of the cluster as it is now, read live from every host.
 #include <unistd.h>
 
-#include <future>
 #include <iostream>
+#include <utility>
 
 #include "cli/common.h"
 #include "cli/engine.h"
@@ -79,7 +79,7 @@ Runner add_status_command(CLI::App& app, const GlobalOptions& global) {
     const std::vector<HostTarget> hosts = expand(cfg).targets();
     auto observed = observe_hosts(*provider, hosts, timeout);
     auto connector = make_connector();
-    std::vector<std::future<VmStatus>> jobs;
+    std::vector<std::pair<std::size_t, const ObservedDomain*>> vms;  // host index, domain
     int rc = 0;
     for (std::size_t i = 0; i < observed.size(); ++i) {
       if (!observed[i].reachable) {
@@ -89,12 +89,14 @@ Runner add_status_command(CLI::App& app, const GlobalOptions& global) {
       }
       for (const auto& d : observed[i].domains) {
         if (!d.owner || d.owner->cluster != cfg.name) continue;
-        jobs.push_back(std::async(std::launch::async, probe, std::ref(*connector),
-                                  std::cref(hosts[i]), std::cref(d), timeout));
+        vms.emplace_back(i, &d);
       }
     }
-    std::vector<VmStatus> rows;
-    for (auto& j : jobs) rows.push_back(j.get());
+    // Each VM is asked on its own connection: through the pool, never one per VM at once.
+    std::vector<VmStatus> rows(vms.size());
+    bounded_for(vms.size(), kHostParallelism, [&](std::size_t v) {
+      rows[v] = probe(*connector, hosts[vms[v].first], *vms[v].second, timeout);
+    });
     std::sort(rows.begin(), rows.end(),
               [](const VmStatus& a, const VmStatus& b) { return a.name < b.name; });
     if (s->json) {

@@ -1,4 +1,6 @@
 // kumo: declarative provisioning for a small private cloud of libvirt hosts.
+#include <sys/resource.h>
+
 #include <csignal>
 #include <cstdlib>
 #include <exception>
@@ -52,6 +54,12 @@ int run(int argc, char** argv) {
   // and become that host's error, not kill the whole run (and every other host's work) by
   // SIGPIPE. libvirt asks its applications to ignore SIGPIPE; virsh does the same.
   std::signal(SIGPIPE, SIG_IGN);
+  // Every host connection holds file descriptors: allow as many as the system lets this process
+  // have. The engine does not count on it (its budget reads the limit), it only goes further.
+  if (rlimit files{}; getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &files);
+  }
   CLI::App app{
       "kumo: describe your libvirt hosts, images, networks and VMs in one file;\n"
       "plan shows what would change, apply makes it so.",

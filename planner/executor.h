@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "planner/bounded.h"
 #include "planner/plan.h"
 #include "providers/host_session.h"
 
@@ -33,6 +34,7 @@ struct ExecOptions {
   int per_host = 4;          // steps at once on one host
   int uploads_per_host = 2;  // image and seed uploads at once to one host
   std::chrono::milliseconds connect_timeout{10000};
+  int connections = kHostParallelism;    // hosts being connected to at once
   std::chrono::milliseconds poll{1000};  // how often readiness is asked
   // How long a guest gets to power off after the ACPI button before it is forced off.
   std::chrono::seconds shutdown_timeout{120};

@@ -1,11 +1,11 @@
 #include "planner/lock.h"
 
 #include <algorithm>
-#include <future>
 #include <thread>
 
 #include <nlohmann/json.hpp>
 
+#include "planner/bounded.h"
 #include "providers/ownership.h"
 
 namespace kumo {
@@ -47,31 +47,28 @@ std::optional<LockHolder> LockHolder::from_json(const std::string& text) {
   }
 }
 
-std::unique_ptr<ClusterLock> ClusterLock::acquire(HostConnector& connector,
-                                                  const std::vector<HostTarget>& hosts,
-                                                  const std::string& cluster, const LockHolder& me,
-                                                  std::chrono::milliseconds timeout,
-                                                  const StaleCheck& stale,
-                                                  std::vector<std::string>& warnings) {
+std::unique_ptr<ClusterLock> ClusterLock::acquire(
+    HostConnector& connector, const std::vector<HostTarget>& hosts, const std::string& cluster,
+    const LockHolder& me, std::chrono::milliseconds timeout, const StaleCheck& stale,
+    std::vector<std::string>& warnings, int parallelism) {
   std::unique_ptr<ClusterLock> lock(new ClusterLock(connector, cluster, me, timeout));
   std::vector<HostTarget> sorted = hosts;
   std::sort(sorted.begin(), sorted.end(),
             [](const HostTarget& a, const HostTarget& b) { return a.name < b.name; });
-  // Connect to all at once (an ssh connection takes a while), lock one after the other.
-  std::vector<std::future<std::unique_ptr<HostSession>>> sessions;
-  for (const auto& h : sorted) {
-    sessions.push_back(std::async(
-        std::launch::async, [&connector, h, timeout] { return connector.connect(h, timeout); }));
-  }
+  // Connect in parallel through the pool (an ssh connection takes a while), lock one after the
+  // other. An unreachable host stays null: the plan says so (or skips it with --skip-unreachable).
+  std::vector<std::unique_ptr<HostSession>> sessions(sorted.size());
+  bounded_for(sorted.size(), parallelism, [&](std::size_t i) {
+    try {
+      sessions[i] = connector.connect(sorted[i], timeout);
+    } catch (const HostError&) {
+    }
+  });
   const std::string volume = lock_volume_name(cluster);
   const std::string content = me.to_json();
   for (std::size_t i = 0; i < sorted.size(); ++i) {
-    std::unique_ptr<HostSession> s;
-    try {
-      s = sessions[i].get();
-    } catch (const HostError&) {
-      continue;  // unreachable: the plan says so (or skips it with --skip-unreachable)
-    }
+    std::unique_ptr<HostSession> s = std::move(sessions[i]);
+    if (!s) continue;
     bool taken = false;
     for (int attempt = 0; attempt < 20 && !taken; ++attempt) {
       if (s->create_volume_exclusive(volume, content)) {
@@ -166,26 +163,21 @@ ClusterLock::~ClusterLock() {
 }
 
 std::vector<HostLock> read_locks(HostConnector& connector, const std::vector<HostTarget>& hosts,
-                                 const std::string& cluster, std::chrono::milliseconds timeout) {
-  std::vector<std::future<HostLock>> futures;
-  for (const auto& h : hosts) {
-    futures.push_back(std::async(std::launch::async, [&connector, h, cluster, timeout] {
-      HostLock out;
-      out.host = h.name;
-      try {
-        auto s = connector.connect(h, timeout);
-        const std::string volume = lock_volume_name(cluster);
-        if (!s->volume(volume)) return out;
-        out.holder = LockHolder::from_json(read_holder_text(*s, volume));
-        out.unreadable = !out.holder;
-      } catch (const HostError& e) {
-        out.error = e.what();
-      }
-      return out;
-    }));
-  }
-  std::vector<HostLock> out;
-  for (auto& f : futures) out.push_back(f.get());
+                                 const std::string& cluster, std::chrono::milliseconds timeout,
+                                 int parallelism) {
+  std::vector<HostLock> out(hosts.size());
+  bounded_for(hosts.size(), parallelism, [&](std::size_t i) {
+    out[i].host = hosts[i].name;
+    try {
+      auto s = connector.connect(hosts[i], timeout);
+      const std::string volume = lock_volume_name(cluster);
+      if (!s->volume(volume)) return;
+      out[i].holder = LockHolder::from_json(read_holder_text(*s, volume));
+      out[i].unreadable = !out[i].holder;
+    } catch (const HostError& e) {
+      out[i].error = e.what();
+    }
+  });
   return out;
 }
 

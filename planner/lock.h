@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "planner/bounded.h"
 #include "providers/host_session.h"
 
 namespace kumo {
@@ -41,12 +42,10 @@ class ClusterLock {
   // Takes the lock of `cluster` on every host. Throws LockHeld naming the holder (and having
   // released whatever it took) when one host's lock is held; HostError when a host fails.
   // Unreachable hosts are left out: planning reports them.
-  static std::unique_ptr<ClusterLock> acquire(HostConnector& connector,
-                                              const std::vector<HostTarget>& hosts,
-                                              const std::string& cluster, const LockHolder& me,
-                                              std::chrono::milliseconds timeout,
-                                              const StaleCheck& stale,
-                                              std::vector<std::string>& warnings);
+  static std::unique_ptr<ClusterLock> acquire(
+      HostConnector& connector, const std::vector<HostTarget>& hosts, const std::string& cluster,
+      const LockHolder& me, std::chrono::milliseconds timeout, const StaleCheck& stale,
+      std::vector<std::string>& warnings, int parallelism = kHostParallelism);
   // Releases every host's lock that is still this holder's. Problems come back as warnings
   // (a host that went away keeps its lock until `kumo force-unlock`).
   std::vector<std::string> release();
@@ -82,7 +81,8 @@ struct HostLock {
 
 // Every host's lock of `cluster`, for kumo force-unlock (and status).
 std::vector<HostLock> read_locks(HostConnector& connector, const std::vector<HostTarget>& hosts,
-                                 const std::string& cluster, std::chrono::milliseconds timeout);
+                                 const std::string& cluster, std::chrono::milliseconds timeout,
+                                 int parallelism = kHostParallelism);
 // Removes the lock of `cluster` on one host, whoever holds it.
 void break_lock(HostConnector& connector, const HostTarget& host, const std::string& cluster,
                 std::chrono::milliseconds timeout);

@@ -1,10 +1,11 @@
-// Observes every host of a cluster at once, one thread per host.
+// Observes every host of a cluster, at most `parallelism` at once (planner/bounded.h).
 #pragma once
 
 #include <chrono>
 #include <functional>
 #include <vector>
 
+#include "planner/bounded.h"
 #include "providers/provider.h"
 
 namespace kumo {
@@ -14,6 +15,7 @@ using HostObserved = std::function<void(const ObservedHost&)>;
 
 std::vector<ObservedHost> observe_hosts(Provider& provider, const std::vector<HostTarget>& hosts,
                                         std::chrono::milliseconds timeout,
-                                        const HostObserved& on_done = {});
+                                        const HostObserved& on_done = {},
+                                        int parallelism = kHostParallelism);
 
 }  // namespace kumo

@@ -199,7 +199,8 @@ PlanResult make_plan(const DesiredCluster& desired_in, Provider& provider,
   PlanResult result;
   result.desired = desired_in;
   DesiredCluster& desired = result.desired;
-  result.observed = observe_hosts(provider, desired.targets(), options.timeout, on_host);
+  result.observed =
+      observe_hosts(provider, desired.targets(), options.timeout, on_host, options.parallelism);
 
   Plan plan;
   plan.cluster = desired.cluster;

@@ -29,6 +29,7 @@ using ImageResolver = std::function<ResolvedImage(const DesiredImage&)>;
 
 struct PlanOptions {
   std::chrono::milliseconds timeout{10000};
+  int parallelism = kHostParallelism;  // hosts observed at once
   bool skip_unreachable = false;
   std::vector<std::string> targets;  // addresses; empty = everything
   std::vector<std::string> replace;  // VM addresses to recreate although unchanged (--replace)

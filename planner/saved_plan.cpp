@@ -5,10 +5,10 @@
 namespace kumo {
 
 SavedPlanCheck check_saved_plan(const Plan& plan, Provider& provider,
-                                std::chrono::milliseconds timeout) {
+                                std::chrono::milliseconds timeout, int parallelism) {
   std::vector<HostTarget> targets;
   for (const auto& h : plan.hosts) targets.push_back(h.target());
-  auto observed = observe_hosts(provider, targets, timeout);
+  auto observed = observe_hosts(provider, targets, timeout, {}, parallelism);
   for (std::size_t i = 0; i < observed.size(); ++i) {
     if (!plan.hosts[i].skipped) continue;
     observed[i] = ObservedHost{};  // as the plan saw it: not looked at

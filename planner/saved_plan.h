@@ -18,7 +18,8 @@ struct SavedPlanCheck {
 
 // Reads the plan's hosts again (those it skipped as unreachable count as unreachable still).
 SavedPlanCheck check_saved_plan(const Plan& plan, Provider& provider,
-                                std::chrono::milliseconds timeout);
+                                std::chrono::milliseconds timeout,
+                                int parallelism = kHostParallelism);
 
 // The hosts a saved plan acts on (not those it skipped): what its apply locks.
 std::vector<HostTarget> plan_hosts(const Plan& plan);

@@ -1,5 +1,7 @@
 #include "planner/exec/context.h"
 
+#include <algorithm>
+
 namespace kumo::exec {
 
 double since(Clock::time_point t0) {
@@ -23,6 +25,18 @@ void EventSink::emit(const ExecEvent& e) {
 }
 
 namespace {
+
+// One of a semaphore's places, held for the life of the Turn.
+class Turn {
+ public:
+  explicit Turn(std::counting_semaphore<>& places) : places_(places) { places_.acquire(); }
+  ~Turn() { places_.release(); }
+  Turn(const Turn&) = delete;
+  Turn& operator=(const Turn&) = delete;
+
+ private:
+  std::counting_semaphore<>& places_;
+};
 
 ExecEvent event_of(const Task& t, ExecEvent::Kind kind) {
   ExecEvent e;
@@ -59,7 +73,8 @@ ExecContext::ExecContext(const Plan& plan, HostConnector& connector, const Image
       fetch_(fetch),
       options_(options),
       sink_(sink),
-      t0_(Clock::now()) {}
+      t0_(Clock::now()),
+      connecting_(std::max(options.connections, 1)) {}
 
 ExecContext::HostState& ExecContext::host_state(const std::string& host) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -76,6 +91,7 @@ HostSession& ExecContext::session(const std::string& host) {
     const HostReport* report = plan_.find_host(host);
     const HostTarget target = report ? report->target() : HostTarget{host, "", "default"};
     try {
+      const Turn turn(connecting_);
       h.session = connector_.connect(target, options_.connect_timeout);
     } catch (const HostError& e) {
       h.error = e.what();

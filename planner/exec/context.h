@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <semaphore>
 #include <string>
 #include <vector>
 
@@ -84,7 +85,8 @@ class ExecContext {
   const ExecOptions& options_;
   EventSink& sink_;
   Clock::time_point t0_;
-  std::mutex mu_;  // guards everything below
+  std::counting_semaphore<> connecting_;  // sessions being opened at once: options_.connections
+  std::mutex mu_;                         // guards everything below
   std::map<std::string, std::unique_ptr<HostState>> hosts_;
   std::map<std::string, FetchedImage> fetched_;
   std::map<std::string, BaseImage> bases_;  // image@host

@@ -15,9 +15,16 @@ class Scheduler {
       : graph_(graph), limits_(limits), run_(run), sink_(sink), states_(graph.tasks.size()) {}
 
   std::vector<TaskState> run() {
-    std::vector<std::thread> threads;
+    std::map<std::size_t, std::thread> threads;
     std::unique_lock<std::mutex> lock(mu_);
     for (;;) {
+      // A finished step's thread is joined now, not at the end: threads never pile up with the
+      // number of steps, only with the steps running at once.
+      for (std::size_t i : finished_) {
+        threads.at(i).join();
+        threads.erase(i);
+      }
+      finished_.clear();
       while (start_ready(threads)) {
       }
       const bool all_done = std::all_of(states_.begin(), states_.end(), [](const TaskState& s) {
@@ -27,14 +34,14 @@ class Scheduler {
       cv_.wait(lock);
     }
     lock.unlock();
-    for (auto& th : threads) th.join();
+    for (auto& [i, th] : threads) th.join();
     return states_;
   }
 
  private:
   // One pass over the pending tasks: skips those whose dependency failed, starts those that are
   // ready and fit. True when anything changed (another pass may find more).
-  bool start_ready(std::vector<std::thread>& threads) {
+  bool start_ready(std::map<std::size_t, std::thread>& threads) {
     bool progressed = false;
     for (std::size_t i = 0; i < graph_.tasks.size(); ++i) {
       const Task& t = graph_.tasks[i];
@@ -65,7 +72,7 @@ class Scheduler {
       s.status = StepStatus::Running;
       account(t, +1);
       sink_.task_event(t, ExecEvent::Kind::Started);
-      threads.emplace_back([this, i] { run_one(i); });
+      threads.emplace(i, std::thread([this, i] { run_one(i); }));
       progressed = true;
     }
     return progressed;
@@ -110,6 +117,7 @@ class Scheduler {
     s.message = message;
     account(t, -1);
     sink_.task_event(t, ExecEvent::Kind::Finished, s.status, s.message, s.seconds);
+    finished_.push_back(i);
     cv_.notify_all();
   }
 
@@ -121,6 +129,7 @@ class Scheduler {
   std::mutex mu_;
   std::condition_variable cv_;
   int running_ = 0;
+  std::vector<std::size_t> finished_;  // tasks whose thread is done but not joined yet
   std::map<std::string, int> running_host_, uploads_host_;
 };
 

@@ -13,6 +13,9 @@ namespace kumo::libvirt {
 
 struct ConnectCloser {
   void operator()(virConnectPtr c) const noexcept { virConnectClose(c); }
+  // What else the connection holds until it is closed: its place in the process's descriptor
+  // budget (connection.h), given back after the close, when the handle goes.
+  std::shared_ptr<void> budget_slot;
 };
 struct DomainFreer {
   void operator()(virDomainPtr d) const noexcept { virDomainFree(d); }

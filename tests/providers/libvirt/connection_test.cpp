@@ -1,5 +1,7 @@
 #include "providers/libvirt/connection.h"
 
+#include <sys/resource.h>
+
 #include <atomic>
 #include <future>
 #include <memory>
@@ -85,6 +87,19 @@ TEST_CASE("libvirt's connect errors map to what to check", "[connection]") {
         "host hv1 (qemu:///system): cannot connect: odd failure — is libvirtd running there?");
   CHECK(describe_timeout(hv("qemu+ssh://hv1/system"), 10s) ==
         "host hv1 (qemu+ssh://hv1/system): timed out after 10s — is the host up and reachable?");
+}
+
+TEST_CASE("a host not tried for want of descriptors says why and what to do", "[connection]") {
+  CHECK(describe_no_budget(hv("qemu+tcp://hv1/system"), 224, 224, 224) ==
+        "host hv1 (qemu+tcp://hv1/system): not tried: 224 earlier connections to hosts that never "
+        "answered still hold file descriptors (at most 224 connections under this process's limit "
+        "of open files) — make the hosts that timed out answer or take them out of kumo.yaml, or "
+        "raise the limit (ulimit -n)");
+  CHECK(describe_no_budget(hv("qemu+tcp://hv1/system"), 224, 0, 224) ==
+        "host hv1 (qemu+tcp://hv1/system): not tried: 224 open libvirt connections hold file "
+        "descriptors (at most 224 connections under this process's limit of open files) — make "
+        "the hosts that timed out answer or take them out of kumo.yaml, or raise the limit "
+        "(ulimit -n)");
 }
 
 TEST_CASE("passwords in URIs never reach a message", "[connection]") {
@@ -176,4 +191,46 @@ TEST_CASE("a reachable host opens with its call count", "[connection]") {
   REQUIRE(result.conn);
   CHECK(result.error.empty());
   CHECK(result.api_calls == 2);  // open + keepalive (refused by the test driver, harmlessly)
+}
+
+TEST_CASE("opens abandoned at their timeout count against the descriptor budget until they end",
+          "[connection]") {
+  // 128 descriptors are kept for everything else, 4 per connection: room for 4 connections.
+  rlimit saved{};
+  REQUIRE(getrlimit(RLIMIT_NOFILE, &saved) == 0);
+  rlimit low = saved;
+  low.rlim_cur = 128 + 4 * 4;
+  REQUIRE(setrlimit(RLIMIT_NOFILE, &low) == 0);
+  CHECK(connection_budget() == 4);
+
+  SilentSocket silent;
+  const std::string uri = "qemu+unix:///system?socket=" + silent.path();
+  auto silent_host = [&](int i) { return HostTarget{"s" + std::to_string(i), uri, "default"}; };
+  for (int i = 0; i < 4; ++i) {
+    CHECK(open_connection(silent_host(i), 50ms).error ==
+          "host s" + std::to_string(i) + " (" + uri +
+              "): timed out after 50ms — is the host up and reachable?");
+  }
+  const auto start = std::chrono::steady_clock::now();
+  CHECK_THAT(open_connection(silent_host(4), 5s).error,
+             Catch::StartsWith("host s4 (" + uri +
+                               "): not tried: 4 earlier connections to hosts that never answered"));
+  CHECK_FALSE(open_connection(hv("test:///default"), 5s).conn);  // no room, even for this one
+  // A host whose open still waits is not tried again (it would only hold more descriptors).
+  CHECK(open_connection(silent_host(0), 5s).error ==
+        "host s0 (" + uri +
+            "): timed out after 50ms earlier in this run and has still not answered — is the host "
+            "up and reachable?");
+  CHECK(std::chrono::steady_clock::now() - start < 50ms);  // all three at once
+
+  silent.close();  // the abandoned opens fail, their workers end, and give their places back
+  bool back = false;
+  for (const auto deadline = std::chrono::steady_clock::now() + 5s;
+       !back && std::chrono::steady_clock::now() < deadline; std::this_thread::sleep_for(5ms)) {
+    back = static_cast<bool>(open_connection(hv("test:///default"), 5s).conn);
+  }
+  CHECK(back);
+  CHECK_THAT(open_connection(silent_host(0), 5s).error,  // tried again: its socket is gone now
+             Catch::Contains("cannot connect to the libvirt socket"));
+  setrlimit(RLIMIT_NOFILE, &saved);
 }
