@@ -44,7 +44,14 @@ Runner add_force_unlock_command(CLI::App& app, const GlobalOptions& global) {
         ++failed;
       } else if (l.holder || l.unreadable) {
         std::cout << "host " << l.host << ": locked by "
-                  << (l.holder ? l.holder->describe() : std::string("an unreadable lock")) << "\n";
+                  << (l.holder ? l.holder->describe() : std::string("an unreadable lock"));
+        if (l.taker) {
+          std::cout << "; a takeover of it by "
+                    << (l.taker->token.empty() ? std::string("another kumo") : l.taker->describe())
+                    << " did not finish (volume " << takeover_volume_name(cfg.name, *l.holder)
+                    << ")";
+        }
+        std::cout << "\n";
         ++held;
       } else if (!global.quiet) {
         std::cout << "host " << l.host << ": not locked\n";

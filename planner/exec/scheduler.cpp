@@ -14,7 +14,7 @@ class Scheduler {
   Scheduler(const TaskGraph& graph, const Limits& limits, const RunTask& run, EventSink& sink)
       : graph_(graph), limits_(limits), run_(run), sink_(sink), states_(graph.tasks.size()) {}
 
-  std::vector<TaskState> run() {
+  std::vector<TaskState> run(std::string* stopped) {
     std::vector<std::thread> threads;
     std::unique_lock<std::mutex> lock(mu_);
     for (;;) {
@@ -28,6 +28,7 @@ class Scheduler {
     }
     lock.unlock();
     for (auto& th : threads) th.join();
+    if (stopped) *stopped = stopped_;
     return states_;
   }
 
@@ -40,6 +41,13 @@ class Scheduler {
       const Task& t = graph_.tasks[i];
       TaskState& s = states_[i];
       if (s.status != StepStatus::Pending) continue;
+      if (!stopped_.empty()) {
+        s.status = StepStatus::Skipped;
+        s.message = "skipped: the apply stopped at " + stopped_at_;
+        sink_.task_event(t, ExecEvent::Kind::Finished, s.status, s.message, 0);
+        progressed = true;
+        continue;
+      }
       bool ready = true;
       const Task* blocker = nullptr;
       StepStatus blocker_status = StepStatus::Pending;
@@ -97,8 +105,13 @@ class Scheduler {
     const auto start = Clock::now();
     StepStatus status = StepStatus::Ok;
     std::string message;
+    bool stops = false;
     try {
       message = run_(t);
+    } catch (const ApplyStopped& e) {
+      status = StepStatus::Failed;
+      message = e.what();
+      stops = true;
     } catch (const std::exception& e) {
       status = StepStatus::Failed;
       message = e.what();
@@ -108,6 +121,10 @@ class Scheduler {
     s.seconds = since(start);
     s.status = status;
     s.message = message;
+    if (stops && stopped_.empty()) {
+      stopped_ = message;
+      stopped_at_ = t.what + " " + t.address + (t.host.empty() ? "" : " on " + t.host);
+    }
     account(t, -1);
     sink_.task_event(t, ExecEvent::Kind::Finished, s.status, s.message, s.seconds);
     cv_.notify_all();
@@ -121,14 +138,15 @@ class Scheduler {
   std::mutex mu_;
   std::condition_variable cv_;
   int running_ = 0;
+  std::string stopped_, stopped_at_;  // the first ApplyStopped: why, and at which step
   std::map<std::string, int> running_host_, uploads_host_;
 };
 
 }  // namespace
 
 std::vector<TaskState> run_graph(const TaskGraph& graph, const Limits& limits, const RunTask& run,
-                                 EventSink& sink) {
-  return Scheduler(graph, limits, run, sink).run();
+                                 EventSink& sink, std::string* stopped) {
+  return Scheduler(graph, limits, run, sink).run(stopped);
 }
 
 }  // namespace kumo::exec
