@@ -26,7 +26,7 @@ Runner add_force_unlock_command(CLI::App& app, const GlobalOptions& global) {
   s->timeout.add_to(*cmd);
   cmd->footer(
       "Exit status: 0 the lock is gone (or was not held), 1 error. A running apply whose lock is "
-      "removed is not stopped: only remove the lock of a process that is gone.");
+      "removed stops before its next change: only remove the lock of a process that is gone.");
   return [s, &global, cmd]() -> int {
     if (!cmd->parsed()) return -1;
     LoadResult loaded = s->config.load();
@@ -67,8 +67,8 @@ Runner add_force_unlock_command(CLI::App& app, const GlobalOptions& global) {
                      "terminal. Pass --auto-approve.\n";
         return 1;
       }
-      std::cout << "\nRemove the lock? A kumo still running with it is not stopped. Only 'yes' "
-                   "is accepted: "
+      std::cout << "\nRemove the lock? A kumo still running with it stops before its next change. "
+                   "Only 'yes' is accepted: "
                 << std::flush;
       std::string answer;
       std::getline(std::cin, answer);
