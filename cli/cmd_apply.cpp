@@ -111,7 +111,7 @@ bool confirm(const std::string& verb, bool auto_approve, const std::string& alte
 }
 
 int run_plan(const Plan& plan, const ApplyState& s, const std::string& cache_dir,
-             const std::string& verb, const GlobalOptions& global) {
+             const std::string& verb, const GlobalOptions& global, const ClusterLock& lock) {
   auto connector = make_connector();
   const ImageFetcher fetcher = make_image_fetcher(cache_dir);
   ExecOptions options;
@@ -119,6 +119,10 @@ int run_plan(const Plan& plan, const ApplyState& s, const std::string& cache_dir
   options.per_host = s.per_host;
   options.connect_timeout = s.timeout.value();
   options.connections = s.hosts_at_once();
+  // Every step that changes a host first makes sure the lock there is still this run's.
+  options.before_change = [&lock](const std::string& host, HostSession& session) {
+    lock.verify(host, session);
+  };
   // Progress is for people watching (stderr); the summary is the result (stdout).
   const bool tty = isatty(STDERR_FILENO) == 1;
   views::ProgressView view(std::cerr, tty, colour_enabled(STDERR_FILENO), global.quiet);
@@ -139,6 +143,10 @@ int run_plan(const Plan& plan, const ApplyState& s, const std::string& cache_dir
   if (ticker.joinable()) ticker.join();
   view.finish();
   std::cout << views::render_summary(result, verb, colour_enabled(STDOUT_FILENO));
+  if (!result.stopped.empty()) {
+    std::cerr << "kumo " << (verb == "Destroy" ? "destroy" : "apply") << ": " << result.stopped
+              << "\n";
+  }
   return result.success() ? 0 : 1;
 }
 
@@ -171,7 +179,8 @@ int apply_saved(const ApplyState& s, const GlobalOptions& global) {
   views::ViewOptions view{colour_enabled(STDOUT_FILENO), s.show_sensitive};
   if (!global.quiet) std::cout << views::render_human(*plan, view);
   if (!plan->has_changes()) return finish(std::move(lock), 0);
-  return finish(std::move(lock), run_plan(*plan, s, cache_dir, "Apply", global));
+  const int rc_run = run_plan(*plan, s, cache_dir, "Apply", global, *lock);
+  return finish(std::move(lock), rc_run);
 }
 
 int plan_and_run(const ApplyState& s, const GlobalOptions& global, bool destroy) {
@@ -214,8 +223,8 @@ int plan_and_run(const ApplyState& s, const GlobalOptions& global, bool destroy)
   if (!plan.has_changes()) return finish(std::move(lock), 0);
   if (!confirm(verb, s.auto_approve, destroy ? "" : ", or apply a saved plan (kumo plan -o FILE)"))
     return finish(std::move(lock), 1);
-  return finish(std::move(lock),
-                run_plan(plan, s, cache_dir, destroy ? "Destroy" : "Apply", global));
+  const int rc_run = run_plan(plan, s, cache_dir, destroy ? "Destroy" : "Apply", global, *lock);
+  return finish(std::move(lock), rc_run);
 }
 
 }  // namespace

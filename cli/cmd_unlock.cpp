@@ -26,7 +26,7 @@ Runner add_force_unlock_command(CLI::App& app, const GlobalOptions& global) {
   s->timeout.add_to(*cmd);
   cmd->footer(
       "Exit status: 0 the lock is gone (or was not held), 1 error. A running apply whose lock is "
-      "removed is not stopped: only remove the lock of a process that is gone.");
+      "removed stops before its next change: only remove the lock of a process that is gone.");
   return [s, &global, cmd]() -> int {
     if (!cmd->parsed()) return -1;
     LoadResult loaded = s->config.load();
@@ -44,7 +44,14 @@ Runner add_force_unlock_command(CLI::App& app, const GlobalOptions& global) {
         ++failed;
       } else if (l.holder || l.unreadable) {
         std::cout << "host " << l.host << ": locked by "
-                  << (l.holder ? l.holder->describe() : std::string("an unreadable lock")) << "\n";
+                  << (l.holder ? l.holder->describe() : std::string("an unreadable lock"));
+        if (l.taker) {
+          std::cout << "; a takeover of it by "
+                    << (l.taker->token.empty() ? std::string("another kumo") : l.taker->describe())
+                    << " did not finish (volume " << takeover_volume_name(cfg.name, *l.holder)
+                    << ")";
+        }
+        std::cout << "\n";
         ++held;
       } else if (!global.quiet) {
         std::cout << "host " << l.host << ": not locked\n";
@@ -60,8 +67,8 @@ Runner add_force_unlock_command(CLI::App& app, const GlobalOptions& global) {
                      "terminal. Pass --auto-approve.\n";
         return 1;
       }
-      std::cout << "\nRemove the lock? A kumo still running with it is not stopped. Only 'yes' "
-                   "is accepted: "
+      std::cout << "\nRemove the lock? A kumo still running with it stops before its next change. "
+                   "Only 'yes' is accepted: "
                 << std::flush;
       std::string answer;
       std::getline(std::cin, answer);

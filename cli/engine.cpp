@@ -1,15 +1,14 @@
 #include "cli/engine.h"
 
 #include <pwd.h>
-#include <signal.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <ctime>
 #include <random>
 #include <stdexcept>
 
 #include "cli/common.h"
+#include "planner/run_identity.h"
 #include "providers/images/cache.h"
 #include "providers/images/fetch.h"
 #include "providers/libvirt/session.h"
@@ -64,14 +63,6 @@ std::unique_ptr<HostConnector> make_connector() {
   return make_libvirt_connector();
 }
 
-namespace {
-std::string this_machine() {
-  char name[256] = {};
-  if (gethostname(name, sizeof name - 1) != 0) return "?";
-  return name;
-}
-}  // namespace
-
 LockHolder lock_holder(const std::string& command) {
   LockHolder h;
   if (const passwd* pw = getpwuid(geteuid())) {
@@ -81,8 +72,7 @@ LockHolder lock_holder(const std::string& command) {
   } else {
     h.user = std::to_string(geteuid());
   }
-  h.machine = this_machine();
-  h.pid = static_cast<long>(getpid());
+  identify(h, local_machine(), static_cast<long>(getpid()));
   h.command = command;
   const std::time_t now = std::time(nullptr);
   std::tm tm{};
@@ -98,8 +88,7 @@ LockHolder lock_holder(const std::string& command) {
 }
 
 bool lock_is_stale(const LockHolder& holder) {
-  if (holder.machine != this_machine() || holder.pid <= 0) return false;
-  return kill(static_cast<pid_t>(holder.pid), 0) != 0 && errno == ESRCH;
+  return holder_is_stale(holder, local_machine());
 }
 
 }  // namespace kumo::cli

@@ -25,9 +25,9 @@ ImageResolver make_image_resolver(const std::string& cache_dir);
 ImageFetcher make_image_fetcher(const std::string& cache_dir);
 std::unique_ptr<HostConnector> make_connector();
 
-// This process as a lock holder: user, machine, pid, `command`, now, a random token.
+// This process as a lock holder: user, machine, its run identity, `command`, now, a random token.
 LockHolder lock_holder(const std::string& command);
-// A holder on this machine whose process is gone.
+// A holder on this machine whose process is gone (holder_is_stale).
 bool lock_is_stale(const LockHolder& holder);
 
 }  // namespace kumo::cli

@@ -73,6 +73,24 @@ std::string run_step(ExecContext& ctx, const Task& t) {
   throw HostError(std::string("internal error: no step for ") + to_string(t.kind));
 }
 
+// Steps that change their host (all but those that only read it, or run here): the CLI's check
+// that the lock there is still this run's comes before each of them.
+bool changes_host(const Task& t) {
+  return !t.host.empty() && t.kind != StepKind::CheckImage;
+}
+
+// Runs options.before_change for `t`; a stop says which step it came before.
+void check_before(ExecContext& ctx, const Task& t) {
+  const auto& check = ctx.options().before_change;
+  if (!check || !changes_host(t)) return;
+  try {
+    check(t.host, ctx.session(t.host));
+  } catch (const ApplyStopped& e) {
+    throw ApplyStopped(std::string(e.what()) + "; stopped before " + t.what + " " + t.address +
+                       " on " + t.host + " (no step started after it)");
+  }
+}
+
 }  // namespace exec
 
 ExecResult execute(const Plan& plan, HostConnector& connector, const ImageFetcher& fetch,
@@ -81,9 +99,14 @@ ExecResult execute(const Plan& plan, HostConnector& connector, const ImageFetche
   exec::EventSink sink(listener);
   exec::ExecContext ctx(plan, connector, fetch, options, sink);
   const exec::Limits limits{options.parallelism, options.per_host, options.uploads_per_host};
-  const auto states = exec::run_graph(
-      graph, limits, [&](const exec::Task& t) { return exec::run_step(ctx, t); }, sink);
   ExecResult result;
+  const auto states = exec::run_graph(
+      graph, limits,
+      [&](const exec::Task& t) {
+        exec::check_before(ctx, t);
+        return exec::run_step(ctx, t);
+      },
+      sink, &result.stopped);
   for (std::size_t i = 0; i < graph.tasks.size(); ++i) {
     const auto& t = graph.tasks[i];
     result.steps.push_back(

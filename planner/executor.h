@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,13 @@ using FetchTick = std::function<void(std::uint64_t done, std::uint64_t total)>;
 // Puts a plan's image into the local cache (throws std::runtime_error naming the image).
 using ImageFetcher = std::function<FetchedImage(const ImagePlan&, const FetchTick&)>;
 
+// Thrown by ExecOptions::before_change when the whole apply must stop: the step fails, and no
+// step starts after it (those already running finish).
+class ApplyStopped : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 struct ExecOptions {
   int parallelism = 10;      // steps at once, over all hosts (waiting for guests is free)
   int per_host = 4;          // steps at once on one host
@@ -38,6 +46,10 @@ struct ExecOptions {
   std::chrono::milliseconds poll{1000};  // how often readiness is asked
   // How long a guest gets to power off after the ACPI button before it is forced off.
   std::chrono::seconds shutdown_timeout{120};
+  // Asked before every step that changes a host, with the executor's session to that host (the
+  // CLI checks there that this run still holds the cluster's lock: ClusterLock::verify). Throws
+  // ApplyStopped to stop the apply, anything else to fail that step only. Unset: no check.
+  std::function<void(const std::string& host, HostSession& session)> before_change;
 };
 
 // A VM is defined able to grow to this many times its vCPUs and memory while it runs.
@@ -78,6 +90,7 @@ struct ExecResult {
   std::vector<StepOutcome> steps;  // in plan order
   std::vector<VmOutcome> vms;      // VMs started by this apply
   double seconds = 0;
+  std::string stopped;  // why the apply stopped before its end (ApplyStopped), "" if it did not
   int count(StepStatus s) const;
   bool success() const { return count(StepStatus::Failed) == 0 && count(StepStatus::Skipped) == 0; }
 };

@@ -6,18 +6,51 @@
 #include <nlohmann/json.hpp>
 
 #include "planner/bounded.h"
+#include "providers/digest.h"
 #include "providers/ownership.h"
 
 namespace kumo {
 namespace {
 
 constexpr std::size_t kMaxLockBytes = 4096;
+// How often an unreadable lock is looked at before giving up (a takeover by another kumo is
+// waited for twice as long), and how long between two looks.
+constexpr int kAttempts = 20;
+constexpr std::chrono::milliseconds kPause{100};
 
 std::string read_holder_text(HostSession& s, const std::string& volume) {
   return s.read_volume(volume, 0, kMaxLockBytes);
 }
 
+// What holds `volume` now: nullopt when there is no such volume; a holder without a token when
+// its content is not one (being written, or garbled).
+std::optional<LockHolder> current_holder(HostSession& s, const std::string& volume) {
+  if (!s.volume(volume)) return std::nullopt;
+  std::string text;
+  try {
+    text = read_holder_text(s, volume);
+  } catch (const HostError&) {
+    if (!s.volume(volume)) return std::nullopt;  // removed meanwhile
+    throw;
+  }
+  auto holder = LockHolder::from_json(text);
+  return holder ? *holder : LockHolder{};
+}
+
+bool is_hex(const std::string& s) {
+  return s.find_first_not_of("0123456789abcdef") == std::string::npos;
+}
+
 }  // namespace
+
+std::string takeover_volume_name(const std::string& cluster, const LockHolder& stale) {
+  // Cluster names have no '.', so this is never another cluster's lock. A token kumo did not
+  // make (not 16 lowercase hex digits at least) is hashed into some.
+  const std::string id = stale.token.size() >= 16 && is_hex(stale.token.substr(0, 16))
+                             ? stale.token.substr(0, 16)
+                             : sha256_hex(stale.token).substr(0, 16);
+  return lock_volume_name(cluster) + ".takeover-" + id;
+}
 
 std::string LockHolder::describe() const {
   return user + "@" + machine + " (pid " + std::to_string(pid) +
@@ -25,9 +58,15 @@ std::string LockHolder::describe() const {
 }
 
 std::string LockHolder::to_json() const {
-  return nlohmann::json{{"user", user}, {"machine", machine}, {"command", command},
-                        {"pid", pid},   {"since", since},     {"token", token}}
-      .dump();
+  nlohmann::json j{{"user", user}, {"machine", machine}, {"command", command},
+                   {"pid", pid},   {"since", since},     {"token", token}};
+  if (!machine_id.empty()) {
+    j["machine_id"] = machine_id;
+    j["boot_id"] = boot_id;
+    j["pid_ns"] = pid_ns;
+    j["start_time"] = start_time;
+  }
+  return j.dump();
 }
 
 std::optional<LockHolder> LockHolder::from_json(const std::string& text) {
@@ -41,11 +80,138 @@ std::optional<LockHolder> LockHolder::from_json(const std::string& text) {
     h.pid = j.value("pid", 0L);
     h.since = j.value("since", "?");
     h.token = j.value("token", "");
+    h.machine_id = j.value("machine_id", "");
+    h.boot_id = j.value("boot_id", "");
+    h.pid_ns = j.value("pid_ns", "");
+    h.start_time = j.value("start_time", std::uint64_t{0});
     return h;
   } catch (const nlohmann::json::exception&) {
     return std::nullopt;  // a field of the wrong type: not a holder kumo wrote, so unreadable
   }
 }
+
+namespace {
+
+enum class Takeover { Taken, Lost, Busy };
+
+// One host's lock being taken: what it needs, and where its warnings go.
+struct HostTake {
+  HostSession& s;
+  const HostTarget& host;
+  const std::string& cluster;
+  const LockHolder& me;
+  const StaleCheck& stale;
+  std::vector<std::string>& warnings;
+  std::string volume = lock_volume_name(cluster), content = me.to_json();
+};
+
+// Taking over the lock of a stale holder X, when several kumos find X at once. Reading X and
+// then deleting it is not enough: two takers both read X, one deletes it and creates its own
+// lock, the other then deletes that one and creates its own, and both hold the lock. libvirt's
+// only atomic operation is creating a volume that must not exist, so the right to delete X is
+// that: the taker that creates the volume takeover_volume_name(X) (named after X's token, so
+// one per stale holder) may go on, every other taker of X backs off. It then re-reads the lock
+// and deletes it only if it still is X, creates its own lock exclusively, and deletes the
+// takeover volume last. Why at most one kumo ever holds the lock:
+//  - creating the lock volume is exclusive, so only deletes could let a second one in;
+//  - a lock held by a live kumo is deleted only by that kumo (release) or by force-unlock;
+//  - a stale X is deleted only by the creator T of X's takeover volume, after reading X there
+//    while holding it: nobody else deletes X meanwhile (other takers of X hold no takeover
+//    volume; takers of other holders see X, not their holder), so what T deletes is X;
+//  - once X is deleted its token never comes back, so a late taker that creates X's takeover
+//    volume after T removed it re-reads, finds another holder (or none) and deletes nothing;
+//  - after T deleted X, T and anyone else race for the lock by exclusive creation: one wins,
+//    and the others read the winner, who is not stale, and are refused naming it.
+// A taker that dies between creating the takeover volume and deleting it leaves X locked and the
+// takeover volume there: others wait for it, then are refused naming it (force-unlock).
+Takeover take_over(HostTake& h, const LockHolder& stale, const std::string& takeover) {
+  if (!h.s.create_volume_exclusive(takeover, h.content)) return Takeover::Busy;
+  Takeover result = Takeover::Lost;
+  try {
+    const auto now = current_holder(h.s, h.volume);
+    if (now && now->token == stale.token) {
+      h.s.delete_volume(h.volume);
+      if (h.s.create_volume_exclusive(h.volume, h.content)) result = Takeover::Taken;
+    }
+  } catch (...) {
+    try {
+      h.s.delete_volume(takeover);
+    } catch (const std::exception&) {
+    }
+    throw;
+  }
+  try {
+    h.s.delete_volume(takeover);
+  } catch (const HostError& e) {
+    if (result != Takeover::Taken) throw;
+    // Harmless once the lock is this run's: nobody holds X any more.
+    h.warnings.push_back("host " + h.host.name + ": volume " + takeover +
+                         " could not be removed (" + e.what() + "); kumo force-unlock removes it");
+  }
+  return result;
+}
+
+std::string held_message(const HostTake& h, const LockHolder& holder) {
+  return "cluster \"" + h.cluster + "\" is locked on host " + h.host.name + " by " +
+         holder.describe() +
+         "; nothing was changed. Wait for it to finish; if that process is gone (another machine "
+         "crashed), run: kumo force-unlock";
+}
+
+std::string unfinished_takeover_message(HostTake& h, const LockHolder& stale,
+                                        const std::string& takeover) {
+  const auto taker = current_holder(h.s, takeover);
+  return "cluster \"" + h.cluster + "\" is locked on host " + h.host.name + " by " +
+         stale.describe() + ", a stale lock whose takeover by " +
+         (taker && !taker->token.empty() ? taker->describe() : std::string("another kumo")) +
+         " did not finish (volume " + takeover + " in pool \"" + h.host.pool +
+         "\"); nothing was changed. If that kumo is gone: kumo force-unlock";
+}
+
+// Takes the lock on one host, taking a stale holder's over; throws LockHeld saying why not.
+void take_host_lock(HostTake& h) {
+  int unreadable = 0;
+  std::string busy;  // the takeover volume another kumo holds, at the last look
+  std::optional<LockHolder> busy_holder;
+  for (int attempt = 0; attempt < 2 * kAttempts; ++attempt) {
+    if (h.s.create_volume_exclusive(h.volume, h.content)) return;
+    const auto holder = current_holder(h.s, h.volume);
+    busy.clear();
+    if (!holder) continue;  // released meanwhile: try again
+    if (holder->token.empty()) {
+      // Being written by its taker this very moment (or garbled): look again shortly.
+      if (++unreadable >= kAttempts) {
+        throw LockHeld("cluster \"" + h.cluster + "\" is locked on host " + h.host.name +
+                       " by an unreadable lock (volume " + h.volume + " in pool \"" + h.host.pool +
+                       "\"); nothing was changed. If no kumo is running for this cluster: kumo "
+                       "force-unlock");
+      }
+      std::this_thread::sleep_for(kPause);
+      continue;
+    }
+    if (!h.stale || !h.stale(*holder)) throw LockHeld(held_message(h, *holder));
+    const std::string takeover = takeover_volume_name(h.cluster, *holder);
+    switch (take_over(h, *holder, takeover)) {
+      case Takeover::Taken:
+        h.warnings.push_back("host " + h.host.name + ": took over a stale lock of cluster \"" +
+                             h.cluster + "\" held by " + holder->describe() +
+                             " (that process is gone)");
+        return;
+      case Takeover::Lost:
+        continue;  // the lock changed hands meanwhile: look again
+      case Takeover::Busy:
+        busy = takeover;  // another kumo is taking it over: its lock shows in a moment
+        busy_holder = holder;
+        std::this_thread::sleep_for(kPause);
+        continue;
+    }
+  }
+  if (!busy.empty()) throw LockHeld(unfinished_takeover_message(h, *busy_holder, busy));
+  throw LockHeld("cluster \"" + h.cluster + "\": could not take the lock on host " + h.host.name +
+                 " (it kept changing hands); nothing was changed");
+}
+
+}  // namespace
 
 std::unique_ptr<ClusterLock> ClusterLock::acquire(
     HostConnector& connector, const std::vector<HostTarget>& hosts, const std::string& cluster,
@@ -64,58 +230,36 @@ std::unique_ptr<ClusterLock> ClusterLock::acquire(
     } catch (const HostError&) {
     }
   });
-  const std::string volume = lock_volume_name(cluster);
-  const std::string content = me.to_json();
   for (std::size_t i = 0; i < sorted.size(); ++i) {
     std::unique_ptr<HostSession> s = std::move(sessions[i]);
     if (!s) continue;
-    bool taken = false;
-    for (int attempt = 0; attempt < 20 && !taken; ++attempt) {
-      if (s->create_volume_exclusive(volume, content)) {
-        taken = true;
-        break;
-      }
-      std::string text;
-      try {
-        text = read_holder_text(*s, volume);
-      } catch (const HostError&) {
-        if (!s->volume(volume)) continue;  // released meanwhile: try again
-        throw;
-      }
-      const auto holder = LockHolder::from_json(text);
-      if (!holder) {
-        // Being written by its taker this very moment (or garbled): look again shortly.
-        if (attempt < 19) {
-          std::this_thread::sleep_for(std::chrono::milliseconds(100));
-          continue;
-        }
-        lock->release();
-        throw LockHeld("cluster \"" + cluster + "\" is locked on host " + sorted[i].name +
-                       " by an unreadable lock (volume " + volume + " in pool \"" + sorted[i].pool +
-                       "\"); nothing was changed. If no kumo is running for "
-                       "this cluster: kumo force-unlock");
-      }
-      if (stale && stale(*holder)) {
-        warnings.push_back("host " + sorted[i].name + ": took over a stale lock of cluster \"" +
-                           cluster + "\" held by " + holder->describe() +
-                           " (that process is gone)");
-        s->delete_volume(volume);
-        continue;
-      }
-      lock->release();
-      throw LockHeld("cluster \"" + cluster + "\" is locked on host " + sorted[i].name + " by " +
-                     holder->describe() +
-                     "; nothing was changed. Wait for it to finish; if that process is gone "
-                     "(another machine crashed), run: kumo force-unlock");
-    }
-    if (!taken) {
-      lock->release();
-      throw LockHeld("cluster \"" + cluster + "\": could not take the lock on host " +
-                     sorted[i].name + " (it kept changing hands); nothing was changed");
-    }
+    // Refused or failed: what was taken is given back as `lock` goes.
+    HostTake take{*s, sorted[i], cluster, me, stale, warnings};
+    take_host_lock(take);
     lock->held_.push_back({sorted[i], std::move(s)});
   }
   return lock;
+}
+
+void ClusterLock::verify(const std::string& host, HostSession& session) const {
+  const bool locked =
+      std::any_of(held_.begin(), held_.end(), [&](const Held& h) { return h.target.name == host; });
+  if (!locked) {
+    throw HostError("host " + host +
+                    ": not locked by this run (it could not be reached when "
+                    "the lock of cluster \"" +
+                    cluster_ +
+                    "\" was taken), so it is not changed now; once it answers, run kumo apply "
+                    "again");
+  }
+  const std::string what = "the lock of cluster \"" + cluster_ + "\" on host " + host;
+  const auto now = current_holder(session, lock_volume_name(cluster_));
+  if (!now) throw LockLost(what + " was removed while this apply held it (kumo force-unlock?)");
+  if (now->token != me_.token) {
+    throw LockLost(what + " was taken from this apply while it ran: it is held by " +
+                   (now->token.empty() ? std::string("an unreadable lock") : now->describe()) +
+                   " now (kumo force-unlock, then another kumo?)");
+  }
 }
 
 std::vector<std::string> ClusterLock::release() {
@@ -174,6 +318,11 @@ std::vector<HostLock> read_locks(HostConnector& connector, const std::vector<Hos
       if (!s->volume(volume)) return;
       out[i].holder = LockHolder::from_json(read_holder_text(*s, volume));
       out[i].unreadable = !out[i].holder;
+      if (out[i].holder) {
+        const std::string takeover = takeover_volume_name(cluster, *out[i].holder);
+        if (s->volume(takeover))
+          out[i].taker = current_holder(*s, takeover).value_or(LockHolder{});
+      }
     } catch (const HostError& e) {
       out[i].error = e.what();
     }
@@ -184,7 +333,11 @@ std::vector<HostLock> read_locks(HostConnector& connector, const std::vector<Hos
 void break_lock(HostConnector& connector, const HostTarget& host, const std::string& cluster,
                 std::chrono::milliseconds timeout) {
   auto s = connector.connect(host, timeout);
-  s->delete_volume(lock_volume_name(cluster));
+  const std::string volume = lock_volume_name(cluster);
+  const auto holder = current_holder(*s, volume);
+  s->delete_volume(volume);
+  // After the lock: a taker still at work then finds no stale holder to delete.
+  if (holder && !holder->token.empty()) s->delete_volume(takeover_volume_name(cluster, *holder));
 }
 
 }  // namespace kumo

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -15,15 +16,19 @@
 #include <vector>
 
 #include "planner/bounded.h"
+#include "planner/executor.h"
 #include "providers/host_session.h"
 
 namespace kumo {
 
 struct LockHolder {
-  std::string user, machine, command;
+  std::string user, machine, command;  // machine: the hostname, for people
   long pid = 0;
-  std::string since;             // UTC, "2026-11-26T15:01:02Z"
-  std::string token;             // random: tells this holder's lock from a later one
+  std::string since;  // UTC, "2026-11-26T15:01:02Z"
+  std::string token;  // random: tells this holder's lock from a later one
+  // The run, told apart for certain (planner/run_identity.h); "" and 0 in locks of older kumos.
+  std::string machine_id{}, boot_id{}, pid_ns{};
+  std::uint64_t start_time = 0;  // clock ticks after boot
   std::string describe() const;  // "root@ci-1 (pid 4242, kumo apply) since 2026-11-26T15:01:02Z"
   std::string to_json() const;
   static std::optional<LockHolder> from_json(const std::string& text);
@@ -34,18 +39,35 @@ class LockHeld : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// Says whether a holder is certainly gone (same machine, no such process): its lock is taken over.
+// This run lost its lock on a host while it applied (removed by hand, or taken by another): the
+// apply stops before its next change.
+class LockLost : public ApplyStopped {
+ public:
+  using ApplyStopped::ApplyStopped;
+};
+
+// Says whether a holder is certainly gone (holder_is_stale): its lock is taken over.
 using StaleCheck = std::function<bool(const LockHolder&)>;
+
+// The volume a taker of the stale lock of `stale` creates first (exclusively, so only one taker
+// of one stale holder goes on): kumo-lock_<cluster>.takeover-<first 16 hex digits of its token>.
+std::string takeover_volume_name(const std::string& cluster, const LockHolder& stale);
 
 class ClusterLock {
  public:
   // Takes the lock of `cluster` on every host. Throws LockHeld naming the holder (and having
   // released whatever it took) when one host's lock is held; HostError when a host fails.
-  // Unreachable hosts are left out: planning reports them.
+  // Unreachable hosts are left out (planning reports them), and cannot be changed in this run
+  // (verify). A stale holder is taken over; see lock.cpp for how only one taker wins.
   static std::unique_ptr<ClusterLock> acquire(
       HostConnector& connector, const std::vector<HostTarget>& hosts, const std::string& cluster,
       const LockHolder& me, std::chrono::milliseconds timeout, const StaleCheck& stale,
       std::vector<std::string>& warnings, int parallelism = kHostParallelism);
+  // Whether this run holds the lock on `host` now, read through `session` (the executor's own
+  // connection to it; nothing is cached). Throws LockLost naming the host and what is there
+  // instead when the lock was removed or replaced, HostError when this run never locked `host`
+  // (unreachable when the lock was taken) or the host cannot be asked.
+  void verify(const std::string& host, HostSession& session) const;
   // Releases every host's lock that is still this holder's. Problems come back as warnings
   // (a host that went away keeps its lock until `kumo force-unlock`).
   std::vector<std::string> release();
@@ -75,15 +97,18 @@ class ClusterLock {
 struct HostLock {
   std::string host;
   std::optional<LockHolder> holder;  // nullopt: no lock there
-  bool unreadable = false;           // a lock volume whose content is not a holder
-  std::string error;                 // the host could not be asked
+  // A takeover of `holder` that did not finish (its taker died midway): who began it.
+  std::optional<LockHolder> taker;
+  bool unreadable = false;  // a lock volume whose content is not a holder
+  std::string error;        // the host could not be asked
 };
 
 // Every host's lock of `cluster`, for kumo force-unlock (and status).
 std::vector<HostLock> read_locks(HostConnector& connector, const std::vector<HostTarget>& hosts,
                                  const std::string& cluster, std::chrono::milliseconds timeout,
                                  int parallelism = kHostParallelism);
-// Removes the lock of `cluster` on one host, whoever holds it.
+// Removes the lock of `cluster` on one host, whoever holds it, and the takeover volume of its
+// holder when a taker left one.
 void break_lock(HostConnector& connector, const HostTarget& host, const std::string& cluster,
                 std::chrono::milliseconds timeout);
 

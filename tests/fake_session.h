@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <set>
@@ -108,6 +109,9 @@ class FakeConnector : public HostConnector {
   std::set<std::string> fail;  // "host op" or "host op name": throw HostError
   std::chrono::milliseconds delay{0};
   std::map<std::string, std::chrono::milliseconds> slow;  // "host op name": this call is slow
+  // Called with "host op name" as each call begins, on the caller's thread, before the call
+  // acts: a test changes the hosts or holds a call back there. Set it before any call runs.
+  std::function<void(const std::string& call)> on_call;
   // Every call's begin and end in order ("begin hv1 delete_domain old", "end ..."): what ran
   // while something else was still running.
   std::vector<std::string> timeline;
@@ -133,6 +137,7 @@ inline FakeSession::Call::Call(FakeSession& s_, const std::string& op, const std
     : s(s_), op_(op + " " + name) {
   auto& c = s.c_;
   c.log(op, s.target_.name, name);
+  if (c.on_call) c.on_call(s.target_.name + " " + op + " " + name);
   {
     std::lock_guard<std::mutex> lock(c.mu);
     const int n = ++c.in_flight[s.target_.name];

@@ -14,7 +14,7 @@ class Scheduler {
   Scheduler(const TaskGraph& graph, const Limits& limits, const RunTask& run, EventSink& sink)
       : graph_(graph), limits_(limits), run_(run), sink_(sink), states_(graph.tasks.size()) {}
 
-  std::vector<TaskState> run() {
+  std::vector<TaskState> run(std::string* stopped) {
     std::map<std::size_t, std::thread> threads;
     std::unique_lock<std::mutex> lock(mu_);
     for (;;) {
@@ -35,6 +35,7 @@ class Scheduler {
     }
     lock.unlock();
     for (auto& [i, th] : threads) th.join();
+    if (stopped) *stopped = stopped_;
     return states_;
   }
 
@@ -47,6 +48,13 @@ class Scheduler {
       const Task& t = graph_.tasks[i];
       TaskState& s = states_[i];
       if (s.status != StepStatus::Pending) continue;
+      if (!stopped_.empty()) {
+        s.status = StepStatus::Skipped;
+        s.message = "skipped: the apply stopped at " + stopped_at_;
+        sink_.task_event(t, ExecEvent::Kind::Finished, s.status, s.message, 0);
+        progressed = true;
+        continue;
+      }
       bool ready = true;
       const Task* blocker = nullptr;
       StepStatus blocker_status = StepStatus::Pending;
@@ -104,8 +112,13 @@ class Scheduler {
     const auto start = Clock::now();
     StepStatus status = StepStatus::Ok;
     std::string message;
+    bool stops = false;
     try {
       message = run_(t);
+    } catch (const ApplyStopped& e) {
+      status = StepStatus::Failed;
+      message = e.what();
+      stops = true;
     } catch (const std::exception& e) {
       status = StepStatus::Failed;
       message = e.what();
@@ -115,6 +128,10 @@ class Scheduler {
     s.seconds = since(start);
     s.status = status;
     s.message = message;
+    if (stops && stopped_.empty()) {
+      stopped_ = message;
+      stopped_at_ = t.what + " " + t.address + (t.host.empty() ? "" : " on " + t.host);
+    }
     account(t, -1);
     sink_.task_event(t, ExecEvent::Kind::Finished, s.status, s.message, s.seconds);
     finished_.push_back(i);
@@ -130,14 +147,15 @@ class Scheduler {
   std::condition_variable cv_;
   int running_ = 0;
   std::vector<std::size_t> finished_;  // tasks whose thread is done but not joined yet
+  std::string stopped_, stopped_at_;  // the first ApplyStopped: why, and at which step
   std::map<std::string, int> running_host_, uploads_host_;
 };
 
 }  // namespace
 
 std::vector<TaskState> run_graph(const TaskGraph& graph, const Limits& limits, const RunTask& run,
-                                 EventSink& sink) {
-  return Scheduler(graph, limits, run, sink).run();
+                                 EventSink& sink, std::string* stopped) {
+  return Scheduler(graph, limits, run, sink).run(stopped);
 }
 
 }  // namespace kumo::exec

@@ -24,7 +24,14 @@ one NAT network, wait_for: cloud-init.
      machine (rewritten through libvirt, same length); an apply is refused naming it;
      `kumo force-unlock --auto-approve` removes the lock on every host; after the stopped apply
      is killed, an apply converges without meeting a lock.
-  4. destroy leaves nothing of the cluster on any host.
+  4. lock races: the lock is forged on every host as a stale holder's (this script's pid with
+     another start time: a pid reused since), and two applies are started at once: exactly one
+     takes it over and applies, the other exits 1 naming it, and the hosts end as one apply
+     makes them, no lock or takeover volume left. Then an apply (--parallelism 1, three live
+     updates) is stopped (SIGSTOP) after its first step, the lock is deleted by hand (virsh
+     vol-delete) and it is continued: it stops before its next change with the error naming the
+     host, exit 1; a rerun converges.
+  5. destroy leaves nothing of the cluster on any host.
 
 usage: fault_e2e.py path/to/kumo
 """
@@ -444,6 +451,8 @@ def main():
         for h in held:
             info, text = read_lock(h, raw=True)
             info["machine"] = "x"
+            if "machine_id" in info:              # another machine is another machine id
+                info["machine_id"] = "f" * len(info["machine_id"])
             new = json.dumps(info, separators=(",", ":"))
             body = text.rstrip("\0")
             other = other and len(new) <= len(body)
@@ -477,13 +486,98 @@ def main():
         check(re.search(r"^Used memory:\s+327680 KiB", dom, re.M) is not None, f"{i}: memory is 320 MiB now")
     converged("force-unlock")
 
-    # 4. destroy
+    # 4. lock races
+    lock_races(kumo, cfg, cfg_path, common, hv, work, lock_volumes, read_lock, audit)
+
+    # 5. destroy
     d = kumo("destroy", "--auto-approve")
     check(d.returncode == 0 and "Destroy complete" in d.stdout, f"destroy succeeds ({d.stderr.strip()[-300:]})")
     for h, u in hv.items():
         inv = inventory(u)
         left = [n for n in inv["domains"] + inv["networks"] + inv["volumes"] if CLUSTER in n]
         check(left == [], f"{h}: nothing of cluster {CLUSTER} is left, lock included ({left})")
+
+
+def first_line(path):
+    with open(path) as f:
+        return f.readline().strip()
+
+
+def forge_stale_lock(hv, work):
+    """Writes on every host a lock of this script's pid as if it had started at another time (a
+    pid reused since its holder died): stale by its run identity. Returns its JSON."""
+    with open("/proc/self/stat") as f:
+        start = int(f.read().rsplit(")", 1)[1].split()[19])     # field 22
+    holder = {"user": pwd.getpwuid(os.geteuid()).pw_name, "machine": socket.gethostname(),
+              "command": "kumo apply", "pid": os.getpid(), "since": "2026-01-01T00:00:00Z",
+              "token": os.urandom(16).hex(), "machine_id": first_line("/etc/machine-id"),
+              "boot_id": first_line("/proc/sys/kernel/random/boot_id"),
+              "pid_ns": os.readlink("/proc/self/ns/pid"), "start_time": start + 1}
+    body = json.dumps(holder)
+    path = os.path.join(work, "stale-lock.json")
+    with open(path, "w") as f:
+        f.write(body)
+    for u in hv.values():
+        virsh(u, "vol-create-as", "default", LOCK, str(len(body)), "--format", "raw")
+        virsh(u, "vol-upload", "--pool", "default", LOCK, path)
+    return holder
+
+
+def lock_races(kumo, cfg, cfg_path, common, hv, work, lock_volumes, read_lock, audit):
+    def lock_leftovers():
+        return [f"{h}: {v}" for h, u in hv.items() for v in inventory(u)["volumes"] if v.startswith(LOCK)]
+
+    # Two applies at once on a stale lock: exactly one wins.
+    cfg["defaults"]["memory"] = "352MiB"           # a live change on every VM
+    save(cfg, cfg_path)
+    stale = forge_stale_lock(hv, work)
+    check(lock_volumes() == sorted(hv) and read_lock("hv1").get("token") == stale["token"],
+          "a stale lock (this script's pid, another start time) is on every host")
+    t = time.monotonic()
+    racers = [Kumo([KUMO, "apply", *common, "--auto-approve"]) for _ in range(2)]
+    results = [r.finish(900) for r in racers]
+    timings["stale_lock_race_s"] = round(time.monotonic() - t, 1)
+    won = [i for i, r in enumerate(results) if r[0] == 0]
+    if check(len(won) == 1, f"two applies at once on a stale lock: exactly one proceeds (exits {[r[0] for r in results]})"):
+        winner, (_, wout, werr) = racers[won[0]], results[won[0]]
+        _, _, lerr = results[1 - won[0]]
+        check("Apply complete" in wout and "took over a stale lock" in werr and f"pid {stale['pid']}" in werr,
+              f"the winner took over the stale lock and applied ({werr.strip()[-300:]})")
+        check(results[1 - won[0]][0] == 1 and "is locked on host hv1 by" in lerr and f"pid {winner.pid}," in lerr
+              and step_lines(lerr) == [],
+              f"the other exits 1 naming the winner (pid {winner.pid}) and ran no step ({lerr.strip()[-300:]})")
+    check(lock_leftovers() == [], f"no lock or takeover volume is left ({lock_leftovers()})")
+    check_converged(kumo, "after the race the hosts are as one apply makes them: plan has no changes")
+    problems, _ = audit(final=True)
+    check(problems == [], f"after the race: full inventory, nothing duplicated ({problems})")
+
+    # The lock deleted by hand mid-apply: the apply stops before its next change.
+    cfg["defaults"]["memory"] = "384MiB"
+    save(cfg, cfg_path)
+    a = Kumo([KUMO, "apply", *common, "--auto-approve", "--parallelism", "1"])
+    line = a.wait_line(lambda l: re.match(r"^\s*ok\s+vm\.\S+ on \S+: update\b", l) is not None, timeout=300)
+    stopped = line is not None and a.alive()
+    if stopped:
+        os.kill(a.pid, signal.SIGSTOP)
+    for u in hv.values():
+        virsh(u, "vol-delete", "--pool", "default", LOCK, check_rc=False)
+    deleted = lock_volumes() == []
+    if stopped:
+        os.kill(a.pid, signal.SIGCONT)
+    check(stopped and deleted, f"the lock deleted by hand (virsh vol-delete) after the apply's first change ({line!r})")
+    rc, out, err = a.finish(600)
+    m = re.search(r'the lock of cluster "faultlab" on host (hv\d) was removed while this apply held it '
+                  r'\(kumo force-unlock\?\); stopped before update vm\.(\S+) on (hv\d)', err)
+    check(rc == 1 and m is not None and m.group(1) == m.group(3) and "Apply complete" not in out,
+          f"the apply stops before its next change, naming the host: exit {rc} ({err.strip()[-400:]})")
+    if m:
+        p, plan = plan_json(kumo)
+        pending = [c["address"] for c in plan["changes"]] if plan else []
+        check(f"vm.{m.group(2)}" in pending, f"vm.{m.group(2)} was not changed after the lock went ({pending})")
+    check(lock_leftovers() == [], f"no lock is left ({lock_leftovers()})")
+    r = kumo("apply", "--auto-approve")
+    check(r.returncode == 0 and "Apply complete" in r.stdout, f"a rerun finishes the apply ({r.stderr.strip()[-300:]})")
+    check_converged(kumo, "after the rerun plan has no changes")
 
 
 def teardown():

@@ -392,3 +392,112 @@ TEST_CASE("a lock whose fields have the wrong types is unreadable, not an except
   REQUIRE(locks.size() == 1);
   CHECK(locks[0].unreadable);
 }
+
+namespace {
+
+const StaleCheck kDeadIsStale = [](const LockHolder& h) { return h.token == kDead.token; };
+
+// Volumes of `host` whose name holds `part`.
+std::vector<std::string> volumes_with(Lab& lab, const std::string& host, const std::string& part) {
+  std::lock_guard<std::recursive_mutex> lock(lab.state_mu);
+  std::vector<std::string> out;
+  for (const auto& v : lab.host(host).volumes)
+    if (v.name.find(part) != std::string::npos) out.push_back(v.name);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("two kumos taking over one stale lock at once: exactly one wins", "[lock]") {
+  for (int round = 0; round < 20; ++round) {
+    INFO("round " << round);
+    Lab lab;
+    for (const auto& h : kHosts) plant(lab, h.name, kDead.to_json());
+    // No one deletes hv1's stale lock before both have read it there.
+    std::mutex mu;
+    std::set<std::thread::id> readers;
+    lab.connector.on_call = [&](const std::string& call) {
+      if (call == "hv1 read_volume " + kVolume) {
+        std::lock_guard<std::mutex> lock(mu);
+        readers.insert(std::this_thread::get_id());
+      }
+      if (call != "hv1 delete_volume " + kVolume) return;
+      const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+      while (std::chrono::steady_clock::now() < until) {
+        {
+          std::lock_guard<std::mutex> lock(mu);
+          if (readers.size() >= 2) return;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+    };
+    struct Taker {
+      const LockHolder& who;
+      std::unique_ptr<ClusterLock> lock;
+      std::string refused;
+      std::vector<std::string> warnings;
+    };
+    Taker takers[2] = {{kAlice, nullptr, "", {}}, {kCi, nullptr, "", {}}};
+    std::vector<std::thread> threads;
+    for (auto& t : takers) {
+      threads.emplace_back([&lab, &t] {
+        try {
+          t.lock = take(lab, t.who, t.warnings, kHosts, kDeadIsStale);
+        } catch (const LockHeld& e) {
+          t.refused = e.what();
+        }
+      });
+    }
+    for (auto& th : threads) th.join();
+    REQUIRE(readers.size() == 2);
+    REQUIRE((takers[0].lock != nullptr) != (takers[1].lock != nullptr));
+    const Taker& winner = takers[0].lock ? takers[0] : takers[1];
+    const Taker& loser = takers[0].lock ? takers[1] : takers[0];
+    CHECK_THAT(loser.refused, Catch::StartsWith("cluster \"fest\" is locked on host hv1 by " +
+                                                winner.who.describe() + "; nothing was changed"));
+    for (const char* h : {"hv1", "hv2", "hv3"}) {
+      CHECK(token_on(lab, h) == winner.who.token);
+      CHECK(volumes_with(lab, h, ".takeover-").empty());
+    }
+    // Every host but one the winner created itself after the loser's back-off took over.
+    CHECK(winner.warnings.size() >= 2);
+    for (const auto& w : winner.warnings) CHECK_THAT(w, Catch::Contains("took over a stale lock"));
+    CHECK(loser.warnings.empty());
+  }
+}
+
+TEST_CASE("a takeover whose taker died midway is waited for, then refused naming it", "[lock]") {
+  Lab lab;
+  plant(lab, "hv1", kDead.to_json());
+  const std::string takeover = takeover_volume_name("fest", kDead);
+  plant(lab, "hv1", kCi.to_json(), takeover);
+  std::vector<std::string> warnings;
+  CHECK_THROWS_MATCHES(
+      take(lab, kAlice, warnings, kHosts, kDeadIsStale), LockHeld,
+      Catch::Message("cluster \"fest\" is locked on host hv1 by " + kDead.describe() +
+                     ", a stale lock whose takeover by " + kCi.describe() +
+                     " did not finish (volume " + takeover +
+                     " in pool \"default\"); nothing was changed. If that kumo is gone: kumo "
+                     "force-unlock"));
+  CHECK(token_on(lab, "hv1") == "tok-dead");
+  CHECK(lab.connector.count("hv1 delete_volume") == 0);
+  // force-unlock sees it, and removes the lock and the takeover volume.
+  const auto locks = read_locks(lab.connector, targets({"hv1"}), "fest", kTimeout);
+  REQUIRE(locks[0].taker);
+  CHECK(locks[0].taker->token == "tok-b");
+  break_lock(lab.connector, kHosts[0], "fest", kTimeout);
+  CHECK(volumes_with(lab, "hv1", "kumo-lock_fest").empty());
+  CHECK(take(lab, kAlice, warnings, kHosts, kDeadIsStale));
+}
+
+TEST_CASE("a takeover volume is named after the stale holder's token", "[lock]") {
+  LockHolder h = kDead;
+  h.token = "0123456789abcdef0123456789abcdef";
+  CHECK(takeover_volume_name("fest", h) == "kumo-lock_fest.takeover-0123456789abcdef");
+  // A token kumo did not write is hashed: still one name per holder, still a valid name.
+  const std::string odd = takeover_volume_name("fest", kDead);
+  CHECK(odd.rfind("kumo-lock_fest.takeover-", 0) == 0);
+  CHECK(odd.size() == std::string("kumo-lock_fest.takeover-").size() + 16);
+  CHECK(odd == takeover_volume_name("fest", kDead));
+  CHECK(odd != takeover_volume_name("fest", kCi));
+}

@@ -1,0 +1,139 @@
+// The cluster lock during an apply (ClusterLock::verify as the executor's before_change): a
+// lock removed or replaced on a host stops the apply before its next change there, and a host
+// the lock left out (unreachable when it was taken) is never changed in that run.
+#include <catch2/catch.hpp>
+
+#include "planner/lock.h"
+#include "providers/ownership.h"
+#include "tests/exec_fixture.h"
+
+using namespace kumo;
+using namespace kumo::test;
+
+namespace {
+
+constexpr std::chrono::milliseconds kTimeout{100};
+const LockHolder kMe{"alice", "laptop", "kumo apply", 100, "2026-11-26T10:00:00Z", "tok-a"};
+const LockHolder kOther{"ci", "runner", "kumo apply", 200, "2026-11-26T10:00:05Z", "tok-b"};
+
+std::vector<HostTarget> hosts_of(const ClusterConfig& cfg) {
+  std::vector<HostTarget> out;
+  for (const auto& h : cfg.hosts) out.push_back({h.name, h.uri, h.pool});
+  return out;
+}
+
+ExecOptions guarded_by(const ClusterLock& lock) {
+  ExecOptions opts;
+  opts.parallelism = 1;  // one step after the other: "the next change" is well defined
+  opts.before_change = [&lock](const std::string& host, HostSession& s) { lock.verify(host, s); };
+  return opts;
+}
+
+// Calls made on `host` from the index `from` of the call log on.
+std::vector<std::string> calls_on(Lab& lab, const std::string& host, std::size_t from) {
+  std::vector<std::string> out;
+  const auto all = lab.connector.calls();
+  for (std::size_t i = from; i < all.size(); ++i)
+    if (all[i].rfind(host + " ", 0) == 0) out.push_back(all[i]);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("a lock removed or replaced mid-apply stops the apply before its next change", "[lock]") {
+  Lab lab;
+  auto text = kCluster;
+  REQUIRE(lab.apply(lab.plan(config(text))).success());
+  text.replace(text.find("count: 3"), 8, "count: 1");  // web-1 (hv2) and web-2 (hv3) go
+  const auto cfg = config(text);
+  const Plan plan = lab.plan(cfg);
+  std::vector<std::string> warnings;
+  auto lock =
+      ClusterLock::acquire(lab.connector, hosts_of(cfg), "fest", kMe, kTimeout, {}, warnings);
+  REQUIRE(lock);
+  const bool replace = GENERATE(false, true);
+  // As the first VM is deleted, its host's lock is removed by hand (virsh vol-delete), or
+  // removed and taken by another kumo.
+  std::string host;
+  std::size_t mark = 0;
+  lab.connector.on_call = [&](const std::string& call) {
+    if (!host.empty() || call.find(" delete_domain ") == std::string::npos) return;
+    host = call.substr(0, call.find(' '));
+    mark = lab.connector.calls().size();
+    std::lock_guard<std::recursive_mutex> state(lab.state_mu);
+    std::erase_if(lab.host(host).volumes,
+                  [](const ObservedVolume& v) { return v.name == "kumo-lock_fest"; });
+    if (replace) {
+      lab.add_volume(host, "kumo-lock_fest", 100);
+      std::lock_guard<std::mutex> contents(lab.connector.mu);
+      lab.connector.contents[host + "/kumo-lock_fest"] = kOther.to_json();
+    }
+  };
+  const ExecResult r = lab.apply(plan, guarded_by(*lock));
+  INFO(failures(r));
+  REQUIRE_FALSE(host.empty());
+  const std::string what = "the lock of cluster \"fest\" on host " + host;
+  CHECK_THAT(r.stopped,
+             Catch::StartsWith(what + (replace ? " was taken from this apply while it ran: it is "
+                                                 "held by " +
+                                                     kOther.describe() + " now"
+                                               : " was removed while this apply held it (kumo "
+                                                 "force-unlock?)")) &&
+                 Catch::Contains("; stopped before delete volume.") &&
+                 Catch::EndsWith(" on " + host + " (no step started after it)"));
+  CHECK_FALSE(r.success());
+  // Nothing changed on that host after its lock went but what the step in flight did (the
+  // domain's serial log goes with it): the check read the lock, and the disks are still there.
+  int in_flight = 0;
+  for (const auto& c : calls_on(lab, host, mark)) {
+    const bool serial_log = c.rfind(host + " delete_volume kumo_fest_", 0) == 0 &&
+                            c.find("_serial.log") != std::string::npos;
+    in_flight += serial_log ? 1 : 0;
+    CHECK((c == host + " read_volume kumo-lock_fest" || serial_log));
+  }
+  CHECK(in_flight == 1);
+  // One step failed (the one the check came before); none started after it.
+  CHECK(r.count(StepStatus::Failed) == 1);
+  bool after = false;
+  for (const auto& s : r.steps) {
+    if (after) CHECK_THAT(s.message, Catch::StartsWith("skipped: the apply stopped at delete"));
+    after = after || s.status == StepStatus::Failed;
+  }
+  CHECK(r.count(StepStatus::Skipped) >= 1);
+  // The lock there is not this run's: release leaves it alone and says so.
+  CHECK(lock->release().size() == 1);
+}
+
+TEST_CASE("a host left out of the lock is not changed in that run", "[lock]") {
+  Lab lab;
+  const auto cfg = config(kCluster);
+  lab.unreachable.insert("hv2");
+  std::vector<std::string> warnings;
+  auto lock =
+      ClusterLock::acquire(lab.connector, hosts_of(cfg), "fest", kMe, kTimeout, {}, warnings);
+  REQUIRE(lock);
+  lab.unreachable.clear();  // back by the time the hosts are read
+  const Plan plan = lab.plan(cfg);
+  ExecOptions opts = guarded_by(*lock);
+  opts.parallelism = 10;
+  const ExecResult r = lab.apply(plan, opts);
+  INFO(failures(r));
+  CHECK(r.stopped.empty());
+  for (const auto& s : r.steps) {
+    if (s.host != "hv2") {
+      CHECK(s.status == StepStatus::Ok);
+    } else if (s.status == StepStatus::Failed) {
+      CHECK(s.message ==
+            "host hv2: not locked by this run (it could not be reached when the lock of cluster "
+            "\"fest\" was taken), so it is not changed now; once it answers, run kumo apply again");
+    } else {
+      CHECK(s.status == StepStatus::Skipped);
+    }
+  }
+  for (const auto& c : calls_on(lab, "hv2", 0)) {
+    INFO(c);
+    CHECK((c.find(" connect") != std::string::npos || c.find(" read_volume") != std::string::npos));
+  }
+  CHECK(lab.connector.count("hv1 define_domain") == 1);
+  CHECK(lab.connector.count("hv3 define_domain") == 1);
+}
