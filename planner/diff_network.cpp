@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "planner/differ_internal.h"
+#include "providers/ownership.h"
 
 namespace kumo::differ {
 namespace {
@@ -94,6 +95,20 @@ void Differ::diff_network(const DesiredNetwork& net) {
     return;
   }
   const ObservedNetwork& o = *it->second;
+  if (!ours(idx, o)) {
+    // The reserved name alone proves nothing: kumo never adopts a network it has no record of.
+    const DesiredHost* dh = desired_.find_host(net.host);
+    const std::string pool = dh ? dh->pool : "default";
+    const std::string record = network_record_name(desired_.cluster, o.uuid);
+    result_.errors.error(
+        {}, "host \"" + net.host + "\": network " + o.name + " (UUID " + o.uuid +
+                ") has the name kumo reserves for network." + net.name +
+                ", but kumo has no record of making it (no volume " + record +
+                " in storage pool \"" + pool + "\"); kumo never adopts it: remove or rename it, " +
+                "or, if this cluster's kumo made it before it kept records, record it on the " +
+                "host: virsh vol-create-as " + pool + " " + record + " 0");
+    return;
+  }
   c.observed = ObservedRef{o.name, o.uuid, "", o.active ? "active" : "inactive", 0};
   auto forces = [&](const std::string& name, Value before, Value after) {
     if (before == after) return;

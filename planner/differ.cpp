@@ -93,6 +93,7 @@ Differ::Differ(const DesiredCluster& desired, const std::vector<ObservedHost>& o
     for (const auto& v : h.volumes) {
       if (v.pool == pool) idx.volumes[v.name] = &v;
     }
+    idx.network_records = recorded_network_uuids(h.volumes, pool, desired.cluster);
     hosts_[h.host] = idx;
   }
 }
@@ -210,7 +211,7 @@ void Differ::find_orphans() {
       }
     }
     for (const auto& [name, n] : idx.networks) {
-      if (ours(n->owner) && !wanted_networks.count(host + "/" + name)) delete_network(idx, *n);
+      if (ours(idx, *n) && !wanted_networks.count(host + "/" + name)) delete_network(idx, *n);
     }
     // Volumes no domain accounts for: left by an interrupted apply or a removed VM.
     for (const auto& [name, v] : idx.volumes) {

@@ -17,6 +17,7 @@ struct HostIndex {
   std::map<std::string, const ObservedDomain*> domains;
   std::map<std::string, const ObservedNetwork*> networks;
   std::map<std::string, const ObservedVolume*> volumes;  // in the host's kumo pool
+  std::set<std::string> network_records;  // UUIDs of the networks kumo made for this cluster
 };
 
 inline AttributeChange attr(std::string name, Value before, Value after) {
@@ -50,6 +51,10 @@ class Differ {
 
  private:
   bool ours(const std::optional<Ownership>& o) const { return o && o->cluster == desired_.cluster; }
+  // A network is this cluster's by its reserved name and the record kumo keeps of making it.
+  bool ours(const HostIndex& idx, const ObservedNetwork& n) const {
+    return ours(n.owner) && idx.network_records.count(n.uuid) > 0;
+  }
   std::vector<std::string> running_vms_on(const HostIndex& idx,
                                           const std::string& libvirt_network) const;
 

@@ -11,6 +11,7 @@
 #include <stdexcept>
 #include <variant>
 
+#include "planner/plan_check.h"
 #include "providers/ownership.h"
 
 namespace kumo {
@@ -316,10 +317,6 @@ HostReport host_from_json(const json& j) {
   return h;
 }
 
-bool is_hex(const std::string& s) {
-  return !s.empty() && s.find_first_not_of("0123456789abcdef") == std::string::npos;
-}
-
 json image_to_json(const ImagePlan& im) {
   return {{"name", im.name},
           {"source", im.source},
@@ -349,9 +346,7 @@ ImagePlan image_from_json(const json& j) {
   j.at("present_on").get_to(im.present_on);
   j.at("partial_on").get_to(im.partial_on);
   // A checksum names a volume and a cache file: hex digits only, nothing that reads as a path.
-  const auto colon = im.checksum.find(':');
-  if (!im.checksum.empty() &&
-      (colon == std::string::npos || !is_hex(im.checksum.substr(colon + 1))))
+  if (!im.checksum.empty() && !is_checksum_text(im.checksum))
     throw std::invalid_argument("image " + im.name + ": bad checksum " + json(im.checksum).dump());
   return im;
 }
@@ -392,6 +387,10 @@ std::optional<images::ImageSource> image_source_from_json(const json& j, std::st
     c.name = j.at("name").get<std::string>();
     c.checksum_none = j.value("checksum_none", false);
     const std::string format = j.value("format", "auto");
+    if (format != "qcow2" && format != "raw" && format != "auto") {
+      *error = "image " + c.name + ": unknown format " + json(format).dump();
+      return std::nullopt;
+    }
     c.format = format == "qcow2" ? images::ImageFormat::Qcow2
                : format == "raw" ? images::ImageFormat::Raw
                                  : images::ImageFormat::Auto;
@@ -403,9 +402,8 @@ std::optional<images::ImageSource> image_source_from_json(const json& j, std::st
       const std::string text = j["checksum"].get<std::string>();
       const auto colon = text.find(':');
       const std::string algo = text.substr(0, colon);
-      if (colon == std::string::npos || (algo != "sha256" && algo != "sha512") ||
-          !is_hex(text.substr(colon + 1))) {
-        *error = "image " + c.name + ": bad checksum " + text;
+      if (!is_checksum_text(text)) {
+        *error = "image " + c.name + ": bad checksum " + json(text).dump();
         return std::nullopt;
       }
       c.checksum = Checksum{algo == "sha256" ? ChecksumAlgo::Sha256 : ChecksumAlgo::Sha512,
@@ -444,6 +442,7 @@ std::optional<Plan> plan_from_json(const json& doc, std::string* error) {
     }
     where = "";
     for (const auto& im : doc.at("images")) p.images.push_back(image_from_json(im));
+    check_plan_fields(p);
     return p;
   } catch (const std::exception& e) {
     *error = std::string("saved plan is damaged") + where + ": " + e.what();

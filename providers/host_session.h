@@ -53,7 +53,8 @@ struct NetworkHostsChange {
 };
 
 struct NetworkSpec {
-  std::string name;     // kumo_<cluster>_<net> (the name is the ownership mark)
+  std::string name;     // kumo_<cluster>_<net> (the name is half of the ownership mark)
+  std::string uuid;     // "" lets libvirt choose; kumo records the one it gives (ownership.h)
   std::string mode;     // nat | route | isolated | bridge
   std::string bridge;   // the bridge libvirt creates (kb-...), or the host's (mode bridge)
   std::string address;  // the host's address on it, "10.20.0.1" ("" for bridge mode)

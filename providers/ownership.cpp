@@ -75,6 +75,27 @@ bool is_lock_volume(const std::string& volume_name) {
   return volume_name.rfind(std::string(kOwnerPrefix) + "-lock_", 0) == 0;
 }
 
+std::string network_record_name(const std::string& cluster, const std::string& uuid) {
+  return std::string(kOwnerPrefix) + "-net_" + cluster + "_" + uuid;
+}
+
+std::optional<std::string> recorded_network_uuid(const std::string& volume_name,
+                                                 const std::string& cluster) {
+  const std::string prefix = network_record_name(cluster, "");
+  if (volume_name.size() <= prefix.size() || volume_name.rfind(prefix, 0) != 0) return std::nullopt;
+  return volume_name.substr(prefix.size());
+}
+
+std::set<std::string> recorded_network_uuids(const std::vector<ObservedVolume>& volumes,
+                                             const std::string& pool, const std::string& cluster) {
+  std::set<std::string> out;
+  for (const auto& v : volumes) {
+    if (v.pool != pool) continue;
+    if (auto uuid = recorded_network_uuid(v.name, cluster)) out.insert(*uuid);
+  }
+  return out;
+}
+
 std::optional<Ownership> network_owner(const std::string& libvirt_name) {
   std::string cluster, rest;
   if (!split_reserved(libvirt_name, cluster, rest)) return std::nullopt;

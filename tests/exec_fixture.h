@@ -103,6 +103,23 @@ struct Lab : FakeProvider {
     return *r.plan;
   }
 
+  // Networks get random UUIDs when apply makes them; golden renderings want the same text every
+  // run: each network's UUID becomes uuid-<name>, and kumo's record of it follows.
+  void stable_network_uuids(const std::string& cluster) {
+    std::lock_guard<std::recursive_mutex> lock(state_mu);
+    for (const char* h : {"hv1", "hv2", "hv3"}) {
+      for (auto& n : host(h).networks) {
+        const std::string stable = "uuid-" + n.name;
+        for (auto& v : host(h).volumes) {
+          if (v.name != network_record_name(cluster, n.uuid)) continue;
+          v.name = network_record_name(cluster, stable);
+          v.path = "/pool/" + std::string(h) + "/" + v.name;
+        }
+        n.uuid = stable;
+      }
+    }
+  }
+
   ExecResult apply(const Plan& p, ExecOptions opts = {}, std::vector<ExecEvent>* events = nullptr) {
     opts.poll = std::chrono::milliseconds(1);
     std::mutex mu;

@@ -275,6 +275,7 @@ inline void FakeSession::define_network(const NetworkSpec& spec) {
   std::lock_guard<std::recursive_mutex> lock(c_.provider.state_mu);
   if (network(spec.name)) throw HostError("host " + target_.name + ": network exists");
   ObservedNetwork& n = c_.provider.add_network(target_.name, spec.name);
+  if (!spec.uuid.empty()) n.uuid = spec.uuid;
   n.forward_mode = spec.mode == "isolated" ? "" : spec.mode;
   n.bridge = spec.bridge;
   n.ip = spec.address;

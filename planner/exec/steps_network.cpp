@@ -1,9 +1,16 @@
 // Network steps: defined (or redefined) whole, or changed live: DHCP and DNS host entries are
 // updated in the running network so guests keep their leases and links. Read back after.
+// A network kumo makes gets a UUID chosen here, recorded on the host (ownership.h) before the
+// network is defined with it: an apply cut short leaves at worst a record of nothing, never a
+// network kumo would not recognise as its own.
 #include <algorithm>
+#include <cstdio>
+#include <random>
 #include <set>
 
 #include "planner/exec/steps.h"
+#include "planner/exec/verify.h"
+#include "providers/ownership.h"
 
 namespace kumo::exec {
 namespace {
@@ -71,6 +78,44 @@ void verify_network(ExecContext& ctx, const std::string& host, HostSession& s,
   if (!diffs.empty()) throw HostError(what + " read back differs: " + join(diffs));
 }
 
+// A random (version 4) UUID.
+std::string new_uuid() {
+  std::random_device rd;
+  unsigned char b[16];
+  for (auto& x : b) x = static_cast<unsigned char>(rd());
+  b[6] = static_cast<unsigned char>((b[6] & 0x0f) | 0x40);
+  b[8] = static_cast<unsigned char>((b[8] & 0x3f) | 0x80);
+  char out[37];
+  std::snprintf(out, sizeof out,
+                "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
+                b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
+                b[15]);
+  return out;
+}
+
+// Records the network's UUID on the host, then defines it with that UUID.
+void define_recorded(ExecContext& ctx, const std::string& host, HostSession& s,
+                     const NetworkSpec& wanted) {
+  NetworkSpec spec = wanted;
+  spec.uuid = new_uuid();
+  const std::string record = network_record_name(ctx.plan().cluster, spec.uuid);
+  bool created = false;
+  {
+    std::lock_guard<std::mutex> lock(ctx.pool_mutex(host));
+    created = s.create_volume_exclusive(record, "");
+  }
+  if (!created)
+    throw HostError(ctx.label(host) + ": volume " + record + " exists already; plan again");
+  s.define_network(spec);
+}
+
+// Deletes a network verified as this cluster's, then kumo's record of it.
+void delete_recorded(ExecContext& ctx, const std::string& host, HostSession& s,
+                     const ObservedNetwork& net) {
+  s.delete_network(net.name);
+  ctx.delete_volume(host, network_record_name(ctx.plan().cluster, net.uuid));
+}
+
 }  // namespace
 
 std::string apply_network(ExecContext& ctx, const Task& t) {
@@ -78,6 +123,8 @@ std::string apply_network(ExecContext& ctx, const Task& t) {
   const NetworkSpec& spec = *c.network();
   HostSession& s = ctx.session(c.host);
   if (c.action == Action::Update) {
+    if (!verified_network(ctx, c, spec.name))
+      throw HostError(ctx.label(c.host) + ": network " + spec.name + " is gone; plan again");
     s.start_network(spec.name, true);
     const auto now = s.network(spec.name);
     if (!now)
@@ -85,8 +132,13 @@ std::string apply_network(ExecContext& ctx, const Task& t) {
     const NetworkHostsChange change = host_entries_change(spec, *now);
     if (!change.empty()) s.update_network_hosts(spec.name, change);
   } else {
-    if (c.action == Action::Replace) s.delete_network(spec.name);
-    s.define_network(spec);
+    if (c.action == Action::Replace) {
+      if (const auto old = verified_network(ctx, c, spec.name))
+        delete_recorded(ctx, c.host, s, *old);
+    } else {
+      require_no_network(ctx, c, spec.name);
+    }
+    define_recorded(ctx, c.host, s, spec);
   }
   verify_network(ctx, c.host, s, spec);
   return "";
@@ -95,7 +147,8 @@ std::string apply_network(ExecContext& ctx, const Task& t) {
 std::string delete_network(ExecContext& ctx, const Task& t) {
   const std::string name = t.change->observed_name();
   HostSession& s = ctx.session(t.host);
-  s.delete_network(name);
+  if (const auto net = verified_network(ctx, *t.change, name))
+    delete_recorded(ctx, t.host, s, *net);
   if (s.network(name))
     throw HostError(ctx.label(t.host) + ": network " + name + " is still there after deleting it");
   return "";

@@ -4,6 +4,7 @@
 #include <set>
 
 #include "planner/exec/steps.h"
+#include "planner/exec/verify.h"
 #include "providers/ownership.h"
 
 namespace kumo::exec {
@@ -154,7 +155,7 @@ void check_live_size(ExecContext& ctx, const ResourceChange& c) {
 std::string delete_vm(ExecContext& ctx, const Task& t) {
   const std::string name = t.change->observed_name();
   HostSession& s = ctx.session(t.host);
-  s.delete_domain(name);
+  if (verified_domain(ctx, *t.change, name)) s.delete_domain(name);
   if (s.domain(name))
     throw HostError(ctx.label(t.host) + ": domain " + name + " is still there after deleting it");
   ctx.delete_volume(t.host, serial_log_name(ctx.plan().cluster, t.change->address.name));
@@ -162,19 +163,24 @@ std::string delete_vm(ExecContext& ctx, const Task& t) {
 }
 
 std::string remove_old_vm(ExecContext& ctx, const Task& t) {
-  ctx.session(t.host).delete_domain(t.change->vm()->name);
+  const std::string& name = t.change->vm()->name;
+  if (verified_domain(ctx, *t.change, name)) ctx.session(t.host).delete_domain(name);
   return "";
 }
 
 std::string shutdown_vm(ExecContext& ctx, const Task& t) {
+  const std::string& name = t.change->vm()->name;
+  if (!verified_domain(ctx, *t.change, name))
+    throw HostError(ctx.label(t.host) + ": domain " + name + " is gone; plan again");
   const auto timeout = ctx.options().shutdown_timeout;
-  const bool graceful = ctx.session(t.host).shutdown_domain(t.change->vm()->name, timeout);
+  const bool graceful = ctx.session(t.host).shutdown_domain(name, timeout);
   return graceful ? ""
                   : "forced off: the guest did not power off within " +
                         std::to_string(timeout.count()) + " s";
 }
 
 std::string define_vm(ExecContext& ctx, const Task& t) {
+  require_no_domain(ctx, *t.change, t.change->vm()->name);
   define(ctx, *t.change);
   return "";
 }
@@ -186,7 +192,7 @@ std::string update_vm(ExecContext& ctx, const Task& t) {
   const ResourceChange& c = *t.change;
   const VmPayload& vm = *c.vm();
   HostSession& s = ctx.session(c.host);
-  const auto dom = s.domain(vm.name);
+  const auto dom = verified_domain(ctx, c, vm.name);
   if (!dom) throw HostError(ctx.label(c.host) + ": domain " + vm.name + " is gone; plan again");
   std::vector<std::string> done;
   if (dom->active && !c.steps.shutdown && vm.running) {
@@ -210,6 +216,9 @@ std::string update_vm(ExecContext& ctx, const Task& t) {
 std::string start_vm(ExecContext& ctx, const Task& t) {
   const std::string& name = t.change->vm()->name;
   HostSession& s = ctx.session(t.host);
+  // An existing VM restarted in place must still be the one planned; a new one was just defined.
+  if (t.change->action == Action::Update && !verified_domain(ctx, *t.change, name))
+    throw HostError(ctx.label(t.host) + ": domain " + name + " is gone; plan again");
   s.start_domain(name);
   const auto dom = s.domain(name);
   if (!dom || !dom->active)

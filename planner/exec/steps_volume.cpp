@@ -3,12 +3,14 @@
 #include <cstring>
 
 #include "planner/exec/steps.h"
+#include "planner/exec/verify.h"
 #include "providers/seed/seed_iso.h"
 
 namespace kumo::exec {
 
 std::string delete_volume(ExecContext& ctx, const Task& t) {
-  ctx.delete_volume(t.host, t.change->observed_name());
+  const std::string name = t.change->observed_name();
+  if (verified_volume(ctx, *t.change, name)) ctx.delete_volume(t.host, name);
   return "";
 }
 
@@ -22,9 +24,10 @@ std::string create_root(ExecContext& ctx, const Task& t) {
   }
   const std::uint64_t size = std::max(base->virtual_size, p.size.value_or(0));
   HostSession& s = ctx.session(k.host);
+  const bool recreate = t.recreate && verified_volume(ctx, k, p.name);
   {
     std::lock_guard<std::mutex> lock(ctx.pool_mutex(k.host));
-    if (t.recreate) s.delete_volume(p.name);
+    if (recreate) s.delete_volume(p.name);
     s.create_volume(VolumeSpec{p.name, size, "qcow2", base->path, base->format});
   }
   const auto v = s.volume(p.name);
@@ -45,7 +48,7 @@ std::string upload_seed(ExecContext& ctx, const Task& t) {
   const std::string iso =
       seed::build_nocloud_seed(docs.user_data, docs.meta_data, docs.network_config);
   HostSession& s = ctx.session(k.host);
-  if (t.recreate) ctx.delete_volume(k.host, p.name);
+  if (t.recreate && verified_volume(ctx, k, p.name)) ctx.delete_volume(k.host, p.name);
   std::size_t pos = 0;
   s.upload_volume(p.name, iso.size(),
                   [&](char* buf, std::size_t max) {
@@ -88,7 +91,7 @@ std::string grow_disk(ExecContext& ctx, const Task& t) {
   const std::string& domain = k.address.parent;  // the VM instance: its domain's name
   const std::uint64_t size = p.size.value_or(0);
   HostSession& s = ctx.session(k.host);
-  const auto vol = s.volume(p.name);
+  const auto vol = verified_volume(ctx, k, p.name);
   if (!vol) throw HostError(ctx.label(k.host) + ": volume " + p.name + " is gone; plan again");
   if (vol->capacity > size) {
     throw HostError(ctx.label(k.host) + ": volume " + p.name + " is larger than planned (" +

@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "planner/exec/steps.h"
+#include "planner/exec/verify.h"
 #include "providers/guest.h"
 #include "providers/ownership.h"
 
@@ -99,6 +100,7 @@ std::string wait_vm(ExecContext& ctx, const Task& t) {
     throw HostError(msg);
   }
   // Seen ready: recorded on the domain, so an interrupted apply is told from a finished one.
+  require_our_domain(ctx, c, vm.name);  // never marks a domain that is not this VM
   s.set_domain_owner(vm.name,
                      Ownership{ctx.plan().cluster, c.address.str(), vm.spec_hash, vm.record, true});
   VmOutcome out;

@@ -104,6 +104,7 @@ bool LibvirtSession::create_volume_exclusive(const std::string& name, const std:
     }
     fail_because("creating " + volume_label(name), error.message);
   }
+  if (content.empty()) return true;  // a marker: nothing to write, no stream needed
   try {
     const StreamHandle stream(virStreamNew(conn_.get(), 0));
     const std::string what = "writing " + volume_label(name);

@@ -141,6 +141,7 @@ std::string network_xml(const NetworkSpec& spec) {
   pugi::xml_document doc;
   auto network = add(doc, "network");
   add_text(network, "name", spec.name);
+  if (!spec.uuid.empty()) add_text(network, "uuid", spec.uuid);
   if (spec.mode == "bridge") {
     // The host's own bridge: libvirt only hands guests to it (no addresses, DHCP or DNS).
     set(add(network, "forward"), "mode", "bridge");

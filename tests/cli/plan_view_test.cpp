@@ -67,6 +67,7 @@ Plan sample_plan() {
   const ExecResult applied = p.apply(p.plan(load(kBefore)));
   INFO(test::failures(applied));
   REQUIRE(applied.success());
+  p.stable_network_uuids("fest");
   auto r = make_plan(expand(load(kAfter)), p, {});
   REQUIRE(r.plan.has_value());
   return *r.plan;

@@ -26,6 +26,9 @@ TEST_CASE("a saved plan reads back exactly, is private, and other files are refu
   VmPayload vm;
   vm.name = "web";
   vm.record.image = "deb";
+  vm.memory = 512ull << 20;
+  vm.root_volume = "kumo_fest_web_root.qcow2";
+  vm.seed_volume = "kumo_fest_web_seed.iso";
   vm.data_disks = {{"pg", "kumo_fest_web_data-pg.qcow2"}};
   vm.nics = {{"kumo_fest_front", "", "52:54:00:00:00:01"}};
   c.desired = vm;
@@ -46,6 +49,7 @@ TEST_CASE("a saved plan reads back exactly, is private, and other files are refu
   REQUIRE(::stat(path.c_str(), &st) == 0);
   CHECK((st.st_mode & 0777) == 0600);
   auto back = load_plan(path, &error);
+  INFO(error);
   REQUIRE(back.has_value());
   CHECK(plan_to_json(*back) == plan_to_json(p));
 
