@@ -8,6 +8,8 @@
 
 #include <libvirt/virterror.h>
 
+#include "providers/redact.h"
+
 namespace kumo::libvirt {
 namespace {
 
@@ -149,15 +151,7 @@ std::string host_label(const HostTarget& host) {
 }
 
 std::string redact_uri(const std::string& uri) {
-  const auto scheme_end = uri.find("://");
-  if (scheme_end == std::string::npos) return uri;
-  const auto authority = scheme_end + 3;
-  const auto at = uri.find('@', authority);
-  const auto slash = uri.find('/', authority);
-  if (at == std::string::npos || (slash != std::string::npos && at > slash)) return uri;
-  const auto colon = uri.find(':', authority);
-  if (colon == std::string::npos || colon > at) return uri;
-  return uri.substr(0, colon + 1) + "***" + uri.substr(at);
+  return redact_host_uri(uri);
 }
 
 std::string describe_open_error(const HostTarget& host, const LibvirtError& error) {

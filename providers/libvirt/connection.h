@@ -48,7 +48,7 @@ std::string describe_timeout(const HostTarget& host, std::chrono::milliseconds t
 // "host hv1 (qemu+ssh://root@hv1/system)": how every message about a host begins.
 std::string host_label(const HostTarget& host);
 
-// The URI as shown in messages, with any password in it replaced by "***".
+// The URI as shown in messages, with any password in it replaced (redact_host_uri).
 std::string redact_uri(const std::string& uri);
 
 }  // namespace kumo::libvirt
