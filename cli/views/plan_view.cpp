@@ -6,6 +6,8 @@
 #include <sstream>
 #include <variant>
 
+#include "providers/redact.h"
+
 namespace kumo::views {
 namespace {
 
@@ -206,7 +208,7 @@ std::string render_human(const Plan& plan, const ViewOptions& o) {
     bool first = true;
     for (const auto& c : plan.changes) {
       if (c.host != h.name) continue;
-      if (first) out << "\nhost " << h.name << " (" << h.uri << ")\n";
+      if (first) out << "\nhost " << h.name << " (" << redact_host_uri(h.uri) << ")\n";
       first = false;
       render_change(out, c, o, !c.parent || *c.parent == c.address ? "  " : "      ");
     }
@@ -231,7 +233,7 @@ nlohmann::ordered_json render_json(const Plan& plan, const ViewOptions& o) {
   out["hosts"] = oj::array();
   for (const auto& h : plan.hosts) {
     out["hosts"].push_back({{"name", h.name},
-                            {"uri", h.uri},
+                            {"uri", redact_host_uri(h.uri)},
                             {"reachable", h.reachable},
                             {"skipped", h.skipped},
                             {"error", h.error},
