@@ -18,6 +18,7 @@
 #include "providers/images/fetch.h"
 #include "providers/libvirt/libvirt_provider.h"
 #include "providers/ownership.h"
+#include "providers/redact.h"
 
 namespace kumo::cli {
 namespace {
@@ -38,7 +39,7 @@ std::vector<CachedImage> cache_entries(const std::string& dir) {
       std::ifstream in(e.path().string() + ".json");
       json meta = json::parse(in, nullptr, false);
       if (meta.is_object()) {
-        c.source = meta.value("source", "");
+        c.source = redact_url(meta.value("source", ""));  // older kumo stored it as written
         c.format = meta.value("format", "");
         c.fetched_at = meta.value("fetched_at", "");
       }

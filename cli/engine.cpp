@@ -32,12 +32,26 @@ std::string CacheArgs::resolve(std::string* error) const {
   return d;
 }
 
+namespace {
+
+// What the environment says about downloads (fetch_options): CA file, stall time.
+std::optional<images::FetchOptions> fetch_options(const std::string& cache_dir,
+                                                  std::string* error) {
+  std::map<std::string, std::string> env;
+  for (const char* key : {"CURL_CA_BUNDLE", "SSL_CERT_FILE", "KUMO_DOWNLOAD_STALL_SECONDS"}) {
+    if (const char* v = std::getenv(key)) env[key] = v;
+  }
+  return images::fetch_options(cache_dir, env, error);
+}
+
+}  // namespace
+
 ImageResolver make_image_resolver(const std::string& cache_dir) {
   return [cache_dir](const DesiredImage& image) {
-    images::FetchOptions options;
-    options.cache_dir = cache_dir;
-    const images::ImageFacts facts = images::describe_image(image.fetch, options);
     ResolvedImage r;
+    const auto options = fetch_options(cache_dir, &r.error);
+    if (!options) return r;
+    const images::ImageFacts facts = images::describe_image(image.fetch, *options);
     r.checksum = facts.checksum;
     r.cached = facts.cached;
     r.size = facts.size;
@@ -48,12 +62,13 @@ ImageResolver make_image_resolver(const std::string& cache_dir) {
 
 ImageFetcher make_image_fetcher(const std::string& cache_dir) {
   return [cache_dir](const ImagePlan& plan, const FetchTick& tick) {
-    images::FetchOptions options;
-    options.cache_dir = cache_dir;
-    options.on_progress = [tick](const images::FetchProgress& p) {
+    std::string error;
+    auto options = fetch_options(cache_dir, &error);
+    if (!options) throw std::runtime_error(error);
+    options->on_progress = [tick](const images::FetchProgress& p) {
       if (tick) tick(p.done, p.total);
     };
-    const images::FetchResult r = images::fetch_image(plan.fetch, options);
+    const images::FetchResult r = images::fetch_image(plan.fetch, *options);
     if (!r.image) throw std::runtime_error(r.error);
     return FetchedImage{r.image->path, r.image->checksum.str(), r.image->size, r.image->format};
   };

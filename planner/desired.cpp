@@ -5,6 +5,7 @@
 #include "planner/cloudinit.h"
 #include "providers/digest.h"
 #include "providers/ownership.h"
+#include "providers/redact.h"
 
 namespace kumo {
 
@@ -65,9 +66,12 @@ std::vector<HostTarget> DesiredCluster::targets() const {
 
 namespace {
 
+// Recorded in every VM's metadata, which any read-only libvirt client can read: a URL is kept
+// without its userinfo and query (diff_vm compares what older kumo recorded the same way).
 std::string image_identity(const ImageConfig& img) {
   if (img.checksum) return img.checksum->str();
-  if (img.url) return img.url->rfind("file://", 0) == 0 ? img.url->substr(7) : *img.url;
+  if (img.url)
+    return img.url->rfind("file://", 0) == 0 ? img.url->substr(7) : strip_url_secrets(*img.url);
   return img.path.value_or("");
 }
 
@@ -151,13 +155,7 @@ DesiredVm expand_instance(const ClusterConfig& cfg, const VmConfig& vm, int inde
 
 // A URL or path for display: userinfo (user:password@) is never shown.
 std::string display_source(const ImageConfig& img) {
-  std::string source = img.url ? *img.url : img.path.value_or("");
-  if (const auto at = source.find('@'); at != std::string::npos) {
-    const auto scheme = source.find("://");
-    if (scheme != std::string::npos && at > scheme)
-      source = source.substr(0, scheme + 3) + "***" + source.substr(at);
-  }
-  return source;
+  return img.url ? redact_url(*img.url) : img.path.value_or("");
 }
 
 NetworkTemplate network_template(const ClusterConfig& cfg, const NetworkConfig& net) {

@@ -4,6 +4,7 @@
 
 #include "planner/differ_internal.h"
 #include "providers/ownership.h"
+#include "providers/redact.h"
 
 namespace kumo::differ {
 namespace {
@@ -120,7 +121,8 @@ void Differ::vm_compare(const DesiredVm& vm, const HostIndex& idx, const Observe
     a.forces_replacement = true;
     c.attributes.push_back(std::move(a));
   };
-  if (!rec || rec->image_id != want.image_id)
+  // Older kumo recorded an image's whole URL, credentials and all: the same image, not drift.
+  if (!rec || strip_url_secrets(rec->image_id) != want.image_id)
     forcing("image", rec ? text(rec->image) : Value(), text(vm.image));
   if (vm.lifecycle.on_user_data_change == UserDataChange::Recreate &&
       (!rec || rec->user_data_sha256 != want.user_data_sha256 ||

@@ -82,7 +82,7 @@ const HostReport* Plan::find_host(const std::string& name) const {
 }
 
 std::string HostReport::shown_uri() const {
-  return uri_sensitive ? kSensitiveMask : redact_uri(uri);
+  return uri_sensitive ? kSensitiveMask : redact_host_uri(uri);
 }
 
 }  // namespace kumo

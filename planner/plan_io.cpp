@@ -378,6 +378,7 @@ json image_source_to_json(const images::ImageSource& image) {
   if (image.checksum) j["checksum"] = image.checksum->str();
   if (image.checksum_url) j["checksum_url"] = *image.checksum_url;
   if (image.ca_bundle) j["ca_bundle"] = *image.ca_bundle;
+  j["max_size"] = image.max_size;
   return j;
 }
 
@@ -398,6 +399,7 @@ std::optional<images::ImageSource> image_source_from_json(const json& j, std::st
     if (j.contains("path")) c.path = j["path"].get<std::string>();
     if (j.contains("checksum_url")) c.checksum_url = j["checksum_url"].get<std::string>();
     if (j.contains("ca_bundle")) c.ca_bundle = j["ca_bundle"].get<std::string>();
+    c.max_size = j.value("max_size", images::kDefaultMaxImageSize);
     if (j.contains("checksum")) {
       const std::string text = j["checksum"].get<std::string>();
       const auto colon = text.find(':');

@@ -8,6 +8,7 @@
 #include "planner/differ.h"
 #include "planner/placement.h"
 #include "providers/ownership.h"
+#include "providers/redact.h"
 
 namespace kumo {
 
@@ -52,7 +53,8 @@ void check_hosts(const DesiredCluster& desired, const std::vector<ObservedHost>&
     const auto& o = observed[i];
     if (!o.reachable) {
       if (options.skip_unreachable) {
-        plan.warnings.push_back("host " + h.name + " (" + h.sensitive.show("uri", h.uri) +
+        plan.warnings.push_back("host " + h.name + " (" +
+                                h.sensitive.show("uri", redact_host_uri(h.uri)) +
                                 ") was NOT looked at: " + o.error + ". Nothing on it is planned.");
       } else {
         errors.error({}, o.error + " (use --skip-unreachable to plan the other hosts)");
@@ -71,6 +73,10 @@ void check_hosts(const DesiredCluster& desired, const std::vector<ObservedHost>&
   for (const auto& img : desired.images) {
     if (img.checksum_none)
       plan.warnings.push_back("image " + img.name + " is not verified (checksum: none)");
+    const auto& list = img.fetch.checksum_url;
+    if (list && list->rfind("http://", 0) == 0)
+      plan.warnings.push_back("image " + img.name + " is not really verified: its checksum_url " +
+                              redact_url(*list) + " is plain http (use https)");
   }
 }
 

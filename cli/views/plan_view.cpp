@@ -7,6 +7,8 @@
 #include <sstream>
 #include <variant>
 
+#include "providers/redact.h"
+
 namespace kumo::views {
 namespace {
 

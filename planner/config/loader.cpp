@@ -15,6 +15,7 @@
 #include "planner/config/loader_internal.h"
 #include "planner/config/names.h"
 #include "planner/config/schema.h"
+#include "providers/redact.h"
 
 namespace kumo {
 namespace detail {
@@ -366,11 +367,12 @@ bool load_images(Reader& r, const YAML::Node& node, ClusterConfig& cfg) {
           const bool scheme_like = colon != std::string::npos && colon > 1 &&
                                    s->find('/') > colon;  // "https:/x", "ftp:x" (not "./a:b")
           if (s->find("://") == std::string::npos && scheme_like) {
-            r.error(f, where + ": url: " + r.shown(*s) + " looks like a URL but has no \"://\"");
+            r.error(f, where + ": url: " + r.shown(redact_url(*s)) +
+                           " looks like a URL but has no \"://\"");
           } else if (s->find("://") == std::string::npos && !s->empty()) {
             img.path = r.interpolator().resolve_path(*s);  // a plain path is a local file
           } else if (!url_scheme_ok(*s, true)) {
-            r.error(f, where + ": url: " + r.shown(*s) +
+            r.error(f, where + ": url: " + r.shown(redact_url(*s)) +
                            " must be https://, http://, file:// or a local path");
           } else {
             img.url = *s;
@@ -391,7 +393,7 @@ bool load_images(Reader& r, const YAML::Node& node, ClusterConfig& cfg) {
         checksum_url_node.reset(f);
         if (auto s = r.string(f, where + ": checksum_url")) {
           if (!url_scheme_ok(*s, true)) {
-            r.error(f, where + ": checksum_url: " + r.shown(*s) +
+            r.error(f, where + ": checksum_url: " + r.shown(redact_url(*s)) +
                            " must start with https://, http:// or file://");
           }
           img.checksum_url = *s;
@@ -405,6 +407,8 @@ bool load_images(Reader& r, const YAML::Node& node, ClusterConfig& cfg) {
       } else if (k == "ca_bundle") {
         if (auto s = r.string(f, where + ": ca_bundle"))
           img.ca_bundle = r.interpolator().resolve_path(*s);
+      } else if (k == "max_size") {
+        if (auto v = r.size(f, where + ": max_size")) img.max_size = *v;
       }
     }
     const bool has_url = n["url"].IsDefined(), has_path = n["path"].IsDefined();
@@ -425,6 +429,12 @@ bool load_images(Reader& r, const YAML::Node& node, ClusterConfig& cfg) {
     }
     if (img.checksum_none) {
       r.warning(checksum_node, where + ": checksum: none: the image will not be verified");
+    }
+    if (img.checksum_url && img.checksum_url->rfind("http://", 0) == 0) {
+      r.warning(checksum_url_node,
+                where + ": checksum_url: " + quote(redact_url(*img.checksum_url)) +
+                    " is plain http: anyone on the way can change the list and the image "
+                    "together, so the image is not really verified (use https)");
     }
     if (img.ca_bundle && (!img.url || img.url->rfind("https://", 0) != 0)) {
       r.error(n["ca_bundle"], where + ": ca_bundle is only used with an https:// url");

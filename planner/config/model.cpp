@@ -60,7 +60,8 @@ images::ImageSource image_source(const ImageConfig& image) {
           .checksum_url = image.checksum_url,
           .checksum_none = image.checksum_none,
           .format = image.format,
-          .ca_bundle = image.ca_bundle};
+          .ca_bundle = image.ca_bundle,
+          .max_size = image.max_size};
 }
 
 std::optional<DhcpRange> NetworkConfig::effective_dhcp_range() const {

@@ -62,8 +62,9 @@ struct ImageConfig {
   std::optional<std::string> checksum_url;
   bool checksum_none = false;  // "checksum: none": never verified, warned about every time
   ImageFormat format = ImageFormat::Auto;
-  std::optional<std::string> ca_bundle;  // absolute path
-  SensitiveFields sensitive;             // fields whose values came from sensitive variables
+  std::optional<std::string> ca_bundle;                   // absolute path
+  std::uint64_t max_size = images::kDefaultMaxImageSize;  // the most a download may bring
+  SensitiveFields sensitive;  // fields whose values came from sensitive variables
   Location location;
 };
 

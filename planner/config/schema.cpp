@@ -128,13 +128,14 @@ json build_schema() {
              {"uri"}),
       "A libvirt host.");
   defs["image"] = described(
-      object(
-          {{"url", str("Where to download it: https://, http:// or file://.")},
-           {"path", str("A local file (relative to this file).")},
-           {"checksum", str("sha256:<hex>, sha512:<hex>, or none (never verified; warned).")},
-           {"checksum_url", str("A SHA256SUMS/SHA512SUMS file listing the image's file name.")},
-           {"format", enum_of({"qcow2", "raw"}, "Disk format (detected when omitted).")},
-           {"ca_bundle", str("PEM file of CA certificates trusted for this image's downloads.")}}),
+      object({{"url", str("Where to download it: https://, http:// or file://.")},
+              {"path", str("A local file (relative to this file).")},
+              {"checksum", str("sha256:<hex>, sha512:<hex>, or none (never verified; warned).")},
+              {"checksum_url", str("A SHA256SUMS/SHA512SUMS file listing the image's file name.")},
+              {"format", enum_of({"qcow2", "raw"}, "Disk format (detected when omitted).")},
+              {"ca_bundle", str("PEM file of CA certificates trusted for this image's downloads.")},
+              {"max_size",
+               described(ref("size"), "The most a download of it may bring (default 64GiB).")}}),
       "A base cloud image.");
   defs["network"] = described(
       object(

@@ -1,6 +1,8 @@
 #include "providers/images/cache.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <array>
 #include <chrono>
@@ -9,6 +11,8 @@
 #include <fstream>
 
 #include <nlohmann/json.hpp>
+
+#include "providers/images/file_io.h"
 
 namespace fs = std::filesystem;
 
@@ -29,20 +33,43 @@ std::string utc_now() {
   return text;
 }
 
+// Owner-only, like everything kumo writes into the cache: where an image came from is nobody
+// else's business.
 bool write_metadata(const std::string& path, const nlohmann::json& meta, std::string* error) {
   const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << meta.dump(2) << '\n';
-    if (!out.flush()) {
-      *error = "cannot write " + tmp;
-      return false;
-    }
+  const std::string text = meta.dump(2) + "\n";
+  ::unlink(tmp.c_str());  // left by a crash, perhaps with wider permissions
+  Fd out(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  if (!out || !write_all(out.get(), text.data(), text.size())) {
+    *error = "cannot write " + tmp + ": " + errno_text(errno);
+    return false;
   }
   std::error_code ec;
   fs::rename(tmp, path, ec);
   if (ec) *error = "cannot write " + path + ": " + ec.message();
   return !ec;
+}
+
+// A cache directory, owner-only: created 0700 (with any missing parents), and narrowed to 0700
+// if an older kumo left it open to others.
+bool make_private_dir(const std::string& dir, std::string* error) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) {
+    const auto parent = fs::path(dir).parent_path();
+    if (!parent.empty() && !fs::is_directory(parent, ec) && !make_private_dir(parent, error))
+      return false;
+    if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+      *error = "cannot create " + dir + ": " + errno_text(errno);
+      return false;
+    }
+  }
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) == 0 && (st.st_mode & 077) != 0 &&
+      ::chmod(dir.c_str(), st.st_mode & 0700) != 0) {
+    *error = "cannot make " + dir + " private (chmod 0700): " + errno_text(errno);
+    return false;
+  }
+  return true;
 }
 
 }  // namespace
@@ -83,10 +110,12 @@ std::optional<CachedImage> find_cached(const ImageSource& /*image*/, const Check
 }
 
 bool ImageCache::prepare(std::string* error) const {
-  std::error_code ec;
-  fs::create_directories(dir_ + "/tmp", ec);
-  if (ec) *error = "cannot create the image cache " + dir_ + "/tmp: " + ec.message();
-  return !ec;
+  std::string why;
+  if (!make_private_dir(dir_, &why) || !make_private_dir(dir_ + "/tmp", &why)) {
+    *error = "cannot create the image cache " + dir_ + ": " + why;
+    return false;
+  }
+  return true;
 }
 
 std::string ImageCache::object_path(const Checksum& checksum) const {
@@ -106,8 +135,12 @@ std::optional<CachedImage> ImageCache::commit(const std::string& part, const Che
                                               std::string* error) const {
   const std::string object = object_path(checksum);
   std::error_code ec;
-  fs::create_directories(fs::path(object).parent_path(), ec);
-  const auto size = ec ? 0 : fs::file_size(part, ec);
+  std::string why;
+  if (!make_private_dir(fs::path(object).parent_path(), &why)) {
+    *error = "cannot add " + part + " to the image cache: " + why;
+    return std::nullopt;
+  }
+  const auto size = fs::file_size(part, ec);
   if (ec) {
     *error = "cannot add " + part + " to the image cache: " + ec.message();
     return std::nullopt;
@@ -120,7 +153,7 @@ std::optional<CachedImage> ImageCache::commit(const std::string& part, const Che
                                {"fetched_at", utc_now()}};
   if (!write_metadata(object + ".json", meta, error)) return std::nullopt;
   // Read-only: VMs' overlays use it as a backing file, nobody should write to it.
-  fs::permissions(part, fs::perms::owner_read | fs::perms::group_read | fs::perms::others_read, ec);
+  fs::permissions(part, fs::perms::owner_read, ec);
   fs::rename(part, object, ec);
   if (ec) {
     *error = "cannot move " + part + " to " + object + ": " + ec.message();

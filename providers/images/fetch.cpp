@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "providers/images/transfer.h"
+#include "providers/redact.h"
 
 namespace kumo::images {
 namespace {
@@ -42,14 +43,18 @@ struct Response {
   std::string reason;
   std::string detail;  // curl's error buffer: more specific than curl_easy_strerror
   std::optional<std::uint64_t> range_start;
-  std::string sink_error;  // why we stopped taking the body
+  std::optional<std::uint64_t> content_length;
+  std::string location;    // where a redirect pointed
+  std::string sink_error;  // why we stopped taking the headers or the body
   bool sink_transient = false;
+  bool discard = false;  // what we hold of the file is no use (too big)
 };
 
 struct Exchange {
   Response response;
   std::function<bool(const char*, std::size_t)> body;  // false stops the transfer
   ProgressTick progress;
+  std::uint64_t max_size = 0;  // 0: no limit
 };
 
 bool succeeded(const Response& r) {
@@ -107,6 +112,21 @@ std::string describe(const Response& r) {
   return text;
 }
 
+bool stop(Response& r, std::string why, bool transient) {
+  r.sink_error = std::move(why);
+  r.sink_transient = transient;
+  return false;
+}
+
+// `lead` ends in "more": "the server sent more", "the server announces 70 GiB, more".
+bool too_big(Response& r, const std::string& lead, std::uint64_t max_size) {
+  r.discard = true;
+  return stop(r,
+              lead + " than max_size (" + size_text(max_size) +
+                  "): the download was stopped and its part file removed",
+              false);
+}
+
 bool starts_with_nocase(std::string_view text, std::string_view prefix) {
   return text.size() >= prefix.size() &&
          std::equal(prefix.begin(), prefix.end(), text.begin(), [](char a, char b) {
@@ -135,14 +155,39 @@ std::optional<std::uint64_t> parse_range_start(std::string_view value) {
   return std::strtoull(digits.c_str(), nullptr, 10);
 }
 
+std::string_view header_value(std::string_view line, std::size_t name_length) {
+  line.remove_prefix(name_length);
+  while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
+  return line;
+}
+
+// The end of a response's headers: refuse a file that says it is bigger than allowed before
+// any of it arrives. A 206's total is what we hold plus what it sends.
+bool headers_done(Exchange& exchange) {
+  Response& r = exchange.response;
+  if (!succeeded(r) || !r.content_length || exchange.max_size == 0) return true;
+  const std::uint64_t total = r.range_start.value_or(0) + *r.content_length;
+  if (total <= exchange.max_size) return true;
+  return too_big(r, "the server announces " + size_text(total) + ", more", exchange.max_size);
+}
+
 std::size_t on_header(char* data, std::size_t size, std::size_t count, void* user) {
-  Response& r = static_cast<Exchange*>(user)->response;
+  auto* exchange = static_cast<Exchange*>(user);
+  Response& r = exchange->response;
   std::string_view line(data, size * count);
   while (!line.empty() && (line.back() == '\r' || line.back() == '\n')) line.remove_suffix(1);
   if (line.substr(0, 5) == "HTTP/") {
     parse_status_line(line, r);
   } else if (starts_with_nocase(line, "content-range:")) {
     r.range_start = parse_range_start(line.substr(14));
+  } else if (starts_with_nocase(line, "content-length:")) {
+    const std::string digits(header_value(line, 15));
+    if (!digits.empty() && std::isdigit(static_cast<unsigned char>(digits[0])))
+      r.content_length = std::strtoull(digits.c_str(), nullptr, 10);
+  } else if (starts_with_nocase(line, "location:")) {
+    r.location = header_value(line, 9);
+  } else if (line.empty() && !headers_done(*exchange)) {
+    return 0;  // a short count stops curl (CURLE_WRITE_ERROR)
   }
   return size * count;
 }
@@ -160,6 +205,33 @@ int on_progress(void* user, curl_off_t dltotal, curl_off_t dlnow, curl_off_t, cu
     exchange->progress(static_cast<std::uint64_t>(dlnow), static_cast<std::uint64_t>(dltotal));
   }
   return 0;
+}
+
+bool is_https(const std::string& url) {
+  return starts_with_nocase(url, "https://");
+}
+
+// What curl must refuse for `url`: other protocols than http(s), and, from https, a redirect
+// to plain http (which would hand the rest of the exchange to anyone on the path).
+void set_protocols(CURL* c, const std::string& url) {
+  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, is_https(url) ? "https" : "http,https");
+  curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+  curl_easy_setopt(c, CURLOPT_MAXREDIRS, kMaxRedirects);
+}
+
+// curl's own words for two failures, in ours: a refused downgrade names where it led.
+void explain(const std::string& url, const TransferOptions& options, Response& r) {
+  if (r.code == CURLE_UNSUPPORTED_PROTOCOL && is_https(url) && !r.location.empty()) {
+    r.sink_error = "refused the server's redirect to " + redact_url(r.location) +
+                   ": an https download is only ever redirected to https";
+    r.sink_transient = false;
+  } else if (r.code == CURLE_OPERATION_TIMEDOUT &&
+             std::string_view(r.detail).substr(0, 18) == "Operation too slow") {
+    r.detail = "stalled: less than " +
+               size_text(static_cast<std::uint64_t>(options.low_speed_bytes)) + "/s for " +
+               std::to_string(options.low_speed_time.count()) + " s";
+  }
 }
 
 void set_limits(CURL* c, const TransferOptions& options) {
@@ -188,12 +260,10 @@ Response perform(const std::string& url, const TransferOptions& options, std::ui
   curl_easy_setopt(c, CURLOPT_URL, url.c_str());
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, detail);
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);  // several threads fetch at once: no SIGALRM
-  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
-  curl_easy_setopt(c, CURLOPT_MAXREDIRS, kMaxRedirects);
+  set_protocols(c, url);
   curl_easy_setopt(c, CURLOPT_USERAGENT, "kumo/" KUMO_VERSION);
   set_limits(c, options);
+  exchange.max_size = options.max_size;
   if (from > 0) curl_easy_setopt(c, CURLOPT_RANGE, (std::to_string(from) + "-").c_str());
   curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
   curl_easy_setopt(c, CURLOPT_HEADERDATA, &exchange);
@@ -204,18 +274,13 @@ Response perform(const std::string& url, const TransferOptions& options, std::ui
   curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
   exchange.response.code = curl_easy_perform(c);
   exchange.response.detail = detail;
+  explain(url, options, exchange.response);
   return exchange.response;
 }
 
-bool stop(Response& r, std::string why, bool transient) {
-  r.sink_error = std::move(why);
-  r.sink_transient = transient;
-  return false;
-}
-
 // Appends a body chunk to the part, starting over if the server ignored the Range request.
-bool take_body(Response& r, PartFile& part, std::uint64_t offset, bool& restarted, const char* data,
-               std::size_t n) {
+bool take_body(Response& r, PartFile& part, std::uint64_t offset, bool& restarted,
+               std::uint64_t max_size, const char* data, std::size_t n) {
   if (r.status == 200 && offset > 0 && !restarted) {
     restarted = true;
     if (!part.truncate()) return stop(r, "cannot empty " + part.path(), false);
@@ -226,6 +291,9 @@ bool take_body(Response& r, PartFile& part, std::uint64_t offset, bool& restarte
         r,
         "the server answered a request for bytes " + std::to_string(offset) + "- with other bytes",
         true);
+  }
+  if (max_size > 0 && part.size() + n > max_size) {
+    return too_big(r, "the server sent more", max_size);
   }
   if (!part.append(data, n)) {
     return stop(r, "cannot write " + part.path() + ": " + errno_text(errno), false);
@@ -243,7 +311,7 @@ Response attempt_download(const std::string& url, PartFile& part, bool resume,
   const std::uint64_t offset = part.size();
   bool restarted = false;
   exchange.body = [&](const char* data, std::size_t n) {
-    return take_body(exchange.response, part, offset, restarted, data, n);
+    return take_body(exchange.response, part, offset, restarted, options.max_size, data, n);
   };
   exchange.progress = [&](std::uint64_t now, std::uint64_t total) {
     const std::uint64_t base = exchange.response.status == 206 ? offset : 0;
@@ -271,13 +339,28 @@ TransferResult with_retries(const TransferOptions& options,
     if (!transient(r) || i >= options.retries) {
       std::string error = describe(r);
       if (i > 0) error += " (gave up after " + std::to_string(i + 1) + " attempts)";
-      return {false, error};
+      return {false, error, r.discard};
     }
     std::this_thread::sleep_for(backoff(i));
   }
 }
 
 }  // namespace
+
+// "64 GiB", "1.5 MiB", "900 bytes".
+std::string size_text(std::uint64_t bytes) {
+  static constexpr const char* kUnits[] = {"bytes", "KiB", "MiB", "GiB", "TiB", "PiB"};
+  int unit = 0;
+  std::uint64_t whole = bytes, rest = 0;
+  while (whole >= 1024 && unit < 5) {
+    rest = whole % 1024;
+    whole /= 1024;
+    ++unit;
+  }
+  std::string text = std::to_string(whole);
+  if (rest != 0) text += "." + std::to_string(rest * 10 / 1024);
+  return text + " " + kUnits[unit];
+}
 
 TransferResult download(const std::string& url, PartFile& part, bool resume,
                         const TransferOptions& options, const ProgressTick& tick) {
@@ -292,10 +375,7 @@ std::optional<std::uint64_t> content_length(const std::string& url,
   curl_easy_setopt(c, CURLOPT_URL, url.c_str());
   curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
-  curl_easy_setopt(c, CURLOPT_MAXREDIRS, kMaxRedirects);
+  set_protocols(c, url);
   curl_easy_setopt(c, CURLOPT_USERAGENT, "kumo/" KUMO_VERSION);
   curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
   set_limits(c, options);

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 
@@ -26,7 +27,8 @@ struct FetchOptions {
   int retries = 4;        // further attempts after a transient failure, 0.5 s, 1 s, 2 s... apart
   std::chrono::seconds connect_timeout{15};
   long low_speed_bytes = 1024;  // a transfer slower than this (bytes/s) for low_speed_time
-  std::chrono::seconds low_speed_time{30};  // ...is abandoned (and retried)
+  std::chrono::seconds low_speed_time{30};  // ...has stalled: abandoned (and retried)
+  std::optional<std::string> ca_bundle;     // trusted CAs for images without their own ca_bundle
   // Called on the fetching thread, at most ~4 times a second, then once with finished=true.
   std::function<void(const FetchProgress&)> on_progress;
 };
@@ -35,6 +37,14 @@ struct FetchResult {
   std::optional<CachedImage> image;
   std::string error;  // names the image and the (redacted) URL or path; empty on success
 };
+
+// FetchOptions for `cache_dir` with what the environment says: CURL_CA_BUNDLE, else
+// SSL_CERT_FILE, is the CA file for images without a ca_bundle (libcurl itself reads neither);
+// KUMO_DOWNLOAD_STALL_SECONDS replaces the stall time (for tests). nullopt with *error set for
+// a stall time that is not a number of seconds.
+std::optional<FetchOptions> fetch_options(const std::string& cache_dir,
+                                          const std::map<std::string, std::string>& env,
+                                          std::string* error);
 
 // The image in the cache, fetching it first unless its checksum is already there (then no
 // network request at all). Safe to call from several threads and processes at once: one

@@ -86,8 +86,12 @@ FetchResult failure(std::string error) {
 }
 
 TransferOptions transfer_options(const ImageSource& image, const FetchOptions& options) {
-  return {options.retries, options.connect_timeout, options.low_speed_bytes, options.low_speed_time,
-          image.ca_bundle};
+  return {options.retries,
+          options.connect_timeout,
+          options.low_speed_bytes,
+          options.low_speed_time,
+          image.ca_bundle ? image.ca_bundle : options.ca_bundle,
+          image.max_size};
 }
 
 // A cache entry is only handed out if it is the format the image declares.
@@ -160,7 +164,7 @@ std::optional<Filled> download_part(const Job& job, const std::string& key,
     const TransferResult r = download(job.source.location, *part, checksum.has_value(),
                                       transfer_options(job.image, job.options), tick);
     if (!r.ok) {  // keep what we have for the next run to resume, if it can
-      if (!checksum || part->size() == 0) ::unlink(part->path().c_str());
+      if (!checksum || part->size() == 0 || r.discard) ::unlink(part->path().c_str());
       *error = prefix(job.image) + "cannot download " + job.source.display + ": " + r.error;
       return std::nullopt;
     }
@@ -221,6 +225,35 @@ FetchResult fetch(const ImageSource& image, const FetchOptions& options,
 }
 
 }  // namespace
+
+std::optional<FetchOptions> fetch_options(const std::string& cache_dir,
+                                          const std::map<std::string, std::string>& env,
+                                          std::string* error) {
+  FetchOptions options;
+  options.cache_dir = cache_dir;
+  // As the curl tool reads them: CURL_CA_BUNDLE first, then SSL_CERT_FILE.
+  for (const char* key : {"CURL_CA_BUNDLE", "SSL_CERT_FILE"}) {
+    const auto it = env.find(key);
+    if (it != env.end() && !it->second.empty()) {
+      options.ca_bundle = it->second;
+      break;
+    }
+  }
+  if (const auto it = env.find("KUMO_DOWNLOAD_STALL_SECONDS"); it != env.end()) {
+    const std::string& text = it->second;
+    const bool digits =
+        !text.empty() && text.size() <= 6 &&
+        std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+    if (!digits || std::stol(text) == 0) {
+      *error = "KUMO_DOWNLOAD_STALL_SECONDS: \"" + text.substr(0, 40) +
+               "\" is not a number of seconds (1 to 999999); unset it for the default " +
+               std::to_string(options.low_speed_time.count()) + " s";
+      return std::nullopt;
+    }
+    options.low_speed_time = std::chrono::seconds(std::stol(text));
+  }
+  return options;
+}
 
 FetchResult fetch_image(const ImageSource& image, const FetchOptions& options) {
   ProgressReporter progress(options, image.name);
@@ -295,6 +328,11 @@ ImageFacts describe_image(const ImageSource& image, const FetchOptions& options)
     facts.size = size;
   } else if (auto length = content_length(source->location, transfer_options(image, options))) {
     facts.size = *length;
+    if (image.max_size > 0 && *length > image.max_size) {
+      facts.error = prefix(image) + source->display + " is " + size_text(*length) +
+                    ", more than max_size (" + size_text(image.max_size) +
+                    "); raise max_size if that is right";
+    }
   }
   return facts;
 }

@@ -72,7 +72,7 @@ int Fd::release() {
 FileLock FileLock::acquire(const std::string& path, std::string* error) {
   FileLock lock;
   for (;;) {
-    Fd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+    Fd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
     if (!fd) {
       *error = "cannot create " + path + ": " + errno_text(errno);
       return FileLock();
@@ -99,7 +99,7 @@ FileLock::~FileLock() {
 
 std::optional<PartFile> PartFile::open(const std::string& path, ChecksumAlgo algo, bool keep,
                                        std::string* error) {
-  Fd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
+  Fd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
   if (!fd) {
     *error = "cannot create " + path + ": " + errno_text(errno);
     return std::nullopt;
@@ -159,7 +159,7 @@ bool copy_hashing(const std::string& from, const std::string& to, Hasher& hasher
                   const std::function<void(std::uint64_t)>& tick, std::string* error) {
   Fd in(::open(from.c_str(), O_RDONLY | O_CLOEXEC));
   if (!in) return fail(error, "cannot read " + from + ": " + errno_text(errno));
-  Fd out(::open(to.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  Fd out(::open(to.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
   if (!out) return fail(error, "cannot create " + to + ": " + errno_text(errno));
   std::string why;
   bool ok;

@@ -52,16 +52,6 @@ bool is_file_url(std::string_view url) {
   return starts_with(url, "file://");
 }
 
-std::string redact_url(std::string_view url) {
-  const auto scheme_end = url.find("://");
-  if (scheme_end == std::string_view::npos) return std::string(url);
-  const auto authority = scheme_end + 3;
-  const auto path_start = url.find_first_of("/?#", authority);
-  const auto at = url.rfind('@', path_start == std::string_view::npos ? url.size() : path_start);
-  if (at == std::string_view::npos || at < authority) return std::string(url);
-  return std::string(url.substr(0, authority)) + "***" + std::string(url.substr(at));
-}
-
 std::string file_name_of(std::string_view url_or_path) {
   std::string_view path = url_or_path;
   if (const auto scheme_end = path.find("://"); scheme_end != std::string_view::npos) {

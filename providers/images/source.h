@@ -3,15 +3,20 @@
 // kumo.yaml's images); everything else here is private to providers/images/.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
 
 #include "providers/digest.h"
+#include "providers/redact.h"
 
 namespace kumo::images {
 
 enum class ImageFormat { Auto, Qcow2, Raw };
+
+// The most an image download may bring unless kumo.yaml says otherwise (max_size).
+constexpr std::uint64_t kDefaultMaxImageSize = std::uint64_t{64} << 30;
 
 const char* to_string(ImageFormat v);  // "auto", "qcow2", "raw"
 
@@ -25,7 +30,8 @@ struct ImageSource {
   std::optional<std::string> checksum_url;  // a SHA256SUMS/SHA512SUMS file
   bool checksum_none = false;               // "checksum: none": never verified
   ImageFormat format = ImageFormat::Auto;
-  std::optional<std::string> ca_bundle;  // absolute path of a PEM file for TLS
+  std::optional<std::string> ca_bundle;           // absolute path of a PEM file for TLS
+  std::uint64_t max_size = kDefaultMaxImageSize;  // bytes a download may bring; 0: no limit
 };
 
 enum class SourceKind { Http, Local };
@@ -41,10 +47,6 @@ struct ResolvedSource {
 // http(s):// → Http; file:// and `path` → Local. nullopt (with *error set) for an image with
 // neither or a file:// URL kumo cannot turn into a local path.
 std::optional<ResolvedSource> resolve_source(const ImageSource& image, std::string* error);
-
-// "https://user:secret@mirror/x" → "https://***@mirror/x". Credentials in a URL are for curl,
-// never for logs or error messages.
-std::string redact_url(std::string_view url);
 
 // The last path segment of a URL (query and fragment dropped) or of a path.
 std::string file_name_of(std::string_view url_or_path);

@@ -18,6 +18,7 @@ struct TransferOptions {
   long low_speed_bytes = 1024;
   std::chrono::seconds low_speed_time{30};
   std::optional<std::string> ca_bundle;  // PEM file for CURLOPT_CAINFO; TLS is always verified
+  std::uint64_t max_size = 0;            // bytes a download may have; 0: no limit
 };
 
 struct TransferResult {
@@ -25,6 +26,7 @@ struct TransferResult {
   // "404 Not Found", "connection refused (gave up after 5 attempts)": what went wrong, for a
   // message that already names the image and URL.
   std::string error;
+  bool discard = false;  // the part file must not be kept for a resume (it grew too big)
 };
 
 using ProgressTick = std::function<void(std::uint64_t done, std::uint64_t total)>;
@@ -33,8 +35,13 @@ using ProgressTick = std::function<void(std::uint64_t done, std::uint64_t total)
 // with a Range request; a server that answers 200 instead of 206 is started over. Transient
 // failures (connection refused or reset, timeouts, HTTP 5xx and 429) are retried with
 // exponential backoff, each retry resuming where the last one stopped unless `resume` is false.
+// An https URL is only ever redirected to https. A download whose Content-Length, or whose
+// bytes, go beyond `max_size` stops at once (not retried, `discard` set).
 TransferResult download(const std::string& url, PartFile& part, bool resume,
                         const TransferOptions& options, const ProgressTick& tick);
+
+// "64 GiB", "1.5 MiB", "900 bytes": for messages about sizes.
+std::string size_text(std::uint64_t bytes);
 
 // A small text file, such as SHA256SUMS (at most 16 MiB), with the same retries.
 TransferResult download_text(const std::string& url, const TransferOptions& options,

@@ -22,10 +22,12 @@ void LibvirtSession::create_volume(const VolumeSpec& spec) {
   if (!vol) fail("creating " + volume_label(spec.name));
 }
 
+// Owner-only where the pool honours it (directory pools do): a seed holds the VM's user-data,
+// which may hold secrets, and nobody but libvirt and qemu needs to read a base image.
 void LibvirtSession::upload_volume(const std::string& name, std::uint64_t size,
                                    const ByteReader& read, const TransferTick& tick) {
-  const VolumeHandle vol(
-      virStorageVolCreateXML(pool_.get(), volume_xml({name, size, "raw", "", ""}).c_str(), 0));
+  const VolumeHandle vol(virStorageVolCreateXML(
+      pool_.get(), volume_xml({name, size, "raw", "", ""}, "0600").c_str(), 0));
   if (!vol) fail("creating " + volume_label(name) + " for an upload");
   const std::string what = "uploading to " + volume_label(name);
   StreamHandle stream;

@@ -122,13 +122,15 @@ void add_console(pugi::xml_node devices, const std::string& serial_log) {
 
 }  // namespace
 
-std::string volume_xml(const VolumeSpec& spec) {
+std::string volume_xml(const VolumeSpec& spec, const std::string& mode) {
   pugi::xml_document doc;
   auto volume = add(doc, "volume");
   add_text(volume, "name", spec.name);
   set(add_text(volume, "capacity", std::to_string(spec.capacity)), "unit", "bytes");
   set(add_text(volume, "allocation", "0"), "unit", "bytes");
-  set(add(add(volume, "target"), "format"), "type", spec.format);
+  auto target = add(volume, "target");
+  set(add(target, "format"), "type", spec.format);
+  if (!mode.empty()) add_text(add(target, "permissions"), "mode", mode);
   if (!spec.backing_path.empty()) {
     auto backing = add(volume, "backingStore");
     add_text(backing, "path", spec.backing_path);

@@ -10,8 +10,9 @@
 namespace kumo::libvirt {
 
 // <volume>: name, capacity in bytes, allocation 0 (sparse: libvirt otherwise allocates the whole
-// capacity of a raw file up front), format, and the backing file of an overlay.
-std::string volume_xml(const VolumeSpec& spec);
+// capacity of a raw file up front), format, and the backing file of an overlay. A `mode` ("0600")
+// sets the file's permissions where the pool honours it; "" leaves them to the pool.
+std::string volume_xml(const VolumeSpec& spec, const std::string& mode = "");
 
 // <network>: a bridge libvirt creates (nat, route, isolated) with DHCP, its static hosts and
 // their DNS names; or, for mode bridge, only a <forward mode='bridge'/> onto the host's bridge.

@@ -819,6 +819,23 @@ TEST_CASE("a VM's record decides replacement; live state alone decides updates",
     CHECK(attribute(*c, "networks")->before ==
           Value(std::vector<std::string>{"front 10.20.0.99 " + derived_mac("fest", "web", 0)}));
   }
+  SECTION("an image URL recorded whole by an older kumo, secrets and all, is the same image") {
+    const std::string url = "https://mirror.example/d/deb.qcow2";
+    const DesiredCluster by_url = desired_from(
+        edited(kBase, {{"{path: /srv/deb.qcow2, checksum: \"sha256:" + std::string(64, 'a') + "\"}",
+                        "{url: \"https://alice:s3cret@mirror.example/d/deb.qcow2?token=t0p\", "
+                        "checksum_url: \"https://mirror.example/d/SHA256SUMS\"}"}}));
+    REQUIRE(by_url.vms.front().image_id == url);  // what kumo records now: nothing secret
+    auto hosts = as_applied(by_url);
+    auto& spec = *domain(hosts, "hv1", "web").owner->spec;
+    spec.image_id = "https://alice:s3cret@mirror.example/d/deb.qcow2?token=t0p";
+    CHECK(listing(diff(by_url, hosts)).empty());
+    spec.image_id = "https://mirror.example/d/other.qcow2";
+    const DiffResult r = diff(by_url, hosts);
+    const auto* c = find(r, "vm.web");
+    REQUIRE(c);
+    CHECK(c->action == Action::Replace);
+  }
   SECTION("memory the file changed is not drift, memory changed by hand is") {
     auto hosts = as_applied(desired);
     auto& d = domain(hosts, "hv1", "web");

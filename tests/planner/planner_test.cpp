@@ -371,6 +371,34 @@ TEST_CASE("an unreachable host fails the plan unless skipped, and then the plan 
   CHECK_FALSE(find(pl, "vm.web-0"));
 }
 
+TEST_CASE("a checksum list over plain http warns like checksum: none; passwords never show",
+          "[planner][hosts]") {
+  std::string text = kThreeHosts;
+  text.replace(text.find("test:///hv2"), 11, "qemu+tcp://ops:hunter2@hv2/system");
+  text.replace(text.find("deb: {path: /srv/deb.qcow2}"), 27,
+               "deb: {url: \"https://u:pw@mirror/deb.qcow2?token=t0p\", "
+               "checksum_url: \"http://u:pw@mirror/SHA256SUMS?token=t0p\"}\n"
+               "  raw: {url: \"https://mirror/raw.qcow2\", checksum: none}");
+  auto cfg = config(text + "vms:\n  web: {image: deb, host: hv1}\n");
+  ThreeHosts p;
+  p.unreachable.insert("hv2");
+  PlanOptions skip;
+  skip.skip_unreachable = true;
+  const Plan pl = ok(plan(cfg, p, skip));
+  REQUIRE(pl.warnings.size() == 3);
+  CHECK_THAT(pl.warnings[0],
+             Catch::Matchers::StartsWith(
+                 "host hv2 (qemu+tcp://ops:(redacted)@hv2/system) was NOT looked at: "));
+  CHECK(pl.warnings[1] ==
+        "image deb is not really verified: its checksum_url "
+        "http://(redacted)@mirror/SHA256SUMS?token=(redacted) is plain http (use https)");
+  CHECK(pl.warnings[2] == "image raw is not verified (checksum: none)");
+  for (const auto& im : pl.images) {
+    CHECK(im.source.find("pw") == std::string::npos);
+    CHECK(im.source.find("t0p") == std::string::npos);
+  }
+}
+
 TEST_CASE("a slow host times out with its name", "[planner][hosts]") {
   auto cfg = config(kThreeHosts);
   ThreeHosts p;

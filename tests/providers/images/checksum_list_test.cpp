@@ -32,11 +32,7 @@ TEST_CASE("checksum lists: a missing name says what is listed", "[images]") {
   CHECK(error == "image \"web\": x.qcow2 is not listed in SUMS (it lists y.qcow2)");
 }
 
-TEST_CASE("URLs: credentials redacted, file names and file:// paths extracted", "[images]") {
-  CHECK(redact_url("https://user:pw@host:8443/a/b?c") == "https://***@host:8443/a/b?c");
-  CHECK(redact_url("https://token@host/a") == "https://***@host/a");
-  CHECK(redact_url("https://host/a@b") == "https://host/a@b");
-  CHECK(redact_url("/plain/path") == "/plain/path");
+TEST_CASE("URLs: file names and file:// paths extracted", "[images]") {
   CHECK(file_name_of("https://h/d/debian-12.qcow2?x=1#y") == "debian-12.qcow2");
   CHECK(file_name_of("/srv/my%20disk.raw") == "my disk.raw");
   CHECK(file_name_of("relative.raw") == "relative.raw");

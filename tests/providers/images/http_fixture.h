@@ -64,7 +64,9 @@ inline std::string random_bytes(std::size_t size, bool qcow2_magic, unsigned see
 // killed when this goes out of scope, also when a REQUIRE fails half way through a test.
 class HttpFixture {
  public:
-  explicit HttpFixture(const std::string& root) {
+  // With a `tls_dir`, https: the server's self-signed certificate is tls_dir/cert.pem.
+  explicit HttpFixture(const std::string& root, const std::string& tls_dir = "")
+      : scheme_(tls_dir.empty() ? "http" : "https"), tls_dir_(tls_dir) {
     const char* script = KUMO_SOURCE_DIR "/tests/providers/images/http_fixture.py";
     int out[2];
     REQUIRE(::pipe(out) == 0);
@@ -75,7 +77,13 @@ class HttpFixture {
       ::close(out[0]);
       ::close(out[1]);
       // -I -S: the standard library only, whatever the environment has installed or set.
-      ::execlp("python3", "python3", "-I", "-S", script, root.c_str(), static_cast<char*>(nullptr));
+      if (tls_dir.empty()) {
+        ::execlp("python3", "python3", "-I", "-S", script, root.c_str(),
+                 static_cast<char*>(nullptr));
+      } else {
+        ::execlp("python3", "python3", "-I", "-S", script, root.c_str(), "--tls", tls_dir.c_str(),
+                 static_cast<char*>(nullptr));
+      }
       ::_exit(127);
     }
     ::close(out[1]);
@@ -93,13 +101,15 @@ class HttpFixture {
 
   int port() const { return port_; }
   std::string url(const std::string& path_and_query) const {
-    return "http://127.0.0.1:" + std::to_string(port_) + path_and_query;
+    return scheme_ + "://127.0.0.1:" + std::to_string(port_) + path_and_query;
   }
 
   // Per path: requests, range_requests, bytes (body bytes sent).
   nlohmann::json stats(const std::string& path) const {
     std::string text;
-    const auto r = images::download_text(url("/_stats"), images::TransferOptions{}, &text);
+    images::TransferOptions options;
+    if (!tls_dir_.empty()) options.ca_bundle = tls_dir_ + "/cert.pem";
+    const auto r = images::download_text(url("/_stats"), options, &text);
     REQUIRE(r.error == "");
     const auto all = nlohmann::json::parse(text);
     if (!all.contains(path)) return {{"requests", 0}, {"range_requests", 0}, {"bytes", 0}};
@@ -115,6 +125,7 @@ class HttpFixture {
     while (::poll(&p, 1, 10000) == 1 && ::read(fd, &c, 1) == 1 && c != '\n') line += c;
     return std::atoi(line.c_str());
   }
+  std::string scheme_, tls_dir_;
   pid_t pid_ = -1;
   int port_ = 0;
 };

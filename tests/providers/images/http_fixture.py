@@ -2,7 +2,10 @@
 """Loopback HTTP server for the image fetch tests: serves a directory with Range support and
 misbehaves on request. Prints its port on stdout, then serves until killed.
 
-    http_fixture.py DIR
+    http_fixture.py DIR [--tls CERTDIR]
+
+With --tls it serves https with a throwaway self-signed certificate for 127.0.0.1, made with the
+openssl tool into CERTDIR/cert.pem (the file a client must trust) and CERTDIR/key.pem.
 
 Knobs, as query parameters on any file:
     drop_after=N   the first such request sends the headers and N bytes, then drops the connection
@@ -11,11 +14,16 @@ Knobs, as query parameters on any file:
     hang=1         accept the request and never answer
     norange=1      ignore Range headers (always 200 with the whole file)
     rate=BYTES     send the body at about BYTES per second
+    redirect=URL   answer 302 Found with Location: URL
+    chunked=1      send the file with Transfer-Encoding: chunked (no Content-Length)
+    stall_after=N  send the headers and N bytes, then nothing (the connection stays open)
 "once" and "the first N" count per path and query string. GET /_stats returns, per path,
 {"requests": n, "range_requests": n, "bytes": body bytes sent}; /_stats itself is not counted.
 """
 import json
 import os
+import ssl
+import subprocess
 import sys
 import threading
 import time
@@ -51,6 +59,16 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
+    def do_HEAD(self):
+        url = urlsplit(self.path)
+        count(url.path, "requests")
+        file = os.path.join(ROOT, url.path.lstrip("/"))
+        if not os.path.isfile(file):
+            return self.reply(404, b"", head=True)
+        self.send_response(200)
+        self.send_header("Content-Length", str(os.path.getsize(file)))
+        self.end_headers()
+
     def do_GET(self):
         url = urlsplit(self.path)
         if url.path == "/_stats":
@@ -64,6 +82,12 @@ class Handler(BaseHTTPRequestHandler):
         if knobs.get("hang"):
             time.sleep(3600)
             return
+        if "redirect" in knobs:
+            self.send_response(302)
+            self.send_header("Location", knobs["redirect"])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         if "status" in knobs:
             return self.reply(int(knobs["status"]), b"no\n")
         if seen < int(knobs.get("fail_times", 0)):
@@ -71,7 +95,22 @@ class Handler(BaseHTTPRequestHandler):
         file = os.path.join(ROOT, url.path.lstrip("/"))
         if not os.path.isfile(file):
             return self.reply(404, b"not found\n")
+        if knobs.get("chunked"):
+            return self.send_chunked(file, url.path)
         self.send_file(file, url.path, knobs, drop=seen == 0 and "drop_after" in knobs)
+
+    def send_chunked(self, file, path):
+        self.send_response(200)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        with open(file, "rb") as f:
+            while True:
+                data = f.read(CHUNK)
+                if not data:
+                    break
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+                count(path, "bytes", len(data))
+        self.wfile.write(b"0\r\n\r\n")
 
     def send_file(self, file, path, knobs, drop):
         size = os.path.getsize(file)
@@ -92,6 +131,11 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Accept-Ranges", "bytes")
         self.end_headers()
         limit = int(knobs["drop_after"]) if drop else None
+        if "stall_after" in knobs:
+            self.send_body(file, path, start, int(knobs["stall_after"]), None, 0)
+            self.wfile.flush()
+            time.sleep(3600)
+            return
         self.send_body(file, path, start, end - start + 1, limit, int(knobs.get("rate", 0)))
 
     def send_body(self, file, path, start, length, limit, rate):
@@ -114,17 +158,37 @@ class Handler(BaseHTTPRequestHandler):
                 if rate:
                     time.sleep(len(data) / rate)
 
-    def reply(self, status, body, content_type="text/plain"):
+    def reply(self, status, body, content_type="text/plain", head=False):
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        if not head:
+            self.wfile.write(body)
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        pass  # a client that hangs up half way (as kumo does on purpose) is no news
+
+
+def make_certificate(cert_dir):
+    cert, key = os.path.join(cert_dir, "cert.pem"), os.path.join(cert_dir, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", key, "-out", cert], check=True, capture_output=True)
+    return cert, key
 
 
 def main():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
+    server = Server(("127.0.0.1", 0), Handler)
+    if len(sys.argv) > 3 and sys.argv[2] == "--tls":
+        cert, key = make_certificate(sys.argv[3])
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     print(server.server_address[1], flush=True)
     server.serve_forever()
 

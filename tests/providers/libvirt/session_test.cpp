@@ -202,6 +202,19 @@ TEST_CASE("an empty upload needs no stream; a source with more bytes than announ
   CHECK_FALSE(session->volume("long.raw"));
 }
 
+TEST_CASE("an uploaded volume (a seed, a base image) is readable by its owner only", "[session]") {
+  const auto session = open_session();
+  const ByteReader empty = [](char*, std::size_t) -> std::size_t { return 0; };
+  session->upload_volume("kumo_festival_web-0_seed.iso", 0, empty, {});
+  const auto conn = side_connection();
+  const PoolHandle pool(virStoragePoolLookupByName(conn.get(), "default-pool"));
+  REQUIRE(pool);
+  const VolumeHandle vol(virStorageVolLookupByName(pool.get(), "kumo_festival_web-0_seed.iso"));
+  REQUIRE(vol);
+  const std::string xml = adopt_string(virStorageVolGetXMLDesc(vol.get(), 0));
+  CHECK_THAT(xml, Contains("<mode>0600</mode>"));
+}
+
 TEST_CASE("the tail of a pool file is best effort: \"\" when it is missing or unreadable",
           "[session]") {
   const auto session = open_session();
