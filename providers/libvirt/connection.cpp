@@ -1,14 +1,18 @@
 #include "providers/libvirt/connection.h"
 
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <atomic>
 #include <condition_variable>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string_view>
+#include <system_error>
 #include <thread>
 
 #include <libvirt/virterror.h>
-
-#include "providers/redact.h"
 
 namespace kumo::libvirt {
 namespace {
@@ -98,6 +102,72 @@ std::string format_duration(std::chrono::milliseconds d) {
 
 void ignore_libvirt_error(void*, virErrorPtr) {}
 
+// Descriptors kept for everything but connections (stdio, libvirt's event loop, image files,
+// downloads), and what one connection may hold at most (socket or ssh pipes, wakeup eventfd).
+constexpr int kReservedDescriptors = 128;
+constexpr int kDescriptorsPerConnection = 4;
+
+// The connections the process holds now, and the hosts whose abandoned open still waits for an
+// answer: process-wide because descriptors are.
+class ProcessConnections {
+ public:
+  static ProcessConnections& get() {
+    // Never destroyed: an abandoned open may end while the process exits, and its slot still
+    // comes back here.
+    static ProcessConnections* const all = new ProcessConnections;
+    return *all;
+  }
+  struct Slot;
+  // A place for one more connection to `host`, or nullptr and why not: the budget is used up,
+  // or the host's last open is still waiting (trying again would only hold more descriptors).
+  std::shared_ptr<Slot> take(const HostTarget& host, std::string* refusal);
+
+ private:
+  std::mutex mu_;
+  int held_ = 0;
+  // One entry per abandoned open still waiting: name + uri -> the timeout it missed.
+  std::multimap<std::string, std::chrono::milliseconds> silent_;
+};
+
+std::string silent_key(const HostTarget& host) {
+  return host.name + '\n' + host.uri;
+}
+
+// One connection's place, from the start of its open until it is closed (or, abandoned, until
+// its open ends).
+struct ProcessConnections::Slot {
+  explicit Slot(ProcessConnections& all) : all(all) {}
+  void abandon(const HostTarget& host, std::chrono::milliseconds timeout) {
+    std::lock_guard lock(all.mu_);
+    key = silent_key(host);
+    all.silent_.emplace(key, timeout);
+  }
+  ~Slot() {
+    std::lock_guard lock(all.mu_);
+    --all.held_;
+    if (!key.empty()) all.silent_.erase(all.silent_.find(key));
+  }
+  ProcessConnections& all;
+  std::string key;  // set once abandoned
+};
+
+std::shared_ptr<ProcessConnections::Slot> ProcessConnections::take(const HostTarget& host,
+                                                                   std::string* refusal) {
+  std::lock_guard lock(mu_);
+  if (const auto it = silent_.find(silent_key(host)); it != silent_.end()) {
+    *refusal = describe_still_silent(host, it->second);
+    return nullptr;
+  }
+  const int budget = connection_budget();
+  if (held_ >= budget) {
+    *refusal = describe_no_budget(host, held_, static_cast<int>(silent_.size()), budget);
+    return nullptr;
+  }
+  auto slot = std::make_shared<Slot>(*this);
+  ++held_;
+  return slot;
+}
+
 // What a caller and its worker share; whoever finishes last frees it (shared_ptr).
 struct PendingOpen {
   std::mutex mutex;
@@ -108,9 +178,11 @@ struct PendingOpen {
   LibvirtError error;
 };
 
+// The connection carries `slot` to its close (ConnectCloser); a failed or abandoned open gives it
+// back as this worker ends.
 void run_open(const std::shared_ptr<PendingOpen>& pending, const Opener& opener,
-              const std::string& uri) {
-  ConnectHandle conn(opener(uri));
+              const std::string& uri, std::shared_ptr<void> slot) {
+  ConnectHandle conn(opener(uri), ConnectCloser{std::move(slot)});
   const LibvirtError error = conn ? LibvirtError{} : last_error();
   std::lock_guard lock(pending->mutex);
   if (pending->abandoned) return;  // nobody waits any more: `conn` closes as it goes out of scope
@@ -175,18 +247,55 @@ std::string describe_timeout(const HostTarget& host, std::chrono::milliseconds t
          std::string(kReachCheck);
 }
 
+std::string describe_still_silent(const HostTarget& host, std::chrono::milliseconds timeout) {
+  return prefix(host) + "timed out after " + format_duration(timeout) +
+         " earlier in this run and has still not answered — " + std::string(kReachCheck);
+}
+
+std::string describe_no_budget(const HostTarget& host, int held, int abandoned, int budget) {
+  const std::string why =
+      abandoned > 0 ? std::to_string(abandoned) +
+                          " earlier connections to hosts that never "
+                          "answered still hold file descriptors"
+                    : std::to_string(held) + " open libvirt connections hold file descriptors";
+  return prefix(host) + "not tried: " + why + " (at most " + std::to_string(budget) +
+         " connections under this process's limit of open files) — make the hosts that timed "
+         "out answer or take them out of kumo.yaml, or raise the limit (ulimit -n)";
+}
+
+int connection_budget() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return 1;
+  const rlim_t open_files = limit.rlim_cur;
+  const rlim_t room = open_files == RLIM_INFINITY ? rlim_t{1} << 20 : open_files;
+  if (room <= static_cast<rlim_t>(kReservedDescriptors + kDescriptorsPerConnection)) return 1;
+  const rlim_t budget = (room - kReservedDescriptors) / kDescriptorsPerConnection;
+  return static_cast<int>(std::min<rlim_t>(budget, 1 << 18));
+}
+
 OpenResult open_connection(const HostTarget& host, std::chrono::milliseconds timeout,
                            const Opener& opener) {
   ensure_libvirt_ready();
   // An empty URI would make libvirt guess one (LIBVIRT_DEFAULT_URI, then probing): never that.
   if (host.uri.empty()) return {nullptr, prefix(host) + "no URI — " + std::string(kUriCheck), 0};
 
+  std::string refusal;
+  auto& all = ProcessConnections::get();
+  auto slot = all.take(host, &refusal);
+  if (!slot) return {nullptr, refusal, 0};
   auto pending = std::make_shared<PendingOpen>();
-  std::thread(run_open, pending, opener ? opener : Opener(default_opener), host.uri).detach();
+  try {
+    std::thread(run_open, pending, opener ? opener : Opener(default_opener), host.uri, slot)
+        .detach();
+  } catch (const std::system_error& e) {  // no thread to be had: say so, as this host's error
+    return {nullptr,
+            prefix(host) + "not tried: cannot start a thread to connect (" + e.what() + ")", 0};
+  }
 
   std::unique_lock lock(pending->mutex);
   if (!pending->finished.wait_for(lock, timeout, [&] { return pending->done; })) {
     pending->abandoned = true;
+    slot->abandon(host, timeout);
     return {nullptr, describe_timeout(host, timeout), 1};
   }
   if (!pending->conn) return {nullptr, describe_open_error(host, pending->error), 1};

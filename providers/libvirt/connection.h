@@ -8,6 +8,7 @@
 
 #include "providers/libvirt/handles.h"
 #include "providers/provider.h"
+#include "providers/redact.h"
 
 namespace kumo::libvirt {
 
@@ -38,12 +39,28 @@ using Opener = std::function<virConnectPtr(const std::string& uri)>;
 // Opens host.uri within `timeout`. The open runs in a worker thread because libvirt has no
 // connect timeout (an ssh that hangs, a socket that never answers). On timeout the worker is
 // left to finish on its own and closes whatever connection it eventually gets.
+//
+// Every connection holds a few file descriptors (its socket, libvirt's wakeup eventfd, an ssh
+// child's pipes) from the start of its open until it is closed, and an open abandoned at its
+// timeout holds them until its host answers, which may be never. Running out inside libvirt
+// aborts the process (GLib), so the process counts its connections (abandoned ones included)
+// and opens none beyond connection_budget(): the host is then reported as not tried, at once.
+// A host whose abandoned open still waits is not tried again either (describe_still_silent).
 OpenResult open_connection(const HostTarget& host, std::chrono::milliseconds timeout,
                            const Opener& opener = {});
+
+// How many connections the process may hold at once: what RLIMIT_NOFILE's soft limit leaves
+// after a reserve for everything else (files, downloads), at a few descriptors each.
+int connection_budget();
 
 // Pure: the actionable message for a failed open, from one small table of libvirt's errors.
 std::string describe_open_error(const HostTarget& host, const LibvirtError& error);
 std::string describe_timeout(const HostTarget& host, std::chrono::milliseconds timeout);
+// A host not tried again because its open that timed out earlier is still waiting for an answer.
+std::string describe_still_silent(const HostTarget& host, std::chrono::milliseconds timeout);
+// A host not tried because `held` connections (`abandoned` of them to hosts that never answered)
+// use up the budget of `budget`.
+std::string describe_no_budget(const HostTarget& host, int held, int abandoned, int budget);
 
 // "host hv1 (qemu+ssh://root@hv1/system)": how every message about a host begins.
 std::string host_label(const HostTarget& host);
