@@ -58,6 +58,7 @@ TEST_CASE("a saved plan reads back exactly, is private, and other files are refu
   CHECK(error == "not a saved kumo plan (make one with kumo plan -o FILE)");
   std::ofstream(path) << "{\"kumo_saved_plan\": 99}";
   CHECK_FALSE(load_plan(path, &error).has_value());
-  CHECK(error == "saved plan format 99 is not supported by this kumo (format 2); plan again");
+  CHECK(error == "saved plan format 99 is not supported by this kumo (format " +
+                     std::to_string(kSavedPlanVersion) + "); plan again");
   std::filesystem::remove(path);
 }
