@@ -320,8 +320,7 @@ std::vector<HostLock> read_locks(HostConnector& connector, const std::vector<Hos
       out[i].unreadable = !out[i].holder;
       if (out[i].holder) {
         const std::string takeover = takeover_volume_name(cluster, *out[i].holder);
-        if (s->volume(takeover))
-          out[i].taker = current_holder(*s, takeover).value_or(LockHolder{});
+        if (s->volume(takeover)) out[i].taker = current_holder(*s, takeover).value_or(LockHolder{});
       }
     } catch (const HostError& e) {
       out[i].error = e.what();

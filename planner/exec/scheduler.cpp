@@ -147,7 +147,7 @@ class Scheduler {
   std::condition_variable cv_;
   int running_ = 0;
   std::vector<std::size_t> finished_;  // tasks whose thread is done but not joined yet
-  std::string stopped_, stopped_at_;  // the first ApplyStopped: why, and at which step
+  std::string stopped_, stopped_at_;   // the first ApplyStopped: why, and at which step
   std::map<std::string, int> running_host_, uploads_host_;
 };
 
