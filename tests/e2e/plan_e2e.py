@@ -102,6 +102,9 @@ vms:
     define(hv1, domain_xml("other-0", 128, owner("other", "vm.other-0", {})))      # another cluster's
     define(hv1, "<network><name>handmade</name><bridge name='hm0'/><ip address='192.168.77.1' "
                 "netmask='255.255.255.0'/></network>", "net-define")
+    # kumo's reserved network name, made by hand: without kumo's record of making it
+    # (kumo-net_fest_<uuid>) it is not kumo's, and no plan deletes it.
+    define(hv1, "<network><name>kumo_fest_stray</name><bridge name='kst0'/></network>", "net-define")
     virsh(hv1, "vol-create-as", "default", "keepme.qcow2", "1M", "--format", "qcow2")
     virsh(hv1, "vol-create-as", "default", "kumo_other_x_root.qcow2", "1M", "--format", "qcow2")
     before = {u: inventory(u) for u in (hv1, hv2, hv3)}
@@ -119,7 +122,7 @@ vms:
     check(z.get("action") == "delete", "vm.zombie (kumo's, not in the file) is deleted on hv3 (over ssh)")
     check(by.get(("volume.zombie/root", "hv3"), {}).get("action") == "delete", "its root volume goes with it")
     touched = [c["address"] for c in plan["changes"]
-               if any(s in c["address"] for s in ("legacy", "other", "handmade", "keepme"))]
+               if any(s in c["address"] for s in ("legacy", "other", "handmade", "keepme", "stray"))]
     check(not touched, f"nothing kumo did not make is in the plan ({touched})")
     check(plan.get("summary", {}).get("destroy") == 1, f"exactly one destroy (got {plan.get('summary')})")
     human = kumo_plan(cfg)
@@ -168,6 +171,80 @@ vms:
 
     after = {u: inventory(u) for u in (hv1, hv2, hv3)}
     check(after == before, "kumo plan changed nothing on any host")
+
+    forged_plans(cfg, work, hv1, hv3)
+
+
+def kumo_apply_saved(path):
+    return run([KUMO, "apply", path], check_rc=False)
+
+
+def forged_plans(cfg, work, hv1, hv3):
+    """6. Saved plans are checked, not trusted: a saved plan edited to delete a domain kumo did
+    not make is refused, naming it, and the domain survives. No guest boots: the plans only
+    delete: the file below has no VMs, so the saved plan deletes kumo's web-1 (hv2) and zombie
+    (hv3); the forged plans keep only zombie's changes."""
+    empty = os.path.join(work, "empty.yaml")
+    with open(cfg) as f, open(empty, "w") as g:
+        g.write(f.read().split("images:")[0])
+    saved = os.path.join(work, "zombie.plan")
+    p = run([KUMO, "plan", "-q", "-f", empty, "-o", saved], check_rc=False)
+    check(p.returncode == 0, f"plan -o of the deletes saved ({p.stderr.strip()[:200]})")
+    doc = json.load(open(saved))
+    check({c["action"] for c in doc["changes"]} == {"delete"} and not doc["images"]
+          and "vm.zombie" in [c["address"] for c in doc["changes"]],
+          f"the saved plan only deletes, vm.zombie among them ({[c['address'] for c in doc['changes']]})")
+    doc["changes"] = [c for c in doc["changes"] if "zombie" in c["address"]]
+    legacy_uuid = virsh(hv1, "domuuid", "legacy").strip()
+
+    def write(name, edit):
+        forged = json.loads(json.dumps(doc))
+        edit(forged)
+        path = os.path.join(work, name)
+        with open(path, "w") as f:
+            json.dump(forged, f)
+        os.chmod(path, 0o600)
+        return path
+
+    # The delete pointed at hv1's "legacy" (no kumo metadata), consistently: address, host, name
+    # and UUID. Only the apply's own look at the domain can tell.
+    def at_legacy(forged):
+        zombie = forged["changes"][0]
+        zombie.update(address="vm.legacy", host="hv1")
+        zombie["observed"].update(name="legacy", uuid=legacy_uuid)
+    p = kumo_apply_saved(write("forged.plan", at_legacy))
+    out = p.stdout + p.stderr
+    check(p.returncode == 1, f"apply of the forged plan exits 1 (got {p.returncode})")
+    check("vm.legacy on host hv1" in out and "the domain legacy there is not this cluster's (no kumo metadata)" in out
+          and "refused" in out, f"the refusal names the object and the host ({out.strip()[-400:]})")
+    check("legacy" in virsh(hv1, "list", "--all", "--name").split(), "the foreign domain legacy survives (virsh)")
+    check("zombie" in virsh(hv3, "list", "--all", "--name").split(), "and vm.zombie, not in the forged plan, too")
+
+    # Only the name edited: the plan contradicts itself and is refused on loading.
+    def name_only(forged):
+        forged["changes"][0]["observed"]["name"] = "legacy"
+    p = kumo_apply_saved(write("renamed.plan", name_only))
+    check(p.returncode == 1 and "saved plan is damaged" in p.stderr and "legacy" in p.stderr,
+          f"a delete whose domain is not its address is refused on loading ({p.stderr.strip()[:300]})")
+
+    # A path where a name belongs (the image cache, a host's pool): refused on loading.
+    def path_name(forged):
+        forged["changes"][1]["observed"]["name"] = "../../etc/passwd"
+    p = kumo_apply_saved(write("path.plan", path_name))
+    check(p.returncode == 1 and "saved plan is damaged" in p.stderr,
+          f"a volume name that is a path is refused on loading ({p.stderr.strip()[:300]})")
+
+    # The target made foreign on the host since the plan was saved (undefined, then defined again
+    # without kumo's metadata): the hosts changed, the saved plan is refused, the domain stays.
+    xml = virsh(hv3, "dumpxml", "zombie")
+    virsh(hv3, "undefine", "zombie")
+    define(hv3, domain_xml("zombie", 128))
+    p = kumo_apply_saved(write("zombie-only.plan", lambda forged: None))
+    check(p.returncode == 1 and "stale" in p.stderr,
+          f"the saved plan is refused once its target became foreign ({p.stderr.strip()[:300]})")
+    check("zombie" in virsh(hv3, "list", "--all", "--name").split(), "the now foreign zombie survives (virsh)")
+    virsh(hv3, "undefine", "zombie")
+    define(hv3, xml)
 
 
 def teardown():
