@@ -7,6 +7,8 @@ The hosts are one listener on 127.0.0.1 in this process that accepts every conne
 says a word (libvirt then waits for an answer forever).
 
 usage: silent_hosts_test.py KUMO"""
+import atexit
+import shutil
 import os, re, resource, socket, subprocess, sys, tempfile, threading, time
 
 kumo = sys.argv[1]
@@ -46,6 +48,7 @@ def forget_connections():
 threading.Thread(target=accept_forever, daemon=True).start()
 
 work = tempfile.mkdtemp(prefix="kumo-silent-hosts-")
+atexit.register(shutil.rmtree, work, ignore_errors=True)  # also when a check raises
 
 
 def cluster_file(count):
