@@ -25,13 +25,17 @@ std::string read_holder_text(HostSession& s, const std::string& volume) {
 // What holds `volume` now: nullopt when there is no such volume; a holder without a token when
 // its content is not one (being written, or garbled).
 std::optional<LockHolder> current_holder(HostSession& s, const std::string& volume) {
-  if (!s.volume(volume)) return std::nullopt;
   std::string text;
-  try {
-    text = read_holder_text(s, volume);
-  } catch (const HostError&) {
-    if (!s.volume(volume)) return std::nullopt;  // removed meanwhile
-    throw;
+  for (int attempt = 1;; ++attempt) {
+    if (!s.volume(volume)) return std::nullopt;
+    try {
+      text = read_holder_text(s, volume);
+      break;
+    } catch (const HostError&) {
+      // Removed meanwhile, or removed and made anew by a taker between the look and the read:
+      // look again (a host that really fails keeps failing).
+      if (attempt >= 3) throw;
+    }
   }
   auto holder = LockHolder::from_json(text);
   return holder ? *holder : LockHolder{};
