@@ -72,6 +72,10 @@ struct VolumePayload {
 using Desired = std::variant<std::monostate, VmPayload, NetworkSpec, VolumePayload>;
 
 // The object as the plan saw it (update, replace, delete): what the executor acts on.
+// The state of a network delete's observed object when only kumo's record of the network is
+// there: the delete removes the record.
+inline constexpr const char* kStaleNetworkRecord = "record only";
+
 struct ObservedRef {
   std::string name;  // libvirt name
   std::string uuid;  // "" for volumes

@@ -99,7 +99,7 @@ void Differ::diff_network(const DesiredNetwork& net) {
     // The reserved name alone proves nothing: kumo never adopts a network it has no record of.
     const DesiredHost* dh = desired_.find_host(net.host);
     const std::string pool = dh ? dh->pool : "default";
-    const std::string record = network_record_name(desired_.cluster, o.uuid);
+    const std::string record = network_record_name(desired_.cluster, net.name, o.uuid);
     result_.errors.error(
         {}, "host \"" + net.host + "\": network " + o.name + " (UUID " + o.uuid +
                 ") has the name kumo reserves for network." + net.name +

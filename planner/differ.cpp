@@ -93,7 +93,7 @@ Differ::Differ(const DesiredCluster& desired, const std::vector<ObservedHost>& o
     for (const auto& v : h.volumes) {
       if (v.pool == pool) idx.volumes[v.name] = &v;
     }
-    idx.network_records = recorded_network_uuids(h.volumes, pool, desired.cluster);
+    idx.network_records = network_records(h.volumes, pool, desired.cluster);
     hosts_[h.host] = idx;
   }
 }
@@ -180,6 +180,18 @@ void Differ::delete_network(const HostIndex& idx, const ObservedNetwork& n) {
   deletes_.push_back(std::move(c));
 }
 
+void Differ::delete_stale_record(const HostIndex& idx, const NetworkRecord& r) {
+  ResourceChange c;
+  c.address = Address::network(r.network);
+  c.host = idx.host->host;
+  c.action = Action::Delete;
+  c.observed = ObservedRef{network_name(desired_.cluster, r.network), r.uuid, "",
+                           kStaleNetworkRecord, 0};
+  c.reason = "left over: kumo's record of a network that was never made (UUID " + r.uuid +
+             "; an apply stopped in between)";
+  deletes_.push_back(std::move(c));
+}
+
 void Differ::delete_volume(const HostIndex& idx, const ObservedVolume& v) {
   ResourceChange c;
   c.address = owned_address(*v.owner, ResourceKind::Volume);
@@ -212,6 +224,12 @@ void Differ::find_orphans() {
     }
     for (const auto& [name, n] : idx.networks) {
       if (ours(idx, *n) && !wanted_networks.count(host + "/" + name)) delete_network(idx, *n);
+    }
+    // Records of networks that are not there: an apply killed between recording and defining.
+    std::set<std::string> uuids;
+    for (const auto& [name, n] : idx.networks) uuids.insert(n->uuid);
+    for (const auto& r : idx.network_records) {
+      if (!uuids.count(r.uuid)) delete_stale_record(idx, r);
     }
     // Volumes no domain accounts for: left by an interrupted apply or a removed VM.
     for (const auto& [name, v] : idx.volumes) {

@@ -9,6 +9,7 @@
 
 #include "planner/config/units.h"
 #include "planner/differ.h"
+#include "providers/ownership.h"
 
 namespace kumo::differ {
 
@@ -17,7 +18,7 @@ struct HostIndex {
   std::map<std::string, const ObservedDomain*> domains;
   std::map<std::string, const ObservedNetwork*> networks;
   std::map<std::string, const ObservedVolume*> volumes;  // in the host's kumo pool
-  std::set<std::string> network_records;  // UUIDs of the networks kumo made for this cluster
+  std::set<NetworkRecord> network_records;  // of the networks kumo made for this cluster
 };
 
 inline AttributeChange attr(std::string name, Value before, Value after) {
@@ -53,7 +54,9 @@ class Differ {
   bool ours(const std::optional<Ownership>& o) const { return o && o->cluster == desired_.cluster; }
   // A network is this cluster's by its reserved name and the record kumo keeps of making it.
   bool ours(const HostIndex& idx, const ObservedNetwork& n) const {
-    return ours(n.owner) && idx.network_records.count(n.uuid) > 0;
+    if (!ours(n.owner)) return false;
+    const std::string name = n.owner->address.substr(std::string("network.").size());
+    return idx.network_records.count(NetworkRecord{name, n.uuid}) > 0;
   }
   std::vector<std::string> running_vms_on(const HostIndex& idx,
                                           const std::string& libvirt_network) const;
@@ -84,6 +87,7 @@ class Differ {
                  bool moved = false);
   void delete_network(const HostIndex& idx, const ObservedNetwork& n);
   void delete_volume(const HostIndex& idx, const ObservedVolume& v);
+  void delete_stale_record(const HostIndex& idx, const NetworkRecord& r);
 
   const DesiredCluster& desired_;
   std::map<std::string, HostIndex> hosts_;

@@ -140,6 +140,8 @@ void check_change(const Plan& plan, const std::set<std::string>& hosts, const Re
       if (o.name != network_name(plan.cluster, c.address.name))
         bad(where, "observed network is not this cluster's:", o.name);
       if (o.uuid.empty()) bad(where, "observed network has no UUID:", o.name);
+      if (o.state == kStaleNetworkRecord && c.action != Action::Delete)
+        bad(where, "only a delete acts on a network's stale record, not", to_string(c.action));
       break;
     case ResourceKind::Volume:
       owned_volume(plan, where, "observed volume", o.name, c.address.str());

@@ -75,23 +75,28 @@ bool is_lock_volume(const std::string& volume_name) {
   return volume_name.rfind(std::string(kOwnerPrefix) + "-lock_", 0) == 0;
 }
 
-std::string network_record_name(const std::string& cluster, const std::string& uuid) {
-  return std::string(kOwnerPrefix) + "-net_" + cluster + "_" + uuid;
+std::string network_record_name(const std::string& cluster, const std::string& network,
+                                const std::string& uuid) {
+  return std::string(kOwnerPrefix) + "-net_" + cluster + "_" + network + "_" + uuid;
 }
 
-std::optional<std::string> recorded_network_uuid(const std::string& volume_name,
-                                                 const std::string& cluster) {
-  const std::string prefix = network_record_name(cluster, "");
+std::optional<NetworkRecord> network_record(const std::string& volume_name,
+                                            const std::string& cluster) {
+  const std::string prefix = std::string(kOwnerPrefix) + "-net_" + cluster + "_";
   if (volume_name.size() <= prefix.size() || volume_name.rfind(prefix, 0) != 0) return std::nullopt;
-  return volume_name.substr(prefix.size());
+  // UUIDs have no '_' (network names may): the last '_' starts the UUID.
+  const std::string rest = volume_name.substr(prefix.size());
+  const auto cut = rest.rfind('_');
+  if (cut == std::string::npos || cut == 0 || cut + 1 == rest.size()) return std::nullopt;
+  return NetworkRecord{rest.substr(0, cut), rest.substr(cut + 1)};
 }
 
-std::set<std::string> recorded_network_uuids(const std::vector<ObservedVolume>& volumes,
-                                             const std::string& pool, const std::string& cluster) {
-  std::set<std::string> out;
+std::set<NetworkRecord> network_records(const std::vector<ObservedVolume>& volumes,
+                                        const std::string& pool, const std::string& cluster) {
+  std::set<NetworkRecord> out;
   for (const auto& v : volumes) {
     if (v.pool != pool) continue;
-    if (auto uuid = recorded_network_uuid(v.name, cluster)) out.insert(*uuid);
+    if (auto r = network_record(v.name, cluster)) out.insert(*r);
   }
   return out;
 }

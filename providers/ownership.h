@@ -3,9 +3,11 @@
 //  - Domains: <metadata><kumo:owner xmlns:kumo="urn:kumo:owner:1"> with cluster, address, spec
 //    hash and the normalized spec. The domain's name is the VM instance name (web-0).
 //  - Networks (libvirt 9.0 has no network metadata): the reserved name kumo_<cluster>_<network>
-//    AND a record on the host that kumo made it: the empty volume kumo-net_<cluster>_<uuid> in the
-//    kumo pool, created before the network is defined with that UUID and removed after it is
-//    deleted. A network that merely has the reserved name is someone else's (a name is easy to
+//    AND a record on the host that kumo made it: the empty volume kumo-net_<cluster>_<network>_<uuid>
+//    (UUIDs have no '_'; network names may)
+//    in the kumo pool, created before the network is defined with that UUID and removed after it
+//    is deleted (a record whose network never came, left by an apply killed in between, is
+//    removed by the next apply or destroy). A network that merely has the reserved name is someone else's (a name is easy to
 //    copy; the record can only come from whoever writes the cluster's pool).
 //  - Volumes: reserved names kumo_<cluster>_<instance>_<role>[.ext] with role root, seed or
 //    data-<disk>, and the serial console log kumo_<cluster>_<instance>_serial.log; base images,
@@ -43,14 +45,21 @@ std::string serial_log_name(const std::string& cluster, const std::string& insta
 std::string lock_volume_name(const std::string& cluster);
 bool is_lock_volume(const std::string& volume_name);
 
-// The record that kumo made the network with this UUID for `cluster`.
-std::string network_record_name(const std::string& cluster, const std::string& uuid);
-// The UUID a volume records for `cluster`, or nullopt when it is no such record.
-std::optional<std::string> recorded_network_uuid(const std::string& volume_name,
-                                                 const std::string& cluster);
-// The network UUIDs recorded for `cluster` among a host's volumes in its kumo pool.
-std::set<std::string> recorded_network_uuids(const std::vector<ObservedVolume>& volumes,
-                                             const std::string& pool, const std::string& cluster);
+// kumo's record that it made `cluster`'s network `network` (front) with this UUID.
+struct NetworkRecord {
+  std::string network;  // the network's name in the file: front
+  std::string uuid;
+  bool operator==(const NetworkRecord&) const = default;
+  auto operator<=>(const NetworkRecord&) const = default;
+};
+std::string network_record_name(const std::string& cluster, const std::string& network,
+                                const std::string& uuid);
+// What a volume records for `cluster`, or nullopt when it is no such record.
+std::optional<NetworkRecord> network_record(const std::string& volume_name,
+                                            const std::string& cluster);
+// The network records of `cluster` among a host's volumes in its kumo pool.
+std::set<NetworkRecord> network_records(const std::vector<ObservedVolume>& volumes,
+                                        const std::string& pool, const std::string& cluster);
 
 // Ownership recovered from a reserved name, or nullopt for names kumo never uses.
 std::optional<Ownership> network_owner(const std::string& libvirt_name);

@@ -109,10 +109,14 @@ struct Lab : FakeProvider {
     std::lock_guard<std::recursive_mutex> lock(state_mu);
     for (const char* h : {"hv1", "hv2", "hv3"}) {
       for (auto& n : host(h).networks) {
-        const std::string stable = "uuid-" + n.name;
+        std::string stable = "uuid-" + n.name;  // like a real UUID, without '_'
+        std::replace(stable.begin(), stable.end(), '_', '-');
         for (auto& v : host(h).volumes) {
-          if (v.name != network_record_name(cluster, n.uuid)) continue;
-          v.name = network_record_name(cluster, stable);
+          const auto owner = network_owner(n.name);
+          if (!owner) continue;
+          const std::string net = owner->address.substr(std::string("network.").size());
+          if (v.name != network_record_name(cluster, net, n.uuid)) continue;
+          v.name = network_record_name(cluster, net, stable);
           v.path = "/pool/" + std::string(h) + "/" + v.name;
         }
         n.uuid = stable;

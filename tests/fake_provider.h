@@ -3,6 +3,7 @@
 // (fake_session.h), so there is one model of it.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <mutex>
@@ -85,7 +86,8 @@ class FakeProvider : public Provider {
   ObservedNetwork& add_network(const std::string& host_name, const std::string& name) {
     ObservedNetwork n;
     n.name = name;
-    n.uuid = "uuid-" + name;
+    n.uuid = "uuid-" + name;  // like a real UUID, without '_'
+    std::replace(n.uuid.begin(), n.uuid.end(), '_', '-');
     n.active = true;
     n.autostart = true;
     n.owner = network_owner(name);

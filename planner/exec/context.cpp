@@ -113,7 +113,7 @@ void ExecContext::delete_volume(const std::string& host, const std::string& name
 
 std::string ExecContext::label(const std::string& host) const {
   const HostReport* report = plan_.find_host(host);
-  return "host " + host + (report ? " (" + report->uri + ")" : "");
+  return "host " + host + (report ? " (" + report->shown_uri() + ")" : "");
 }
 
 std::string ExecContext::virt_type(const std::string& host) const {

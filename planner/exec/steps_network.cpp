@@ -94,11 +94,12 @@ std::string new_uuid() {
 }
 
 // Records the network's UUID on the host, then defines it with that UUID.
-void define_recorded(ExecContext& ctx, const std::string& host, HostSession& s,
+void define_recorded(ExecContext& ctx, const ResourceChange& c, HostSession& s,
                      const NetworkSpec& wanted) {
+  const std::string& host = c.host;
   NetworkSpec spec = wanted;
   spec.uuid = new_uuid();
-  const std::string record = network_record_name(ctx.plan().cluster, spec.uuid);
+  const std::string record = network_record_name(ctx.plan().cluster, c.address.name, spec.uuid);
   bool created = false;
   {
     std::lock_guard<std::mutex> lock(ctx.pool_mutex(host));
@@ -106,14 +107,37 @@ void define_recorded(ExecContext& ctx, const std::string& host, HostSession& s,
   }
   if (!created)
     throw HostError(ctx.label(host) + ": volume " + record + " exists already; plan again");
-  s.define_network(spec);
+  try {
+    s.define_network(spec);
+  } catch (...) {
+    // No network has the UUID: the record would only be left over. (If this fails too, or the
+    // run is killed before, the next plan lists the record as left over and removes it.)
+    try {
+      ctx.delete_volume(host, record);
+    } catch (const std::exception&) {
+    }
+    throw;
+  }
 }
 
 // Deletes a network verified as this cluster's, then kumo's record of it.
-void delete_recorded(ExecContext& ctx, const std::string& host, HostSession& s,
+void delete_recorded(ExecContext& ctx, const ResourceChange& c, HostSession& s,
                      const ObservedNetwork& net) {
   s.delete_network(net.name);
-  ctx.delete_volume(host, network_record_name(ctx.plan().cluster, net.uuid));
+  ctx.delete_volume(c.host, network_record_name(ctx.plan().cluster, c.address.name, net.uuid));
+}
+
+// Removes kumo's record of a network that was never made, once sure no network has its UUID.
+void delete_stale_record(ExecContext& ctx, const Task& t) {
+  const ResourceChange& c = *t.change;
+  HostSession& s = ctx.session(t.host);
+  const std::string& uuid = c.observed->uuid;
+  const auto net = s.network(c.observed->name);
+  if (net && net->uuid == uuid) {
+    throw HostError(c.address.str() + " on " + ctx.label(t.host) + ": network " + net->name +
+                    " now has the UUID of the record the plan would remove; plan again");
+  }
+  ctx.delete_volume(t.host, network_record_name(ctx.plan().cluster, c.address.name, uuid));
 }
 
 }  // namespace
@@ -134,21 +158,25 @@ std::string apply_network(ExecContext& ctx, const Task& t) {
   } else {
     if (c.action == Action::Replace) {
       if (const auto old = verified_network(ctx, c, spec.name))
-        delete_recorded(ctx, c.host, s, *old);
+        delete_recorded(ctx, c, s, *old);
     } else {
       require_no_network(ctx, c, spec.name);
     }
-    define_recorded(ctx, c.host, s, spec);
+    define_recorded(ctx, c, s, spec);
   }
   verify_network(ctx, c.host, s, spec);
   return "";
 }
 
 std::string delete_network(ExecContext& ctx, const Task& t) {
+  if (t.change->observed && t.change->observed->state == kStaleNetworkRecord) {
+    delete_stale_record(ctx, t);
+    return "";
+  }
   const std::string name = t.change->observed_name();
   HostSession& s = ctx.session(t.host);
   if (const auto net = verified_network(ctx, *t.change, name))
-    delete_recorded(ctx, t.host, s, *net);
+    delete_recorded(ctx, *t.change, s, *net);
   if (s.network(name))
     throw HostError(ctx.label(t.host) + ": network " + name + " is still there after deleting it");
   return "";

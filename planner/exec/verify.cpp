@@ -71,10 +71,11 @@ std::optional<ObservedNetwork> verified_network(ExecContext& ctx, const Resource
   HostSession& s = ctx.session(c.host);
   auto net = s.network(name);
   if (!net) return std::nullopt;
-  if (!s.volume(network_record_name(cluster, net->uuid))) {
+  const std::string record = network_record_name(cluster, c.address.name, net->uuid);
+  if (!s.volume(record)) {
     refuse(ctx, c,
            "the network " + name + " there is not this cluster's (kumo has no record of making " +
-               "it: no volume " + network_record_name(cluster, net->uuid) + ")");
+               "it: no volume " + record + ")");
   }
   check_uuid(ctx, c, "network", name, net->uuid);
   return net;

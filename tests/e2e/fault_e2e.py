@@ -246,7 +246,7 @@ def main():
                 if v.startswith("kumo-image_"):
                     images.append(v)
                 elif v.startswith(f"kumo-net_{CLUSTER}_"):
-                    records.append(v[len(f"kumo-net_{CLUSTER}_"):])  # kumo made network <uuid>
+                    records.append(v[len(f"kumo-net_{CLUSTER}_"):])  # kumo made <network>_<uuid>
                 elif v == LOCK:
                     if final:
                         problems.append(f"{h}: the lock is still there")
@@ -256,12 +256,14 @@ def main():
                     problems.append(f"{h}: volume {v} of no instance in the file (leaked)")
                 else:
                     where.setdefault(m.group(1), set()).add(h)
-            # The front network is recorded as kumo's (a kill between making a record and defining
-            # its network may leave a record of nothing: harmless, so not counted as a leak).
+            # The front network is recorded as kumo's, and that is the only record: a kill between
+            # making a record and defining its network leaves a record of nothing, which the next
+            # apply removes.
             if final and f"kumo_{CLUSTER}_front" in inv["networks"]:
                 uuid = virsh(u, "net-uuid", f"kumo_{CLUSTER}_front").strip()
-                if uuid not in records:
-                    problems.append(f"{h}: network front ({uuid}) is not recorded as kumo's: {records}")
+                if records != [f"front_{uuid}"]:
+                    problems.append(f"{h}: the records of networks are not exactly network front "
+                                    f"({uuid}): {records}")
             if final and not (len(images) == 2 and images[1] == images[0] + ".done"):
                 problems.append(f"{h}: base image volumes are not one image and its marker: {images}")
             if final:

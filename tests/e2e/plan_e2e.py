@@ -103,7 +103,7 @@ vms:
     define(hv1, "<network><name>handmade</name><bridge name='hm0'/><ip address='192.168.77.1' "
                 "netmask='255.255.255.0'/></network>", "net-define")
     # kumo's reserved network name, made by hand: without kumo's record of making it
-    # (kumo-net_fest_<uuid>) it is not kumo's, and no plan deletes it.
+    # (kumo-net_fest_stray_<uuid>) it is not kumo's, and no plan deletes it.
     define(hv1, "<network><name>kumo_fest_stray</name><bridge name='kst0'/></network>", "net-define")
     virsh(hv1, "vol-create-as", "default", "keepme.qcow2", "1M", "--format", "qcow2")
     virsh(hv1, "vol-create-as", "default", "kumo_other_x_root.qcow2", "1M", "--format", "qcow2")

@@ -177,6 +177,17 @@ ObservedNetwork& network(std::vector<ObservedHost>& hosts, const std::string& ho
   throw std::logic_error("unreachable");
 }
 
+// Network `name` of cluster fest on `host` (a copy of front), with kumo's record of making it.
+void add_our_network(std::vector<ObservedHost>& hosts, const std::string& host,
+                     const std::string& name) {
+  ObservedNetwork n = network(hosts, host, "kumo_fest_front");
+  n.name = network_name("fest", name);
+  n.uuid = "uuid-" + name;
+  n.owner = network_owner(n.name);
+  on(hosts, host).networks.push_back(n);
+  on(hosts, host).volumes.push_back(volume(host, network_record_name("fest", name, n.uuid), 0));
+}
+
 // A VM of cluster fest that the file no longer has (instance `name`, one data disk), on `host`.
 void add_removed_vm(std::vector<ObservedHost>& hosts, const std::string& host,
                     const std::string& name, bool prevent_destroy = false) {
@@ -521,22 +532,24 @@ std::vector<Row> change_rows() {
        .reason = "left over: no VM of this cluster uses it"},
       {.name = "a network no longer in the file is deleted",
        .hosts_differ =
-           [](auto& h) {
-             ObservedNetwork n = network(h, "hv1", "kumo_fest_front");
-             n.name = "kumo_fest_back";
-             n.owner = network_owner(n.name);
-             on(h, "hv1").networks.push_back(n);
-           },
+           [](auto& h) { add_our_network(h, "hv1", "back"); },
        .address = "network.back",
        .action = Action::Delete,
        .reason = "no longer in kumo.yaml"},
+      {.name = "kumo's record of a network that was never made is deleted",
+       .hosts_differ =
+           [](auto& h) {
+             on(h, "hv1").volumes.push_back(
+                 volume("hv1", network_record_name("fest", "back", "uuid-never"), 0));
+           },
+       .address = "network.back",
+       .action = Action::Delete,
+       .reason = "left over: kumo's record of a network that was never made (UUID uuid-never; "
+                 "an apply stopped in between)"},
       {.name = "a deleted network names the running VMs that lose connectivity",
        .hosts_differ =
            [](auto& h) {
-             ObservedNetwork n = network(h, "hv1", "kumo_fest_front");
-             n.name = "kumo_fest_back";
-             n.owner = network_owner(n.name);
-             on(h, "hv1").networks.push_back(n);
+             add_our_network(h, "hv1", "back");
              domain(h, "hv1", "web").nics.push_back({"kumo_fest_back", "network", "m", "virtio"});
            },
        .address = "network.back",
@@ -746,15 +759,25 @@ TEST_CASE("a foreign domain holding a VM's name is neither changed nor deleted",
   for (const auto& c : r.changes) CHECK(c.address.owner_vm().str() != "vm.web");
 }
 
+TEST_CASE("a network is kumo's only with the record of that network and its UUID", "[differ]") {
+  const DesiredCluster desired = desired_from(kBase);
+  auto hosts = as_applied(desired);
+  // kumo_fest_back with front's UUID: front's record does not make it kumo's.
+  ObservedNetwork n = network(hosts, "hv1", "kumo_fest_front");
+  n.name = "kumo_fest_back";
+  n.owner = network_owner(n.name);
+  on(hosts, "hv1").networks.push_back(n);
+  const DiffResult r = diff(desired, hosts);
+  CHECK(messages(r.errors).empty());
+  CHECK(listing(r).empty());
+}
+
 TEST_CASE("deletes come last, VMs and their volumes before networks", "[differ]") {
   const DesiredCluster desired =
       desired_from(edited(kBase, {{"memory: 512MiB", "memory: 768MiB"}}));
   auto hosts = as_applied(desired_from(kBase));
   // hv1 (looked at first) loses a network, hv2 a VM: the network still goes last.
-  ObservedNetwork back = network(hosts, "hv1", "kumo_fest_front");
-  back.name = "kumo_fest_back";
-  back.owner = network_owner(back.name);
-  on(hosts, "hv1").networks.push_back(back);
+  add_our_network(hosts, "hv1", "back");
   add_removed_vm(hosts, "hv2", "old");
   const DiffResult r = diff(desired, hosts);
   CHECK(messages(r.errors).empty());

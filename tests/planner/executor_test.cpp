@@ -300,3 +300,21 @@ vms:
   REQUIRE(started >= 0);
   CHECK(deleted < started);
 }
+
+TEST_CASE("apply's errors name a host whose uri is sensitive without showing the uri",
+          "[executor]") {
+  Lab lab;
+  std::string text = kCluster;
+  text.replace(text.find("hosts:"), 6,
+               "variables:\n  uri: {sensitive: true, default: \"test:///hv1.secret.example\"}\n"
+               "hosts:");
+  text.replace(text.find("\"test:///hv1\""), 13, "\"${var.uri}\"");
+  const Plan p = lab.plan(config(text));
+  lab.add_network("hv1", "kumo_fest_front");  // made by someone else since planning
+  const ExecResult r = lab.apply(p);
+  REQUIRE_FALSE(r.success());
+  const auto* failed = step(r, "hv1/network.front/create");
+  REQUIRE(failed);
+  CHECK_THAT(failed->message, Catch::Contains("host hv1 ((sensitive))"));
+  for (const auto& s : r.steps) CHECK(s.message.find("secret.example") == std::string::npos);
+}

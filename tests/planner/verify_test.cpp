@@ -208,9 +208,9 @@ TEST_CASE("a network with kumo's reserved name but no record of kumo making it i
     std::string errors;
     for (const auto& d : r.errors.sorted()) errors += format_diagnostic(d) + "\n";
     CHECK_THAT(errors,
-               Contains("host \"hv2\": network kumo_fest_front (UUID uuid-kumo_fest_front) has the "
+               Contains("host \"hv2\": network kumo_fest_front (UUID uuid-kumo-fest-front) has the "
                         "name kumo reserves for network.front, but kumo has no record of making it "
-                        "(no volume kumo-net_fest_uuid-kumo_fest_front in storage pool "
+                        "(no volume kumo-net_fest_front_uuid-kumo-fest-front in storage pool "
                         "\"default\"); kumo never adopts it"));
   }
 }
@@ -218,7 +218,7 @@ TEST_CASE("a network with kumo's reserved name but no record of kumo making it i
 TEST_CASE("a network kumo recorded is deleted, with its record", "[verify]") {
   Lab lab;
   lab.add_network("hv1", "kumo_fest_old");
-  lab.add_volume("hv1", network_record_name("fest", "uuid-kumo_fest_old"), 0);
+  lab.add_volume("hv1", network_record_name("fest", "old", "uuid-kumo-fest-old"), 0);
   PlanOptions destroy;
   destroy.destroy = true;
   const Plan p = lab.plan(config(kCluster), destroy);
@@ -229,7 +229,7 @@ TEST_CASE("a network kumo recorded is deleted, with its record", "[verify]") {
     INFO(failures(r));
     CHECK(r.success());
     CHECK_FALSE(has_network(lab, "hv1", "kumo_fest_old"));
-    CHECK_FALSE(has_volume(lab, "hv1", "kumo-net_fest_uuid-kumo_fest_old"));
+    CHECK_FALSE(has_volume(lab, "hv1", "kumo-net_fest_old_uuid-kumo-fest-old"));
   }
   SECTION("refused when its record went away since planning") {
     std::erase_if(lab.host("hv1").volumes,
@@ -238,10 +238,71 @@ TEST_CASE("a network kumo recorded is deleted, with its record", "[verify]") {
     CHECK(step(r, "hv1/network.old/delete")->message ==
           "network.old on host hv1 (test:///hv1): the network kumo_fest_old there is not this "
           "cluster's (kumo has no record of making it: no volume "
-          "kumo-net_fest_uuid-kumo_fest_old)" +
+          "kumo-net_fest_old_uuid-kumo-fest-old)" +
               kRefused);
     CHECK(has_network(lab, "hv1", "kumo_fest_old"));
   }
+}
+
+TEST_CASE("a record of a network that was never made is removed by the next apply or destroy",
+          "[verify]") {
+  Lab lab;
+  // An apply killed between recording network.front on hv1 and defining it.
+  const std::string stale = network_record_name("fest", "front", "uuid-never-defined");
+  lab.add_volume("hv1", stale, 0);
+
+  SECTION("apply makes the network and removes the stale record; then nothing is left to do") {
+    const Plan p = lab.plan(config(kCluster));
+    const ResourceChange* del = find_change(p, "network.front", Action::Delete);
+    REQUIRE(del);
+    CHECK(del->host == "hv1");
+    CHECK(del->observed->state == kStaleNetworkRecord);
+    CHECK_THAT(del->reason, Contains("record of a network that was never made"));
+    CHECK(find_change(p, "network.front", Action::Create));
+    const ExecResult r = lab.apply(p);
+    INFO(failures(r));
+    REQUIRE(r.success());
+    CHECK_FALSE(has_volume(lab, "hv1", stale));
+    CHECK(has_network(lab, "hv1", "kumo_fest_front"));
+    CHECK_FALSE(lab.plan(config(kCluster)).has_changes());
+  }
+  SECTION("destroy removes it with everything else") {
+    std::erase_if(lab.host("hv1").volumes, [&](const ObservedVolume& v) { return v.name == stale; });
+    REQUIRE(lab.apply(lab.plan(config(kCluster))).success());
+    lab.add_volume("hv1", stale, 0);  // killed again, this time on a second apply
+    PlanOptions destroy;
+    destroy.destroy = true;
+    const ExecResult r = lab.apply(lab.plan(config(kCluster), destroy));
+    INFO(failures(r));
+    REQUIRE(r.success());
+    for (const char* h : {"hv1", "hv2", "hv3"}) {
+      for (const auto& v : lab.host(h).volumes) CHECK(v.name.rfind("kumo-net_", 0) != 0);
+    }
+  }
+  SECTION("refused when a network with the record's UUID appeared since planning") {
+    PlanOptions destroy;
+    destroy.destroy = true;
+    const Plan p = lab.plan(config(kCluster), destroy);
+    REQUIRE(find_change(p, "network.front", Action::Delete));
+    lab.add_network("hv1", "kumo_fest_front").uuid = "uuid-never-defined";
+    const ExecResult r = lab.apply(p);
+    CHECK_THAT(step(r, "hv1/network.front/delete")->message,
+               Contains("network kumo_fest_front now has the UUID of the record"));
+    CHECK(has_volume(lab, "hv1", stale));
+  }
+}
+
+TEST_CASE("a network that fails to be defined leaves no record behind", "[verify]") {
+  Lab lab;
+  lab.connector.fail.insert("hv2 define_network");
+  const ExecResult r = lab.apply(lab.plan(config(kCluster)));
+  CHECK_FALSE(r.success());
+  for (const auto& v : lab.host("hv2").volumes) CHECK(v.name.rfind("kumo-net_", 0) != 0);
+  lab.connector.fail.clear();
+  const Plan again = lab.plan(config(kCluster));
+  CHECK_FALSE(find_change(again, "network.front", Action::Delete));
+  REQUIRE(lab.apply(again).success());
+  CHECK_FALSE(lab.plan(config(kCluster)).has_changes());
 }
 
 TEST_CASE("networks kumo makes are recorded before they are defined, with the UUID they get",
@@ -254,7 +315,7 @@ TEST_CASE("networks kumo makes are recorded before they are defined, with the UU
     for (const auto& n : lab.host(h).networks)
       if (n.name == "kumo_fest_front") uuid = n.uuid;
     REQUIRE(uuid.size() == 36);
-    CHECK(has_volume(lab, h, network_record_name("fest", uuid)));
+    CHECK(has_volume(lab, h, network_record_name("fest", "front", uuid)));
     CHECK(lab.connector.index_of(std::string(h) + " create_volume_exclusive kumo-net_fest_") <
           lab.connector.index_of(std::string(h) + " define_network kumo_fest_front"));
   }

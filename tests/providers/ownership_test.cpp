@@ -62,3 +62,28 @@ TEST_CASE("domain metadata carries ownership and the spec", "[ownership]") {
             "<k:address>vm.a</k:address></k:owner></metadata></domain>")
             ->address == "vm.a");
 }
+
+TEST_CASE("a network record names the network and its UUID, and is read back", "[ownership]") {
+  const std::string uuid = "0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0";
+  CHECK(network_record_name("fest", "front", uuid) == "kumo-net_fest_front_" + uuid);
+  CHECK(network_record(network_record_name("fest", "front", uuid), "fest") ==
+        NetworkRecord{"front", uuid});
+  // Network names may have '_'; UUIDs never do.
+  CHECK(network_record(network_record_name("fest", "back_net", uuid), "fest") ==
+        NetworkRecord{"back_net", uuid});
+  CHECK_FALSE(network_record(network_record_name("fest", "front", uuid), "fes"));
+  CHECK_FALSE(network_record(network_record_name("fest", "front", uuid), "fest2"));
+  CHECK_FALSE(network_record("kumo-net_fest_" + uuid, "fest"));  // no network name
+  CHECK_FALSE(network_record("kumo-net_fest_front_", "fest"));
+  CHECK_FALSE(network_record("kumo_fest_front", "fest"));
+  CHECK_FALSE(network_record("kumo-lock_fest", "fest"));
+
+  std::vector<ObservedVolume> volumes(3);
+  volumes[0].pool = "default";
+  volumes[0].name = network_record_name("fest", "front", uuid);
+  volumes[1].pool = "other";  // another pool: not the host's kumo pool
+  volumes[1].name = network_record_name("fest", "back", uuid);
+  volumes[2].pool = "default";
+  volumes[2].name = network_record_name("other", "front", uuid);  // another cluster's
+  CHECK(network_records(volumes, "default", "fest") == std::set<NetworkRecord>{{"front", uuid}});
+}

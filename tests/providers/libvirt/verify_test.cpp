@@ -141,15 +141,15 @@ TEST_CASE("a network with kumo's name but no record is not deleted; a recorded o
   const ExecResult refused = run(del);
   CHECK(message(refused, "hv1/network.old/delete") ==
         "network.old on host hv1 (test:///default): the network kumo_festival_old there is not "
-        "this cluster's (kumo has no record of making it: no volume kumo-net_festival_" +
+        "this cluster's (kumo has no record of making it: no volume kumo-net_festival_old_" +
             uuid + ")" + kRefused);
   CHECK(session->network("kumo_festival_old"));
 
-  REQUIRE(session->create_volume_exclusive(network_record_name("festival", uuid), ""));
+  REQUIRE(session->create_volume_exclusive(network_record_name("festival", "old", uuid), ""));
   const ExecResult deleted = run(del);
   CHECK(deleted.success());
   CHECK_FALSE(session->network("kumo_festival_old"));
-  CHECK_FALSE(session->volume(network_record_name("festival", uuid)));
+  CHECK_FALSE(session->volume(network_record_name("festival", "old", uuid)));
 }
 
 TEST_CASE("kumo destroy plans no delete for a network that only has kumo's name", "[verify]") {
@@ -158,7 +158,7 @@ TEST_CASE("kumo destroy plans no delete for a network that only has kumo's name"
   session->define_network(kumo_network("old"));
   session->define_network(kumo_network("made"));
   const std::string made = session->network("kumo_festival_made")->uuid;
-  REQUIRE(session->create_volume_exclusive(network_record_name("festival", made), ""));
+  REQUIRE(session->create_volume_exclusive(network_record_name("festival", "made", made), ""));
 
   LoadOptions opts;
   auto loaded = load_config_text(
@@ -173,4 +173,37 @@ TEST_CASE("kumo destroy plans no delete for a network that only has kumo's name"
   std::vector<std::string> deletes;
   for (const auto& c : r.plan->changes) deletes.push_back(c.address.str());
   CHECK(deletes == std::vector<std::string>{"network.made"});
+}
+
+TEST_CASE("a record of a network that was never made is planned for deletion and removed",
+          "[verify]") {
+  const auto side = side_connection();
+  const auto session = make_libvirt_connector()->connect(kHost, 5s);
+  // An apply killed between recording network.front and defining it.
+  const std::string stale =
+      network_record_name("festival", "front", "0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0");
+  REQUIRE(session->create_volume_exclusive(stale, ""));
+
+  LoadOptions opts;
+  auto loaded = load_config_text(
+      "cluster: festival\nhosts:\n  hv1: {uri: \"test:///default\", pool: default-pool}\n",
+      "kumo.yaml", "/tmp", opts);
+  REQUIRE(loaded.config);
+  const auto provider = make_libvirt_provider();
+  PlanOptions destroy;
+  destroy.destroy = true;
+  const PlanResult r = make_plan(expand(*loaded.config), *provider, destroy);
+  REQUIRE(r.plan);
+  REQUIRE(r.plan->changes.size() == 1);
+  const ResourceChange& c = r.plan->changes.front();
+  CHECK(c.address.str() == "network.front");
+  CHECK(c.action == Action::Delete);
+  CHECK(c.observed->state == kStaleNetworkRecord);
+
+  const ExecResult done = run(*r.plan);
+  CHECK(done.success());
+  CHECK_FALSE(session->volume(stale));
+  const PlanResult again = make_plan(expand(*loaded.config), *provider, destroy);
+  REQUIRE(again.plan);
+  CHECK(again.plan->changes.empty());
 }
