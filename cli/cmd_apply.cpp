@@ -1,4 +1,5 @@
 // kumo apply / kumo destroy: plan (or load a saved plan), show it, confirm, carry it out.
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -128,17 +129,19 @@ int run_plan(const Plan& plan, const ApplyState& s, const std::string& cache_dir
   };
   // Progress is for people watching (stderr); the summary is the result (stdout).
   const bool tty = isatty(STDERR_FILENO) == 1;
-  views::ProgressView view(std::cerr, tty, colour_enabled(STDERR_FILENO), global.quiet);
+  winsize size{};
+  const int width = tty && ioctl(STDERR_FILENO, TIOCGWINSZ, &size) == 0 && size.ws_col > 0
+                        ? size.ws_col
+                        : 80;
+  views::ProgressView view(std::cerr, tty, colour_enabled(STDERR_FILENO), global.quiet, width);
   std::atomic<bool> running{true};
-  std::thread ticker;
-  if (tty) {
-    ticker = std::thread([&] {
-      while (running) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(500));
-        view.tick();
-      }
-    });
-  }
+  // On a terminal it redraws the status line; in a log it says which steps are still running.
+  std::thread ticker([&] {
+    while (running) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      view.tick();
+    }
+  });
   std::cerr << "\n";
   const ExecResult result =
       execute(plan, *connector, fetcher, options, [&](const ExecEvent& e) { view.on_event(e); });

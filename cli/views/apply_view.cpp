@@ -38,8 +38,21 @@ std::string where(const ExecEvent& e) {
 
 }  // namespace
 
-ProgressView::ProgressView(std::ostream& out, bool live, bool colour, bool quiet)
-    : out_(out), live_(live), colour_(colour), quiet_(quiet) {}
+static std::string duration_text(double s) {
+  const long long total = static_cast<long long>(s);
+  if (total < 60) return std::to_string(total) + "s";
+  return std::to_string(total / 60) + "m" + (total % 60 < 10 ? "0" : "") +
+         std::to_string(total % 60) + "s";
+}
+
+ProgressView::ProgressView(std::ostream& out, bool live, bool colour, bool quiet, int width,
+                           std::chrono::seconds report_every)
+    : out_(out),
+      live_(live),
+      colour_(colour),
+      quiet_(quiet),
+      width_(width < 20 ? 20 : width),
+      report_every_(report_every) {}
 
 void ProgressView::clear_locked() {
   if (drawn_) {
@@ -66,7 +79,9 @@ void ProgressView::draw_locked() {
     }
     line += " " + seconds_text(std::chrono::duration<double>(Clock::now() - r.since).count());
   }
-  if (line.size() > 160) line = line.substr(0, 157) + "...";
+  // One line, never wrapped: a wrapped line could not be cleared by \r.
+  const std::size_t room = static_cast<std::size_t>(width_ - 1);
+  if (line.size() > room) line = line.substr(0, room - 3) + "...";
   out_ << line << std::flush;
   drawn_ = true;
   last_draw_ = Clock::now();
@@ -75,15 +90,20 @@ void ProgressView::draw_locked() {
 void ProgressView::on_event(const ExecEvent& e) {
   std::lock_guard<std::mutex> lock(mu_);
   if (e.kind == ExecEvent::Kind::Started) {
-    running_[e.step] = {e, Clock::now()};
+    running_[e.step] = {e, Clock::now(), Clock::now(), ""};
+    if (!live_ && !quiet_) out_ << "  start    " << where(e) << ": " << e.what << "\n" << std::flush;
     draw_locked();
     return;
   }
   if (e.kind == ExecEvent::Kind::Progress) {
     auto it = running_.find(e.step);
     if (it != running_.end()) {
-      it->second.last.done = e.done;
-      it->second.last.total = e.total;
+      if (e.message.empty()) {
+        it->second.last.done = e.done;
+        it->second.last.total = e.total;
+      } else {
+        it->second.status = e.message;
+      }
     }
     if (Clock::now() - last_draw_ > std::chrono::milliseconds(200)) draw_locked();
     return;
@@ -121,7 +141,24 @@ void ProgressView::on_event(const ExecEvent& e) {
 
 void ProgressView::tick() {
   std::lock_guard<std::mutex> lock(mu_);
-  draw_locked();
+  if (live_) {
+    draw_locked();
+    return;
+  }
+  if (quiet_) return;
+  // No terminal: a line now and then for each step still running, so a CI log never looks hung.
+  const auto now = Clock::now();
+  for (auto& [id, r] : running_) {
+    if (now - r.reported < report_every_) continue;
+    r.reported = now;
+    std::string detail = r.status;
+    if (r.last.total > 0)
+      detail = std::to_string(r.last.done * 100 / r.last.total) + "% of " + human_bytes(r.last.total);
+    out_ << "  waiting  " << where(r.last) << ": " << r.last.what << " ("
+         << (detail.empty() ? "" : detail + ", ")
+         << duration_text(std::chrono::duration<double>(now - r.since).count()) << ")\n";
+  }
+  out_ << std::flush;
 }
 
 void ProgressView::finish() {

@@ -13,9 +13,14 @@
 
 namespace kumo::views {
 
+// On a terminal (live) the running steps share one status line, cut to the terminal's `width`.
+// Without one (a CI log), each step's start is a line of its own, and every `report_every` a
+// step still running says so: "  waiting vm.web-0 on hv1: wait for cloud-init (cloud-init status
+// "running", 2m10s)".
 class ProgressView {
  public:
-  ProgressView(std::ostream& out, bool live, bool colour, bool quiet);
+  ProgressView(std::ostream& out, bool live, bool colour, bool quiet, int width = 80,
+               std::chrono::seconds report_every = std::chrono::seconds(30));
   void on_event(const ExecEvent& e);  // thread-safe
   void tick();                        // redraws the live line (call ~once a second)
   void finish();                      // clears the live line
@@ -26,10 +31,13 @@ class ProgressView {
 
   std::ostream& out_;
   bool live_, colour_, quiet_;
+  int width_;
+  std::chrono::seconds report_every_;
   std::mutex mu_;
   struct Running {
     ExecEvent last;
-    std::chrono::steady_clock::time_point since;
+    std::chrono::steady_clock::time_point since, reported;
+    std::string status;  // what the step saw last (Progress messages)
   };
   std::map<std::string, Running> running_;
   int done_ = 0;

@@ -66,6 +66,12 @@ void EventSink::progress(const Task& t, std::uint64_t done, std::uint64_t total)
   emit(e);
 }
 
+void EventSink::status(const Task& t, const std::string& message) {
+  ExecEvent e = event_of(t, ExecEvent::Kind::Progress);
+  e.message = message;
+  emit(e);
+}
+
 ExecContext::ExecContext(const Plan& plan, HostConnector& connector, const ImageFetcher& fetch,
                          const ExecOptions& options, EventSink& sink)
     : plan_(plan),

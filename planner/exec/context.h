@@ -28,6 +28,8 @@ class EventSink {
   void task_event(const Task& t, ExecEvent::Kind kind, StepStatus status = StepStatus::Running,
                   const std::string& message = "", double seconds = 0);
   void progress(const Task& t, std::uint64_t done, std::uint64_t total);
+  // What a long step sees meanwhile ("cloud-init status \"running\""): a Progress event.
+  void status(const Task& t, const std::string& message);
 
  private:
   const ExecListener& listener_;

@@ -33,7 +33,8 @@ struct Waited {
 };
 
 // Asks until ready, a final failure, or the deadline.
-Waited poll_ready(ExecContext& ctx, const ResourceChange& c, Clock::time_point deadline) {
+Waited poll_ready(ExecContext& ctx, const Task& t, Clock::time_point deadline) {
+  const ResourceChange& c = *t.change;
   const VmPayload& vm = *c.vm();
   HostSession& s = ctx.session(c.host);
   Waited w;
@@ -73,6 +74,7 @@ Waited poll_ready(ExecContext& ctx, const ResourceChange& c, Clock::time_point d
     } catch (const HostError& e) {
       w.last = e.what();  // the agent is not up yet, or the guest rebooted: ask again
     }
+    ctx.sink().status(t, w.last.rfind("cloud-init", 0) == 0 ? w.last : "no answer from the agent yet");
     std::this_thread::sleep_for(ctx.options().poll);
   }
   return w;
@@ -86,7 +88,7 @@ std::string wait_vm(ExecContext& ctx, const Task& t) {
   const std::string wait_for = to_string(vm.wait_for);
   const auto start = Clock::now();
   HostSession& s = ctx.session(c.host);
-  const Waited w = poll_ready(ctx, c, start + vm.wait_timeout);
+  const Waited w = poll_ready(ctx, t, start + vm.wait_timeout);
   if (!w.ready) {
     std::string tail = s.tail_pool_file(serial_log_name(ctx.plan().cluster, vm.name), 2048);
     std::string msg = ctx.label(c.host) + ": " + c.address.str() + " is not ready (" + wait_for +

@@ -66,6 +66,39 @@ TEST_CASE("apply progress without a terminal: one line per finished step", "[vie
   check_golden("apply_progress.txt", out.str());
 }
 
+TEST_CASE("apply progress without a terminal says which steps are still running", "[views]") {
+  std::ostringstream out;
+  views::ProgressView view(out, /*live=*/false, false, false, 80, std::chrono::seconds(0));
+  ExecEvent wait = started(kSteps[5]);
+  view.on_event(wait);
+  CHECK(out.str() == "  start    vm.web-0 on hv1: wait for cloud-init\n");
+  ExecEvent seen = wait;
+  seen.kind = ExecEvent::Kind::Progress;
+  seen.message = "cloud-init status \"running\"";
+  view.on_event(seen);
+  view.tick();
+  CHECK(out.str().find("  waiting  vm.web-0 on hv1: wait for cloud-init (cloud-init status "
+                       "\"running\", 0s)\n") != std::string::npos);
+  view.on_event(kSteps[5]);
+  const auto before = out.str().size();
+  view.tick();  // nothing runs any more: nothing to say
+  CHECK(out.str().size() == before);
+}
+
+TEST_CASE("the live status line fits the terminal's width", "[views]") {
+  for (int width : {40, 80, 132}) {
+    std::ostringstream out;
+    views::ProgressView view(out, /*live=*/true, false, false, width);
+    for (std::size_t i = 0; i < 5; ++i) view.on_event(started(kSteps[i]));
+    view.tick();
+    std::string last = out.str();
+    last = last.substr(last.rfind('\r') + 4);  // after "\r\033[K"
+    INFO(last);
+    CHECK(last.size() <= static_cast<std::size_t>(width - 1));
+    CHECK(last.size() >= static_cast<std::size_t>(std::min(width - 1, 60)));
+  }
+}
+
 TEST_CASE("apply progress with -q: failures only", "[views]") {
   std::ostringstream out;
   views::ProgressView view(out, false, false, /*quiet=*/true);
