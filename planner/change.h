@@ -30,6 +30,9 @@ struct AttributeChange {
   bool forces_replacement = false;
   bool sensitive = false;
   bool drift = false;  // live state moved away from what kumo made; this change moves it back
+  // A whole document (user_data, network_config) as written to the guest, every value from a
+  // sensitive variable masked in it: views show it whole, or as a unified diff of before/after.
+  bool document = false;
 };
 
 // --- what a change wants (its desired payload), one type per kind

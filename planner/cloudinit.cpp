@@ -1,5 +1,7 @@
 #include "planner/cloudinit.h"
 
+#include "planner/config/sensitive.h"
+
 #include <yaml-cpp/yaml.h>
 
 namespace kumo {
@@ -174,31 +176,45 @@ std::string render_user_data(const CloudInitConfig& ci) {
   return "#cloud-config\n" + to_yaml(doc);
 }
 
+std::string render_user_data_shown(const CloudInitConfig& shown) {
+  try {
+    return render_user_data(shown);
+  } catch (const std::exception&) {
+    return shown.user_data.value_or("");
+  }
+}
+
 std::string render_meta_data(const std::string& instance_id, const std::string& hostname) {
   return to_yaml({{"instance-id", instance_id}, {"local-hostname", hostname}});
 }
 
 std::string render_network_config(const CloudInitConfig& ci,
                                   const std::vector<std::string>& dhcp_macs,
-                                  const std::vector<StaticAddress>& statics) {
+                                  const std::vector<StaticAddress>& statics, bool masked) {
   if (!ci.network_config.is_null()) return to_yaml(ci.network_config);
   if (statics.empty()) return "";
+  auto show = [&](const std::string& text) { return masked ? kSensitiveMask : text; };
   nlohmann::json ethernets = nlohmann::json::object();
   int n = 0;
   for (const auto& s : statics) {
     nlohmann::json eth = {
-        {"match", {{"macaddress", s.mac}}},
-        {"addresses", nlohmann::json::array({s.ip.str() + "/" + std::to_string(s.prefix)})}};
-    if (s.gateway)
-      eth["routes"] = nlohmann::json::array({{{"to", "default"}, {"via", s.gateway->str()}}});
+        {"match", {{"macaddress", show(s.mac)}}},
+        {"addresses",
+         nlohmann::json::array({show(s.ip.str() + "/" + std::to_string(s.prefix))})}};
+    if (s.gateway) {
+      eth["routes"] =
+          nlohmann::json::array({{{"to", "default"}, {"via", show(s.gateway->str())}}});
+    }
     if (s.dns) {
-      eth["nameservers"] = {{"addresses", nlohmann::json::array({s.dns->str()})}};
-      if (s.search_domain) eth["nameservers"]["search"] = nlohmann::json::array({*s.search_domain});
+      eth["nameservers"] = {{"addresses", nlohmann::json::array({show(s.dns->str())})}};
+      if (s.search_domain)
+        eth["nameservers"]["search"] = nlohmann::json::array({show(*s.search_domain)});
     }
     ethernets["nic" + std::to_string(n++)] = eth;
   }
   for (const auto& mac : dhcp_macs) {
-    ethernets["nic" + std::to_string(n++)] = {{"match", {{"macaddress", mac}}}, {"dhcp4", true}};
+    ethernets["nic" + std::to_string(n++)] = {{"match", {{"macaddress", show(mac)}}},
+                                              {"dhcp4", true}};
   }
   return to_yaml({{"version", 2}, {"ethernets", ethernets}});
 }

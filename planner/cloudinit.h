@@ -29,9 +29,14 @@ std::string render_meta_data(const std::string& instance_id, const std::string& 
 
 // network-config (v2): the user's own if given; else static addresses by MAC and DHCP for the
 // other interfaces; "" when every interface uses DHCP (cloud-init's default).
+// `masked`: MACs and addresses are shown as "(sensitive)" (they came from sensitive variables).
 std::string render_network_config(const CloudInitConfig& ci,
                                   const std::vector<std::string>& dhcp_macs,
-                                  const std::vector<StaticAddress>& statics);
+                                  const std::vector<StaticAddress>& statics, bool masked = false);
+
+// The user-data a reviewer sees, from cloud_init_shown (sensitive values masked). Never throws:
+// a document the mask made unreadable as YAML is shown as written.
+std::string render_user_data_shown(const CloudInitConfig& shown);
 
 // JSON -> YAML block text, quoting strings that YAML would otherwise read as another type.
 std::string to_yaml(const nlohmann::json& value);

@@ -33,6 +33,8 @@ VmRecord DesiredVm::spec() const {
   r.instance_id = instance_id;
   r.user_data_sha256 = sha256_hex(user_data);
   r.network_config_sha256 = sha256_hex(network_config);
+  r.user_data_shown = user_data_shown;
+  r.network_config_shown = network_config_shown;
   return r;
 }
 
@@ -141,6 +143,15 @@ DesiredVm expand_instance(const ClusterConfig& cfg, const VmConfig& vm, int inde
   std::vector<std::string> dhcp_macs;
   const auto statics = static_addresses(cfg, d.nics, dhcp_macs);
   d.network_config = render_network_config(vm.cloud_init, dhcp_macs, statics);
+  // What the plan shows: the same documents with what came from sensitive variables masked.
+  bool addresses_sensitive = vm.sensitive.has("networks");
+  for (const auto& nic : vm.networks) {
+    if (const NetworkConfig* net = cfg.find_network(nic.network))
+      addresses_sensitive = addresses_sensitive || net->sensitive.any();
+  }
+  d.user_data_shown = render_user_data_shown(vm.cloud_init_shown);
+  d.network_config_shown =
+      render_network_config(vm.cloud_init_shown, dhcp_macs, statics, addresses_sensitive);
   // A new instance-id whenever the first-boot documents change: cloud-init runs once per id.
   d.instance_id = cfg.name + "-" + d.instance + "-" +
                   sha256_hex(d.user_data + "\n--\n" + d.network_config).substr(0, 12);

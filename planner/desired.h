@@ -51,6 +51,9 @@ struct DesiredVm {
   bool autostart = true;
   std::string instance_id;
   std::string user_data, meta_data, network_config;
+  // user_data and network_config as the plan shows them and the metadata records them: every
+  // value from a sensitive variable masked (never a secret).
+  std::string user_data_shown, network_config_shown;
   LifecycleConfig lifecycle;
   WaitFor wait_for = WaitFor::CloudInit;
   std::chrono::seconds wait_timeout{600};

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "planner/differ_internal.h"
+#include "providers/digest.h"
 #include "providers/ownership.h"
 #include "providers/redact.h"
 
@@ -30,6 +31,25 @@ VmPayload vm_payload(const DesiredVm& vm) {
 
 std::vector<std::string> nic_lines(const DesiredVm& vm) {
   return nics_text(vm.spec().nics);
+}
+
+// The cloud-init documents that changed since the record, as document attributes: the recorded
+// masked text before (absent when the kumo that made the VM recorded none), the masked text now.
+std::vector<AttributeChange> document_changes(const DesiredVm& vm, const VmRecord* rec) {
+  std::vector<AttributeChange> out;
+  auto add = [&](const char* name, const std::string& now, const std::string& now_shown,
+                 const std::string& hash, const std::string& shown) {
+    if (rec && hash == sha256_hex(now)) return;
+    Value before;
+    if (rec && (!shown.empty() || hash == sha256_hex(""))) before = text(shown);
+    if (now_shown.empty() && std::holds_alternative<std::monostate>(before)) before = text("");
+    out.push_back(document(name, std::move(before), now_shown));
+  };
+  add("user_data", vm.user_data, vm.user_data_shown, rec ? rec->user_data_sha256 : "",
+      rec ? rec->user_data_shown : "");
+  add("network_config", vm.network_config, vm.network_config_shown,
+      rec ? rec->network_config_sha256 : "", rec ? rec->network_config_shown : "");
+  return out;
 }
 
 }  // namespace
@@ -83,9 +103,9 @@ void Differ::vm_create(const DesiredVm& vm, const HostIndex& idx, const Observed
   for (const auto& d : vm.data_disks)
     c.attributes.push_back(attr("disks." + d.name, {}, size_text(d.size)));
   c.attributes.push_back(attr("networks", {}, Value(nic_lines(vm))));
-  auto ud = attr("user_data", {}, text(vm.user_data));
-  ud.sensitive = true;
-  c.attributes.push_back(ud);
+  c.attributes.push_back(document("user_data", {}, vm.user_data_shown));
+  if (!vm.network_config_shown.empty())
+    c.attributes.push_back(document("network_config", {}, vm.network_config_shown));
   if (!vm.running) c.attributes.push_back(attr("running", {}, flag(false)));
   if (moved_from) {
     c.action = Action::Replace;
@@ -124,13 +144,11 @@ void Differ::vm_compare(const DesiredVm& vm, const HostIndex& idx, const Observe
   // Older kumo recorded an image's whole URL, credentials and all: the same image, not drift.
   if (!rec || strip_url_secrets(rec->image_id) != want.image_id)
     forcing("image", rec ? text(rec->image) : Value(), text(vm.image));
-  if (vm.lifecycle.on_user_data_change == UserDataChange::Recreate &&
-      (!rec || rec->user_data_sha256 != want.user_data_sha256 ||
-       rec->network_config_sha256 != want.network_config_sha256)) {
-    forcing("user_data",
-            text("sha256:" + (rec ? rec->user_data_sha256 : std::string("?")).substr(0, 12)),
-            text(vm.user_data));
-    c.attributes.back().sensitive = true;
+  if (vm.lifecycle.on_user_data_change == UserDataChange::Recreate) {
+    for (auto& a : document_changes(vm, rec)) {
+      a.forces_replacement = true;
+      c.attributes.push_back(std::move(a));
+    }
   }
   if (!rec || rec->nics != want.nics)
     forcing("networks", Value(nics_text(rec ? rec->nics : std::vector<NicRecord>{})),
@@ -200,9 +218,7 @@ void Differ::compare_live(const DesiredVm& vm, const ObservedDomain& d, Resource
   }
   if ((!rec || rec->instance_id != vm.instance_id) &&
       vm.lifecycle.on_user_data_change == UserDataChange::Ignore) {
-    auto a = attr("user_data", text("(unchanged in the running VM)"), text(vm.user_data));
-    a.sensitive = true;
-    c.attributes.push_back(a);
+    for (auto& a : document_changes(vm, rec)) c.attributes.push_back(std::move(a));
     c.reason =
         "on_user_data_change: ignore: only the seed is updated; the running instance keeps its "
         "first boot";

@@ -63,7 +63,8 @@ std::vector<std::string> network_fields(const AttributeChange& a) {
 void mark_vm(std::vector<ResourceChange>& changes, std::size_t from, const DesiredVm& vm) {
   for (std::size_t i = from; i < changes.size(); ++i) {
     for (auto& a : changes[i].attributes) {
-      if (a.name == "user_data" || vm.sensitive.has(vm_field(changes[i], a))) a.sensitive = true;
+      // Documents carry their own masks, value by value: never masked whole.
+      if (!a.document && vm.sensitive.has(vm_field(changes[i], a))) a.sensitive = true;
     }
   }
 }

@@ -31,6 +31,15 @@ inline AttributeChange attr(std::string name, Value before, Value after) {
 inline Value text(std::string s) {
   return Value(std::move(s));
 }
+// A cloud-init document attribute (AttributeChange::document): its values are the masked text.
+inline AttributeChange document(std::string name, Value before, std::string after) {
+  AttributeChange a;
+  a.name = std::move(name);
+  a.before = std::move(before);
+  a.after = Value(std::move(after));
+  a.document = true;
+  return a;
+}
 inline Value number(std::int64_t n) {
   return Value(n);
 }

@@ -81,7 +81,8 @@ json attribute_to_json(const AttributeChange& a) {
           {"after", value_to_json(a.after)},
           {"forces_replacement", a.forces_replacement},
           {"sensitive", a.sensitive},
-          {"drift", a.drift}};
+          {"drift", a.drift},
+          {"document", a.document}};
 }
 
 AttributeChange attribute_from_json(const json& j) {
@@ -92,6 +93,7 @@ AttributeChange attribute_from_json(const json& j) {
   a.forces_replacement = j.at("forces_replacement").get<bool>();
   a.sensitive = j.at("sensitive").get<bool>();
   a.drift = j.at("drift").get<bool>();
+  a.document = j.at("document").get<bool>();
   return a;
 }
 

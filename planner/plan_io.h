@@ -14,7 +14,7 @@
 namespace kumo {
 
 // The saved file's own format version (the JSON view's is Plan::kFormatVersion).
-inline constexpr int kSavedPlanVersion = 3;
+inline constexpr int kSavedPlanVersion = 4;
 
 nlohmann::json plan_to_json(const Plan& plan);
 

@@ -33,6 +33,9 @@ struct VmRecord {
   bool prevent_destroy = false;
   std::string instance_id;
   std::string user_data_sha256, network_config_sha256;
+  // The documents as the plan shows them, sensitive values masked: the next plan diffs against
+  // them. "" when an older kumo made the domain.
+  std::string user_data_shown, network_config_shown;
   bool operator==(const VmRecord&) const = default;
 };
 

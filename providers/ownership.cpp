@@ -148,7 +148,9 @@ std::string vm_record_json(const VmRecord& r) {
                         {"prevent_destroy", r.prevent_destroy},
                         {"instance_id", r.instance_id},
                         {"user_data_sha256", r.user_data_sha256},
-                        {"network_config_sha256", r.network_config_sha256}}
+                        {"network_config_sha256", r.network_config_sha256},
+                        {"user_data_shown", r.user_data_shown},
+                        {"network_config_shown", r.network_config_shown}}
       .dump();
 }
 
@@ -173,6 +175,8 @@ std::optional<VmRecord> vm_record_from_json(const std::string& text) {
     r.instance_id = j.value("instance_id", "");
     r.user_data_sha256 = j.value("user_data_sha256", "");
     r.network_config_sha256 = j.value("network_config_sha256", "");
+    r.user_data_shown = j.value("user_data_shown", "");
+    r.network_config_shown = j.value("network_config_shown", "");
     return r;
   } catch (const nlohmann::json::exception&) {
     return std::nullopt;  // a field of the wrong type: not a record this kumo wrote

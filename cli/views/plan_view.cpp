@@ -3,10 +3,13 @@
 #include "cli/views/apply_view.h"
 #include "planner/config/sensitive.h"
 
+#include <algorithm>
 #include <cstdio>
+#include <optional>
 #include <sstream>
 #include <variant>
 
+#include "planner/textdiff.h"
 #include "providers/redact.h"
 
 namespace kumo::views {
@@ -66,19 +69,45 @@ bool absent(const Value& v) {
   return std::holds_alternative<std::monostate>(v);
 }
 
-std::string attribute_value(const AttributeChange& a, const Value& v, const ViewOptions& o) {
+std::string attribute_value(const AttributeChange& a, const Value& v, const ViewOptions& o,
+                            const std::string& indent) {
   if (a.sensitive && !o.show_sensitive) return kSensitiveMask;
   std::string s = value_text(v);
   if (s.find('\n') != std::string::npos) {
-    // Multi-line values (user-data) are indented under the attribute.
+    // Multi-line values (documents) are indented under the attribute.
     std::string out = "|\n";
     std::istringstream in(s);
     std::string line;
-    while (std::getline(in, line)) out += "            " + line + "\n";
+    while (std::getline(in, line)) out += indent + "    " + line + "\n";
     out.pop_back();
     return out;
   }
   return s;
+}
+
+// The attribute as the view shows it: with --show-sensitive, a document's new text is the one
+// the seed will hold, unmasked (the recorded text before stays masked: that is all kumo keeps).
+AttributeChange revealed(const Plan& plan, const ResourceChange& c, const AttributeChange& a,
+                         const ViewOptions& o) {
+  if (!a.document || !o.show_sensitive || absent(a.after)) return a;
+  for (const auto& x : plan.changes) {
+    if (x.host != c.host || !x.parent || *x.parent != c.address || !x.volume() ||
+        !x.volume()->seed)
+      continue;
+    AttributeChange out = a;
+    const SeedDocs& docs = *x.volume()->seed;
+    out.after = Value(a.name == "network_config" ? docs.network_config : docs.user_data);
+    return out;
+  }
+  return a;
+}
+
+// A changed document's unified diff ("" when only masked values changed); nullopt for other
+// attributes and for documents shown whole (new, or not recorded before).
+std::optional<std::string> document_diff(const ResourceChange& c, const AttributeChange& a) {
+  if (!a.document || c.action == Action::Create || absent(a.before) || absent(a.after))
+    return std::nullopt;
+  return unified_diff(value_text(a.before), value_text(a.after));
 }
 
 std::string plural(int n, const char* word) {
@@ -99,8 +128,8 @@ std::string headline(const ResourceChange& c) {
   return what;
 }
 
-void render_change(std::ostringstream& out, const ResourceChange& c, const ViewOptions& o,
-                   const std::string& indent) {
+void render_change(std::ostringstream& out, const Plan& plan, const ResourceChange& c,
+                   const ViewOptions& o, const std::string& indent, bool documents) {
   const std::string sym = symbol(c.action);
   const std::string col = o.colour ? colour_of(c.action) : "";
   const std::string reset = o.colour ? kReset : "";
@@ -109,14 +138,36 @@ void render_change(std::ostringstream& out, const ResourceChange& c, const ViewO
   if (!c.reason.empty()) out << sub << "# " << c.reason << "\n";
   size_t width = 0;
   for (const auto& a : c.attributes) width = std::max(width, a.name.size());
-  for (const auto& a : c.attributes) {
+  for (const auto& original : c.attributes) {
+    const AttributeChange a = revealed(plan, c, original, o);
     out << sub << a.name << ":" << std::string(width - a.name.size() + 1, ' ');
+    if (a.document && !documents) {
+      out << "(shown below)" << (a.forces_replacement ? "  # forces replacement" : "") << "\n";
+      continue;
+    }
+    if (const auto diff = document_diff(c, a)) {
+      // A document that changed: its unified diff, each line under the attribute.
+      out << (diff->empty() ? "(changed only in values from sensitive variables)" : "(unified diff)");
+      if (a.forces_replacement) out << "  # forces replacement";
+      out << "\n";
+      std::istringstream lines(*diff);
+      std::string line;
+      while (std::getline(lines, line)) {
+        const char* col = !o.colour || line.empty() ? ""
+                          : line[0] == '+'          ? "\033[32m"
+                          : line[0] == '-'          ? "\033[31m"
+                          : line[0] == '@'          ? "\033[36m"
+                                                    : "";
+        out << sub << "    " << col << line << (*col ? kReset : "") << "\n";
+      }
+      continue;
+    }
     if (c.action == Action::Create || absent(a.before)) {
-      out << attribute_value(a, a.after, o);
+      out << attribute_value(a, a.after, o, sub);
     } else if (absent(a.after)) {
-      out << attribute_value(a, a.before, o) << " -> (removed)";
+      out << attribute_value(a, a.before, o, sub) << " -> (removed)";
     } else {
-      out << attribute_value(a, a.before, o) << " -> " << attribute_value(a, a.after, o);
+      out << attribute_value(a, a.before, o, sub) << " -> " << attribute_value(a, a.after, o, sub);
     }
     if (a.forces_replacement) out << "  # forces replacement";
     if (a.drift) out << "  # drift: changed outside kumo";
@@ -155,7 +206,9 @@ std::string summary_line(const Plan& plan) {
          " to destroy.";
 }
 
-std::string render_human(const Plan& plan, const ViewOptions& o) {
+namespace {
+
+std::string render_human(const Plan& plan, const ViewOptions& o, bool documents) {
   std::ostringstream out;
   out << "kumo plan: cluster " << plan.cluster << " (" << plan.config_file << ")\n";
   for (const auto& h : plan.hosts) {
@@ -187,11 +240,68 @@ std::string render_human(const Plan& plan, const ViewOptions& o) {
       if (c.host != h.name) continue;
       if (first) out << "\nhost " << h.name << " (" << h.shown_uri() << ")\n";
       first = false;
-      render_change(out, c, o, !c.parent || *c.parent == c.address ? "  " : "      ");
+      render_change(out, plan, c, o, !c.parent || *c.parent == c.address ? "  " : "      ",
+                    documents);
     }
   }
   out << "\n" << summary_line(plan) << "\n";
   return out.str();
+}
+
+// The cloud-init documents of a markdown plan, each in a diff block: a new document as added
+// lines, a changed one as its unified diff. VMs with the same change share one block.
+std::string markdown_documents(const Plan& plan, const ViewOptions& o) {
+  struct Block {
+    std::vector<std::string> addresses;
+    std::string title, body;
+  };
+  std::vector<Block> blocks;
+  for (const auto& c : plan.changes) {
+    for (const auto& original : c.attributes) {
+      if (!original.document) continue;
+      const AttributeChange a = revealed(plan, c, original, o);
+      std::string body;
+      std::string what = a.name;
+      if (const auto diff = document_diff(c, a)) {
+        body = diff->empty() ? "  (changed only in values from sensitive variables)\n" : *diff;
+      } else {
+        std::istringstream lines(absent(a.after) ? std::string() : value_text(a.after));
+        std::string line;
+        while (std::getline(lines, line)) body += "+" + line + "\n";
+        what += c.action == Action::Create ? "" : " (not recorded before: shown whole)";
+      }
+      if (a.forces_replacement) what += ", forces replacement";
+      auto same = std::find_if(blocks.begin(), blocks.end(), [&](const Block& b) {
+        return b.title == what && b.body == body;
+      });
+      if (same == blocks.end()) {
+        blocks.push_back({{}, what, body});
+        same = blocks.end() - 1;
+      }
+      same->addresses.push_back(c.address.str() + " on " + c.host);
+    }
+  }
+  if (blocks.empty()) return "";
+  std::ostringstream out;
+  out << "#### cloud-init\n\n";
+  for (const auto& b : blocks) {
+    std::string who;
+    for (const auto& a : b.addresses) who += (who.empty() ? "" : ", ") + ("<code>" + a + "</code>");
+    // A fence longer than any run of backticks in the document, so none can end it early.
+    std::size_t run = 0, longest = 0;
+    for (char ch : b.body) longest = std::max(longest, run = ch == '`' ? run + 1 : 0);
+    const std::string fence(std::max<std::size_t>(3, longest + 1), '`');
+    out << "<details open><summary>" << who << ": " << b.title << "</summary>\n\n"
+        << fence << "diff\n"
+        << b.body << fence << "\n\n</details>\n\n";
+  }
+  return out.str();
+}
+
+}  // namespace
+
+std::string render_human(const Plan& plan, const ViewOptions& o) {
+  return render_human(plan, o, true);
 }
 
 nlohmann::ordered_json render_json(const Plan& plan, const ViewOptions& o) {
@@ -227,15 +337,21 @@ nlohmann::ordered_json render_json(const Plan& plan, const ViewOptions& o) {
   out["changes"] = oj::array();
   for (const auto& c : plan.changes) {
     oj attrs = oj::array();
-    for (const auto& a : c.attributes) {
+    for (const auto& original : c.attributes) {
+      const AttributeChange a = revealed(plan, c, original, o);
       const bool hide = a.sensitive && !o.show_sensitive;
-      attrs.push_back(
-          {{"name", a.name},
-           {"before", hide && !absent(a.before) ? oj(kSensitiveMask) : value_json(a.before)},
-           {"after", hide && !absent(a.after) ? oj(kSensitiveMask) : value_json(a.after)},
-           {"forces_replacement", a.forces_replacement},
-           {"sensitive", a.sensitive},
-           {"drift", a.drift}});
+      oj attr = {{"name", a.name},
+                 {"before", hide && !absent(a.before) ? oj(kSensitiveMask) : value_json(a.before)},
+                 {"after", hide && !absent(a.after) ? oj(kSensitiveMask) : value_json(a.after)},
+                 {"forces_replacement", a.forces_replacement},
+                 {"sensitive", a.sensitive},
+                 {"drift", a.drift},
+                 {"document", a.document}};
+      if (a.document) {
+        const auto diff = document_diff(c, a);
+        attr["diff"] = diff ? oj(*diff) : oj(nullptr);
+      }
+      attrs.push_back(std::move(attr));
     }
     out["changes"].push_back(
         {{"address", c.address.str()},
@@ -287,7 +403,8 @@ std::string render_markdown(const Plan& plan, const ViewOptions& o) {
     out << "\n";
   }
   // In a diff block, GitHub colours lines by their first character: move each symbol there.
-  std::istringstream human(render_human(plan, plain));
+  out << markdown_documents(plan, o);
+  std::istringstream human(render_human(plan, plain, false));
   std::string line, body;
   while (std::getline(human, line)) {
     const auto first = line.find_first_not_of(' ');

@@ -1,5 +1,7 @@
 #include "planner/config/interpolate.h"
 
+#include "planner/config/sensitive.h"
+
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -49,6 +51,14 @@ Parsed<std::string> Interpolator::read_file(const std::string& path) const {
   std::ostringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+Interpolator Interpolator::masked() const {
+  Interpolator out = *this;
+  for (auto& [name, v] : out.variables_) {
+    if (v.sensitive && v.value) v.value = kSensitiveMask;
+  }
+  return out;
 }
 
 Parsed<std::string> Interpolator::expand(const std::string& text, bool* used_sensitive) const {

@@ -25,6 +25,10 @@ class Interpolator {
   // sensitive variable went into it (the caller marks the field it reads).
   Parsed<std::string> expand(const std::string& text, bool* used_sensitive) const;
 
+  // The same variables, each sensitive one's value replaced by the mask "(sensitive)": what
+  // expands through it is the text as a reviewer may see it.
+  Interpolator masked() const;
+
   // Reads a file named in the config: relative to the config's folder, "~" is $HOME.
   Parsed<std::string> read_file(const std::string& path) const;
   std::string resolve_path(const std::string& path) const;

@@ -262,7 +262,9 @@ void apply_vm_fields(Reader& r, const Reader::Entries& fields, const std::string
                      const ClusterConfig& cfg, const Sections& sections, VmConfig& vm) {
   for (auto& [k, f, k_at] : fields) {
     const std::string fw = where + ": " + k;
-    vm.sensitive.fields.erase(k);  // written here: what defaults marked no longer applies
+    // Written here: what defaults marked no longer applies (cloud_init merges with the
+    // defaults' field by field, so its mark stays).
+    if (k != "cloud_init") vm.sensitive.fields.erase(k);
     const auto marked = r.mark(vm.sensitive, k);
     if (k == "count") {
       if (where == "defaults") {
@@ -338,6 +340,11 @@ void apply_vm_fields(Reader& r, const Reader::Entries& fields, const std::string
       if (auto b = r.boolean(f, fw)) vm.autostart = *b;
     } else if (k == "cloud_init") {
       load_cloud_init(r, f, where, vm.cloud_init);
+      // Again with each sensitive variable's value masked: the documents reviewers see.
+      Diagnostics again;
+      const Interpolator masked = r.interpolator().masked();
+      Reader shown(r.file(), again, masked);
+      load_cloud_init(shown, f, where, vm.cloud_init_shown);
     } else if (k == "lifecycle") {
       load_lifecycle(r, f, where, vm.lifecycle);
     } else if (k == "wait_for") {

@@ -147,6 +147,9 @@ struct VmConfig {
   bool running = true;
   bool autostart = true;
   CloudInitConfig cloud_init;
+  // cloud_init as read with every sensitive variable's value masked ("(sensitive)"): what the
+  // plan shows of the documents kumo writes. Never written to a guest.
+  CloudInitConfig cloud_init_shown;
   LifecycleConfig lifecycle;
   WaitFor wait_for = WaitFor::CloudInit;
   std::chrono::seconds wait_timeout{600};

@@ -149,7 +149,9 @@ vms:
     CHECK(human.find("host hv1 ((sensitive))") != std::string::npos);
     CHECK(human.find("hv1.secret.example") == std::string::npos);
     CHECK(human.find("1 GiB") == std::string::npos);
-    CHECK(human.find("PASSWORD") == std::string::npos);
+    // The document is shown, the secret in it masked.
+    CHECK(human.find("PASSWORD=(sensitive)") != std::string::npos);
+    CHECK(human.find("PASSWORD=" + secret) == std::string::npos);
     const auto json = nlohmann::json::parse(views::render_json(plan, {}).dump());
     CHECK(json["hosts"][0]["uri"] == "(sensitive)");
     for (const auto& c : json["changes"]) {
@@ -167,4 +169,107 @@ vms:
     CHECK(shown.find("PASSWORD=" + secret) != std::string::npos);
     CHECK(shown.find("memory:    1 GiB") != std::string::npos);
   }
+}
+
+namespace {
+
+// cloud-init changes a reviewer must be able to read: a package added and a command changed
+// (web, recreated), only a secret changed (db), a new VM (cache), static addresses
+// (network-config), each with a sensitive value masked inside the document.
+std::string cloud_config(const std::string& secret, const std::string& web_init) {
+  return R"(
+cluster: fest
+variables:
+  secret: {sensitive: true, default: ")" +
+         secret + R"("}
+hosts:
+  hv1: {uri: "qemu+ssh://root@hv1/system"}
+images:
+  deb: {path: /srv/deb.qcow2}
+networks:
+  back: {cidr: 10.30.0.0/24, dhcp: false}
+vms:
+  web:
+    image: deb
+    networks: [{network: back, ip: 10.30.0.10}]
+    cloud_init:
+)" + web_init + R"(
+  db:
+    image: deb
+    cloud_init:
+      write_files: [{path: /etc/db.env, content: "USER=app\nPASSWORD=${var.secret}\n"}]
+)";
+}
+
+const std::string kWebBefore = R"(      packages: [nginx]
+      runcmd: [systemctl enable --now nginx]
+      write_files: [{path: /etc/token, content: "${var.secret}"}])";
+const std::string kWebAfter = R"(      packages: [nginx, curl]
+      runcmd: [systemctl enable --now nginx, "curl -fsS http://localhost/"]
+      write_files: [{path: /etc/token, content: "${var.secret}"}])";
+
+Plan cloud_config_plan() {
+  test::Lab lab;
+  const ExecResult applied = lab.apply(lab.plan(load(cloud_config("first-Secret", kWebBefore))));
+  INFO(test::failures(applied));
+  REQUIRE(applied.success());
+  lab.stable_network_uuids("fest");
+  std::string after = cloud_config("second-Secret", kWebAfter);
+  after += "  cache: {image: deb, cloud_init: {packages: [redis-server]}}\n";
+  auto r = make_plan(expand(load(after)), lab, {});
+  REQUIRE(r.plan.has_value());
+  return *r.plan;
+}
+
+}  // namespace
+
+TEST_CASE("cloud-config changes are shown as documents and diffs, secrets masked inside",
+          "[views][golden]") {
+  const Plan plan = cloud_config_plan();
+  const std::string human = views::render_human(plan, {});
+  const std::string markdown = views::render_markdown(plan, {});
+  const std::string json = views::render_json(plan, {}).dump(2) + "\n";
+  check_golden("cloud_config_human.txt", human);
+  check_golden("cloud_config.md", markdown);
+  check_golden("cloud_config.json", json);
+  for (const std::string* out : {&human, &markdown, &json}) {
+    CHECK(out->find("Secret") == std::string::npos);
+    CHECK(out->find("- content: (sensitive)") != std::string::npos);
+  }
+  // The reviewer sees what changed, line by line.
+  CHECK(human.find("\n          +  - curl\n") != std::string::npos);
+  CHECK(human.find("\n          +  - curl -fsS http://localhost/\n") != std::string::npos);
+  CHECK(markdown.find("\n+  - curl\n") != std::string::npos);
+  // A change of a secret alone is still a change, said as such.
+  CHECK(human.find("user_data: (changed only in values from sensitive variables)") !=
+        std::string::npos);
+  const auto doc = views::render_json(plan, {});
+  bool diffed = false;
+  for (const auto& c : doc["changes"]) {
+    for (const auto& a : c["attributes"]) {
+      if (c["address"] == "vm.web" && a["name"] == "user_data") {
+        CHECK(a["document"] == true);
+        CHECK(a["sensitive"] == false);
+        CHECK(a["diff"].get<std::string>().find("\n+  - curl\n") != std::string::npos);
+        diffed = true;
+      }
+    }
+  }
+  CHECK(diffed);
+}
+
+TEST_CASE("a plan shows the cloud-config of a new VM whole, sensitive values masked",
+          "[views]") {
+  test::Lab lab;
+  const Plan plan = lab.plan(load(cloud_config("first-Secret", kWebBefore)));
+  const std::string human = views::render_human(plan, {});
+  CHECK(human.find("    user_data:      |\n        #cloud-config\n") != std::string::npos);
+  CHECK(human.find("- content: (sensitive)\n") != std::string::npos);
+  CHECK(human.find("  path: /etc/token\n") != std::string::npos);
+  CHECK(human.find("network_config: |\n") != std::string::npos);
+  CHECK(human.find("- \"10.30.0.10/24\"") != std::string::npos);
+  CHECK(human.find("first-Secret") == std::string::npos);
+  // --show-sensitive shows the documents as the seed will hold them.
+  CHECK(views::render_human(plan, {false, true}).find("content: first-Secret\n") !=
+        std::string::npos);
 }

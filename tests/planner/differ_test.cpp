@@ -622,7 +622,9 @@ TEST_CASE("diff from nothing creates the networks, then each VM followed by its 
   CHECK(attribute(*vm, "memory")->after == Value(std::string("512 MiB")));
   CHECK(attribute(*vm, "networks")->after ==
         Value(std::vector<std::string>{"front 10.20.0.10 " + derived_mac("fest", "web", 0)}));
-  CHECK(attribute(*vm, "user_data")->sensitive);
+  // The document, masked where values came from sensitive variables; never hidden whole.
+  CHECK(attribute(*vm, "user_data")->document);
+  CHECK_FALSE(attribute(*vm, "user_data")->sensitive);
   CHECK(steps_text(vm->steps) == "start wait_ready ");
   REQUIRE(vm->vm());
   CHECK(vm->vm()->root_volume == "kumo_fest_web_root.qcow2");
@@ -872,5 +874,31 @@ TEST_CASE("a VM's record decides replacement; live state alone decides updates",
     CHECK(drifted(*c) == std::vector<std::string>{"cpus"});
     CHECK(attribute(*c, "memory")->before == Value(std::string("256 MiB")));
     CHECK(attribute(*c, "memory")->after == Value(std::string("512 MiB")));
+  }
+}
+
+TEST_CASE("changed cloud-init documents are diffed against the masked text the record holds",
+          "[differ]") {
+  const DesiredCluster desired =
+      desired_from(edited(kBase, {{"packages: []", "packages: [curl]"}}));
+  auto hosts = as_applied(desired_from(kBase));
+  SECTION("recorded: before is the recorded text") {
+    const DiffResult r = diff(desired, hosts);
+    const auto* vm = find(r, "vm.web");
+    REQUIRE(vm);
+    const auto* ud = attribute(*vm, "user_data");
+    REQUIRE(ud);
+    CHECK(ud->document);
+    CHECK(ud->forces_replacement);
+    CHECK(ud->before == Value(desired_from(kBase).vms.front().user_data_shown));
+    CHECK(ud->after == Value(desired.vms.front().user_data_shown));
+    CHECK_FALSE(attribute(*vm, "network_config"));  // unchanged
+  }
+  SECTION("made by a kumo that recorded no text: before is absent, the document shown whole") {
+    domain(hosts, "hv1", "web").owner->spec->user_data_shown.clear();
+    const DiffResult r = diff(desired, hosts);
+    const auto* ud = attribute(*find(r, "vm.web"), "user_data");
+    REQUIRE(ud);
+    CHECK(std::holds_alternative<std::monostate>(ud->before));
   }
 }

@@ -1,4 +1,5 @@
 #include "planner/config/loader.h"
+#include "planner/desired.h"
 
 #include <catch2/catch.hpp>
 
@@ -237,6 +238,45 @@ vms:
   CHECK(api.sensitive.has("networks"));
   CHECK_FALSE(api.sensitive.has("memory"));
   CHECK_FALSE(api.sensitive.has("image"));
+}
+
+TEST_CASE("cloud_init is also read with sensitive values masked, value by value",
+          "[loader][variables][cloud-init]") {
+  const std::string text = std::string(kBase) + R"(variables:
+  secret: {sensitive: true, default: hunter2}
+  plain: {default: visible}
+defaults:
+  cloud_init:
+    write_files: [{path: /etc/x, content: "token=${var.secret} ${var.plain}"}]
+vms:
+  web:
+    image: deb
+    cloud_init:
+      packages: [nginx]
+      user_data: |
+        #cloud-config
+        chpasswd: {users: [{name: app, password: "${var.secret}"}]}
+  api:
+    image: deb
+    cloud_init: {packages: [curl]}
+)";
+  auto cfg = ok(load(text));
+  const auto& web = *cfg.find_vm("web");
+  CHECK(web.cloud_init.write_files[0]["content"] == "token=hunter2 visible");
+  CHECK(web.cloud_init_shown.write_files[0]["content"] == "token=(sensitive) visible");
+  CHECK(web.cloud_init_shown.packages == std::vector<std::string>{"nginx"});
+  CHECK(web.cloud_init.user_data->find("password: \"hunter2\"") != std::string::npos);
+  CHECK(web.cloud_init_shown.user_data->find("password: \"(sensitive)\"") != std::string::npos);
+  // The defaults' sensitive write_files stay with the VM that only adds packages: so does the mark.
+  const auto& api = *cfg.find_vm("api");
+  CHECK(api.sensitive.has("cloud_init"));
+  CHECK(api.cloud_init_shown.write_files[0]["content"] == "token=(sensitive) visible");
+  const DesiredCluster d = expand(cfg);
+  for (const auto& vm : d.vms) {
+    CHECK(vm.user_data.find("hunter2") != std::string::npos);
+    CHECK(vm.user_data_shown.find("hunter2") == std::string::npos);
+    CHECK(vm.user_data_shown.find("token=(sensitive) visible") != std::string::npos);
+  }
 }
 
 TEST_CASE("${file()} reads relative to the config, ~ is HOME; $${ escapes; shell ${X} stays",

@@ -282,3 +282,32 @@ TEST_CASE("several hosts are observed at once from several threads", "[provider]
     if (host.reachable) CHECK(host.api_calls == expected_calls(host));
   }
 }
+
+TEST_CASE("the masked cloud-init documents a plan diffs against live in the domain's metadata",
+          "[provider]") {
+  ConnectHandle conn(virConnectOpen("test:///default"));
+  REQUIRE(conn);
+  VmRecord record;
+  record.user_data_sha256 = std::string(64, 'a');
+  record.user_data_shown =
+      "#cloud-config\nwrite_files:\n  - content: \"a < b & 'c' ]]> (sensitive)\"\n"
+      "    path: /etc/x\n\t\xe9\x9b\xb2\n";
+  record.network_config_shown = "version: 2\n";
+  const Ownership owner{"festival", "vm.docs-0", "feed", record};
+  DomainHandle dom(virDomainDefineXML(
+      conn.get(), ("<domain type='test'><name>docs-0</name><metadata>" +
+                   owner_metadata_xml(owner) +
+                   "</metadata><memory unit='MiB'>512</memory><vcpu>1</vcpu>"
+                   "<os><type arch='i686'>hvm</type></os></domain>")
+                      .c_str()));
+  REQUIRE(dom);
+  const auto host =
+      make_libvirt_provider()->observe({"hv1", "test:///default", "default-pool"}, 5s);
+  REQUIRE(host.reachable);
+  const auto& seen = named(host.domains, "docs-0");
+  REQUIRE(seen.owner);
+  REQUIRE(seen.owner->spec);
+  CHECK(seen.owner->spec->user_data_shown == record.user_data_shown);
+  CHECK(seen.owner->spec->network_config_shown == "version: 2\n");
+  REQUIRE(virDomainUndefine(dom.get()) == 0);
+}
