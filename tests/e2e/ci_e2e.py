@@ -133,6 +133,8 @@ def main():
           f"the comment names the changes ({md[:400]})")
     check(SECRET not in md and SECRET not in ci.file("plan.json"),
           "the secret is in neither the comment nor plan.json")
+    check("/etc/ci-admin" in md and "(sensitive)" in md,
+          "the comment shows the cloud-config, the secret's value masked")
 
     # The merge's job: the saved plan, applied.
     p = ci("apply")
