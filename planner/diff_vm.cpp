@@ -283,8 +283,14 @@ void Differ::finish_vm(const DesiredVm& vm, bool replace, Disruption disruption,
         c.reason = "shut down (ACPI), redefined and started again: " + restart_why;
       } else if (disruption == Disruption::Restart) {
         c.reason = "shut down (ACPI; forced off after a timeout)";
+      } else if (disruption == Disruption::Live &&
+                 std::all_of(c.attributes.begin(), c.attributes.end(),
+                             [](const AttributeChange& a) { return a.drift; })) {
+        // kumo reads sizes from the persistent definition: that is what was changed by hand.
+        c.reason = "changed outside kumo in the domain's definition: set back in the definition "
+                   "and the running guest, no reboot";
       } else if (disruption == Disruption::Live) {
-        c.reason = "changed in the running guest, no reboot";
+        c.reason = "changed in the running guest and its definition, no reboot";
       } else if (!children.empty() && c.attributes.empty()) {
         c.reason = "disks change";
       }

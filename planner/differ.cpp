@@ -143,6 +143,7 @@ void Differ::delete_vm(const HostIndex& idx, const ObservedDomain& d, const std:
   c.action = Action::Delete;
   c.reason = reason;
   c.observed = ObservedRef{d.name, d.uuid, "", d.state, 0};
+  deleted_domains_.insert(c.host + "/" + d.name);
   if (d.owner->spec && d.owner->spec->prevent_destroy) {
     result_.errors.error({},
                          "host " + quote(c.host) + ": " + c.address.str() +
@@ -174,7 +175,11 @@ void Differ::delete_network(const HostIndex& idx, const ObservedNetwork& n) {
   c.host = idx.host->host;
   c.action = Action::Delete;
   c.observed = ObservedRef{n.name, n.uuid, "", n.active ? "active" : "inactive", 0};
-  const auto users = running_vms_on(idx, n.name);
+  auto users = running_vms_on(idx, n.name);
+  // VMs deleted by the same plan lose nothing they keep.
+  std::erase_if(users, [&](const std::string& vm) {
+    return deleted_domains_.count(c.host + "/" + vm) > 0;
+  });
   c.reason = users.empty() ? "no longer in " + desired_.file
                            : "running VMs lose connectivity: " + join(users);
   c.disruption = users.empty() ? Disruption::None : Disruption::Restart;

@@ -97,6 +97,7 @@ class Differ {
   void delete_network(const HostIndex& idx, const ObservedNetwork& n);
   void delete_volume(const HostIndex& idx, const ObservedVolume& v);
   void delete_stale_record(const HostIndex& idx, const NetworkRecord& r);
+  std::set<std::string> deleted_domains_;  // host/name of the domains this diff deletes
 
   const DesiredCluster& desired_;
   std::map<std::string, HostIndex> hosts_;

@@ -57,6 +57,7 @@ struct Plan {
   std::vector<ImagePlan> images;        // base images the changes need
   std::vector<std::string> warnings;
   std::vector<std::string> targets;  // --target, if any
+  bool destroy = false;              // made by kumo destroy (plan --destroy)
   std::string fingerprint;           // of the observed state the plan was made from
 
   // Top-level resources only (volumes count with their VM).

@@ -366,6 +366,7 @@ json plan_to_json(const Plan& plan) {
           {"fingerprint", plan.fingerprint},
           {"warnings", plan.warnings},
           {"targets", plan.targets},
+          {"destroy", plan.destroy},
           {"hosts", hosts},
           {"changes", changes},
           {"images", images}};
@@ -439,6 +440,7 @@ std::optional<Plan> plan_from_json(const json& doc, std::string* error) {
     doc.at("fingerprint").get_to(p.fingerprint);
     doc.at("warnings").get_to(p.warnings);
     doc.at("targets").get_to(p.targets);
+    doc.at("destroy").get_to(p.destroy);
     for (const auto& h : doc.at("hosts")) p.hosts.push_back(host_from_json(h));
     for (const auto& c : doc.at("changes")) {
       where = " (change " + c.value("address", json("?")).dump() + ")";

@@ -71,8 +71,6 @@ void check_hosts(const DesiredCluster& desired, const std::vector<ObservedHost>&
     plan.hosts.push_back(report_for(h, o, !o.reachable && options.skip_unreachable));
   }
   for (const auto& img : desired.images) {
-    if (img.checksum_none)
-      plan.warnings.push_back("image " + img.name + " is not verified (checksum: none)");
     const auto& list = img.fetch.checksum_url;
     if (list && list->rfind("http://", 0) == 0)
       plan.warnings.push_back("image " + img.name + " is not really verified: its checksum_url " +
@@ -223,13 +221,24 @@ PlanResult make_plan(const DesiredCluster& desired_in, Provider& provider,
                             " is not planned: it may live on a host that was not looked at");
   }
   expand_networks(desired);
-  if (options.destroy) drop_destroyed(options, desired);
+  std::set<std::string> in_file;  // what kumo destroy takes although the file still has it
+  if (options.destroy) {
+    for (const auto& vm : desired.vms) in_file.insert(vm.host + "/" + vm.address());
+    for (const auto& n : desired.networks) in_file.insert(n.host + "/" + n.address());
+    drop_destroyed(options, desired);
+    plan.destroy = true;
+  }
   DiffResult diffed = diff(desired, result.observed, options.replace);
   result.errors.append(diffed.errors);
   for (auto& w : diffed.warnings) plan.warnings.push_back(std::move(w));
   if (result.errors.has_errors()) return result;
 
   plan.changes = chosen_changes(std::move(diffed.changes), desired, options);
+  for (auto& c : plan.changes) {
+    if (c.action == Action::Delete && !c.parent && in_file.count(c.host + "/" + c.address.str()) &&
+        c.reason.rfind("no longer in ", 0) == 0)
+      c.reason = "kumo destroy (still in " + desired.file + ")";
+  }
   plan_images(desired, result.observed, options, plan, result.errors);
   if (result.errors.has_errors()) return result;
   plan.fingerprint = fingerprint(result.observed);

@@ -187,8 +187,15 @@ std::string image_line(const ImagePlan& im) {
   std::string line = "image." + im.name + ": ";
   if (!im.needed()) return line + "on every host that needs it (" + join_names(im.present_on) + ")";
   const std::string size = im.size ? human_bytes(im.size) + " " : "";
-  line += im.cached ? "cached " + size + "locally;" : "download " + size + "(not cached) and";
-  line += " upload to " + join_names(im.upload_to);
+  const bool local = im.fetch.path || (im.fetch.url && im.fetch.url->rfind("file://", 0) == 0);
+  if (local) {
+    line += "local file " + size + "(" + im.source + ");";
+  } else {
+    line += im.cached ? "cached " + size + "locally;" : "download " + size + "(not cached) and";
+  }
+  // Unverified images are named by their content: whether a host holds one is known once read.
+  line += (im.volume.empty() ? " upload, unless already there, to " : " upload to ") +
+          join_names(im.upload_to);
   if (!im.present_on.empty()) {
     line +=
         " (" + join_names(im.present_on) + (im.present_on.size() == 1 ? " has" : " have") + " it)";
@@ -199,6 +206,10 @@ std::string image_line(const ImagePlan& im) {
 }
 
 std::string summary_line(const Plan& plan) {
+  if (!plan.has_changes() && plan.destroy) {
+    return "Nothing to destroy: the hosts looked at hold nothing of cluster " + plan.cluster +
+           (plan.targets.empty() ? std::string() : " among the targets") + ".";
+  }
   if (!plan.has_changes()) return "No changes. Live state matches " + plan.config_file + ".";
   const auto s = plan.summary();
   return "Plan: " + std::to_string(s.add) + " to add, " + std::to_string(s.change) +
@@ -334,6 +345,7 @@ nlohmann::ordered_json render_json(const Plan& plan, const ViewOptions& o) {
   }
   out["warnings"] = plan.warnings;
   out["targets"] = plan.targets;
+  out["destroy"] = plan.destroy;
   out["changes"] = oj::array();
   for (const auto& c : plan.changes) {
     oj attrs = oj::array();

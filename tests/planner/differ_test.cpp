@@ -255,7 +255,7 @@ std::string steps_text(const VmSteps& s) {
   return out;
 }
 
-const std::string kLive = "changed in the running guest, no reboot";
+const std::string kLive = "changed in the running guest and its definition, no reboot";
 const std::string kMadeAnew =
     "made anew: cloud-init runs once per instance; data disks are kept and reattached";
 
@@ -326,7 +326,8 @@ std::vector<Row> change_rows() {
        .disruption = Disruption::Live,
        .attributes = {"memory"},
        .steps = "frees_room ",
-       .reason = kLive,
+       .reason = "changed outside kumo in the domain's definition: set back in the definition "
+                 "and the running guest, no reboot",
        .drift = {"memory"}},
       {.name = "a new image replaces the VM: the old domain goes first",
        .edits = {{std::string(64, 'a'), std::string(64, 'b')}},

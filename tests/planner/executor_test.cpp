@@ -10,6 +10,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "cli/views/plan_view.h"
 #include "planner/config/loader.h"
 #include "planner/planner.h"
 #include "tests/exec_fixture.h"
@@ -317,4 +318,26 @@ TEST_CASE("apply's errors name a host whose uri is sensitive without showing the
   REQUIRE(failed);
   CHECK_THAT(failed->message, Catch::Contains("host hv1 ((sensitive))"));
   for (const auto& s : r.steps) CHECK(s.message.find("secret.example") == std::string::npos);
+}
+
+TEST_CASE("kumo destroy says what it does: in the file or not, and nothing to do plainly",
+          "[executor]") {
+  Lab lab;
+  REQUIRE(lab.apply(lab.plan(config(kCluster))).success());
+  PlanOptions destroy;
+  destroy.destroy = true;
+  const Plan p = lab.plan(config(kCluster), destroy);
+  CHECK(p.destroy);
+  for (const auto& c : p.changes) {
+    INFO(c.address.str() << " on " << c.host << ": " << c.reason);
+    if (!c.parent) CHECK(c.reason == "kumo destroy (still in kumo.yaml)");
+    // The VMs on the network go in the same run: nobody loses connectivity.
+    CHECK(c.reason.find("lose connectivity") == std::string::npos);
+    CHECK(c.disruption != Disruption::Restart);
+  }
+  REQUIRE(lab.apply(p).success());
+  const Plan again = lab.plan(config(kCluster), destroy);
+  CHECK_FALSE(again.has_changes());
+  CHECK(views::summary_line(again) ==
+        "Nothing to destroy: the hosts looked at hold nothing of cluster fest.");
 }
