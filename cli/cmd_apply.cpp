@@ -29,6 +29,7 @@ struct ApplyState {
   std::string plan_file;
   bool auto_approve = false, skip_unreachable = false, show_sensitive = false;
   TimeoutArg timeout;
+  LockTimeoutArg lock_timeout;
   int parallelism = 10, per_host = 4;
   CLI::Option* parallelism_option = nullptr;
   std::vector<std::string> targets;
@@ -49,8 +50,9 @@ std::unique_ptr<ClusterLock> take_lock(HostConnector& connector,
                                        const ApplyState& s, int* rc) {
   std::vector<std::string> warnings;
   try {
-    auto lock = ClusterLock::acquire(connector, hosts, cluster, lock_holder("kumo " + verb),
-                                     s.timeout.value(), lock_is_stale, warnings, s.hosts_at_once());
+    auto lock = acquire_waiting(
+        connector, hosts, cluster, lock_holder("kumo " + verb), s.timeout.value(), lock_is_stale,
+        warnings, lock_waiter(s.lock_timeout.value(), verb, std::cerr), s.hosts_at_once());
     for (const auto& w : warnings) std::cerr << "warning: " << w << "\n";
     return lock;
   } catch (const LockHeld& e) {
@@ -75,6 +77,7 @@ void add_common(CLI::App* cmd, ApplyState& s) {
   s.cache.add_to(*cmd);
   cmd->add_flag("--auto-approve", s.auto_approve, "Do not ask for confirmation");
   s.timeout.add_to(*cmd);
+  s.lock_timeout.add_to(*cmd);
   cmd->add_flag("--skip-unreachable", s.skip_unreachable,
                 "Carry on with the reachable hosts when some cannot be reached");
   cmd->add_flag("--show-sensitive", s.show_sensitive, "Show user-data and sensitive values");

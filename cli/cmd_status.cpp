@@ -55,7 +55,9 @@ VmStatus probe(HostConnector& connector, const HostTarget& host, const ObservedD
 }  // namespace
 
 Runner add_status_command(CLI::App& app, const GlobalOptions& global) {
-  auto* cmd = app.add_subcommand("status", "Show every VM of the cluster, read live");
+  auto* cmd = app.add_subcommand(
+      "status",
+      "Show every VM of the cluster, read live, by address (vm.web-0; --target takes it)");
   struct State {
     ConfigArgs config;
     CacheArgs cache;  // accepted like every command's, though status reads no image
@@ -120,11 +122,11 @@ Runner add_status_command(CLI::App& app, const GlobalOptions& global) {
       return rc;
     }
     std::vector<std::vector<std::string>> table = {
-        {"VM", "HOST", "STATE", "VCPUS", "MEMORY", "ADDRESSES", "READY"}};
+        {"ADDRESS", "HOST", "STATE", "VCPUS", "MEMORY", "IP", "READY"}};
     for (const auto& r : rows) {
       std::string addrs;
       for (const auto& a : r.addresses) addrs += (addrs.empty() ? "" : ",") + a;
-      table.push_back({r.name, r.host, r.state, std::to_string(r.vcpus),
+      table.push_back({r.address, r.host, r.state, std::to_string(r.vcpus),
                        views::human_bytes(r.memory), addrs.empty() ? "-" : addrs, r.ready});
     }
     std::vector<std::size_t> width(table[0].size(), 0);

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -50,6 +51,51 @@ void TimeoutArg::add_to(CLI::App& cmd) {
       ->check(CLI::PositiveNumber);
 }
 
+std::optional<std::chrono::milliseconds> parse_duration(const std::string& text) {
+  if (text.empty()) return std::nullopt;
+  double total_ms = 0;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const bool first = i == 0;
+    std::size_t used = 0;
+    double number = 0;
+    if (!std::isdigit(static_cast<unsigned char>(text[i]))) return std::nullopt;
+    try {
+      number = std::stod(text.substr(i), &used);
+    } catch (const std::exception&) {
+      return std::nullopt;
+    }
+    i += used;
+    std::size_t unit_end = i;
+    while (unit_end < text.size() && std::isalpha(static_cast<unsigned char>(text[unit_end])))
+      ++unit_end;
+    const std::string unit = text.substr(i, unit_end - i);
+    static const std::map<std::string, double> ms_per = {
+        {"", 1000}, {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}};
+    const auto it = ms_per.find(unit);
+    // A bare number is seconds, and only alone: "1s5" is no duration.
+    if (it == ms_per.end() || (unit.empty() && !(first && unit_end == text.size())))
+      return std::nullopt;
+    total_ms += number * it->second;
+    i = unit_end;
+  }
+  if (total_ms > 1e12) return std::nullopt;
+  return std::chrono::milliseconds(static_cast<long long>(total_ms));
+}
+
+void LockTimeoutArg::add_to(CLI::App& cmd) {
+  cmd.add_option("--lock-timeout", text,
+                 "How long to wait while another kumo holds the cluster's lock (30s, 5m); 0 "
+                 "fails at once")
+      ->capture_default_str()
+      ->check(CLI::Validator(
+          [](std::string& v) {
+            return parse_duration(v) ? std::string()
+                                     : "not a duration: " + v + " (try 30s, 5m or 1h)";
+          },
+          "DURATION"));
+}
+
 std::map<std::string, std::string> environment_for_loader() {
   std::map<std::string, std::string> env;
   for (char** e = environ; e && *e; ++e) {
@@ -86,24 +132,6 @@ int print_diagnostics(const Diagnostics& diags) {
     errors += d.severity == Severity::Error ? 1 : 0;
   }
   return errors;
-}
-
-std::vector<std::string> normalize_args(int argc, char** argv) {
-  std::vector<std::string> out;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "-var") {
-      a = "--var";
-    } else if (a.rfind("-var=", 0) == 0) {
-      a = "-" + a;
-    } else if (a == "-var-file") {
-      a = "--var-file";
-    } else if (a.rfind("-var-file=", 0) == 0) {
-      a = "-" + a;
-    }
-    out.push_back(a);
-  }
-  return out;
 }
 
 void setup_logging(const GlobalOptions& opts) {

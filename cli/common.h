@@ -2,7 +2,9 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,6 +19,7 @@ namespace kumo::cli {
 struct GlobalOptions {
   int verbosity = 0;  // -v: 1, -vv: 2
   bool quiet = false;
+  bool no_color = false;  // --no-color: as NO_COLOR=1
 };
 
 // -f FILE, -var NAME=VALUE, --var-file FILE, shared by every command that reads kumo.yaml.
@@ -42,14 +45,23 @@ struct TimeoutArg {
   }
 };
 
+// "30s", "5m", "1h", "1m30s", "500ms"; a bare number is seconds. nullopt if not a duration.
+std::optional<std::chrono::milliseconds> parse_duration(const std::string& text);
+
+// --lock-timeout DURATION (apply, destroy): how long to wait for a cluster lock another kumo
+// holds; 0, the default, fails at once naming the holder.
+struct LockTimeoutArg {
+  std::string text = "0s";
+  void add_to(CLI::App& cmd);
+  std::chrono::milliseconds value() const { return parse_duration(text).value_or(kNoWait); }
+  static constexpr std::chrono::milliseconds kNoWait{0};
+};
+
 // Colour only on a terminal and never when NO_COLOR is set.
 bool colour_enabled(int fd);
 
 // Prints diagnostics to stderr in compiler form; returns the number of errors.
 int print_diagnostics(const Diagnostics& diags);
-
-// Rewrites Terraform-style "-var" into "--var" so CLI11 can parse it.
-std::vector<std::string> normalize_args(int argc, char** argv);
 
 void setup_logging(const GlobalOptions& opts);
 
@@ -63,5 +75,14 @@ Runner add_destroy_command(CLI::App& app, const GlobalOptions& global);
 Runner add_status_command(CLI::App& app, const GlobalOptions& global);
 Runner add_images_command(CLI::App& app, const GlobalOptions& global);
 Runner add_force_unlock_command(CLI::App& app, const GlobalOptions& global);
+Runner add_show_command(CLI::App& app, const GlobalOptions& global);
+Runner add_help_command(CLI::App& app, const GlobalOptions& global);
+Runner add_version_command(CLI::App& app, const std::string& revision);
+Runner add_completion_command(CLI::App& app, const GlobalOptions& global);
+
+// kumo version: kumo's version, its git revision, libvirt built against and running.
+std::string version_text(const std::string& revision);
+// kumo __complete WORD...: what may come next, one per line (cli/completion.h).
+int run_complete(const CLI::App& app, const std::vector<std::string>& words);
 
 }  // namespace kumo::cli

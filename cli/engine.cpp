@@ -6,6 +6,7 @@
 #include <ctime>
 #include <random>
 #include <stdexcept>
+#include <thread>
 
 #include "cli/common.h"
 #include "planner/run_identity.h"
@@ -104,6 +105,25 @@ LockHolder lock_holder(const std::string& command) {
 
 bool lock_is_stale(const LockHolder& holder) {
   return holder_is_stale(holder, local_machine());
+}
+
+LockWait lock_waiter(std::chrono::milliseconds limit, const std::string& verb, std::ostream& err) {
+  using Clock = std::chrono::steady_clock;
+  auto deadline = std::make_shared<std::optional<Clock::time_point>>();
+  return [=, &err](const LockHeld& held) {
+    const auto now = Clock::now();
+    if (!*deadline) {
+      *deadline = now + limit;
+      if (limit.count() > 0) {
+        err << "kumo " << verb << ": waiting up to " << limit.count() / 1000.0
+            << " s for the lock: " << held.what() << "\n";
+      }
+    }
+    if (now >= **deadline) return false;
+    std::this_thread::sleep_for(
+        std::min<Clock::duration>(std::chrono::seconds(1), **deadline - now));
+    return true;
+  };
 }
 
 }  // namespace kumo::cli

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <memory>
+#include <ostream>
 #include <string>
 
 #include <CLI/CLI.hpp>
@@ -29,5 +30,9 @@ std::unique_ptr<HostConnector> make_connector();
 LockHolder lock_holder(const std::string& command);
 // A holder on this machine whose process is gone (holder_is_stale).
 bool lock_is_stale(const LockHolder& holder);
+
+// --lock-timeout: waits while the lock is held, trying again every second until `limit` has
+// passed since the first refusal (then that refusal stands). Says once on `err` whom it waits for.
+LockWait lock_waiter(std::chrono::milliseconds limit, const std::string& verb, std::ostream& err);
 
 }  // namespace kumo::cli

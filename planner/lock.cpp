@@ -245,6 +245,20 @@ std::unique_ptr<ClusterLock> ClusterLock::acquire(
   return lock;
 }
 
+std::unique_ptr<ClusterLock> acquire_waiting(
+    HostConnector& connector, const std::vector<HostTarget>& hosts, const std::string& cluster,
+    const LockHolder& me, std::chrono::milliseconds timeout, const StaleCheck& stale,
+    std::vector<std::string>& warnings, const LockWait& wait, int parallelism) {
+  for (;;) {
+    try {
+      return ClusterLock::acquire(connector, hosts, cluster, me, timeout, stale, warnings,
+                                  parallelism);
+    } catch (const LockHeld& e) {
+      if (!wait || !wait(e)) throw;
+    }
+  }
+}
+
 void ClusterLock::verify(const std::string& host, HostSession& session) const {
   const bool locked =
       std::any_of(held_.begin(), held_.end(), [&](const Held& h) { return h.target.name == host; });

@@ -94,6 +94,17 @@ class ClusterLock {
   std::vector<Held> held_;
 };
 
+// Asked each time the lock is found held by another (live) holder: true to try again, after
+// waiting as long as it likes; false to give up, and that LockHeld is thrown.
+using LockWait = std::function<bool(const LockHeld&)>;
+
+// ClusterLock::acquire, tried again while `wait` says so (kumo apply --lock-timeout). Whatever
+// one try took is given back before the next.
+std::unique_ptr<ClusterLock> acquire_waiting(
+    HostConnector& connector, const std::vector<HostTarget>& hosts, const std::string& cluster,
+    const LockHolder& me, std::chrono::milliseconds timeout, const StaleCheck& stale,
+    std::vector<std::string>& warnings, const LockWait& wait, int parallelism = kHostParallelism);
+
 struct HostLock {
   std::string host;
   std::optional<LockHolder> holder;  // nullopt: no lock there

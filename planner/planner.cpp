@@ -78,11 +78,23 @@ void check_hosts(const DesiredCluster& desired, const std::vector<ObservedHost>&
   }
 }
 
-// --target and --replace name things the file has.
+// The VM groups of the file: vm.web stands for every instance of web (docs/addresses.md).
+std::vector<std::string> group_addresses(const DesiredCluster& desired) {
+  std::vector<std::string> groups;
+  for (const auto& vm : desired.vms) {
+    const std::string a = "vm." + vm.group;
+    if (std::find(groups.begin(), groups.end(), a) == groups.end()) groups.push_back(a);
+  }
+  return groups;
+}
+
+// --target and --replace name things the file has: a VM instance, a VM group, a network.
 void check_addresses(const DesiredCluster& desired, const PlanOptions& options,
                      Diagnostics& errors) {
   std::vector<std::string> known, vms;
   for (const auto& vm : desired.vms) vms.push_back(vm.address());
+  for (const auto& g : group_addresses(desired))
+    if (std::find(vms.begin(), vms.end(), g) == vms.end()) vms.push_back(g);
   known = vms;
   for (const auto& n : desired.network_templates) known.push_back("network." + n.network.name);
   for (const auto& t : options.targets) {
@@ -98,6 +110,35 @@ void check_addresses(const DesiredCluster& desired, const PlanOptions& options,
     }
   }
 }
+
+}  // namespace
+
+std::vector<std::string> expand_vm_groups(const std::vector<std::string>& addresses,
+                                          const DesiredCluster& desired,
+                                          const std::vector<ObservedHost>& observed) {
+  std::vector<std::string> out;
+  auto add = [&out](const std::string& a) {
+    if (std::find(out.begin(), out.end(), a) == out.end()) out.push_back(a);
+  };
+  for (const auto& a : addresses) {
+    const std::size_t before = out.size();
+    if (a.rfind("vm.", 0) == 0) {
+      const std::string group = a.substr(3);
+      for (const auto& vm : desired.vms)
+        if (vm.group == group) add(vm.address());
+      // Instances the file no longer has (count lowered) that a host still runs.
+      for (const auto& host : observed)
+        for (const auto& d : host.domains)
+          if (d.owner && d.owner->cluster == desired.cluster && d.owner->spec &&
+              d.owner->spec->group == group)
+            add(d.owner->address);
+    }
+    if (out.size() == before) add(a);
+  }
+  return out;
+}
+
+namespace {
 
 // kumo destroy: nothing (or nothing of the targets) is wanted any more.
 void drop_destroyed(const PlanOptions& options, DesiredCluster& desired) {
@@ -214,6 +255,9 @@ PlanResult make_plan(const DesiredCluster& desired_in, Provider& provider,
   if (result.errors.has_errors()) return result;
 
   check_addresses(desired, options, result.errors);
+  PlanOptions chosen = options;  // vm.web: every instance of web
+  chosen.targets = expand_vm_groups(options.targets, desired, result.observed);
+  chosen.replace = expand_vm_groups(options.replace, desired, {});
   PlacementResult placed = place(result.observed, desired);
   result.errors.append(placed.errors);
   for (const auto& u : placed.unknown) {
@@ -225,15 +269,15 @@ PlanResult make_plan(const DesiredCluster& desired_in, Provider& provider,
   if (options.destroy) {
     for (const auto& vm : desired.vms) in_file.insert(vm.host + "/" + vm.address());
     for (const auto& n : desired.networks) in_file.insert(n.host + "/" + n.address());
-    drop_destroyed(options, desired);
+    drop_destroyed(chosen, desired);
     plan.destroy = true;
   }
-  DiffResult diffed = diff(desired, result.observed, options.replace);
+  DiffResult diffed = diff(desired, result.observed, chosen.replace);
   result.errors.append(diffed.errors);
   for (auto& w : diffed.warnings) plan.warnings.push_back(std::move(w));
   if (result.errors.has_errors()) return result;
 
-  plan.changes = chosen_changes(std::move(diffed.changes), desired, options);
+  plan.changes = chosen_changes(std::move(diffed.changes), desired, chosen);
   for (auto& c : plan.changes) {
     if (c.action == Action::Delete && !c.parent && in_file.count(c.host + "/" + c.address.str()) &&
         c.reason.rfind("no longer in ", 0) == 0)

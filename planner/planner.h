@@ -50,6 +50,14 @@ struct PlanResult {
 PlanResult make_plan(const DesiredCluster& desired, Provider& provider, const PlanOptions& options,
                      const HostObserved& on_host = {});
 
+// Addresses as --target and --replace take them, with every VM group's address (vm.web) replaced
+// by its instances' (vm.web-0, vm.web-1, ...): those of the file, and those of `observed` that this
+// cluster made for that group (instances a lowered count leaves behind). Others are kept as they
+// are; the result has no duplicates. docs/addresses.md.
+std::vector<std::string> expand_vm_groups(const std::vector<std::string>& addresses,
+                                          const DesiredCluster& desired,
+                                          const std::vector<ObservedHost>& observed);
+
 // What kumo runs VMs with on this host: kvm or qemu (software emulation).
 std::string resolve_virt_type(VirtType wanted, const HostFacts& facts);
 

@@ -501,3 +501,38 @@ TEST_CASE("a takeover volume is named after the stale holder's token", "[lock]")
   CHECK(odd == takeover_volume_name("fest", kDead));
   CHECK(odd != takeover_volume_name("fest", kCi));
 }
+
+TEST_CASE("waiting for a held lock: taken once its holder lets go, refused naming it if never",
+          "[lock]") {
+  Lab lab;
+  std::vector<std::string> warnings;
+  auto alice = take(lab, kAlice, warnings);
+  REQUIRE(alice);
+  int asked = 0;
+  // The holder lets go while the second waits (on its second refusal).
+  auto ci = acquire_waiting(lab.connector, kHosts, "fest", kCi, kTimeout, kNeverStale, warnings,
+                            [&](const LockHeld& held) {
+                              CHECK_THAT(held.what(), Catch::Contains("alice@laptop"));
+                              if (++asked == 2) alice->release();
+                              return true;
+                            });
+  REQUIRE(ci);
+  CHECK(asked == 2);
+  for (const char* h : {"hv1", "hv2", "hv3"}) CHECK(token_on(lab, h) == "tok-b");
+  // Never let go: after as many tries as the wait allows, the refusal names the holder.
+  asked = 0;
+  try {
+    acquire_waiting(lab.connector, kHosts, "fest", kAlice, kTimeout, kNeverStale, warnings,
+                    [&](const LockHeld&) { return ++asked < 3; });
+    FAIL("the lock was taken from a live holder");
+  } catch (const LockHeld& e) {
+    CHECK(asked == 3);
+    CHECK_THAT(e.what(), Catch::Contains("cluster \"fest\" is locked on host hv1 by ci@runner "
+                                         "(pid 200, kumo apply)"));
+  }
+  for (const char* h : {"hv1", "hv2", "hv3"}) CHECK(token_on(lab, h) == "tok-b");  // untouched
+  // No wait: refused at once, as acquire.
+  CHECK_THROWS_AS(
+      acquire_waiting(lab.connector, kHosts, "fest", kAlice, kTimeout, kNeverStale, warnings, {}),
+      LockHeld);
+}

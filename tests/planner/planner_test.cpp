@@ -426,6 +426,48 @@ TEST_CASE("targets limit the plan to a resource and what it depends on", "[plann
         "\"vm.web-0\"?)\n");
 }
 
+TEST_CASE("a VM group's address targets every instance of it", "[planner][target]") {
+  auto cfg = config(kThreeHosts + "vms:\n  web: {count: 3, image: deb}\n  db: {image: deb}\n");
+  ThreeHosts p;
+  PlanOptions t;
+  t.targets = {"vm.web"};
+  Plan pl = ok(plan(cfg, p, t));
+  for (const char* a : {"vm.web-0", "vm.web-1", "vm.web-2", "volume.web-2/root"})
+    CHECK(find(pl, a));
+  CHECK_FALSE(find(pl, "vm.db"));
+  CHECK(pl.targets == std::vector<std::string>{"vm.web"});  // shown as it was asked for
+  t.targets = {"vm.db"};  // a VM without count: its group and its instance are one address
+  pl = ok(plan(cfg, p, t));
+  CHECK(find(pl, "vm.db"));
+  CHECK_FALSE(find(pl, "vm.web-0"));
+  t.targets = {"vm.webs"};
+  CHECK(errors_of(plan(cfg, p, t)) ==
+        "kumo: error: --target vm.webs: no such resource in kumo.yaml (did you mean "
+        "\"vm.web\"?)\n");
+  PlanOptions r;
+  r.replace = {"vm.web"};
+  CHECK(errors_of(plan(cfg, p, r)).empty());
+}
+
+TEST_CASE("a VM group's address also names the instances a lowered count leaves on a host",
+          "[planner][target]") {
+  auto cfg = config(kThreeHosts + "vms:\n  web: {count: 2, image: deb}\n");
+  const DesiredCluster desired = expand(cfg);
+  ObservedHost hv1;
+  hv1.host = "hv1";
+  ObservedDomain leftover;
+  leftover.name = "web-2";
+  leftover.owner = Ownership{"fest", "vm.web-2", "", VmRecord{}};
+  leftover.owner->spec->group = "web";
+  ObservedDomain foreign = leftover;  // another cluster's web-5
+  foreign.owner->cluster = "other";
+  foreign.owner->address = "vm.web-5";
+  hv1.domains = {leftover, foreign};
+  CHECK(expand_vm_groups({"vm.web", "network.front", "vm.web-1"}, desired, {hv1}) ==
+        std::vector<std::string>{"vm.web-0", "vm.web-1", "vm.web-2", "network.front"});
+  CHECK(expand_vm_groups({"vm.nothing"}, desired, {hv1}) == std::vector<std::string>{"vm.nothing"});
+}
+
 TEST_CASE("leftover volumes from an interrupted apply are recognised", "[planner][ownership]") {
   auto cfg = config(kThreeHosts + "vms:\n  web: {image: deb, host: hv1, disks: {d: 1GiB}}\n");
   ThreeHosts p;
