@@ -6,7 +6,8 @@
   branch, artifacts);
 - every shell script in them passes `bash -n`;
 - both run the same kumo commands: every line that starts with `kumo` is one of validate,
-  plan --json, plan --markdown, apply (and --version), identical in both files.
+  plan --json (-o: saved), show --markdown (the saved plan), apply (and --version), identical in
+  both files.
 tests/e2e/ci_e2e.py runs those lines (taken from here, `kumo_commands()`) on the lab.
 
   tests/ci_examples.py SOURCE_DIR        (ctest unit.ci_examples)
@@ -17,7 +18,7 @@ import sys
 
 import yaml
 
-ROLES = ("version", "validate", "plan_json", "plan_markdown", "apply")
+ROLES = ("version", "validate", "plan_json", "show_markdown", "apply")
 
 
 def examples_dir(root):
@@ -55,8 +56,8 @@ def role(line):
         return "validate"
     if words[1:2] == ["plan"] and "--json" in words:
         return "plan_json"
-    if words[1:2] == ["plan"] and "--markdown" in words:
-        return "plan_markdown"
+    if words[1:2] == ["show"] and "--markdown" in words:
+        return "show_markdown"
     if words[1:2] == ["apply"]:
         return "apply"
     return None

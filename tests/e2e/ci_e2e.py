@@ -5,7 +5,8 @@ The commands are read from examples/ci/github-actions.yml (tests/ci_examples.py 
 gitlab-ci.yml has the very same lines) and run with bash, as CI runs them, with $KUMO_CONFIG,
 $KUMO_PLAN and a sensitive variable from the environment (a CI secret). The pull request's job:
 validate (0), plan --json --detailed-exitcode -o (2: changes; the JSON parses; the saved plan is
-0600), plan --markdown (names the changes); the merge's job: apply of the saved plan (0); then a
+0600), show --markdown of the saved plan (names the changes, shows the cloud-config with the
+secret masked); the merge's job: apply of the saved plan (0); then a
 plan changes nothing (0). Staleness: a second pull request is planned, a host is changed by hand
 after that, and apply of its saved plan exits 1 ("stale") with nothing changed on any host.
 
@@ -126,9 +127,9 @@ def main():
           f"plan.json has the network on both hosts and the VM on hv2 ({sorted(addresses)})")
     saved = os.path.join(work, "kumo.plan")
     check(os.path.exists(saved) and os.stat(saved).st_mode & 0o777 == 0o600, "the saved plan is there, 0600")
-    p = ci("plan_markdown")
+    p = ci("show_markdown")
     md = ci.file("plan.md")
-    check(p.returncode == 0 and md.strip(), f"plan --markdown exits 0 with a comment ({p.stderr.strip()[:300]})")
+    check(p.returncode == 0 and md.strip(), f"show --markdown exits 0 with a comment ({p.stderr.strip()[:300]})")
     check("`network.front`" in md and "`vm.builder`" in md and "Plan: 3 to add" in md,
           f"the comment names the changes ({md[:400]})")
     check(SECRET not in md and SECRET not in ci.file("plan.json"),
