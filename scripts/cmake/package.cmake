@@ -14,7 +14,7 @@ include(GNUInstallDirs)
 set(KUMO_PACKAGE_MAINTAINER "kumo maintainers <maintainers@users.noreply.r-seed-111079ed.example>"
     CACHE STRING "Maintainer field of the Debian package")
 set(KUMO_HOMEPAGE "https://kumo.invalid/" CACHE STRING "Homepage field of the Debian package")
-# The Debian revision: kumo_<KUMO_VERSION>-<revision>. Its changelog is packaging/debian/changelog.
+# The Debian revision: kumo_<KUMO_VERSION>-<revision>. Its changelog is scripts/debian/changelog.
 set(KUMO_DEBIAN_REVISION "1" CACHE STRING "Debian revision of the package")
 
 set(KUMO_DOC_DIR ${CMAKE_INSTALL_DATADIR}/doc/kumo)
@@ -49,9 +49,9 @@ install(FILES ${KUMO_GENERATED_SHARE}/zsh/vendor-completions/_kumo
 install(FILES ${KUMO_GENERATED_SHARE}/fish/vendor_completions.d/kumo.fish
         DESTINATION ${CMAKE_INSTALL_DATADIR}/fish/vendor_completions.d)
 
-install(FILES ${CMAKE_SOURCE_DIR}/README.md ${CMAKE_SOURCE_DIR}/packaging/debian/copyright
+install(FILES ${CMAKE_SOURCE_DIR}/README.md ${CMAKE_SOURCE_DIR}/scripts/debian/copyright
         DESTINATION ${KUMO_DOC_DIR})
-kumo_install_gzipped(${CMAKE_SOURCE_DIR}/packaging/debian/changelog changelog.Debian.gz ${KUMO_DOC_DIR})
+kumo_install_gzipped(${CMAKE_SOURCE_DIR}/scripts/debian/changelog changelog.Debian.gz ${KUMO_DOC_DIR})
 install(DIRECTORY ${CMAKE_SOURCE_DIR}/docs/ DESTINATION ${KUMO_DOC_DIR}/docs FILES_MATCHING PATTERN "*.md")
 install(DIRECTORY ${CMAKE_SOURCE_DIR}/examples/ DESTINATION ${KUMO_DOC_DIR}/examples)
 
