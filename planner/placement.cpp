@@ -186,6 +186,7 @@ class Placer {
       }
       HostLoad* best = choose(*vm, fits);
       vm->host = best->config->name;
+      note_detour(*vm, *best);
       add(*best, *vm);
     }
     for (const auto& [group, f] : failed) {
@@ -199,6 +200,21 @@ class Placer {
                                secret.show("cpus", std::to_string(f.first->cpus)) +
                                " vCPU each) fit on no host" + f.reasons);
     }
+  }
+
+  // Where `vm` would go if every reachable host with its networks were open to it; when that is
+  // not `chosen`, the plan says why not.
+  void note_detour(const DesiredVm& vm, const HostLoad& chosen) {
+    std::vector<HostLoad*> open;
+    for (auto& l : loads_) {
+      if (reachable(l) && networks_on_host(desired_, vm, l.config->name)) open.push_back(&l);
+    }
+    if (open.empty()) return;
+    const HostLoad* preferred = choose(vm, open);
+    if (preferred == &chosen) return;
+    result_.detours[vm.instance] = "placed on " + chosen.config->name + ", not " +
+                                   preferred->config->name + " (" +
+                                   refusal(desired_, vm, *preferred) + ")";
   }
 
   // Spread: fewest of its group, then most memory left. Pack: least memory left.

@@ -18,6 +18,10 @@ struct PlacementResult {
   Diagnostics errors;
   // Instances whose host cannot be known because a host was skipped as unreachable.
   std::vector<std::string> unknown;
+  // New instances placed elsewhere than where they would go with every host open to them, and
+  // why: instance -> "placed on hv2, not hv1 (a domain named "web-1" that kumo did not make is
+  // there)".
+  std::map<std::string, std::string> detours;
 };
 
 // hosts: every observed host, reachable or not (unreachable ones are never chosen, and instances

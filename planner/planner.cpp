@@ -39,7 +39,11 @@ HostReport report_for(const DesiredHost& h, const ObservedHost& o, bool skipped)
   r.virt_type = o.reachable ? resolve_virt_type(h.virt_type, o.facts) : "";
   r.domains = static_cast<int>(o.domains.size());
   r.networks = static_cast<int>(o.networks.size());
-  r.volumes = static_cast<int>(o.volumes.size());
+  // kumo's bookkeeping is no object: the lock (there during apply, not during plan), network
+  // records, image markers and serial-console logs (there once a VM has run) are not counted.
+  r.volumes = static_cast<int>(std::count_if(o.volumes.begin(), o.volumes.end(), [](const auto& v) {
+    return !is_bookkeeping_volume(v.name);
+  }));
   r.api_calls = o.api_calls;
   r.seconds = o.seconds;
   return r;
@@ -278,6 +282,12 @@ PlanResult make_plan(const DesiredCluster& desired_in, Provider& provider,
   if (result.errors.has_errors()) return result;
 
   plan.changes = chosen_changes(std::move(diffed.changes), desired, chosen);
+  for (auto& c : plan.changes) {
+    const auto detour = placed.detours.find(c.address.name);
+    if (c.kind() == ResourceKind::Vm && c.action == Action::Create && c.reason.empty() &&
+        detour != placed.detours.end())
+      c.reason = detour->second;
+  }
   for (auto& c : plan.changes) {
     if (c.action == Action::Delete && !c.parent && in_file.count(c.host + "/" + c.address.str()) &&
         c.reason.rfind("no longer in ", 0) == 0)

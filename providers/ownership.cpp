@@ -75,6 +75,18 @@ bool is_lock_volume(const std::string& volume_name) {
   return volume_name.rfind(std::string(kOwnerPrefix) + "-lock_", 0) == 0;
 }
 
+bool is_bookkeeping_volume(const std::string& volume_name) {
+  if (is_lock_volume(volume_name) || volume_name.rfind(std::string(kOwnerPrefix) + "-net_", 0) == 0)
+    return true;
+  const auto owner = volume_owner(volume_name);
+  if (!owner) return false;
+  auto ends = [&](const std::string& tail) {
+    const std::string& a = owner->address;
+    return a.size() > tail.size() && a.compare(a.size() - tail.size(), tail.size(), tail) == 0;
+  };
+  return ends("/done") || ends("/serial");
+}
+
 std::string network_record_name(const std::string& cluster, const std::string& network,
                                 const std::string& uuid) {
   return std::string(kOwnerPrefix) + "-net_" + cluster + "_" + network + "_" + uuid;

@@ -44,6 +44,9 @@ std::string serial_log_name(const std::string& cluster, const std::string& insta
 
 std::string lock_volume_name(const std::string& cluster);
 bool is_lock_volume(const std::string& volume_name);
+// kumo's bookkeeping, of any cluster: locks (and takeovers), network records, image markers and
+// serial-console logs. Not objects a user made or asked for.
+bool is_bookkeeping_volume(const std::string& volume_name);
 
 // kumo's record that it made `cluster`'s network `network` (front) with this UUID.
 struct NetworkRecord {

@@ -414,3 +414,21 @@ TEST_CASE("instances that fit nowhere are reported once per vms: entry", "[place
   CHECK(r.unknown.empty());
   CHECK(placed(d) == "big-0@ big-1@ big-2@ big-3@ big-4@ huge@ web@hv1");
 }
+
+TEST_CASE("an instance placed elsewhere than it would go says why", "[placement]") {
+  SECTION("a domain kumo did not make holds its name on the host it would go to") {
+    auto hosts = three_hosts();
+    foreign(on(hosts, "hv2"), "web-1", 0);  // shut off, holding no memory: only its name counts
+    auto d = desired(cluster(kWeb3));
+    const PlacementResult r = place(hosts, d);
+    REQUIRE_FALSE(r.errors.has_errors());
+    CHECK(placed(d) == "web-0@hv1 web-1@hv3 web-2@hv2");
+    REQUIRE(r.detours.count("web-1"));
+    CHECK(r.detours.at("web-1") ==
+          "placed on hv3, not hv2 (a domain named \"web-1\" that kumo did not make is there)");
+  }
+  SECTION("where every host is open to it, nothing is said") {
+    auto d = desired(cluster(kWeb3));
+    CHECK(place(three_hosts(), d).detours.empty());
+  }
+}

@@ -490,3 +490,19 @@ TEST_CASE("a new instance is not placed where a domain kumo did not make holds i
   ok(r);
   CHECK(r.desired.vms[0].host == "hv2");
 }
+
+TEST_CASE("a VM placed elsewhere than it would go says why in the plan", "[planner]") {
+  ThreeHosts p;
+  p.add_domain("hv2", "web-1", std::nullopt, 0);  // someone's domain holds the name on hv2
+  auto cfg = config(kThreeHosts + "vms:\n  web: {count: 3, image: deb}\n");
+  const Plan pl = ok(plan(cfg, p));
+  bool seen = false;
+  for (const auto& c : pl.changes) {
+    if (c.address.str() != "vm.web-1") continue;
+    seen = true;
+    CHECK(c.host == "hv3");
+    CHECK(c.reason ==
+          "placed on hv3, not hv2 (a domain named \"web-1\" that kumo did not make is there)");
+  }
+  CHECK(seen);
+}
