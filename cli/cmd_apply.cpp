@@ -130,9 +130,8 @@ int run_plan(const Plan& plan, const ApplyState& s, const std::string& cache_dir
   // Progress is for people watching (stderr); the summary is the result (stdout).
   const bool tty = isatty(STDERR_FILENO) == 1;
   winsize size{};
-  const int width = tty && ioctl(STDERR_FILENO, TIOCGWINSZ, &size) == 0 && size.ws_col > 0
-                        ? size.ws_col
-                        : 80;
+  const int width =
+      tty && ioctl(STDERR_FILENO, TIOCGWINSZ, &size) == 0 && size.ws_col > 0 ? size.ws_col : 80;
   views::ProgressView view(std::cerr, tty, colour_enabled(STDERR_FILENO), global.quiet, width);
   std::atomic<bool> running{true};
   // On a terminal it redraws the status line; in a log it says which steps are still running.

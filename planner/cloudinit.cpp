@@ -199,11 +199,9 @@ std::string render_network_config(const CloudInitConfig& ci,
   for (const auto& s : statics) {
     nlohmann::json eth = {
         {"match", {{"macaddress", show(s.mac)}}},
-        {"addresses",
-         nlohmann::json::array({show(s.ip.str() + "/" + std::to_string(s.prefix))})}};
+        {"addresses", nlohmann::json::array({show(s.ip.str() + "/" + std::to_string(s.prefix))})}};
     if (s.gateway) {
-      eth["routes"] =
-          nlohmann::json::array({{{"to", "default"}, {"via", show(s.gateway->str())}}});
+      eth["routes"] = nlohmann::json::array({{{"to", "default"}, {"via", show(s.gateway->str())}}});
     }
     if (s.dns) {
       eth["nameservers"] = {{"addresses", nlohmann::json::array({show(s.dns->str())})}};

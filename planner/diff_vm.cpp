@@ -287,8 +287,9 @@ void Differ::finish_vm(const DesiredVm& vm, bool replace, Disruption disruption,
                  std::all_of(c.attributes.begin(), c.attributes.end(),
                              [](const AttributeChange& a) { return a.drift; })) {
         // kumo reads sizes from the persistent definition: that is what was changed by hand.
-        c.reason = "changed outside kumo in the domain's definition: set back in the definition "
-                   "and the running guest, no reboot";
+        c.reason =
+            "changed outside kumo in the domain's definition: set back in the definition "
+            "and the running guest, no reboot";
       } else if (disruption == Disruption::Live) {
         c.reason = "changed in the running guest and its definition, no reboot";
       } else if (!children.empty() && c.attributes.empty()) {

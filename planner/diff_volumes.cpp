@@ -58,7 +58,9 @@ void Differ::volumes_for(const DesiredVm& vm, const HostIndex& idx, bool vm_is_n
     }
   }
   const ObservedVolume* seed = find(idx, vm.seed_volume);
-  const bool seed_stale = parent.action == Action::NoOp && (has_attribute(parent, "user_data") || has_attribute(parent, "network_config"));
+  const bool seed_stale =
+      parent.action == Action::NoOp &&
+      (has_attribute(parent, "user_data") || has_attribute(parent, "network_config"));
   if (vm_is_new || !seed || seed_stale) {
     auto ch = child(vm, "seed", seed ? Action::Replace : Action::Create);
     ch.desired =

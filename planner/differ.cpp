@@ -177,9 +177,8 @@ void Differ::delete_network(const HostIndex& idx, const ObservedNetwork& n) {
   c.observed = ObservedRef{n.name, n.uuid, "", n.active ? "active" : "inactive", 0};
   auto users = running_vms_on(idx, n.name);
   // VMs deleted by the same plan lose nothing they keep.
-  std::erase_if(users, [&](const std::string& vm) {
-    return deleted_domains_.count(c.host + "/" + vm) > 0;
-  });
+  std::erase_if(
+      users, [&](const std::string& vm) { return deleted_domains_.count(c.host + "/" + vm) > 0; });
   c.reason = users.empty() ? "no longer in " + desired_.file
                            : "running VMs lose connectivity: " + join(users);
   c.disruption = users.empty() ? Disruption::None : Disruption::Restart;
@@ -191,8 +190,8 @@ void Differ::delete_stale_record(const HostIndex& idx, const NetworkRecord& r) {
   c.address = Address::network(r.network);
   c.host = idx.host->host;
   c.action = Action::Delete;
-  c.observed = ObservedRef{network_name(desired_.cluster, r.network), r.uuid, "",
-                           kStaleNetworkRecord, 0};
+  c.observed =
+      ObservedRef{network_name(desired_.cluster, r.network), r.uuid, "", kStaleNetworkRecord, 0};
   c.reason = "left over: kumo's record of a network that was never made (UUID " + r.uuid +
              "; an apply stopped in between)";
   deletes_.push_back(std::move(c));

@@ -67,8 +67,8 @@ struct ExecEvent {
   std::string what;     // "upload", "define", "wait for cloud-init", ...
   StepStatus status = StepStatus::Running;  // Finished: Ok | Failed | Skipped
   std::string message;  // the error, why skipped, a detail when done; Progress: what it sees
-  std::uint64_t done = 0, total = 0;        // Progress: bytes
-  double seconds = 0;                       // Finished: how long it ran
+  std::uint64_t done = 0, total = 0;  // Progress: bytes
+  double seconds = 0;                 // Finished: how long it ran
 };
 using ExecListener = std::function<void(const ExecEvent&)>;  // called from worker threads
 

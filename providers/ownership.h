@@ -3,11 +3,11 @@
 //  - Domains: <metadata><kumo:owner xmlns:kumo="urn:kumo:owner:1"> with cluster, address, spec
 //    hash and the normalized spec. The domain's name is the VM instance name (web-0).
 //  - Networks (libvirt 9.0 has no network metadata): the reserved name kumo_<cluster>_<network>
-//    AND a record on the host that kumo made it: the empty volume kumo-net_<cluster>_<network>_<uuid>
-//    (UUIDs have no '_'; network names may)
-//    in the kumo pool, created before the network is defined with that UUID and removed after it
-//    is deleted (a record whose network never came, left by an apply killed in between, is
-//    removed by the next apply or destroy). A network that merely has the reserved name is someone else's (a name is easy to
+//    AND a record on the host that kumo made it: the empty volume
+//    kumo-net_<cluster>_<network>_<uuid> (UUIDs have no '_'; network names may) in the kumo pool,
+//    created before the network is defined with that UUID and removed after it is deleted (a record
+//    whose network never came, left by an apply killed in between, is removed by the next apply or
+//    destroy). A network that merely has the reserved name is someone else's (a name is easy to
 //    copy; the record can only come from whoever writes the cluster's pool).
 //  - Volumes: reserved names kumo_<cluster>_<instance>_<role>[.ext] with role root, seed or
 //    data-<disk>, and the serial console log kumo_<cluster>_<instance>_serial.log; base images,

@@ -91,7 +91,8 @@ void ProgressView::on_event(const ExecEvent& e) {
   std::lock_guard<std::mutex> lock(mu_);
   if (e.kind == ExecEvent::Kind::Started) {
     running_[e.step] = {e, Clock::now(), Clock::now(), ""};
-    if (!live_ && !quiet_) out_ << "  start    " << where(e) << ": " << e.what << "\n" << std::flush;
+    if (!live_ && !quiet_)
+      out_ << "  start    " << where(e) << ": " << e.what << "\n" << std::flush;
     draw_locked();
     return;
   }
@@ -153,7 +154,8 @@ void ProgressView::tick() {
     r.reported = now;
     std::string detail = r.status;
     if (r.last.total > 0)
-      detail = std::to_string(r.last.done * 100 / r.last.total) + "% of " + human_bytes(r.last.total);
+      detail =
+          std::to_string(r.last.done * 100 / r.last.total) + "% of " + human_bytes(r.last.total);
     out_ << "  waiting  " << where(r.last) << ": " << r.last.what << " ("
          << (detail.empty() ? "" : detail + ", ")
          << duration_text(std::chrono::duration<double>(now - r.since).count()) << ")\n";

@@ -91,8 +91,7 @@ AttributeChange revealed(const Plan& plan, const ResourceChange& c, const Attrib
                          const ViewOptions& o) {
   if (!a.document || !o.show_sensitive || absent(a.after)) return a;
   for (const auto& x : plan.changes) {
-    if (x.host != c.host || !x.parent || *x.parent != c.address || !x.volume() ||
-        !x.volume()->seed)
+    if (x.host != c.host || !x.parent || *x.parent != c.address || !x.volume() || !x.volume()->seed)
       continue;
     AttributeChange out = a;
     const SeedDocs& docs = *x.volume()->seed;
@@ -147,7 +146,8 @@ void render_change(std::ostringstream& out, const Plan& plan, const ResourceChan
     }
     if (const auto diff = document_diff(c, a)) {
       // A document that changed: its unified diff, each line under the attribute.
-      out << (diff->empty() ? "(changed only in values from sensitive variables)" : "(unified diff)");
+      out << (diff->empty() ? "(changed only in values from sensitive variables)"
+                            : "(unified diff)");
       if (a.forces_replacement) out << "  # forces replacement";
       out << "\n";
       std::istringstream lines(*diff);
@@ -282,9 +282,8 @@ std::string markdown_documents(const Plan& plan, const ViewOptions& o) {
         what += c.action == Action::Create ? "" : " (not recorded before: shown whole)";
       }
       if (a.forces_replacement) what += ", forces replacement";
-      auto same = std::find_if(blocks.begin(), blocks.end(), [&](const Block& b) {
-        return b.title == what && b.body == body;
-      });
+      auto same = std::find_if(blocks.begin(), blocks.end(),
+                               [&](const Block& b) { return b.title == what && b.body == body; });
       if (same == blocks.end()) {
         blocks.push_back({{}, what, body});
         same = blocks.end() - 1;

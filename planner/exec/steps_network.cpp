@@ -157,8 +157,7 @@ std::string apply_network(ExecContext& ctx, const Task& t) {
     if (!change.empty()) s.update_network_hosts(spec.name, change);
   } else {
     if (c.action == Action::Replace) {
-      if (const auto old = verified_network(ctx, c, spec.name))
-        delete_recorded(ctx, c, s, *old);
+      if (const auto old = verified_network(ctx, c, spec.name)) delete_recorded(ctx, c, s, *old);
     } else {
       require_no_network(ctx, c, spec.name);
     }

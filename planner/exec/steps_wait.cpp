@@ -74,7 +74,8 @@ Waited poll_ready(ExecContext& ctx, const Task& t, Clock::time_point deadline) {
     } catch (const HostError& e) {
       w.last = e.what();  // the agent is not up yet, or the guest rebooted: ask again
     }
-    ctx.sink().status(t, w.last.rfind("cloud-init", 0) == 0 ? w.last : "no answer from the agent yet");
+    ctx.sink().status(t,
+                      w.last.rfind("cloud-init", 0) == 0 ? w.last : "no answer from the agent yet");
     std::this_thread::sleep_for(ctx.options().poll);
   }
   return w;

@@ -193,7 +193,8 @@ vms:
     image: deb
     networks: [{network: back, ip: 10.30.0.10}]
     cloud_init:
-)" + web_init + R"(
+)" + web_init +
+         R"(
   db:
     image: deb
     cloud_init:
@@ -258,8 +259,7 @@ TEST_CASE("cloud-config changes are shown as documents and diffs, secrets masked
   CHECK(diffed);
 }
 
-TEST_CASE("a plan shows the cloud-config of a new VM whole, sensitive values masked",
-          "[views]") {
+TEST_CASE("a plan shows the cloud-config of a new VM whole, sensitive values masked", "[views]") {
   test::Lab lab;
   const Plan plan = lab.plan(load(cloud_config("first-Secret", kWebBefore)));
   const std::string human = views::render_human(plan, {});

@@ -532,8 +532,7 @@ std::vector<Row> change_rows() {
        .action = Action::Delete,
        .reason = "left over: no VM of this cluster uses it"},
       {.name = "a network no longer in the file is deleted",
-       .hosts_differ =
-           [](auto& h) { add_our_network(h, "hv1", "back"); },
+       .hosts_differ = [](auto& h) { add_our_network(h, "hv1", "back"); },
        .address = "network.back",
        .action = Action::Delete,
        .reason = "no longer in kumo.yaml"},

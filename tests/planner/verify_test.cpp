@@ -267,7 +267,8 @@ TEST_CASE("a record of a network that was never made is removed by the next appl
     CHECK_FALSE(lab.plan(config(kCluster)).has_changes());
   }
   SECTION("destroy removes it with everything else") {
-    std::erase_if(lab.host("hv1").volumes, [&](const ObservedVolume& v) { return v.name == stale; });
+    std::erase_if(lab.host("hv1").volumes,
+                  [&](const ObservedVolume& v) { return v.name == stale; });
     REQUIRE(lab.apply(lab.plan(config(kCluster))).success());
     lab.add_volume("hv1", stale, 0);  // killed again, this time on a second apply
     PlanOptions destroy;

@@ -295,8 +295,7 @@ TEST_CASE("the masked cloud-init documents a plan diffs against live in the doma
   record.network_config_shown = "version: 2\n";
   const Ownership owner{"festival", "vm.docs-0", "feed", record};
   DomainHandle dom(virDomainDefineXML(
-      conn.get(), ("<domain type='test'><name>docs-0</name><metadata>" +
-                   owner_metadata_xml(owner) +
+      conn.get(), ("<domain type='test'><name>docs-0</name><metadata>" + owner_metadata_xml(owner) +
                    "</metadata><memory unit='MiB'>512</memory><vcpu>1</vcpu>"
                    "<os><type arch='i686'>hvm</type></os></domain>")
                       .c_str()));
