@@ -7,6 +7,7 @@
 #include "cli/common.h"
 #include "cli/engine.h"
 #include "cli/views/apply_view.h"
+#include "planner/access.h"
 #include "planner/desired.h"
 #include "planner/observe.h"
 #include "providers/guest.h"
@@ -20,11 +21,12 @@ struct VmStatus {
   int vcpus = 0;
   std::uint64_t memory = 0;
   std::vector<std::string> addresses;
+  std::vector<NetworkAddress> networks;
   std::string ready = "-";  // yes | no (why) | -
 };
 
 VmStatus probe(HostConnector& connector, const HostTarget& host, const ObservedDomain& d,
-               std::chrono::milliseconds timeout) {
+               const DesiredVm* vm, std::chrono::milliseconds timeout) {
   VmStatus v;
   v.address = d.owner->address;
   v.name = d.name;
@@ -34,11 +36,14 @@ VmStatus probe(HostConnector& connector, const HostTarget& host, const ObservedD
   v.memory = d.memory;
   if (!d.active) {
     v.ready = "no (not running)";
+    v.networks = network_addresses(d, vm, {});
     return v;
   }
   try {
     auto session = connector.connect(host, timeout);
-    v.addresses = session->addresses(d.name);
+    const auto live = session->addresses(d.name);
+    v.addresses = address_ips(live);
+    v.networks = network_addresses(d, vm, live);
     try {
       // `cloud-init status` is a Python program: seconds under software emulation.
       const auto st = cloud_init_status(*session, d.name, false, std::chrono::seconds(90));
@@ -78,7 +83,8 @@ Runner add_status_command(CLI::App& app, const GlobalOptions& global) {
     const ClusterConfig& cfg = *loaded.config;
     const auto timeout = s->timeout.value();
     auto provider = make_libvirt_provider();
-    const std::vector<HostTarget> hosts = expand(cfg).targets();
+    const DesiredCluster desired = expand(cfg);
+    const std::vector<HostTarget> hosts = desired.targets();
     auto observed = observe_hosts(*provider, hosts, timeout);
     auto connector = make_connector();
     std::vector<std::pair<std::size_t, const ObservedDomain*>> vms;  // host index, domain
@@ -97,13 +103,25 @@ Runner add_status_command(CLI::App& app, const GlobalOptions& global) {
     // Each VM is asked on its own connection: through the pool, never one per VM at once.
     std::vector<VmStatus> rows(vms.size());
     bounded_for(vms.size(), kHostParallelism, [&](std::size_t v) {
-      rows[v] = probe(*connector, hosts[vms[v].first], *vms[v].second, timeout);
+      const DesiredVm* vm = nullptr;
+      for (const auto& x : desired.vms)
+        if (x.instance == vms[v].second->name) vm = &x;
+      rows[v] = probe(*connector, hosts[vms[v].first], *vms[v].second, vm, timeout);
     });
     std::sort(rows.begin(), rows.end(),
               [](const VmStatus& a, const VmStatus& b) { return a.name < b.name; });
     if (s->json) {
       nlohmann::ordered_json out = nlohmann::ordered_json::array();
       for (const auto& r : rows) {
+        nlohmann::ordered_json networks = nlohmann::ordered_json::array();
+        for (const auto& n : r.networks) {
+          networks.push_back(
+              {{"network", n.network},
+               {"mac", n.mac},
+               {"ip", n.ip.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(n.ip)},
+               {"source",
+                n.source.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(n.source)}});
+        }
         out.push_back({{"address", r.address},
                        {"name", r.name},
                        {"host", r.host},
@@ -111,10 +129,15 @@ Runner add_status_command(CLI::App& app, const GlobalOptions& global) {
                        {"vcpus", r.vcpus},
                        {"memory", r.memory},
                        {"addresses", r.addresses},
+                       {"networks", networks},
                        {"ready", r.ready == "yes"},
                        {"ready_detail", r.ready}});
       }
-      std::cout << nlohmann::ordered_json{{"cluster", cfg.name}, {"vms", out}}.dump(2) << "\n";
+      std::cout << nlohmann::ordered_json{{"schema_version", 1},
+                                          {"cluster", cfg.name},
+                                          {"vms", out}}
+                       .dump(2)
+                << "\n";
       return rc;
     }
     if (rows.empty()) {

@@ -102,6 +102,17 @@ std::vector<StaticAddress> static_addresses(const ClusterConfig& cfg,
   return out;
 }
 
+// Who kumo ssh logs in as: ssh.user (the VM's, defaults:', the top level's), else the first user
+// cloud-init creates by name, else root.
+std::string ssh_user(const ClusterConfig& cfg, const VmConfig& vm) {
+  if (vm.ssh.user) return *vm.ssh.user;
+  if (cfg.ssh.user) return *cfg.ssh.user;
+  for (const auto& u : vm.cloud_init.users) {
+    if (u.is_object() && u.contains("name") && u["name"].is_string()) return u["name"];
+  }
+  return "root";
+}
+
 DesiredVm expand_instance(const ClusterConfig& cfg, const VmConfig& vm, int index) {
   DesiredVm d;
   d.instance = vm.instance_names()[index];
@@ -161,6 +172,8 @@ DesiredVm expand_instance(const ClusterConfig& cfg, const VmConfig& vm, int inde
   d.wait_timeout = vm.wait_timeout;
   d.sensitive = vm.sensitive;
   d.location = vm.location;
+  d.ssh_user = ssh_user(cfg, vm);
+  d.ssh_identity_file = vm.ssh.identity_file.value_or(cfg.ssh.identity_file.value_or(""));
   return d;
 }
 
@@ -197,7 +210,7 @@ DesiredCluster expand(const ClusterConfig& cfg) {
   out.file = cfg.file;
   for (const auto& h : cfg.hosts) {
     out.hosts.push_back({h.name, h.uri, h.pool, h.virt_type, h.cpu_overcommit, h.memory_overcommit,
-                         h.sensitive, h.location});
+                         h.ssh_jump, h.sensitive, h.location});
   }
   for (const auto& img : cfg.images) {
     const bool secret_source = img.sensitive.has("url") || img.sensitive.has("path");

@@ -59,6 +59,10 @@ struct DesiredVm {
   std::chrono::seconds wait_timeout{600};
   SensitiveFields sensitive;  // by kumo.yaml key: "memory", "networks", "cloud_init", ...
   Location location;
+  // How kumo ssh / inventory log in (never recorded, never planned): ssh.user, else cloud-init's
+  // first named user, else root; ssh.identity_file ("" = ssh's own keys and agent).
+  std::string ssh_user = "root";
+  std::string ssh_identity_file;
 
   std::string address() const { return "vm." + instance; }
   // What kumo records in the domain's metadata and compares on the next plan. Only what the file
@@ -96,7 +100,8 @@ struct DesiredHost {
   VirtType virt_type = VirtType::Auto;
   double cpu_overcommit = 4.0;
   double memory_overcommit = 1.0;
-  SensitiveFields sensitive;  // "uri": shown masked
+  std::optional<SshJumpConfig> ssh_jump;  // how kumo ssh gets inside (unset: from the uri)
+  SensitiveFields sensitive;              // "uri": shown masked
   Location location;
   HostTarget target() const { return HostTarget{name, uri, pool, sensitive.has("uri")}; }
 };

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <regex>
+#include <sstream>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -175,6 +176,46 @@ CloudInitStatus cloud_init_status(HostSession& session, const std::string& domai
     }
     std::this_thread::sleep_for(poll);
   }
+}
+
+std::string host_key_of(const std::string& line) {
+  std::istringstream in(line);
+  std::string type, key;
+  in >> type >> key;
+  const bool known_type =
+      type.rfind("ssh-", 0) == 0 || type.rfind("ecdsa-", 0) == 0 || type.rfind("sk-", 0) == 0;
+  if (!known_type || key.size() < 16 ||
+      key.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=") !=
+          std::string::npos) {
+    return "";
+  }
+  return type + " " + key;
+}
+
+std::vector<std::string> guest_host_keys(HostSession& session, const std::string& domain) {
+  std::vector<std::string> keys;
+  for (const char* type : {"ed25519", "ecdsa", "rsa"}) {
+    const auto text =
+        read_guest_file(session, domain, std::string("/etc/ssh/ssh_host_") + type + "_key.pub");
+    if (!text) continue;
+    if (auto key = host_key_of(*text); !key.empty()) keys.push_back(key);
+  }
+  return keys;
+}
+
+std::vector<std::string> host_keys_from_console(const std::string& console) {
+  static const std::string begin = "-----BEGIN SSH HOST KEY KEYS-----";
+  static const std::string end = "-----END SSH HOST KEY KEYS-----";
+  const auto b = console.rfind(begin);
+  if (b == std::string::npos) return {};
+  const auto e = console.find(end, b);
+  if (e == std::string::npos) return {};  // cut short: trust no half of it
+  std::vector<std::string> keys;
+  std::istringstream in(console.substr(b + begin.size(), e - b - begin.size()));
+  for (std::string line; std::getline(in, line);) {
+    if (auto key = host_key_of(line); !key.empty()) keys.push_back(key);
+  }
+  return keys;
 }
 
 }  // namespace kumo

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "providers/host_session.h"
 
@@ -32,5 +33,19 @@ struct CloudInitStatus {
 CloudInitStatus cloud_init_status(HostSession& session, const std::string& domain, bool wait,
                                   std::chrono::seconds timeout,
                                   std::chrono::milliseconds poll = std::chrono::milliseconds(500));
+
+// The guest's SSH host public keys ("ssh-ed25519 AAAA..."), read through the agent's file API
+// from /etc/ssh/ssh_host_{ed25519,ecdsa,rsa}_key.pub: the guest's own word, over the hypervisor's
+// channel, never over the network. Empty when it has none (yet). Throws HostError when the agent
+// does not answer.
+std::vector<std::string> guest_host_keys(HostSession& session, const std::string& domain);
+
+// The host keys cloud-init printed on the serial console (its keys_to_console module): those of
+// the last "-----BEGIN SSH HOST KEY KEYS-----" block of `console`. Empty when there is none.
+std::vector<std::string> host_keys_from_console(const std::string& console);
+
+// A public key line ("ssh-ed25519 AAAA... root@web-0") reduced to "type base64"; "" when the line
+// is not a public key.
+std::string host_key_of(const std::string& line);
 
 }  // namespace kumo

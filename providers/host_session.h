@@ -122,6 +122,20 @@ struct DomainSpec {
   Ownership owner;  // written into <metadata> at define time
 };
 
+// An address a guest has on one of its interfaces.
+struct GuestAddress {
+  std::string mac;     // the interface's MAC, lower case ("" when the source does not say)
+  std::string ip;      // IPv4 or IPv6, never loopback
+  std::string source;  // agent | lease
+  bool operator==(const GuestAddress&) const = default;
+};
+
+inline std::vector<std::string> address_ips(const std::vector<GuestAddress>& addresses) {
+  std::vector<std::string> out;
+  for (const auto& a : addresses) out.push_back(a.ip);
+  return out;
+}
+
 // A finished guest-agent `guest-exec`.
 struct GuestExecResult {
   int exitcode = -1;
@@ -206,7 +220,8 @@ class HostSession {
   virtual nlohmann::json agent_command(const std::string& domain, const nlohmann::json& command,
                                        std::chrono::seconds timeout) = 0;
   // Addresses of the guest's interfaces (not loopback): from the agent, else DHCP leases.
-  virtual std::vector<std::string> addresses(const std::string& domain) = 0;
+  // Neither answers (no agent, no lease yet): empty.
+  virtual std::vector<GuestAddress> addresses(const std::string& domain) = 0;
 };
 
 class HostConnector {

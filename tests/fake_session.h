@@ -56,7 +56,7 @@ class FakeSession : public HostSession {
   void attach_disk(const std::string& name, const DomainDisk& disk) override;
   nlohmann::json agent_command(const std::string& domain, const nlohmann::json& command,
                                std::chrono::seconds timeout) override;
-  std::vector<std::string> addresses(const std::string& domain) override;
+  std::vector<GuestAddress> addresses(const std::string& domain) override;
 
  private:
   // Logs the call, applies the configured delay and failure, tracks concurrency.
@@ -551,8 +551,8 @@ inline nlohmann::json FakeSession::agent_command(const std::string& domain,
   return {{"exited", true}, {"exitcode", status == "done" ? 0 : 1}, {"out-data", enc}};
 }
 
-inline std::vector<std::string> FakeSession::addresses(const std::string& domain) {
-  return {"10.0.0." + std::to_string(domain.size())};
+inline std::vector<GuestAddress> FakeSession::addresses(const std::string& domain) {
+  return {{"", "10.0.0." + std::to_string(domain.size()), "agent"}};
 }
 
 }  // namespace kumo::test

@@ -2,6 +2,7 @@
 // a copy of it, so a bad default is reported once, at the default.
 #include <algorithm>
 
+#include "planner/config/load_ssh.h"
 #include "planner/config/loader_internal.h"
 #include "planner/config/names.h"
 #include "planner/config/schema.h"
@@ -347,6 +348,8 @@ void apply_vm_fields(Reader& r, const Reader::Entries& fields, const std::string
       load_cloud_init(shown, f, where, vm.cloud_init_shown);
     } else if (k == "lifecycle") {
       load_lifecycle(r, f, where, vm.lifecycle);
+    } else if (k == "ssh") {
+      load_ssh(r, f, where + ": ssh", vm.ssh);
     } else if (k == "wait_for") {
       if (auto v = r.choice<WaitFor>(f, fw,
                                      {{"none", WaitFor::None},

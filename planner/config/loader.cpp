@@ -12,6 +12,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "planner/config/load_ssh.h"
 #include "planner/config/loader_internal.h"
 #include "planner/config/names.h"
 #include "planner/config/schema.h"
@@ -284,6 +285,8 @@ bool load_hosts(Reader& r, const YAML::Node& node, const LoadOptions& options, C
           if (auto d = r.number(f, where + ": cpu_overcommit", 0)) host.cpu_overcommit = *d;
         } else if (k == "memory_overcommit") {
           if (auto d = r.number(f, where + ": memory_overcommit", 0)) host.memory_overcommit = *d;
+        } else if (k == "ssh_jump") {
+          host.ssh_jump = detail::load_ssh_jump(r, f, where);
         }
       }
       if (!has_uri)
@@ -493,6 +496,7 @@ LoadResult load_unguarded(const std::string& text, const std::string& file,
   sections.hosts = detail::load_hosts(r, top["hosts"], options, cfg);
   sections.images = detail::load_images(r, top["images"], cfg);
   sections.networks = detail::load_networks(r, top["networks"], sections, cfg);
+  if (top["ssh"].IsDefined()) detail::load_ssh(r, top["ssh"], "ssh", cfg.ssh);
   detail::load_vms(r, top["vms"], top["defaults"], sections, cfg);
   (void)top_entries;  // reported unknown/duplicate top-level keys; sections are read by name
   detail::validate_cluster(cfg, diags);

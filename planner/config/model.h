@@ -43,6 +43,25 @@ struct VariableConfig {
   Location location;
 };
 
+// How `kumo ssh` and `kumo inventory` log in to a VM (top level, defaults:, or a VM's own;
+// field by field, the nearest wins). Never part of what kumo makes: changing it changes no plan.
+struct SshConfig {
+  std::optional<std::string> user;           // default: cloud-init's first user, else root
+  std::optional<std::string> identity_file;  // absolute (resolved against the file's folder)
+  Location location;
+};
+
+// hosts.<h>.ssh_jump: how to reach VMs on networks inside the host (NAT, isolated, routed).
+// Unset: the host's qemu+ssh:// URI says it. `direct`: connect straight to the VM's address.
+struct SshJumpConfig {
+  bool direct = false;
+  std::string host;           // address or name of the jump host
+  std::string user;           // "" = ssh's own choice (ssh config, else the local user)
+  int port = 0;               // 0 = ssh's own choice
+  std::string identity_file;  // absolute; "" = ssh's own choice (ssh config, agent)
+  Location location;
+};
+
 struct HostConfig {
   std::string name;
   std::string uri;
@@ -50,7 +69,8 @@ struct HostConfig {
   VirtType virt_type = VirtType::Auto;
   double cpu_overcommit = 4.0;     // vCPUs per host CPU kumo will place
   double memory_overcommit = 1.0;  // guest memory per byte of host memory
-  SensitiveFields sensitive;       // fields whose values came from sensitive variables
+  std::optional<SshJumpConfig> ssh_jump;
+  SensitiveFields sensitive;  // fields whose values came from sensitive variables
   Location location;
 };
 
@@ -151,6 +171,7 @@ struct VmConfig {
   // plan shows of the documents kumo writes. Never written to a guest.
   CloudInitConfig cloud_init_shown;
   LifecycleConfig lifecycle;
+  SshConfig ssh;  // this VM's and defaults:' fields (the top-level ssh: fills the rest)
   WaitFor wait_for = WaitFor::CloudInit;
   std::chrono::seconds wait_timeout{600};
   SensitiveFields sensitive;  // fields whose values came from sensitive variables
@@ -171,6 +192,7 @@ struct ClusterConfig {
   std::vector<ImageConfig> images;
   std::vector<NetworkConfig> networks;
   std::vector<VmConfig> vms;
+  SshConfig ssh;  // the top-level ssh:
 
   const HostConfig* find_host(const std::string& name) const;
   const ImageConfig* find_image(const std::string& name) const;

@@ -88,6 +88,7 @@ json vm_properties() {
       {"autostart", boolean("Start the VM when its host boots (default true).")},
       {"cloud_init", ref("cloud_init")},
       {"lifecycle", ref("lifecycle")},
+      {"ssh", ref("ssh")},
       {"wait_for",
        enum_of({"none", "running", "agent", "cloud-init"},
                "What apply waits for before calling the VM ready (default cloud-init).")},
@@ -124,7 +125,8 @@ json build_schema() {
                                            "vCPUs placed per host CPU (default 4).")},
               {"memory_overcommit",
                described(or_expr({{"type", "number"}, {"exclusiveMinimum", 0}}),
-                         "Guest memory placed per byte of host memory (default 1).")}},
+                         "Guest memory placed per byte of host memory (default 1).")},
+              {"ssh_jump", ref("ssh_jump")}},
              {"uri"}),
       "A libvirt host.");
   defs["image"] = described(
@@ -186,6 +188,23 @@ json build_schema() {
               {"on_user_data_change",
                enum_of({"recreate", "ignore"},
                        "recreate (default): new instance; ignore: only the seed changes.")}});
+  defs["ssh"] = described(
+      object({{"user", str("Login name (default: the first user in cloud_init users, else root).")},
+              {"identity_file", str("Private key file (relative to this file; default: ssh's "
+                                    "own keys and agent).")}}),
+      "How kumo ssh and kumo inventory log in to VMs; never changes a plan.");
+  defs["ssh_jump"] = described(
+      {{"anyOf",
+        json::array(
+            {str("direct (connect straight to VMs' addresses), or [user@]host[:port]."),
+             object({{"host", str("Jump host name or address.")},
+                     {"user", str("Login name on the jump host.")},
+                     {"port", described({{"type", "integer"}, {"minimum", 1}, {"maximum", 65535}},
+                                        "ssh port (default 22).")},
+                     {"identity_file", str("Private key for the jump host.")}},
+                    {"host"})})}},
+      "How kumo ssh reaches VMs on NAT, isolated or routed networks inside this host "
+      "(default: through the host itself, as its qemu+ssh URI says).");
   defs["vm"] = described(object(vm_properties()), "A VM, or with count a group of identical VMs.");
   json defaults_properties = vm_properties();
   defaults_properties.erase("count");
@@ -202,6 +221,7 @@ json build_schema() {
        {"images", map_of("image", "Base images by name.")},
        {"networks", map_of("network", "Networks by name.")},
        {"defaults", ref("defaults")},
+       {"ssh", ref("ssh")},
        {"vms", hostname_map_of("vm", "VMs by name (each name is a hostname).")}},
       {"cluster"});
   root["$schema"] = "https://json-schema.org/draft/2020-12/schema";

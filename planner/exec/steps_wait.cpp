@@ -110,7 +110,7 @@ std::string wait_vm(ExecContext& ctx, const Task& t) {
   out.address = c.address.str();
   out.host = c.host;
   for (int i = 0; i < 10; ++i) {
-    out.addresses = s.addresses(vm.name);
+    out.addresses = address_ips(s.addresses(vm.name));
     if (!out.addresses.empty() || vm.wait_for == WaitFor::None || vm.wait_for == WaitFor::Running)
       break;
     std::this_thread::sleep_for(ctx.options().poll);

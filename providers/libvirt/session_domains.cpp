@@ -1,6 +1,9 @@
 // The libvirt session's domains and their guest agents.
 #include "providers/libvirt/session_impl.h"
 
+#include <algorithm>
+#include <cctype>
+
 namespace kumo::libvirt {
 namespace {
 
@@ -29,15 +32,18 @@ class InterfaceList {
   }
 
   // IPv4 and IPv6 addresses, loopback left out.
-  std::vector<std::string> addresses() const {
-    std::vector<std::string> out;
+  std::vector<GuestAddress> addresses(const char* source) const {
+    std::vector<GuestAddress> out;
     for (int i = 0; i < count_; ++i) {
       const virDomainInterfacePtr iface = list_[i];
       if (iface->name != nullptr && std::string(iface->name) == "lo") continue;
+      std::string mac = iface->hwaddr != nullptr ? iface->hwaddr : "";
+      std::transform(mac.begin(), mac.end(), mac.begin(),
+                     [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
       for (unsigned j = 0; j < iface->naddrs; ++j) {
         if (iface->addrs[j].addr == nullptr) continue;
         const std::string address = iface->addrs[j].addr;
-        if (!is_loopback(address)) out.push_back(address);
+        if (!is_loopback(address)) out.push_back({mac, address, source});
       }
     }
     return out;
@@ -266,14 +272,16 @@ nlohmann::json LibvirtSession::agent_command(const std::string& domain,
   return parsed["return"];
 }
 
-std::vector<std::string> LibvirtSession::addresses(const std::string& domain) {
+std::vector<GuestAddress> LibvirtSession::addresses(const std::string& domain) {
   const auto dom = find_domain(domain);
   if (!dom) return {};
-  for (const unsigned source :
-       {VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_AGENT, VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE}) {
+  const std::pair<unsigned, const char*> sources[] = {
+      {VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_AGENT, "agent"},
+      {VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE, "lease"}};
+  for (const auto& [source, name] : sources) {
     InterfaceList list;
     if (!list.fetch(dom.get(), source)) continue;
-    auto found = list.addresses();
+    auto found = list.addresses(name);
     if (!found.empty()) return found;
   }
   return {};

@@ -102,7 +102,7 @@ class LibvirtSession final : public HostSession {
   // --- the guest agent
   nlohmann::json agent_command(const std::string& domain, const nlohmann::json& command,
                                std::chrono::seconds timeout) override;
-  std::vector<std::string> addresses(const std::string& domain) override;
+  std::vector<GuestAddress> addresses(const std::string& domain) override;
 
  private:
   // "host hv1 (uri): <what> failed: <libvirt's message>". libvirt keeps one error per thread:

@@ -11,7 +11,9 @@ that leaves a marker). Before kumo runs, a VM and a network are defined by hand 
      file says, VMs sharing a host's network resolve each other by name, root disks are qcow2
      overlays on the uploaded base image;
   3. a second plan has no changes (--detailed-exitcode 0); a second apply uploads nothing;
-  4. status lists every VM as ready;
+  4. status lists every VM as ready; day two (tests/e2e/day_two.py): kumo ssh by name through
+     the hosts, host keys learned from the guests and a forged one refused, kumo console in a
+     pty, Ansible through kumo inventory, status --json's addresses by network, bad inputs;
   5. destroy is refused while api has prevent_destroy (nothing changes on any host);
   6. after lifting prevent_destroy, destroy leaves nothing of the cluster on any host, while the
      hand-made VM and network (and the base images) are untouched.
@@ -29,6 +31,7 @@ sys.dont_write_bytecode = True  # no __pycache__ next to the scripts
 sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
 from common import (KUMO, check, guest, inventory, kumo_runner, lab_down, lab_hosts,  # noqa: E402
                     lab_up, main_guarded, run, save, summary, timings, virsh, web_cluster, workdir)
+from day_two import add_access, check_bad_inputs, check_day_two, check_not_running, ssh_keypair  # noqa: E402
 
 
 # Leading spaces, YAML's merge key, a tab, CRLF, unicode and trailing newlines: cloud-init in the
@@ -38,8 +41,11 @@ EXACT = "  leading spaces\n<<\n\ttab: x\r\nunicode \u96f2 \u2713\n- not a list\n
 
 def variant(env, work):
     """examples/web-cluster.yaml, made to run on the lab (common.web_cluster), with web's runcmd
-    leaving a marker and api pinned to hv2."""
+    leaving a marker, api pinned to hv2, and the test's own admin key (day two logs in with it)."""
     cfg = web_cluster(env)
+    key, pub = ssh_keypair(work)
+    cfg["variables"]["admin_key"]["default"] = pub
+    add_access(cfg, env, key)
     cfg["vms"]["web"]["cloud_init"]["runcmd"] = [["sh", "-c", "echo festival > /var/tmp/runcmd-done"]]
     # A file whose content YAML can only carry exactly when quoted with care.
     cfg["vms"]["web"]["cloud_init"]["write_files"].append(
@@ -57,6 +63,7 @@ def main():
     env = lab_up()
     hv = lab_hosts(env)
     work = workdir("kumo-apply-e2e-")
+    os.environ["XDG_STATE_HOME"] = os.path.join(work, "state")  # kumo's known_hosts, ssh_config
     cfg_path, cfg = variant(env, work)
     cache = os.path.join(work, "cache")
     vars_ = [f"--var=hv1={hv['hv1']}", f"--var=hv2={hv['hv2']}", f"--var=hv3={hv['hv3']}"]
@@ -163,6 +170,12 @@ def main():
     check(sorted(v["name"] for v in st["vms"] if v["ready"]) == sorted(vms),
           f"status: all four VMs ready ({[(v['name'], v['ready_detail']) for v in st['vms']]})")
 
+    # Day two, on the cluster as it is
+    t = time.monotonic()
+    check_day_two(kumo, common, cfg, hv, placed, work)
+    check_bad_inputs(kumo, common, cfg, hv, placed, work)
+    timings["day_two_s"] = round(time.monotonic() - t, 1)
+
     # 5. destroy is refused while api has prevent_destroy; nothing changes
     before = {h: inventory(u) for h, u in hv.items()}
     d = kumo("destroy", "--auto-approve")
@@ -177,6 +190,7 @@ def main():
     a3 = run([KUMO, "apply", "--cache-dir", cache, saved], check_rc=False)
     check(a3.returncode == 0 and "Apply complete" in a3.stdout,
           f"apply PLANFILE records prevent_destroy: false ({a3.stdout[-300:]} {a3.stderr[-300:]})")
+    check_not_running(kumo, hv, placed, "web-1")
     d = kumo("destroy", "--auto-approve")
     print(d.stdout[-2000:], d.stderr[-1000:])
     check(d.returncode == 0 and "Destroy complete" in d.stdout, "destroy succeeds")

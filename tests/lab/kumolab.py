@@ -815,7 +815,10 @@ class Lab:
                 f"AuthorizedKeysFile {os.path.join(self.ssh_dir, 'authorized_keys')}\n"
                 "PermitRootLogin prohibit-password\nAllowUsers root\nPubkeyAuthentication yes\n"
                 "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n"
-                "StrictModes no\nUseDNS no\nX11Forwarding no\nAllowTcpForwarding no\n"
+                "StrictModes no\nUseDNS no\nX11Forwarding no\n"
+                # kumo ssh jumps through the host to guests on its inner networks (ssh -J):
+                # connections out of the host namespace, opened inside it; nothing listens.
+                "AllowTcpForwarding local\n"
                 "AllowAgentForwarding no\nPermitTunnel no\nPrintMotd no\nMaxStartups 100\n"
                 "MaxSessions 50\nLogLevel INFO\n"))
             passwd, group = host_account_files()

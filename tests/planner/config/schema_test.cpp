@@ -12,7 +12,7 @@ TEST_CASE("the schema names the fixed top-level keys", "[schema]") {
   auto keys = schema_keys("");
   std::sort(keys.begin(), keys.end());
   CHECK(keys == std::vector<std::string>{"cluster", "defaults", "hosts", "images", "networks",
-                                         "variables", "vms"});
+                                         "ssh", "variables", "vms"});
   CHECK(config_schema()["required"] == nlohmann::json::array({"cluster"}));
 }
 
@@ -30,7 +30,7 @@ TEST_CASE("docs/configuration.md documents every key of the schema", "[schema][d
   ss << in.rdbuf();
   const std::string doc = ss.str();
   for (const auto& def : {"", "variable", "host", "image", "network", "nic", "placement",
-                          "cloud_init", "lifecycle", "vm"}) {
+                          "cloud_init", "lifecycle", "vm", "ssh"}) {
     for (const auto& key : schema_keys(def)) {
       INFO("section " << (*def ? def : "top level") << ", key " << key);
       CHECK(doc.find("`" + key + "`") != std::string::npos);

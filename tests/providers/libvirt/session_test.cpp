@@ -390,8 +390,12 @@ TEST_CASE("a domain is started (once), gets addresses, and its autostart follows
   const auto addresses = session->addresses(spec.name);
   REQUIRE_FALSE(addresses.empty());
   for (const auto& address : addresses) {
-    CHECK_FALSE(address.rfind("127.", 0) == 0);
-    CHECK(address != "::1");
+    CHECK_FALSE(address.ip.rfind("127.", 0) == 0);
+    CHECK(address.ip != "::1");
+    // Each address names its interface's MAC (lower case: NICs are matched by it) and source.
+    CHECK(address.mac.size() == 17);
+    CHECK(address.mac.find_first_of("ABCDEF") == std::string::npos);
+    CHECK((address.source == "agent" || address.source == "lease"));
   }
   CHECK(session->addresses("nope").empty());
 
