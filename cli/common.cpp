@@ -17,9 +17,15 @@ namespace kumo::cli {
 void ConfigArgs::add_to(CLI::App& cmd) {
   cmd.add_option("-f,--file", file, "Cluster description to read ('-' for stdin)")
       ->capture_default_str();
-  cmd.add_option("--var", vars, "Set a variable: -var NAME=VALUE (repeatable)")->take_all();
+  // One value per -var (repeat the option for more): `kumo ssh -var a=b web-0` must leave web-0
+  // to the command.
+  cmd.add_option("--var", vars, "Set a variable: -var NAME=VALUE (repeatable)")
+      ->allow_extra_args(false)
+      ->take_all();
   cmd.add_option("--var-file", var_files,
                  "Read variables from a YAML file of NAME: VALUE (repeatable)")
+      ->allow_extra_args(false)
+      ->take_all()
       ->check(CLI::ExistingFile);
 }
 
