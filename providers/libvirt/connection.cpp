@@ -218,6 +218,22 @@ LibvirtError last_error() {
   return {error->code, error->message != nullptr ? error->message : "unknown libvirt error"};
 }
 
+std::string describe_no_kvm(const std::string& arch, const std::string& libvirt_message) {
+  std::string why = libvirt_message;
+  // libvirt's messages begin with their class ("invalid argument: KVM is not supported by ...").
+  for (std::string_view kind : {"invalid argument: ", "unsupported configuration: ",
+                                "operation failed: ", "internal error: "}) {
+    if (why.rfind(kind, 0) == 0) why.erase(0, kind.size());
+  }
+  if (why.empty()) {
+    why =
+        "libvirt offers no KVM guests" + (arch.empty() ? std::string() : " for " + arch) + " there";
+  }
+  return why +
+         " — check that /dev/kvm exists there, VT-x/AMD-V is enabled in its firmware, and the "
+         "kvm_intel or kvm_amd module is loaded";
+}
+
 std::string host_label(const HostTarget& host) {
   if (host.uri_sensitive) return "host " + host.name;
   return "host " + host.name + " (" + redact_uri(host.uri) + ")";

@@ -89,6 +89,19 @@ TEST_CASE("libvirt's connect errors map to what to check", "[connection]") {
         "host hv1 (qemu+ssh://hv1/system): timed out after 10s — is the host up and reachable?");
 }
 
+TEST_CASE("no KVM is explained in libvirt's words where it gives them, with what to check",
+          "[connection]") {
+  const std::string check =
+      " — check that /dev/kvm exists there, VT-x/AMD-V is enabled in its firmware, and the "
+      "kvm_intel or kvm_amd module is loaded";
+  CHECK(describe_no_kvm("x86_64",
+                        "invalid argument: KVM is not supported by "
+                        "'/usr/bin/qemu-system-x86_64' on this host") ==
+        "KVM is not supported by '/usr/bin/qemu-system-x86_64' on this host" + check);
+  CHECK(describe_no_kvm("x86_64", "") == "libvirt offers no KVM guests for x86_64 there" + check);
+  CHECK(describe_no_kvm("", "") == "libvirt offers no KVM guests there" + check);
+}
+
 TEST_CASE("a host not tried for want of descriptors says why and what to do", "[connection]") {
   CHECK(describe_no_budget(hv("qemu+tcp://hv1/system"), 224, 224, 224) ==
         "host hv1 (qemu+tcp://hv1/system): not tried: 224 earlier connections to hosts that never "
