@@ -247,8 +247,9 @@ std::string describe_open_error(const HostTarget& host, const LibvirtError& erro
   for (const auto& hint : kOpenErrorHints) {
     if (hint.code != 0 && hint.code != error.code) continue;
     if (!contains(error.message, hint.needle) || !contains(error.message, hint.needle2)) continue;
-    const std::string socket = quoted_path(error.message);
-    const std::string user = uri_user(host.uri);
+    // Both may come from the URI: not shown when it is a secret.
+    const std::string socket = host.uri_sensitive ? "(sensitive)" : quoted_path(error.message);
+    const std::string user = host.uri_sensitive ? "the remote user" : uri_user(host.uri);
     return prefix(host) + fill(hint.what, socket, user) + " — " + fill(hint.check, socket, user);
   }
   // libvirt's messages may quote the URI (or its host): not shown when the URI is a secret.

@@ -127,6 +127,19 @@ TEST_CASE("passwords in URIs never reach a message", "[connection]") {
       "reachable?");
 }
 
+TEST_CASE("a sensitive URI's parts never reach a message: not its socket, not its user",
+          "[connection]") {
+  HostTarget secret = hv("qemu+unix:///system?socket=/run/secret-sock");
+  secret.uri_sensitive = true;
+  CHECK(describe_open_error(secret, {VIR_ERR_SYSTEM_ERROR,
+                                     "Failed to connect socket to '/run/secret-sock': No such "
+                                     "file or directory"}) ==
+        "host hv1: cannot connect to the libvirt socket (sensitive) — is libvirtd running there?");
+  secret.uri = "qemu+ssh://secret-user@hv1/system";
+  CHECK(describe_open_error(secret, {VIR_ERR_AUTH_FAILED, "authentication failed"}) ==
+        "host hv1: authentication failed — is your key in the remote user's authorized_keys?");
+}
+
 TEST_CASE("a missing libvirt socket fails fast with the socket named", "[connection]") {
   const auto result = open_connection(hv("qemu+unix:///system?socket=/nonexistent/sock"), 5s);
   CHECK_FALSE(result.conn);
