@@ -73,6 +73,7 @@ Runner add_plan_command(CLI::App& app, const GlobalOptions& global);
 Runner add_apply_command(CLI::App& app, const GlobalOptions& global);
 Runner add_destroy_command(CLI::App& app, const GlobalOptions& global);
 Runner add_status_command(CLI::App& app, const GlobalOptions& global);
+Runner add_hosts_command(CLI::App& app, const GlobalOptions& global);
 Runner add_images_command(CLI::App& app, const GlobalOptions& global);
 Runner add_force_unlock_command(CLI::App& app, const GlobalOptions& global);
 Runner add_show_command(CLI::App& app, const GlobalOptions& global);
