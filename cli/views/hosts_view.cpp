@@ -179,7 +179,7 @@ std::string render_hosts_human(const HostsReport& report) {
 nlohmann::ordered_json render_hosts_json(const HostsReport& report) {
   oj hosts = oj::array();
   for (const auto& h : report.hosts) hosts.push_back(host_json(h));
-  return {{"format_version", kHostsFormatVersion},
+  return {{"schema_version", kHostsSchemaVersion},
           {"cluster", report.cluster},
           {"hosts", std::move(hosts)}};
 }

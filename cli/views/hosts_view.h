@@ -10,7 +10,7 @@
 
 namespace kumo::views {
 
-inline constexpr int kHostsFormatVersion = 1;
+inline constexpr int kHostsSchemaVersion = 1;
 
 std::string render_hosts_human(const HostsReport& report);
 nlohmann::ordered_json render_hosts_json(const HostsReport& report);

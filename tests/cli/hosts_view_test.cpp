@@ -95,7 +95,7 @@ TEST_CASE("kumo hosts for people: one aligned row per host, then what did not fi
 TEST_CASE("kumo hosts --json: the documented fields, null where a host cannot say", "[views]") {
   const auto json = views::render_hosts_json(sample());
   test::check_golden("hosts.json", json.dump(2) + "\n");
-  CHECK(json["format_version"] == 1);
+  CHECK(json["schema_version"] == 1);
   const auto& up = json["hosts"][0];
   for (const char* field : {"name", "uri", "reachable", "kvm", "virt_type", "cpu_model", "cpus",
                             "memory_bytes", "memory_free_bytes", "vms"})

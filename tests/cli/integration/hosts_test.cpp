@@ -41,7 +41,7 @@ TEST_CASE("kumo hosts --json reports what the test driver's host is and can take
   REQUIRE(r.status == 0);
   CHECK(r.err.empty());
   const auto out = nlohmann::json::parse(r.out);
-  CHECK(out["format_version"] == 1);
+  CHECK(out["schema_version"] == 1);
   CHECK(out["cluster"] == "hosts-test");
   REQUIRE(out["hosts"].size() == 1);
   const auto& h = out["hosts"][0];
