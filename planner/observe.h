@@ -18,4 +18,10 @@ std::vector<ObservedHost> observe_hosts(Provider& provider, const std::vector<Ho
                                         const HostObserved& on_done = {},
                                         int parallelism = kHostParallelism);
 
+// The same, with the facts only `kumo hosts` shows (Provider::observe_details).
+std::vector<ObservedHost> observe_host_details(Provider& provider,
+                                               const std::vector<HostTarget>& hosts,
+                                               std::chrono::milliseconds timeout,
+                                               int parallelism = kHostParallelism);
+
 }  // namespace kumo

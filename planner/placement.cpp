@@ -4,6 +4,7 @@
 #include <set>
 
 #include "planner/config/units.h"
+#include "planner/host_room.h"
 
 namespace kumo {
 namespace {
@@ -11,23 +12,12 @@ namespace {
 struct HostLoad {
   const DesiredHost* config = nullptr;
   const ObservedHost* observed = nullptr;
-  std::uint64_t memory_capacity = 0;  // with overcommit
-  double cpu_capacity = 0;
-  std::uint64_t memory_used = 0;  // other domains + this cluster's instances placed here
-  int cpus_used = 0;
+  HostRoom room;                 // used: other domains + this cluster's instances placed here
   std::uint64_t memory_now = 0;  // what every domain on the host has right now
   int cpus_now = 0;
   std::map<std::string, int> group_count;  // vms: entry -> instances here
   std::set<std::string> affinity_groups;   // anti_affinity groups present here
-
-  std::uint64_t memory_free() const {
-    return memory_capacity > memory_used ? memory_capacity - memory_used : 0;
-  }
 };
-
-bool owned_by(const ObservedDomain& d, const std::string& cluster) {
-  return d.owner && d.owner->cluster == cluster && d.owner->address.rfind("vm.", 0) == 0;
-}
 
 bool networks_on_host(const DesiredCluster& desired, const DesiredVm& vm, const std::string& host) {
   for (const auto& nic : vm.nics) {
@@ -39,8 +29,7 @@ bool networks_on_host(const DesiredCluster& desired, const DesiredVm& vm, const 
 }
 
 void add(HostLoad& load, const DesiredVm& vm) {
-  load.memory_used += vm.memory;
-  load.cpus_used += vm.cpus;
+  load.room.add(vm.cpus, vm.memory);
   load.group_count[vm.group]++;
   if (vm.anti_affinity) load.affinity_groups.insert(*vm.anti_affinity);
 }
@@ -57,15 +46,7 @@ std::string refusal(const DesiredCluster& desired, const DesiredVm& vm, const Ho
   if (vm.anti_affinity && load.affinity_groups.count(*vm.anti_affinity)) {
     return "already holds a member of anti_affinity group \"" + *vm.anti_affinity + "\"";
   }
-  if (load.memory_used + vm.memory > load.memory_capacity) {
-    return "not enough memory (" + format_size(load.memory_free()) + " free of " +
-           format_size(load.memory_capacity) + ")";
-  }
-  if (load.cpus_used + vm.cpus > load.cpu_capacity) {
-    return "not enough vCPUs (" + std::to_string(load.cpus_used) + " of " +
-           std::to_string(static_cast<int>(load.cpu_capacity)) + " in use)";
-  }
-  return "";
+  return load.room.refusal(vm.cpus, vm.memory);
 }
 
 class Placer {
@@ -89,17 +70,11 @@ class Placer {
       if (o.host == h.name) load.observed = &o;
     }
     if (!load.observed || !load.observed->reachable) return load;
-    const auto& f = load.observed->facts;
-    load.memory_capacity =
-        static_cast<std::uint64_t>(static_cast<double>(f.memory) * h.memory_overcommit);
-    load.cpu_capacity = f.cpus * h.cpu_overcommit;
+    load.room = empty_room(h, load.observed->facts);
     for (const auto& d : load.observed->domains) {
       load.memory_now += d.memory;
       load.cpus_now += d.vcpus;
-      if (!owned_by(d, desired_.cluster)) {
-        load.memory_used += d.memory;
-        load.cpus_used += d.vcpus;
-      }
+      if (!is_cluster_vm(d, desired_.cluster)) load.room.add(d.vcpus, d.memory);
     }
     return load;
   }
@@ -123,7 +98,7 @@ class Placer {
       for (const auto& l : loads_) {
         if (!reachable(l)) continue;
         for (const auto& d : l.observed->domains) {
-          if (owned_by(d, desired_.cluster) && d.owner->address == vm.address())
+          if (is_cluster_vm(d, desired_.cluster) && d.owner->address == vm.address())
             found.push_back(l.config->name);
         }
       }
@@ -221,7 +196,7 @@ class Placer {
   static HostLoad* choose(const DesiredVm& vm, std::vector<HostLoad*>& fits) {
     auto rank = [&](const HostLoad* l) {
       const long long free_after =
-          static_cast<long long>(l->memory_free()) - static_cast<long long>(vm.memory);
+          static_cast<long long>(l->room.memory_free()) - static_cast<long long>(vm.memory);
       if (vm.placement == PlacementStrategy::Pack) return std::make_pair(0LL, free_after);
       auto it = l->group_count.find(vm.group);
       return std::make_pair(static_cast<long long>(it == l->group_count.end() ? 0 : it->second),
@@ -237,18 +212,18 @@ class Placer {
   void check_full() {
     for (const auto& l : loads_) {
       if (!reachable(l)) continue;
-      if (l.memory_used > l.memory_capacity && l.memory_used > l.memory_now) {
+      if (l.room.memory_used > l.room.memory_capacity && l.room.memory_used > l.memory_now) {
         result_.errors.error(
             {}, "host " + quote(l.config->name) + " would be over-full: its VMs would need " +
-                    format_size(l.memory_used) + " of memory, it has " +
-                    format_size(l.memory_capacity) + " (memory_overcommit " +
+                    format_size(l.room.memory_used) + " of memory, it has " +
+                    format_size(l.room.memory_capacity) + " (memory_overcommit " +
                     std::to_string(l.config->memory_overcommit).substr(0, 4) + ")");
       }
-      if (l.cpus_used > l.cpu_capacity && l.cpus_used > l.cpus_now) {
+      if (l.room.cpus_used > l.room.cpu_capacity && l.room.cpus_used > l.cpus_now) {
         result_.errors.error(
             {}, "host " + quote(l.config->name) + " would be over-full: its VMs would need " +
-                    std::to_string(l.cpus_used) + " vCPUs, it allows " +
-                    std::to_string(static_cast<int>(l.cpu_capacity)) + " (" +
+                    std::to_string(l.room.cpus_used) + " vCPUs, it allows " +
+                    std::to_string(static_cast<int>(l.room.cpu_capacity)) + " (" +
                     std::to_string(l.observed->facts.cpus) + " CPUs, cpu_overcommit " +
                     std::to_string(l.config->cpu_overcommit).substr(0, 4) + ")");
       }

@@ -144,6 +144,21 @@ struct HostFacts {
   std::uint64_t free_memory = 0;  // bytes
   bool kvm = false;               // the host offers <domain type='kvm'>
   std::string libvirt_version;    // "9.0.0"
+  // Why there is no KVM (empty when kvm): libvirt's words where it gives them, and what to check.
+  std::string kvm_reason;
+  std::string cpu_model;  // the host CPU as libvirt names it ("Skylake-Client-IBRS"); "" if none
+  // Of the host CPU's features, those that decide how VMs run there, as libvirt names them:
+  // vmx | svm (hardware virtualization), vmx-ept | npt (nested paging), hypervisor (the host is
+  // itself a VM).
+  std::vector<std::string> cpu_features;
+
+  // Only from Provider::observe_details() (what `kumo hosts` shows and plan need not pay for).
+  bool detailed = false;
+  std::string hypervisor;          // libvirt's driver: "QEMU" (for qemu:// URIs), "TEST"
+  std::string hypervisor_version;  // "7.2.0"; "" when the driver does not say
+  // Guests could use hardware virtualization themselves (KVM's host-model CPU offers vmx/svm);
+  // nullopt when libvirt does not tell (no KVM, or no host-model CPU).
+  std::optional<bool> nested;
 };
 
 struct ObservedHost {

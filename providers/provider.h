@@ -25,6 +25,12 @@ class Provider {
   // that names the host and URI and says what to check. Must be safe to call for several hosts
   // from several threads at once. `timeout` bounds connecting.
   virtual ObservedHost observe(const HostTarget& host, std::chrono::milliseconds timeout) = 0;
+
+  // observe(), and the facts only `kumo hosts` shows (HostFacts::detailed and below): a few more
+  // calls that plan does not make. The default knows no more than observe().
+  virtual ObservedHost observe_details(const HostTarget& host, std::chrono::milliseconds timeout) {
+    return observe(host, timeout);
+  }
 };
 
 }  // namespace kumo

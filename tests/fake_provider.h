@@ -18,6 +18,19 @@
 
 namespace kumo::test {
 
+// A host's facts as the fake provider reports them; the rest (CPU model, details) left unknown.
+inline HostFacts host_facts(const std::string& hostname, int cpus, std::uint64_t memory, bool kvm) {
+  HostFacts f;
+  f.hostname = hostname;
+  f.arch = "x86_64";
+  f.cpus = cpus;
+  f.memory = memory;
+  f.free_memory = memory;
+  f.kvm = kvm;
+  f.libvirt_version = "9.0.0";
+  return f;
+}
+
 class FakeProvider : public Provider {
  public:
   ObservedHost observe(const HostTarget& target, std::chrono::milliseconds timeout) override {
@@ -47,7 +60,7 @@ class FakeProvider : public Provider {
     auto [it, fresh] = hosts_.try_emplace(name);
     if (fresh) {
       it->second.host = name;
-      it->second.facts = {name, "x86_64", cpus, memory, memory, kvm, "9.0.0"};
+      it->second.facts = host_facts(name, cpus, memory, kvm);
     }
     return it->second;
   }

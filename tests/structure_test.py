@@ -3,7 +3,8 @@
 - no source file under cli/, planner/, providers/ is over 600 lines;
 - the plan and the executor hold no JSON (no nlohmann in their files);
 - nothing in the engine after `expand` takes the ClusterConfig (only planner/config/ and
-  planner/desired.*).
+  planner/desired.*);
+- no Catch2 test name holds ';' (ctest would split it and run nothing).
 Function sizes (no function over 100 lines, the JSON Schema table aside) are checked with
 `scripts/check-structure`, which runs clang-tidy (minutes, so not part of this test).
 
@@ -45,6 +46,17 @@ for path in sources("planner"):
     text = open(os.path.join(root, path), encoding="utf-8").read()
     for m in re.finditer(r"^.*\bClusterConfig\b.*$", text, re.M):
         problems.append(f"{path}: takes ClusterConfig after expand: {m.group(0).strip()}")
+
+# ctest cuts a Catch2 test name at ';' (a CMake list separator): such a test runs under a name
+# that selects nothing, and "passes" whatever its checks say.
+for base, _, files in os.walk(os.path.join(root, "tests")):
+    for f in files:
+        if f.endswith(".cpp"):
+            path = os.path.join(base, f)
+            for m in re.finditer(r'TEST_CASE\("((?:[^"\\]|\\.)*)"', open(path, encoding="utf-8").read()):
+                if ";" in m.group(1):
+                    problems.append(f"{os.path.relpath(path, root)}: test name with ';' (ctest would not "
+                                    f"run it): {m.group(1)}")
 
 for p in problems:
     print(p)

@@ -218,6 +218,22 @@ LibvirtError last_error() {
   return {error->code, error->message != nullptr ? error->message : "unknown libvirt error"};
 }
 
+std::string describe_no_kvm(const std::string& arch, const std::string& libvirt_message) {
+  std::string why = libvirt_message;
+  // libvirt's messages begin with their class ("invalid argument: KVM is not supported by ...").
+  for (std::string_view kind : {"invalid argument: ", "unsupported configuration: ",
+                                "operation failed: ", "internal error: "}) {
+    if (why.rfind(kind, 0) == 0) why.erase(0, kind.size());
+  }
+  if (why.empty()) {
+    why =
+        "libvirt offers no KVM guests" + (arch.empty() ? std::string() : " for " + arch) + " there";
+  }
+  return why +
+         " — check that /dev/kvm exists there, VT-x/AMD-V is enabled in its firmware, and the "
+         "kvm_intel or kvm_amd module is loaded";
+}
+
 std::string host_label(const HostTarget& host) {
   if (host.uri_sensitive) return "host " + host.name;
   return "host " + host.name + " (" + redact_uri(host.uri) + ")";
@@ -231,8 +247,9 @@ std::string describe_open_error(const HostTarget& host, const LibvirtError& erro
   for (const auto& hint : kOpenErrorHints) {
     if (hint.code != 0 && hint.code != error.code) continue;
     if (!contains(error.message, hint.needle) || !contains(error.message, hint.needle2)) continue;
-    const std::string socket = quoted_path(error.message);
-    const std::string user = uri_user(host.uri);
+    // Both may come from the URI: not shown when it is a secret.
+    const std::string socket = host.uri_sensitive ? "(sensitive)" : quoted_path(error.message);
+    const std::string user = host.uri_sensitive ? "the remote user" : uri_user(host.uri);
     return prefix(host) + fill(hint.what, socket, user) + " — " + fill(hint.check, socket, user);
   }
   // libvirt's messages may quote the URI (or its host): not shown when the URI is a secret.

@@ -62,6 +62,11 @@ std::string describe_still_silent(const HostTarget& host, std::chrono::milliseco
 // use up the budget of `budget`.
 std::string describe_no_budget(const HostTarget& host, int held, int abandoned, int budget);
 
+// Pure: why a host offers no KVM, and what to check there. `libvirt_message` is what libvirt said
+// when asked for KVM's domain capabilities ("" when not asked, or when its driver cannot say);
+// without it the reason comes from the capabilities, which offer no KVM guest for `arch`.
+std::string describe_no_kvm(const std::string& arch, const std::string& libvirt_message);
+
 // "host hv1 (qemu+ssh://root@hv1/system)": how every message about a host begins.
 std::string host_label(const HostTarget& host);
 

@@ -10,6 +10,7 @@
 // costs one XML call, each active pool one volume list. A domain defined between the domain list
 // and the stats call costs one more (its state is asked for alone). Calls that only read a handle
 // (virDomainGetName...) or release one (virDomainFree...) never reach the host: not counted.
+// observe_details() makes 3 calls more (the driver's name and version, KVM's domain capabilities).
 #pragma once
 
 #include <memory>

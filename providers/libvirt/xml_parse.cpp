@@ -30,6 +30,12 @@ std::string text(pugi::xml_node node, const char* child) {
   return node.child(child).text().get();
 }
 
+// The CPU features that decide how VMs run on a host (HostFacts::cpu_features).
+bool is_virtualization_feature(std::string_view name) {
+  return name == "vmx" || name == "svm" || name == "vmx-ept" || name == "npt" ||
+         name == "hypervisor";
+}
+
 std::string_view trim(std::string_view s) {
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
@@ -249,12 +255,41 @@ std::optional<HostCapabilities> parse_capabilities_xml(std::string_view xml) {
   const auto root = doc.child("capabilities");
   if (!root) return std::nullopt;
   HostCapabilities caps;
-  caps.arch = text(root.child("host").child("cpu"), "arch");
+  const auto cpu = root.child("host").child("cpu");
+  caps.arch = text(cpu, "arch");
+  caps.cpu_model = text(cpu, "model");
+  for (auto feature : cpu.children("feature")) {
+    const std::string name = attr(feature, "name");
+    if (is_virtualization_feature(name) &&
+        std::find(caps.cpu_features.begin(), caps.cpu_features.end(), name) ==
+            caps.cpu_features.end())
+      caps.cpu_features.push_back(name);
+  }
   for (auto guest : root.children("guest")) {
     const auto arch = guest.child("arch");
     if (caps.arch.empty() || attr(arch, "name") != caps.arch) continue;
     for (auto domain : arch.children("domain"))
       caps.kvm = caps.kvm || attr(domain, "type") == "kvm";
+  }
+  return caps;
+}
+
+std::optional<DomainCapabilities> parse_domain_capabilities_xml(std::string_view xml) {
+  pugi::xml_document doc;
+  if (!doc.load_buffer(xml.data(), xml.size())) return std::nullopt;
+  const auto root = doc.child("domainCapabilities");
+  if (!root) return std::nullopt;
+  DomainCapabilities caps;
+  caps.virt_type = text(root, "domain");
+  for (auto mode : root.child("cpu").children("mode")) {
+    if (attr(mode, "name") != "host-model" || attr(mode, "supported") != "yes") continue;
+    caps.nested = false;
+    for (auto feature : mode.children("feature")) {
+      const std::string name = attr(feature, "name");
+      const std::string policy = attr(feature, "policy", "require");
+      if ((name == "vmx" || name == "svm") && policy != "disable" && policy != "forbid")
+        caps.nested = true;
+    }
   }
   return caps;
 }

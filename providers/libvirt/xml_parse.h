@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "providers/observed.h"
 
@@ -28,10 +29,21 @@ std::optional<ObservedPool> parse_pool_xml(std::string_view xml);
 std::optional<ObservedVolume> parse_volume_xml(std::string_view xml);
 
 struct HostCapabilities {
-  std::string arch;  // x86_64
-  bool kvm = false;  // a <guest> for the host's own arch offers <domain type='kvm'>
+  std::string arch;       // x86_64
+  bool kvm = false;       // a <guest> for the host's own arch offers <domain type='kvm'>
+  std::string cpu_model;  // <host><cpu><model>; "" when libvirt names none
+  std::vector<std::string> cpu_features;  // of <host><cpu><feature>, those HostFacts keeps
 };
 std::optional<HostCapabilities> parse_capabilities_xml(std::string_view xml);
+
+// What a domain capabilities document (virConnectGetDomainCapabilities) tells about nested
+// virtualization: whether the host-model CPU a guest gets under this virt type offers vmx or svm.
+// nullopt when it does not tell (no usable host-model mode).
+struct DomainCapabilities {
+  std::string virt_type;       // <domain>: kvm | qemu
+  std::optional<bool> nested;  // host-model requires vmx/svm
+};
+std::optional<DomainCapabilities> parse_domain_capabilities_xml(std::string_view xml);
 
 // libvirt's scaled integers: value and unit as in <memory unit='KiB'>. Units as libvirt reads
 // them, case-insensitively: b/bytes, k/KiB (1024), KB (1000), M/MiB, MB, ... E/EiB, EB. An empty

@@ -32,7 +32,7 @@ TEST_CASE("kumo --version and --help", "[cli]") {
   CHECK(none.err == "kumo: no command given\nRun 'kumo help' for the list of commands.\n");
 }
 
-TEST_CASE("variables on the command line need NAME=VALUE and a declared name; errors go to stderr",
+TEST_CASE("variables on the command line need NAME=VALUE and a declared name, errors go to stderr",
           "[cli]") {
   auto bad = run_kumo({"validate", "-f", kExample, "-var", "image"});
   CHECK(bad.status == 1);
@@ -166,7 +166,8 @@ TEST_CASE("a closed stdout neither kills kumo by SIGPIPE nor makes it complain",
 }
 
 TEST_CASE("every command that talks to hosts takes the same --timeout, positive only", "[cli]") {
-  for (const char* cmd : {"plan", "apply", "destroy", "status", "images", "force-unlock"}) {
+  for (const char* cmd :
+       {"plan", "apply", "destroy", "status", "hosts", "images", "force-unlock"}) {
     for (const char* bad : {"0", "-1", "soon"}) {
       INFO(cmd << " --timeout " << bad);
       auto r = run_kumo({cmd, "-f", kExample, "--timeout", bad});

@@ -61,7 +61,7 @@ TEST_CASE("kumo __complete offers commands, options and the file's addresses",
   const std::string file = dir.write("kumo.yaml", kCluster);
   auto commands = lines(run_kumo({"__complete", ""}).out);
   for (const char* c :
-       {"validate", "plan", "show", "apply", "status", "completion", "help", "version"})
+       {"validate", "plan", "show", "apply", "status", "hosts", "completion", "help", "version"})
     CHECK(has(commands, c));
   CHECK_FALSE(has(commands, "__man"));
   CHECK_FALSE(has(commands, "__complete"));
@@ -165,7 +165,8 @@ TEST_CASE("kumo.1 is generated from the command line definition and is clean tro
   const std::string text = read_file(page);
   CHECK(text == run_kumo({"__man"}).out);
   CHECK(text.rfind(".TH KUMO 1 ", 0) == 0);
-  for (const char* cmd : {"validate", "plan", "show", "apply", "images prune", "completion"})
+  for (const char* cmd :
+       {"validate", "plan", "show", "apply", "hosts", "images prune", "completion"})
     CHECK(text.find(std::string(".SS \"kumo ") + cmd + "\"") != std::string::npos);
   CHECK(text.find("\\fB\\-\\-detailed\\-exitcode\\fR") != std::string::npos);
   CHECK(text.find("__complete") == std::string::npos);

@@ -62,7 +62,7 @@ const std::string kAfter =
 // The "before" state is what the real executor leaves on the fake hosts.
 Plan sample_plan() {
   struct Hosts : test::Lab {
-    Hosts() { host("hv2").facts = {"hv2", "x86_64", 4, 8ull << 30, 8ull << 30, false, "9.0.0"}; }
+    Hosts() { host("hv2").facts = test::host_facts("hv2", 4, 8ull << 30, false); }
   } p;
   const ExecResult applied = p.apply(p.plan(load(kBefore)));
   INFO(test::failures(applied));

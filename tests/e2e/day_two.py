@@ -156,6 +156,26 @@ def check_day_two(kumo, common, cfg, hv, placed, work):
           and "host_hv3" in lst and "db" in lst.get("host_hv3", {}).get("hosts", []),
           f"--list has groups per network and host ({sorted(k for k in lst if k != '_meta')})")
 
+    # hosts --json: what each lab host is; this machine has no usable KVM, and kumo says why.
+    h = kumo("hosts", "--json")
+    hosts = {x["name"]: x for x in (json.loads(h.stdout or "{}").get("hosts") or [])}
+    check(h.returncode == 0 and sorted(hosts) == ["hv1", "hv2", "hv3"] and
+          all(x["reachable"] for x in hosts.values()), f"hosts --json reports the three lab hosts ({h.stderr.strip()[-300:]})")
+    # The lab hosts share this machine's kernel: without /dev/kvm none of them has KVM.
+    no_kvm = not os.path.exists("/dev/kvm")
+    vt = cfg["hosts"]["hv1"].get("virt_type", "auto")
+    for name, x in sorted(hosts.items()):
+        check((x["kvm"] is False if no_kvm else isinstance(x["kvm"], bool))
+              and (x["kvm"] or len(x.get("kvm_reason") or "") > 10)
+              and x["virt_type"] == (vt if vt != "auto" else ("kvm" if x["kvm"] else "qemu")),
+              f"hosts --json: {name}: kvm {x['kvm']} ({x.get('kvm_reason')}), virt_type {x['virt_type']}")
+        mine = sorted(n for n, hv_ in placed.items() if hv_ == name)
+        check(sorted(x["vms"]) == mine and x["cpus"] > 0 and x["memory_bytes"] > 0
+              and x["pool"]["free_bytes"] > 0 and x["admit"]["vcpus"] >= 0,
+              f"hosts --json: {name}: its VMs {x['vms']}, room and pool figures")
+    h = kumo("hosts")
+    check(h.returncode == 0 and "hv3" in h.stdout, "kumo hosts prints its table")
+
     # status --json: addresses by network.
     st = json.loads(kumo("status", "--json").stdout or "{}")
     db = next((v for v in st.get("vms", []) if v["name"] == "db"), {})

@@ -131,7 +131,7 @@ TEST_CASE("locate_vm: unknown names, VMs on no host, VMs on two hosts", "[unit][
   CHECK_THROWS_WITH(locate_vm(d, observed, "app-1"), Catch::Contains("on no host"));
 }
 
-TEST_CASE("network_addresses: live by MAC first, then static; guest values are checked",
+TEST_CASE("network_addresses: live by MAC first, then static, guest values are checked",
           "[unit][access]") {
   const auto d = expand(config(cluster(kSshHosts)));
   const auto& vm = vm_of(d, "app-1");
@@ -240,7 +240,7 @@ TEST_CASE("a jump host with characters ssh_config cannot hold is refused", "[uni
   CHECK_THROWS_WITH(ssh_config_text("fest", {j}), Catch::Contains("hv1's uri"));
 }
 
-TEST_CASE("inventory: groups per entry, host and network; hostvars as kumo ssh", "[unit][access]") {
+TEST_CASE("inventory: groups per entry, host and network, hostvars as kumo ssh", "[unit][access]") {
   const auto d = expand(config(cluster(kSshHosts)));
   const auto observed = hosts_with(
       d, "hv1", {domain(vm_of(d, "app-0")), domain(vm_of(d, "app-1")), domain(vm_of(d, "solo"))});

@@ -157,7 +157,7 @@ TEST_CASE("a released lock can be taken again, and a dropped one is released", "
   CHECK(warnings.empty());
 }
 
-TEST_CASE("only a holder the check calls stale is taken over; a live one refuses the lock",
+TEST_CASE("only a holder the check calls stale is taken over, a live one refuses the lock",
           "[lock]") {
   Lab lab;
   plant(lab, "hv1", kDead.to_json());

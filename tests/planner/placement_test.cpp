@@ -37,7 +37,7 @@ ObservedHost host(const std::string& name, int cpus = 8, std::uint64_t memory = 
   h.host = name;
   h.uri = "test:///" + name;
   h.reachable = true;
-  h.facts = {name, "x86_64", cpus, memory, memory, true, "9.0.0"};
+  h.facts = test::host_facts(name, cpus, memory, true);
   return h;
 }
 

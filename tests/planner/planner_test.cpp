@@ -120,7 +120,7 @@ vms:
   CHECK_FALSE(again.has_changes());
 }
 
-TEST_CASE("spread places instances on the emptiest hosts; placement is stable and deterministic",
+TEST_CASE("spread places instances on the emptiest hosts, placement is stable and deterministic",
           "[planner][placement]") {
   auto cfg = config(kThreeHosts + "vms:\n  web: {count: 3, image: deb}\n");
   ThreeHosts p;
@@ -155,7 +155,7 @@ TEST_CASE("pack fills the fullest host that still fits", "[planner][placement]")
   CHECK(r.desired.vms[2].host == "hv1");
 }
 
-TEST_CASE("anti-affinity: never two of a group on one host; when impossible, a plan error",
+TEST_CASE("anti-affinity: never two of a group on one host, when impossible, a plan error",
           "[planner][placement]") {
   auto cfg =
       config(kThreeHosts + "vms:\n  web: {count: 3, image: deb, placement: {anti_affinity: g}}\n");
@@ -237,7 +237,7 @@ TEST_CASE("growing memory past the domain's maximum needs a restart", "[planner]
   CHECK_FALSE(attribute(*c, "memory")->drift);
 }
 
-TEST_CASE("a new image or user-data replaces the VM; ignore only updates the seed", "[planner]") {
+TEST_CASE("a new image or user-data replaces the VM, ignore only updates the seed", "[planner]") {
   auto cfg = config(kThreeHosts + "vms:\n  web: {image: deb, host: hv1, disks: {d: 1GiB}}\n");
   ThreeHosts p;
   apply(cfg, p);
@@ -256,7 +256,10 @@ TEST_CASE("a new image or user-data replaces the VM; ignore only updates the see
              "vms:\n  web: {image: deb, host: hv1, disks: {d: 1GiB}, cloud_init: {runcmd: [x]}}\n");
   auto r = plan(ud, p);
   CHECK(find(ok(r), "vm.web")->action == Action::Replace);
-  CHECK(attribute(*find(*r.plan, "vm.web"), "user_data")->sensitive);
+  // The document (masked only where values came from sensitive variables), forcing the new VM.
+  CHECK(attribute(*find(*r.plan, "vm.web"), "user_data")->document);
+  CHECK(attribute(*find(*r.plan, "vm.web"), "user_data")->forces_replacement);
+  CHECK_FALSE(attribute(*find(*r.plan, "vm.web"), "user_data")->sensitive);
 
   auto ignore =
       config(kThreeHosts +
@@ -304,7 +307,7 @@ TEST_CASE("count down deletes the highest-numbered instances with their volumes"
   CHECK(&pl.changes.back() >= c);
 }
 
-TEST_CASE("disks grow in place; shrinking is refused", "[planner][refusal]") {
+TEST_CASE("disks grow in place, shrinking is refused", "[planner][refusal]") {
   auto cfg =
       config(kThreeHosts + "vms:\n  web: {image: deb, host: hv1, disk: 4GiB, disks: {d: 1GiB}}\n");
   ThreeHosts p;
@@ -371,7 +374,7 @@ TEST_CASE("an unreachable host fails the plan unless skipped, and then the plan 
   CHECK_FALSE(find(pl, "vm.web-0"));
 }
 
-TEST_CASE("a checksum list over plain http warns like checksum: none; passwords never show",
+TEST_CASE("a checksum list over plain http warns like checksum: none, passwords never show",
           "[planner][hosts]") {
   std::string text = kThreeHosts;
   text.replace(text.find("test:///hv2"), 11, "qemu+tcp://ops:hunter2@hv2/system");

@@ -76,7 +76,7 @@ struct Shrunk {
 
 }  // namespace
 
-TEST_CASE("an edited saved plan whose delete targets a foreign domain is refused; it survives",
+TEST_CASE("an edited saved plan whose delete targets a foreign domain is refused, it survives",
           "[verify]") {
   Shrunk s;
   s.lab.add_domain("hv3", "db");  // someone else's: no kumo metadata

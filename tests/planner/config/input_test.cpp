@@ -49,7 +49,7 @@ TEST_CASE("UTF-8 is checked byte by byte", "[config][input]") {
   CHECK(at->offset == 8);
 }
 
-TEST_CASE("a file that is not UTF-8 is a located error; a byte order mark is fine",
+TEST_CASE("a file that is not UTF-8 is a located error, a byte order mark is fine",
           "[config][input]") {
   auto bad = load_config_text("cluster: fest\nvms:\n  web: {image: \"d\xe9\x62\"}\n", "kumo.yaml",
                               "/tmp", {});

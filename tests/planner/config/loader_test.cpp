@@ -279,7 +279,7 @@ vms:
   }
 }
 
-TEST_CASE("${file()} reads relative to the config, ~ is HOME; $${ escapes; shell ${X} stays",
+TEST_CASE("${file()} reads relative to the config, ~ is HOME, $${ escapes, shell ${X} stays",
           "[loader]") {
   TempDir dir;
   dir.write("keys/admin.pub", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE admin@x\n");
@@ -338,7 +338,7 @@ TEST_CASE("cloud-init structures keep YAML types: quoted stays text, 0644 stays 
   CHECK(ci.users[1]["uid"] == 1500);
 }
 
-TEST_CASE("networks: default DHCP range is the upper half; hosts narrows placement",
+TEST_CASE("networks: default DHCP range is the upper half, hosts narrows placement",
           "[loader][network]") {
   auto cfg = ok(load(R"(
 cluster: c1

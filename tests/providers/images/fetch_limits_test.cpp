@@ -206,7 +206,7 @@ TEST_CASE("a download that stalls is abandoned after KUMO_DOWNLOAD_STALL_SECONDS
   }
 }
 
-TEST_CASE("user:password and ?token= never reach a message or the cache; the cache is private",
+TEST_CASE("user:password and ?token= never reach a message or the cache, the cache is private",
           "[images]") {
   Servers s;
   const std::string port = std::to_string(s.http.port());

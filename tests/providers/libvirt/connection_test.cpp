@@ -89,6 +89,19 @@ TEST_CASE("libvirt's connect errors map to what to check", "[connection]") {
         "host hv1 (qemu+ssh://hv1/system): timed out after 10s — is the host up and reachable?");
 }
 
+TEST_CASE("no KVM is explained in libvirt's words where it gives them, with what to check",
+          "[connection]") {
+  const std::string check =
+      " — check that /dev/kvm exists there, VT-x/AMD-V is enabled in its firmware, and the "
+      "kvm_intel or kvm_amd module is loaded";
+  CHECK(describe_no_kvm("x86_64",
+                        "invalid argument: KVM is not supported by "
+                        "'/usr/bin/qemu-system-x86_64' on this host") ==
+        "KVM is not supported by '/usr/bin/qemu-system-x86_64' on this host" + check);
+  CHECK(describe_no_kvm("x86_64", "") == "libvirt offers no KVM guests for x86_64 there" + check);
+  CHECK(describe_no_kvm("", "") == "libvirt offers no KVM guests there" + check);
+}
+
 TEST_CASE("a host not tried for want of descriptors says why and what to do", "[connection]") {
   CHECK(describe_no_budget(hv("qemu+tcp://hv1/system"), 224, 224, 224) ==
         "host hv1 (qemu+tcp://hv1/system): not tried: 224 earlier connections to hosts that never "
@@ -112,6 +125,19 @@ TEST_CASE("passwords in URIs never reach a message", "[connection]") {
       describe_timeout(hv("qemu+ssh://u:pw@hv1/system"), 1500ms) ==
       "host hv1 (qemu+ssh://u:(redacted)@hv1/system): timed out after 1500ms — is the host up and "
       "reachable?");
+}
+
+TEST_CASE("a sensitive URI's parts never reach a message: not its socket, not its user",
+          "[connection]") {
+  HostTarget secret = hv("qemu+unix:///system?socket=/run/secret-sock");
+  secret.uri_sensitive = true;
+  CHECK(describe_open_error(secret, {VIR_ERR_SYSTEM_ERROR,
+                                     "Failed to connect socket to '/run/secret-sock': No such "
+                                     "file or directory"}) ==
+        "host hv1: cannot connect to the libvirt socket (sensitive) — is libvirtd running there?");
+  secret.uri = "qemu+ssh://secret-user@hv1/system";
+  CHECK(describe_open_error(secret, {VIR_ERR_AUTH_FAILED, "authentication failed"}) ==
+        "host hv1: authentication failed — is your key in the remote user's authorized_keys?");
 }
 
 TEST_CASE("a missing libvirt socket fails fast with the socket named", "[connection]") {

@@ -7,6 +7,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "providers/libvirt/connection.h"
 #include "providers/libvirt/handles.h"
 #include "providers/ownership.h"
 #include "test_support.h"
@@ -157,6 +158,30 @@ TEST_CASE("a test-driver host is observed whole: domains, networks, pools, volum
   CHECK(host.api_calls == expected_calls(host));
   CHECK(host.api_calls == 17 + 3 + 2 + 2 + 2 + 6);
   CHECK(host.seconds > 0);
+}
+
+TEST_CASE("observe_details adds the driver, its version and why there is no KVM, in 3 calls",
+          "[provider]") {
+  auto provider = make_libvirt_provider();
+  const HostTarget target{"hv1", kNodeUri, "kumo-images"};
+  const auto plain = provider->observe(target, 5s);
+  const auto host = provider->observe_details(target, 5s);
+  REQUIRE(host.reachable);
+  CHECK_FALSE(plain.facts.detailed);
+  CHECK(host.facts.detailed);
+  CHECK(plain.facts.hypervisor.empty());
+  CHECK(host.facts.hypervisor == "TEST");
+  CHECK(host.facts.hypervisor_version == "0.0.2");
+  // The test driver offers no KVM and cannot say more (no domain capabilities): the reason
+  // comes from its capabilities, the same as plan's.
+  CHECK_FALSE(host.facts.kvm);
+  CHECK(host.facts.kvm_reason == describe_no_kvm("i686", ""));
+  CHECK(plain.facts.kvm_reason == host.facts.kvm_reason);
+  CHECK_FALSE(host.facts.nested.has_value());
+  CHECK(host.facts.cpu_model.empty());
+  CHECK(host.facts.cpu_features.empty());
+  CHECK(host.domains.size() == plain.domains.size());
+  CHECK(host.api_calls == plain.api_calls + 3);
 }
 
 TEST_CASE("autostart, inactive and transient objects are learned from list flags", "[provider]") {

@@ -181,7 +181,7 @@ TEST_CASE("an upload the host cannot take fails cleanly and leaves no volume beh
   CHECK_FALSE(session->volume(name));
 }
 
-TEST_CASE("an empty upload needs no stream; a source with more bytes than announced is refused",
+TEST_CASE("an empty upload needs no stream, a source with more bytes than announced is refused",
           "[session]") {
   const auto session = open_session();
   const ByteReader empty = [](char*, std::size_t) -> std::size_t { return 0; };
@@ -305,7 +305,7 @@ TEST_CASE("a stopped network is started again, and its autostart set either way"
             "outside kumo? `kumo apply` defines it again");
 }
 
-TEST_CASE("a network is stopped and undefined; a missing one is no error", "[session]") {
+TEST_CASE("a network is stopped and undefined, a missing one is no error", "[session]") {
   const auto session = open_session();
   const auto spec = front_network();
   session->define_network(spec);
@@ -412,7 +412,7 @@ TEST_CASE("a domain is started (once), gets addresses, and its autostart follows
              StartsWith(kLabel + "setting autostart of domain nope failed: no such domain"));
 }
 
-TEST_CASE("a domain is deleted running or not; a missing one is no error", "[session]") {
+TEST_CASE("a domain is deleted running or not, a missing one is no error", "[session]") {
   const auto session = open_session();
   const auto spec = web_domain();
   session->define_domain(spec);
@@ -519,7 +519,7 @@ TEST_CASE("vCPUs and memory of a running domain change live and in its definitio
              StartsWith(kLabel + "setting vCPUs of domain nope failed: no such domain"));
 }
 
-TEST_CASE("a domain shuts down on request; a stopped one needs nothing", "[session]") {
+TEST_CASE("a domain shuts down on request, a stopped one needs nothing", "[session]") {
   const auto session = open_session();
   const auto spec = web_domain();
   session->define_domain(spec);
@@ -579,7 +579,7 @@ TEST_CASE("an exclusive volume is not created over an existing one", "[session]"
   CHECK_FALSE(session->volume("kumo-lock_other"));
 }
 
-TEST_CASE("a volume grows; a disk of a domain the driver cannot resize fails naming it",
+TEST_CASE("a volume grows, a disk of a domain the driver cannot resize fails naming it",
           "[session]") {
   const auto session = open_session();
   session->create_volume({"kumo_festival_web-0_data-data.qcow2", 1ull << 30, "qcow2", "", ""});

@@ -98,7 +98,7 @@ std::string message(const ExecResult& r, const std::string& id) {
 
 }  // namespace
 
-TEST_CASE("apply refuses to delete a domain that is not this cluster's; it survives", "[verify]") {
+TEST_CASE("apply refuses to delete a domain that is not this cluster's, it survives", "[verify]") {
   const auto side = side_connection();
   const std::string uuid = define_foreign_domain(side.get(), "db");
   // A saved plan edited to delete it (its UUID copied in, to get past the UUID check).
@@ -130,7 +130,7 @@ TEST_CASE("apply refuses a domain whose UUID is not the one the plan recorded", 
   CHECK_FALSE(session->domain("web-0"));
 }
 
-TEST_CASE("a network with kumo's name but no record is not deleted; a recorded one is",
+TEST_CASE("a network with kumo's name but no record is not deleted, a recorded one is",
           "[verify]") {
   const auto side = side_connection();
   const auto session = make_libvirt_connector()->connect(kHost, 5s);

@@ -212,7 +212,7 @@ TEST_CASE("domain XML reads back whole: owner, memory, vCPUs, disks, NICs", "[xm
   CHECK(resolved->disks.at(0).path == "/srv/images/kumo_festival_web-0_root.qcow2");
 }
 
-TEST_CASE("domain XML (kvm): host-passthrough CPU, no TCG cache; devices as kumo needs them",
+TEST_CASE("domain XML (kvm): host-passthrough CPU, no TCG cache, devices as kumo needs them",
           "[xml_build]") {
   const auto doc = load(domain_xml(web_domain(), "default"));
   const auto root = doc.child("domain");
@@ -251,7 +251,7 @@ TEST_CASE("domain XML (kvm): host-passthrough CPU, no TCG cache; devices as kumo
   CHECK(attr(devices.child("memballoon"), "model") == "virtio");
 }
 
-TEST_CASE("domain XML (qemu): TCG cache capped, no host CPU; no serial log when none is asked",
+TEST_CASE("domain XML (qemu): TCG cache capped, no host CPU, no serial log when none is asked",
           "[xml_build]") {
   auto spec = web_domain();
   spec.virt_type = "qemu";

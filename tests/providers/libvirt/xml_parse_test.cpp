@@ -79,6 +79,62 @@ TEST_CASE("capabilities give the host arch and whether kvm is offered for it", "
   CHECK_FALSE(other->kvm);
 }
 
+TEST_CASE("capabilities give the host CPU's model and the features that decide how VMs run",
+          "[xml]") {
+  const auto intel = parse_capabilities_xml(read_data("capabilities_x86_64_kvm.xml"));
+  REQUIRE(intel);
+  CHECK(intel->cpu_model == "Skylake-Client-noTSX-IBRS");
+  CHECK(intel->cpu_features == std::vector<std::string>{"vmx"});
+
+  const auto tcg = parse_capabilities_xml(read_data("capabilities_x86_64_no_kvm.xml"));
+  REQUIRE(tcg);
+  CHECK(tcg->cpu_model == "qemu64");
+  CHECK(tcg->cpu_features.empty());
+
+  // Only the features that matter, in libvirt's order, once each; none named: no model.
+  const auto amd = parse_capabilities_xml(
+      "<capabilities><host><cpu><arch>x86_64</arch><model>EPYC-Rome</model>"
+      "<feature name='x2apic'/><feature name='svm'/><feature name='npt'/>"
+      "<feature name='hypervisor'/><feature name='svm'/><feature name='nrip-save'/></cpu></host>"
+      "</capabilities>");
+  REQUIRE(amd);
+  CHECK(amd->cpu_model == "EPYC-Rome");
+  CHECK(amd->cpu_features == std::vector<std::string>{"svm", "npt", "hypervisor"});
+  const auto bare = parse_capabilities_xml(
+      "<capabilities><host><cpu><arch>i686</arch><features><pae/></features></cpu></host>"
+      "</capabilities>");
+  REQUIRE(bare);
+  CHECK(bare->cpu_model.empty());
+  CHECK(bare->cpu_features.empty());
+}
+
+TEST_CASE("KVM's domain capabilities tell nested virtualization by the host-model CPU's vmx/svm",
+          "[xml]") {
+  const auto nested = parse_domain_capabilities_xml(read_data("domain_capabilities_kvm.xml"));
+  REQUIRE(nested);
+  CHECK(nested->virt_type == "kvm");
+  CHECK(nested->nested == true);
+
+  auto with_host_model = [](const std::string& mode) {
+    return parse_domain_capabilities_xml("<domainCapabilities><domain>kvm</domain><cpu>" + mode +
+                                         "</cpu></domainCapabilities>");
+  };
+  const auto plain = with_host_model(
+      "<mode name='host-model' supported='yes'><model>EPYC</model>"
+      "<feature policy='require' name='x2apic'/></mode>");
+  REQUIRE(plain);
+  CHECK(plain->nested == false);
+  const auto disabled = with_host_model(
+      "<mode name='host-model' supported='yes'><feature policy='disable' name='svm'/></mode>");
+  REQUIRE(disabled);
+  CHECK(disabled->nested == false);
+  // No usable host-model: libvirt does not tell.
+  const auto unsupported = with_host_model(
+      "<mode name='host-passthrough' supported='yes'/><mode name='host-model' supported='no'/>");
+  REQUIRE(unsupported);
+  CHECK_FALSE(unsupported->nested.has_value());
+}
+
 TEST_CASE("documents that are not what they claim are rejected", "[xml]") {
   CHECK_FALSE(parse_domain_xml("not xml"));
   CHECK_FALSE(parse_domain_xml("<network><name>x</name></network>"));
@@ -87,6 +143,8 @@ TEST_CASE("documents that are not what they claim are rejected", "[xml]") {
   CHECK_FALSE(parse_pool_xml("<pool type='dir'/>"));
   CHECK_FALSE(parse_volume_xml("<volume><name>x</name>"));  // truncated
   CHECK_FALSE(parse_capabilities_xml("<domain/>"));
+  CHECK_FALSE(parse_domain_capabilities_xml("<capabilities/>"));
+  CHECK_FALSE(parse_domain_capabilities_xml("<domainCapabilities>"));
 }
 
 TEST_CASE("scaled integers convert every libvirt unit to bytes", "[xml]") {

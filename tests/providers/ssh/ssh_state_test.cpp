@@ -29,7 +29,7 @@ std::string read(const std::string& path) {
 
 }  // namespace
 
-TEST_CASE("known_hosts: keys per VM alias and domain UUID; other lines stay", "[unit][ssh]") {
+TEST_CASE("known_hosts: keys per VM alias and domain UUID, other lines stay", "[unit][ssh]") {
   const std::string dir = temp_dir();
   const std::string path = dir + "/known_hosts";
   CHECK_FALSE(ssh::known_keys(path, "web-0.fest.kumo"));
