@@ -94,6 +94,17 @@ std::vector<std::string> addresses(const Typed& t, bool vms_only) {
   return out;
 }
 
+// The file's VM instance names (web-0), for kumo ssh and kumo console.
+std::vector<std::string> vm_names(const Typed& t) {
+  for (const auto& d : t.directories)
+    if (chdir(d.c_str()) != 0) return {};
+  const LoadResult loaded = t.config.load();
+  if (!loaded.config) return {};
+  std::vector<std::string> out;
+  for (const auto& vm : expand(*loaded.config).vms) out.push_back(vm.instance);
+  return out;
+}
+
 std::vector<std::string> values_of(const Typed& t, const CLI::Option& opt) {
   const std::string key = key_of(opt);
   if (key == "target") return addresses(t, false);
@@ -130,6 +141,7 @@ std::vector<std::string> complete(const CLI::App& app, const std::vector<std::st
   if (t.positionals > 0) return {};
   if (name == "help") return command_names(app);
   if (name == "completion") return {"bash", "zsh", "fish"};
+  if (name == "ssh" || name == "console") return vm_names(t);
   if (!visible_subcommands(cmd).empty()) return command_names(cmd);
   for (const auto* opt : cmd.get_options())
     if (opt->get_positional()) return {kCompleteFiles};  // PLANFILE

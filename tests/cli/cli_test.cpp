@@ -167,7 +167,7 @@ TEST_CASE("a closed stdout neither kills kumo by SIGPIPE nor makes it complain",
 
 TEST_CASE("every command that talks to hosts takes the same --timeout, positive only", "[cli]") {
   for (const char* cmd :
-       {"plan", "apply", "destroy", "status", "hosts", "images", "force-unlock"}) {
+       {"plan", "apply", "destroy", "status", "hosts", "inventory", "images", "force-unlock"}) {
     for (const char* bad : {"0", "-1", "soon"}) {
       INFO(cmd << " --timeout " << bad);
       auto r = run_kumo({cmd, "-f", kExample, "--timeout", bad});

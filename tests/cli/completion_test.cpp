@@ -60,8 +60,8 @@ TEST_CASE("kumo __complete offers commands, options and the file's addresses",
   TempDir dir;
   const std::string file = dir.write("kumo.yaml", kCluster);
   auto commands = lines(run_kumo({"__complete", ""}).out);
-  for (const char* c :
-       {"validate", "plan", "show", "apply", "status", "hosts", "completion", "help", "version"})
+  for (const char* c : {"validate", "plan", "show", "apply", "status", "hosts", "ssh", "console",
+                        "inventory", "completion", "help", "version"})
     CHECK(has(commands, c));
   CHECK_FALSE(has(commands, "__man"));
   CHECK_FALSE(has(commands, "__complete"));
@@ -73,6 +73,10 @@ TEST_CASE("kumo __complete offers commands, options and the file's addresses",
   CHECK(targets.status == 0);
   CHECK(lines(targets.out) == std::vector<std::string>{"vm.web", "vm.web-0", "vm.web-1", "vm.web-2",
                                                        "vm.db", "network.front"});
+  // kumo ssh / console take a VM's name.
+  auto vms = run_kumo({"__complete", "-f", file, "ssh", ""});
+  CHECK(lines(vms.out) == std::vector<std::string>{"web-0", "web-1", "web-2", "db"});
+  CHECK(lines(run_kumo({"__complete", "-f", file, "console", "w"}).out).size() == 4);
   // --replace takes VMs only; -C finds ./kumo.yaml there, before or after the command.
   CHECK(lines(run_kumo({"__complete", "-C", dir.path(), "apply", "--replace", ""}).out) ==
         std::vector<std::string>{"vm.web", "vm.web-0", "vm.web-1", "vm.web-2", "vm.db"});
@@ -165,8 +169,8 @@ TEST_CASE("kumo.1 is generated from the command line definition and is clean tro
   const std::string text = read_file(page);
   CHECK(text == run_kumo({"__man"}).out);
   CHECK(text.rfind(".TH KUMO 1 ", 0) == 0);
-  for (const char* cmd :
-       {"validate", "plan", "show", "apply", "hosts", "images prune", "completion"})
+  for (const char* cmd : {"validate", "plan", "show", "apply", "hosts", "ssh", "console",
+                          "inventory", "images prune", "completion"})
     CHECK(text.find(std::string(".SS \"kumo ") + cmd + "\"") != std::string::npos);
   CHECK(text.find("\\fB\\-\\-detailed\\-exitcode\\fR") != std::string::npos);
   CHECK(text.find("__complete") == std::string::npos);

@@ -92,8 +92,9 @@ TEST_CASE("kumo help and kumo help COMMAND are --help's text", "[cli][help]") {
   auto help = run_kumo({"help"});
   CHECK(help.status == 0);
   CHECK(help.out == run_kumo({"--help"}).out);
-  for (const char* cmd : {"validate", "schema", "plan", "show", "apply", "destroy", "status",
-                          "hosts", "images", "force-unlock", "completion", "help", "version"})
+  for (const char* cmd :
+       {"validate", "schema", "plan", "show", "apply", "destroy", "status", "hosts", "ssh",
+        "console", "inventory", "images", "force-unlock", "completion", "help", "version"})
     CHECK(contains(help.out, std::string("\n  ") + cmd + " "));
   CHECK_FALSE(contains(help.out, "__"));  // hidden: __complete, __man
   CHECK(contains(help.out, "Usage: kumo [OPTIONS] COMMAND"));

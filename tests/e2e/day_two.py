@@ -25,10 +25,13 @@ def ssh_keypair(work):
 
 
 def add_access(cfg, env, key):
-    """ssh: as admin with the test's key; hv1 (a unix-socket URI) jumps through its own sshd."""
+    """ssh: as admin with the test's key. hv3's qemu+ssh URI names its jump; hv1 and hv2 (unix
+    sockets) jump through their own sshd: hv1 as a mapping with the lab's key, hv2 as a string,
+    its key and known_hosts from the lab's ssh config (/etc/ssh/ssh_config.d/kumo-lab.conf)."""
     cfg["ssh"] = {"user": "admin", "identity_file": key}
     cfg["hosts"]["hv1"]["ssh_jump"] = {"host": env["KUMO_LAB_HV1_ADDR"], "user": "root",
                                        "identity_file": env["KUMO_LAB_SSH_KEY"]}
+    cfg["hosts"]["hv2"]["ssh_jump"] = "root@" + env["KUMO_LAB_HV2_ADDR"]
 
 
 def console_login_prompt(kumo_args, vm, timeout=90):
@@ -101,8 +104,8 @@ def check_day_two(kumo, common, cfg, hv, placed, work):
     p = kumo("ssh", "db", "--print")
     check(p.returncode == 0 and "StrictHostKeyChecking=yes" in p.stdout
           and "ProxyJump=root@" in p.stdout, f"ssh --print shows strict checking and the jump ({p.stdout.strip()})")
-    # The command's exit status is kumo's; arguments arrive as they are (no shell on kumo's side).
-    p = kumo("ssh", "web-0", "--", "sh", "-c", "exit 7")
+    # The command's exit status is kumo's. As with ssh, the remote user's shell runs the words.
+    p = kumo("ssh", "web-0", "--", "exit 7")
     check(p.returncode == 7, f"kumo ssh passes the command's exit status on (got {p.returncode})")
 
     # A wrong host key is refused, with a clear message.
