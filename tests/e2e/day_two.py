@@ -123,11 +123,13 @@ def check_day_two(kumo, common, cfg, hv, placed, work):
     with open(known, "w") as f:
         f.write(good)
 
-    # Console: the login prompt, Ctrl-] leaves, the terminal is put back.
-    seen, code, term_ok, out = console_login_prompt(common, "web-1")
-    check(seen, f"kumo console web-1 shows the login prompt ({out[-300:]!r})")
-    check(code == 0, f"Ctrl-] leaves kumo console with exit 0 (got {code})")
-    check(term_ok, "the terminal was raw while attached and is restored afterwards")
+    # Console: the login prompt, Ctrl-] leaves, the terminal is put back; over a unix socket
+    # (web-1 on hv2) and over qemu+ssh (db on hv3).
+    for vm in ("web-1", "db"):
+        seen, code, term_ok, out = console_login_prompt(common, vm)
+        check(seen and f"{vm} login:" in out, f"kumo console {vm} (on {placed[vm]}) shows the login prompt ({out[-300:]!r})")
+        check(code == 0, f"Ctrl-] leaves kumo console {vm} with exit 0 (got {code})")
+        check(term_ok, f"console {vm}: the terminal was raw while attached and is restored afterwards")
 
     # Ansible through kumo's inventory: a file, and the dynamic protocol.
     aenv = dict(os.environ, ANSIBLE_HOME=os.path.join(work, "ansible"), ANSIBLE_FORCE_COLOR="0",
