@@ -105,7 +105,8 @@ TEST_CASE("vms lists only this cluster's VMs on the host, sorted", "[hosts]") {
   domain(hv1, "web-0", 1, GiB, vm_of("fest", "web-0"));
   domain(hv1, "db-0", 1, GiB, vm_of("other", "db-0"));
   domain(hv1, "legacy", 1, GiB);
-  const auto& info = find(hosts_report(desired, {hv1}), "hv1");
+  const auto report = hosts_report(desired, {hv1});  // find() returns a reference into it
+  const auto& info = find(report, "hv1");
   CHECK(info.vms == std::vector<std::string>{"web-0", "web-1"});
   CHECK(info.admit.room.cpus_used == 4);  // but every domain takes room
 }
