@@ -258,6 +258,33 @@ void load_lifecycle(Reader& r, const YAML::Node& node, const std::string& where,
   }
 }
 
+// How the VM runs, waits and moves: running, autostart, move, wait_for, wait_timeout. False for
+// any other key.
+bool apply_run_field(Reader& r, const std::string& k, const YAML::Node& f, const std::string& fw,
+                     VmConfig& vm) {
+  if (k == "running") {
+    if (auto b = r.boolean(f, fw)) vm.running = *b;
+  } else if (k == "autostart") {
+    if (auto b = r.boolean(f, fw)) vm.autostart = *b;
+  } else if (k == "move") {
+    if (auto v = r.choice<MoveMode>(
+            f, fw, {{"auto", MoveMode::Auto}, {"live", MoveMode::Live}, {"cold", MoveMode::Cold}}))
+      vm.move = *v;
+  } else if (k == "wait_for") {
+    if (auto v = r.choice<WaitFor>(f, fw,
+                                   {{"none", WaitFor::None},
+                                    {"running", WaitFor::Running},
+                                    {"agent", WaitFor::Agent},
+                                    {"cloud-init", WaitFor::CloudInit}}))
+      vm.wait_for = *v;
+  } else if (k == "wait_timeout") {
+    if (auto v = r.duration(f, fw)) vm.wait_timeout = *v;
+  } else {
+    return false;
+  }
+  return true;
+}
+
 // Applies the fields written in one mapping (a VM's, or defaults:) onto vm.
 void apply_vm_fields(Reader& r, const Reader::Entries& fields, const std::string& where,
                      const ClusterConfig& cfg, const Sections& sections, VmConfig& vm) {
@@ -335,15 +362,7 @@ void apply_vm_fields(Reader& r, const Reader::Entries& fields, const std::string
       }
     } else if (k == "placement") {
       load_placement(r, f, where, vm);
-    } else if (k == "running") {
-      if (auto b = r.boolean(f, fw)) vm.running = *b;
-    } else if (k == "autostart") {
-      if (auto b = r.boolean(f, fw)) vm.autostart = *b;
-    } else if (k == "move") {
-      if (auto v = r.choice<MoveMode>(
-              f, fw,
-              {{"auto", MoveMode::Auto}, {"live", MoveMode::Live}, {"cold", MoveMode::Cold}}))
-        vm.move = *v;
+    } else if (apply_run_field(r, k, f, fw, vm)) {
     } else if (k == "cloud_init") {
       load_cloud_init(r, f, where, vm.cloud_init);
       // Again with each sensitive variable's value masked: the documents reviewers see.
@@ -355,16 +374,6 @@ void apply_vm_fields(Reader& r, const Reader::Entries& fields, const std::string
       load_lifecycle(r, f, where, vm.lifecycle);
     } else if (k == "ssh") {
       load_ssh(r, f, where + ": ssh", vm.ssh);
-    } else if (k == "wait_for") {
-      if (auto v = r.choice<WaitFor>(f, fw,
-                                     {{"none", WaitFor::None},
-                                      {"running", WaitFor::Running},
-                                      {"agent", WaitFor::Agent},
-                                      {"cloud-init", WaitFor::CloudInit}})) {
-        vm.wait_for = *v;
-      }
-    } else if (k == "wait_timeout") {
-      if (auto v = r.duration(f, fw)) vm.wait_timeout = *v;
     }
   }
 }

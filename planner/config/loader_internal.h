@@ -25,4 +25,7 @@ void validate_cluster(const ClusterConfig& cfg, Diagnostics& diags);
 // Context prefixes used in messages: vm "web", network "front", ...
 std::string ctx(const char* kind, const std::string& name);
 
+// hosts.<h>.migration (load_migration.cpp): fills `out` from {socket_dir} or {address}.
+void load_migration(Reader& r, const YAML::Node& f, const std::string& what, MigrationConfig& out);
+
 }  // namespace kumo::detail
