@@ -31,6 +31,7 @@ struct ApplyState {
   bool auto_approve = false, skip_unreachable = false, show_sensitive = false;
   TimeoutArg timeout;
   LockTimeoutArg lock_timeout;
+  std::string move_timeout = "30m";
   int parallelism = 10, per_host = 4;
   CLI::Option* parallelism_option = nullptr;
   std::vector<std::string> targets;
@@ -122,6 +123,8 @@ int run_plan(const Plan& plan, const ApplyState& s, const std::string& cache_dir
   options.parallelism = s.parallelism;
   options.per_host = s.per_host;
   options.connect_timeout = s.timeout.value();
+  if (const auto d = parse_duration(s.move_timeout))
+    options.move_timeout = std::chrono::duration_cast<std::chrono::seconds>(*d);
   options.connections = s.hosts_at_once();
   // Every step that changes a host first makes sure the lock there is still this run's.
   options.before_change = [&lock](const std::string& host, HostSession& session) {
@@ -241,6 +244,18 @@ Runner add_apply_command(CLI::App& app, const GlobalOptions& global) {
   add_common(cmd, *s);
   cmd->add_option("PLANFILE", s->plan_file,
                   "A plan saved with 'kumo plan -o FILE': applied exactly, if still current");
+  cmd->add_option("--move-timeout", s->move_timeout,
+                  "How long a live migration may take before it is aborted (the VM keeps "
+                  "running where it was)")
+      ->capture_default_str()
+      ->check(CLI::Validator(
+          [](std::string& v) {
+            const auto d = parse_duration(v);
+            return d && d->count() >= 1000 ? std::string()
+                                           : "not a duration of at least 1s: " + v +
+                                                 " (try 10m or 1h)";
+          },
+          "DURATION"));
   cmd->add_option("--replace", s->replace,
                   "Recreate this VM (vm.web-1) from its image although nothing changed; data "
                   "disks are kept (repeatable)");
