@@ -251,9 +251,9 @@ Runner add_apply_command(CLI::App& app, const GlobalOptions& global) {
       ->check(CLI::Validator(
           [](std::string& v) {
             const auto d = parse_duration(v);
-            return d && d->count() >= 1000 ? std::string()
-                                           : "not a duration of at least 1s: " + v +
-                                                 " (try 10m or 1h)";
+            return d && d->count() >= 1000
+                       ? std::string()
+                       : "not a duration of at least 1s: " + v + " (try 10m or 1h)";
           },
           "DURATION"));
   cmd->add_option("--replace", s->replace,

@@ -3,6 +3,7 @@
 // copy of the VM and its data.
 #include <catch2/catch.hpp>
 
+#include "planner/plan_io.h"
 #include "providers/ownership.h"
 #include "tests/exec_fixture.h"
 
@@ -305,4 +306,32 @@ TEST_CASE("a cold move between pools in different directories is refused before 
   CHECK(lab.connector.count("hv2 upload_volume kumo_fest_db_root") == 0);
   // The source is still the VM: the next plan moves it again.
   CHECK(find_domain(lab, "hv1", "db"));
+}
+
+TEST_CASE("a saved plan with a move comes back whole and checked; a tampered one is refused",
+          "[move]") {
+  Lab lab;
+  applied(lab);
+  const std::string moved = with(kDb, R"(hv2: {uri: "test:///hv2"})",
+                                 R"(hv2: {uri: "test:///hv2", migration: {socket_dir: /srv/mig}})");
+  const Plan p = lab.plan(config(with(moved, "host: hv1", "host: hv2")));
+  std::string error;
+  const auto back = plan_from_json(plan_to_json(p), &error);
+  INFO(error);
+  REQUIRE(back);
+  const ResourceChange& c = only_vm_change(*back);
+  CHECK(c.action == Action::Move);
+  CHECK(c.steps.live);
+  CHECK(c.observed->host == "hv1");
+  CHECK(back->find_host("hv2")->migration_socket_dir == "/srv/mig");
+  auto doc = plan_to_json(p);
+  for (auto& h : doc["hosts"])
+    if (h["name"] == "hv2") h["migration_socket_dir"] = "/srv/mig;rm -rf /";
+  CHECK_FALSE(plan_from_json(doc, &error));
+  CHECK(error.find("migration socket_dir") != std::string::npos);
+  doc = plan_to_json(p);
+  for (auto& ch : doc["changes"])
+    if (ch["address"] == "vm.db") ch["observed"]["host"] = "hv2";
+  CHECK_FALSE(plan_from_json(doc, &error));
+  CHECK(error.find("a move records no other host") != std::string::npos);
 }
