@@ -171,7 +171,7 @@ def main():
         for h, u in insp.items():
             inv = inventory(u)
             vols = sorted(v for v in inv["volumes"] if v.startswith(VOL_PREFIX))
-            state = virsh(u, "domstate", "mover").strip() if "mover" in inv["domains"] else None
+            state = (virsh(u, "domstate", "mover", check_rc=False).strip() or "?") if "mover" in inv["domains"] else None
             if state or vols:
                 res[h] = (state, vols)
         return res
