@@ -4,7 +4,8 @@
 
 namespace kumo {
 
-enum class Action { NoOp, Create, Update, Replace, Delete };
+// Move: a VM (and its volumes) goes to another host with its data, live or cold.
+enum class Action { NoOp, Create, Update, Replace, Delete, Move };
 
 // How a change touches a running guest, least to most.
 enum class Disruption {
@@ -15,7 +16,7 @@ enum class Disruption {
 };
 
 const char* to_string(Action a);
-const char* symbol(Action a);  // "+", "~", "-/+", "-", " "
+const char* symbol(Action a);  // "+", "~", "-/+", "-", "->", " "
 const char* to_string(Disruption d);
 inline bool is_replace(Action a) {
   return a == Action::Replace;

@@ -95,6 +95,11 @@ struct VmSteps {
   bool start = false;       // start it afterwards
   bool wait_ready = false;  // wait until ready as wait_for says
   bool frees_room = false;  // it gets fewer vCPUs or less memory: VMs started on its host wait
+  // Moves: live migration (else a cold move: shut down, volumes copied, started there), and
+  // whether the plan saw an unverified copy of an interrupted move on the destination (removed
+  // first; a copy the plan did not see makes the move stop).
+  bool live = false;
+  bool remove_dest_copy = false;
 };
 
 struct ResourceChange {

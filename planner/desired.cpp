@@ -150,6 +150,7 @@ DesiredVm expand_instance(const ClusterConfig& cfg, const VmConfig& vm, int inde
   }
   d.running = vm.running;
   d.autostart = vm.autostart;
+  d.move = vm.move;
   d.user_data = render_user_data(vm.cloud_init);
   std::vector<std::string> dhcp_macs;
   const auto statics = static_addresses(cfg, d.nics, dhcp_macs);
@@ -210,7 +211,7 @@ DesiredCluster expand(const ClusterConfig& cfg) {
   out.file = cfg.file;
   for (const auto& h : cfg.hosts) {
     out.hosts.push_back({h.name, h.uri, h.pool, h.virt_type, h.cpu_overcommit, h.memory_overcommit,
-                         h.ssh_jump, h.sensitive, h.location});
+                         h.ssh_jump, h.drain, h.migration, h.sensitive, h.location});
   }
   for (const auto& img : cfg.images) {
     const bool secret_source = img.sensitive.has("url") || img.sensitive.has("path");

@@ -49,6 +49,7 @@ struct DesiredVm {
   std::vector<DesiredNic> nics;
   bool running = true;
   bool autostart = true;
+  MoveMode move = MoveMode::Auto;
   std::string instance_id;
   std::string user_data, meta_data, network_config;
   // user_data and network_config as the plan shows them and the metadata records them: every
@@ -101,7 +102,9 @@ struct DesiredHost {
   double cpu_overcommit = 4.0;
   double memory_overcommit = 1.0;
   std::optional<SshJumpConfig> ssh_jump;  // how kumo ssh gets inside (unset: from the uri)
-  SensitiveFields sensitive;              // "uri": shown masked
+  bool drain = false;
+  MigrationConfig migration;
+  SensitiveFields sensitive;  // "uri": shown masked
   Location location;
   HostTarget target() const { return HostTarget{name, uri, pool, sensitive.has("uri")}; }
 };

@@ -3,12 +3,12 @@
 #include <algorithm>
 
 #include "planner/differ_internal.h"
+#include "planner/move_copies.h"
 #include "providers/digest.h"
 #include "providers/ownership.h"
 #include "providers/redact.h"
 
 namespace kumo::differ {
-namespace {
 
 VmPayload vm_payload(const DesiredVm& vm) {
   VmPayload p;
@@ -28,6 +28,8 @@ VmPayload vm_payload(const DesiredVm& vm) {
   p.wait_timeout = vm.wait_timeout;
   return p;
 }
+
+namespace {
 
 std::vector<std::string> nic_lines(const DesiredVm& vm) {
   return nics_text(vm.spec().nics);
@@ -73,20 +75,59 @@ void Differ::diff_vm(const DesiredVm& vm) {
                                "; kumo never touches it. Rename the VM or remove that domain");
       return;
     }
+    // An interrupted move's copy here that is not the VM (move_copies.h): the VM is moved
+    // here again from the copy that is, this one removed first.
+    auto on = [&](const std::string& h) { return copy_on(h, vm); };
+    if (copy_role(vm.host, d, on) != CopyRole::Vm) {
+      for (const auto& [name, other] : hosts_) {
+        const ObservedDomain* o = copy_on(name, vm);
+        if (name == vm.host || !o || copy_role(name, *o, on) != CopyRole::Vm) continue;
+        spare_copies_except(vm, {name, vm.host});
+        move_from(vm, idx, *o, name, &d);
+        return;
+      }
+    }
+    spare_copies_except(vm, {vm.host});
     vm_compare(vm, idx, d);
     return;
   }
-  // Not on its host: moved there by a new pin, or new.
+  // Not on its host: moved there (a new pin, a drained host), or new. The copy that counts is
+  // the one that is not an interrupted move's unverified copy.
   for (const auto& [name, other] : hosts_) {
     if (name == vm.host) continue;
-    auto o = other.domains.find(vm.instance);
-    if (o != other.domains.end() && ours(o->second->owner) &&
-        o->second->owner->address == vm.address()) {
-      vm_create(vm, idx, o->second, name);
-      return;
-    }
+    const ObservedDomain* o = copy_on(name, vm);
+    if (!o ||
+        copy_role(name, *o, [&](const std::string& h) { return copy_on(h, vm); }) != CopyRole::Vm)
+      continue;
+    spare_copies_except(vm, {name});
+    move_from(vm, idx, *o, name, nullptr);
+    return;
   }
   vm_create(vm, idx, nullptr, "");
+}
+
+// Every copy of `vm` but those on `keep` holds no data of its own: the VM lives in another.
+void Differ::spare_copies_except(const DesiredVm& vm, const std::set<std::string>& keep) {
+  for (const auto& [name, other] : hosts_) {
+    if (!keep.count(name) && copy_on(name, vm)) spare_copies_.insert(name + "/" + vm.instance);
+  }
+}
+
+// A VM found on `from_host` that should be on vm.host: moved with its data, unless the change
+// makes it anew anyway (a replace, which moves nothing).
+void Differ::move_from(const DesiredVm& vm, const HostIndex& idx, const ObservedDomain& src,
+                       const std::string& from_host, const ObservedDomain* dest_copy) {
+  const VmRecord* rec = src.owner->spec ? &*src.owner->spec : nullptr;
+  const VmRecord want = vm.spec();
+  const bool anew = !rec || strip_url_secrets(rec->image_id) != want.image_id ||
+                    rec->nics != want.nics || replace_requested_.count(vm.address()) > 0 ||
+                    (vm.lifecycle.on_user_data_change == UserDataChange::Recreate &&
+                     !document_changes(vm, rec).empty());
+  if (anew) {
+    vm_create(vm, idx, &src, from_host);
+  } else {
+    vm_move(vm, idx, src, from_host, dest_copy);
+  }
 }
 
 void Differ::vm_create(const DesiredVm& vm, const HostIndex& idx, const ObservedDomain* moved_from,
@@ -161,6 +202,15 @@ void Differ::vm_compare(const DesiredVm& vm, const HostIndex& idx, const Observe
         std::string(vm.data_disks.empty() ? "" : "; data disks are kept");
   }
   const bool replace = !c.attributes.empty();
+  if (!d.owner->moving_from.empty() || !d.owner->moved_to.empty()) {
+    // Its source is gone: this copy is the VM. Recorded as a finished move.
+    const bool from = !d.owner->moving_from.empty();
+    c.attributes.push_back(attr(from ? "moving_from" : "moved_to",
+                                text(from ? d.owner->moving_from : d.owner->moved_to), Value()));
+    c.reason =
+        "an interrupted move left this copy marked as unfinished; the other copy is gone, "
+        "so it is the VM";
+  }
   Disruption disruption = Disruption::None;
   std::string restart_why;
   if (!replace) compare_live(vm, d, c, disruption, restart_why);

@@ -96,6 +96,9 @@ Differ::Differ(const DesiredCluster& desired, const std::vector<ObservedHost>& o
     }
     idx.network_records = network_records(h.volumes, pool, desired.cluster);
     hosts_[h.host] = idx;
+    for (const auto& d : h.domains) {
+      if (ours(d.owner)) living_instances_.insert(owned_address(*d.owner, ResourceKind::Vm).name);
+    }
   }
 }
 
@@ -135,7 +138,7 @@ std::vector<std::string> Differ::running_vms_on(const HostIndex& idx,
 }
 
 void Differ::delete_vm(const HostIndex& idx, const ObservedDomain& d, const std::string& reason,
-                       bool moved) {
+                       bool moved, bool spare) {
   ResourceChange c;
   c.address = owned_address(*d.owner, ResourceKind::Vm);
   c.host = idx.host->host;
@@ -160,7 +163,7 @@ void Differ::delete_vm(const HostIndex& idx, const ObservedDomain& d, const std:
     ch.parent = c.address;
     ch.action = Action::Delete;
     ch.observed = ObservedRef{v->name, "", "", "", v->capacity};
-    ch.destroys_data = ch.address.role() == VolumeRole::Data;
+    ch.destroys_data = ch.address.role() == VolumeRole::Data && !spare;
     c.destroys_data = c.destroys_data || ch.destroys_data;
     children.push_back(ch);
     claimed_volumes_.insert(c.host + "/" + v->name);
@@ -205,6 +208,11 @@ void Differ::delete_volume(const HostIndex& idx, const ObservedVolume& v) {
   c.destroys_data = c.address.role() == VolumeRole::Data;
   c.observed = ObservedRef{v.name, "", "", "", v.capacity};
   c.reason = "left over: no VM of this cluster uses it";
+  if (living_instances_.count(c.address.parent)) {
+    // The VM lives on another host (an interrupted move): its data is there.
+    c.destroys_data = false;
+    c.reason = "left over from a move: vm." + c.address.parent + " lives on another host";
+  }
   deletes_.push_back(std::move(c));
 }
 
@@ -219,9 +227,13 @@ void Differ::find_orphans() {
   for (const auto& [host, idx] : hosts_) {
     for (const auto& [name, d] : idx.domains) {
       if (!ours(d->owner) || wanted_vms.count(host + "/" + d->owner->address)) continue;
+      if (moving_sources_.count(host + "/" + name)) continue;  // its move removes it
       const Address a = owned_address(*d->owner, ResourceKind::Vm);
-      if (desired_instances.count(a.name)) {
-        // Moved by a pin: its replacement is planned on the new host; remove the old copy.
+      if (spare_copies_.count(host + "/" + name)) {
+        delete_vm(idx, *d, "left over from a move: the VM lives on another host, with its data",
+                  false, true);
+      } else if (desired_instances.count(a.name)) {
+        // Made anew on its new host (a replace); remove the old copy.
         delete_vm(idx, *d, "the old copy of a VM moved to another host", true);
       } else {
         delete_vm(idx, *d, "no longer in " + desired_.file);

@@ -50,6 +50,8 @@ inline Value size_text(std::uint64_t bytes) {
   return Value(format_size(bytes));
 }
 std::string join(const std::vector<std::string>& items);
+// What a VM change wants: the payload the executor defines it from.
+VmPayload vm_payload(const DesiredVm& vm);
 // "front 10.20.0.5 52:54:00:..": how the plan shows a NIC.
 std::vector<std::string> nics_text(const std::vector<NicRecord>& nics);
 
@@ -84,6 +86,15 @@ class Differ {
   void finish_vm(const DesiredVm& vm, bool replace, Disruption disruption,
                  const std::string& restart_why, ResourceChange& c,
                  std::vector<ResourceChange>& children);
+  // diff_move.cpp
+  const ObservedDomain* copy_on(const std::string& host, const DesiredVm& vm) const;
+  std::string live_refusal(const DesiredVm& vm, const ObservedDomain& src, const HostIndex& src_idx,
+                           const std::string& dest) const;
+  void vm_move(const DesiredVm& vm, const HostIndex& idx, const ObservedDomain& src,
+               const std::string& from_host, const ObservedDomain* dest_copy);
+  void spare_copies_except(const DesiredVm& vm, const std::set<std::string>& keep);
+  void move_from(const DesiredVm& vm, const HostIndex& idx, const ObservedDomain& src,
+                 const std::string& from_host, const ObservedDomain* dest_copy);
   // diff_volumes.cpp
   void volumes_for(const DesiredVm& vm, const HostIndex& idx, bool vm_is_new,
                    ResourceChange& parent, std::vector<ResourceChange>& children);
@@ -93,11 +104,16 @@ class Differ {
   // differ.cpp
   void find_orphans();
   void delete_vm(const HostIndex& idx, const ObservedDomain& d, const std::string& reason,
-                 bool moved = false);
+                 bool moved = false, bool spare = false);
   void delete_network(const HostIndex& idx, const ObservedNetwork& n);
   void delete_volume(const HostIndex& idx, const ObservedVolume& v);
   void delete_stale_record(const HostIndex& idx, const NetworkRecord& r);
   std::set<std::string> deleted_domains_;  // host/name of the domains this diff deletes
+  std::set<std::string> moving_sources_;   // host/name of domains a move takes away
+  // host/name of copies of a VM whose data lives on in another copy (a move's leftovers):
+  // deleting them destroys no data.
+  std::set<std::string> spare_copies_;
+  std::set<std::string> living_instances_;  // instances with a domain of this cluster somewhere
 
   const DesiredCluster& desired_;
   std::map<std::string, HostIndex> hosts_;

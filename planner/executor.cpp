@@ -69,6 +69,20 @@ std::string run_step(ExecContext& ctx, const Task& t) {
       return start_vm(ctx, t);
     case StepKind::WaitVm:
       return wait_vm(ctx, t);
+    case StepKind::MoveShutdown:
+      return move_shutdown(ctx, t);
+    case StepKind::MovePrepare:
+      return move_prepare(ctx, t);
+    case StepKind::MoveMigrate:
+      return move_migrate(ctx, t);
+    case StepKind::MoveCopy:
+      return move_copy(ctx, t);
+    case StepKind::MoveDefine:
+      return move_define(ctx, t);
+    case StepKind::MoveCommit:
+      return move_commit(ctx, t);
+    case StepKind::MoveRemoveSource:
+      return move_remove_source(ctx, t);
   }
   throw HostError(std::string("internal error: no step for ") + to_string(t.kind));
 }

@@ -46,6 +46,8 @@ struct ExecOptions {
   std::chrono::milliseconds poll{1000};  // how often readiness is asked
   // How long a guest gets to power off after the ACPI button before it is forced off.
   std::chrono::seconds shutdown_timeout{120};
+  // How long a live migration may take before it is aborted (the VM keeps running where it was).
+  std::chrono::seconds move_timeout{1800};
   // Asked before every step that changes a host, with the executor's session to that host (the
   // CLI checks there that this run still holds the cluster's lock: ClusterLock::verify). Throws
   // ApplyStopped to stop the apply, anything else to fail that step only. Unset: no check.

@@ -36,6 +36,7 @@ HostInfo host_info(const DesiredCluster& desired, const DesiredHost& h, const Ob
   HostInfo info;
   info.name = h.name;
   info.uri = h.sensitive.show("uri", redact_host_uri(h.uri));
+  info.drain = h.drain;
   if (!o || !o->reachable) {
     info.error = o ? o->error : "host " + h.name + " was not observed";
     return info;

@@ -31,7 +31,8 @@ struct HostInfo {
   std::string name;
   std::string uri;  // as shown: "(sensitive)" when it came from a sensitive variable, no password
   bool reachable = false;
-  std::string error;  // why not reachable: names the host and what to check
+  bool drain = false;  // hosts.<h>.drain: nothing new goes there, its unpinned VMs move away
+  std::string error;   // why not reachable: names the host and what to check
   // The rest only when reachable.
   HostFacts facts;        // versions, KVM and why not, CPU, memory
   std::string virt_type;  // what new VMs get there: kvm | qemu (resolve_virt_type)

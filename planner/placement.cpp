@@ -5,6 +5,7 @@
 
 #include "planner/config/units.h"
 #include "planner/host_room.h"
+#include "planner/move_copies.h"
 
 namespace kumo {
 namespace {
@@ -38,6 +39,7 @@ void add(HostLoad& load, const DesiredVm& vm) {
 std::string refusal(const DesiredCluster& desired, const DesiredVm& vm, const HostLoad& load) {
   const std::string& name = load.config->name;
   if (!load.observed || !load.observed->reachable) return "unreachable";
+  if (load.config->drain) return "drained (drain: true)";
   if (!networks_on_host(desired, vm, name)) return "does not have all of its networks";
   for (const auto& d : load.observed->domains) {
     if (d.name == vm.instance)
@@ -47,6 +49,22 @@ std::string refusal(const DesiredCluster& desired, const DesiredVm& vm, const Ho
     return "already holds a member of anti_affinity group \"" + *vm.anti_affinity + "\"";
   }
   return load.room.refusal(vm.cpus, vm.memory);
+}
+
+// The hosts holding the copies of one VM that count: all but an interrupted move's
+// unverified or spare copy (move_copies.h).
+std::vector<std::string> truth_hosts(
+    const std::vector<std::pair<std::string, const ObservedDomain*>>& copies) {
+  auto copy_on = [&](const std::string& host) -> const ObservedDomain* {
+    for (const auto& [h, d] : copies)
+      if (h == host) return d;
+    return nullptr;
+  };
+  std::vector<std::string> out;
+  for (const auto& [host, d] : copies) {
+    if (copy_role(host, *d, copy_on) == CopyRole::Vm) out.push_back(host);
+  }
+  return out;
 }
 
 class Placer {
@@ -94,14 +112,16 @@ class Placer {
         std::any_of(loads_.begin(), loads_.end(), [](const HostLoad& l) { return !reachable(l); });
     std::vector<DesiredVm*> unplaced;
     for (auto& vm : desired_.vms) {
-      std::vector<std::string> found;
+      std::vector<std::pair<std::string, const ObservedDomain*>> copies;
       for (const auto& l : loads_) {
         if (!reachable(l)) continue;
         for (const auto& d : l.observed->domains) {
           if (is_cluster_vm(d, desired_.cluster) && d.owner->address == vm.address())
-            found.push_back(l.config->name);
+            copies.emplace_back(l.config->name, &d);
         }
       }
+      // The copy an interrupted move left unverified does not count while its source is there.
+      const std::vector<std::string> found = truth_hosts(copies);
       if (found.size() > 1) {
         result_.errors.error(vm.location, vm.address() + " exists on more than one host (" +
                                               found[0] + " and " + found[1] +
@@ -112,13 +132,24 @@ class Placer {
       if (vm.pinned_host) {
         vm.host = *vm.pinned_host;
         HostLoad* l = load_of(vm.host);
+        if (l && l->config->drain) {
+          result_.errors.error(vm.location, vm.address() + " is pinned to host " + quote(vm.host) +
+                                                ", which is drained (hosts." + vm.host +
+                                                ".drain: true): pin it to another "
+                                                "host, or remove its host: to let kumo place it");
+          vm.host.clear();
+          continue;
+        }
         if (!l || !reachable(*l)) {
           result_.unknown.push_back(vm.instance);
           vm.host.clear();
           continue;
         }
-      } else if (!found.empty()) {
+      } else if (!found.empty() && !load_of(found[0])->config->drain) {
         vm.host = found[0];
+      } else if (!found.empty()) {
+        unplaced.push_back(&vm);  // on a drained host: placed anew, then moved there
+        continue;
       } else if (some_unreachable) {
         result_.unknown.push_back(vm.instance);  // it may live on a host we could not look at
         continue;

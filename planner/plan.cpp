@@ -17,6 +17,8 @@ const char* to_string(Action a) {
       return "replace";
     case Action::Delete:
       return "delete";
+    case Action::Move:
+      return "move";
   }
   return "?";
 }
@@ -33,6 +35,8 @@ const char* symbol(Action a) {
       return "-/+";
     case Action::Delete:
       return "-";
+    case Action::Move:
+      return "->";
   }
   return "?";
 }
@@ -67,6 +71,9 @@ PlanSummary Plan::summary() const {
         break;
       case Action::Delete:
         ++s.destroy;
+        break;
+      case Action::Move:
+        ++s.move;
         break;
       case Action::NoOp:
         break;

@@ -23,6 +23,9 @@ struct HostReport {
   int domains = 0, networks = 0, volumes = 0;
   int api_calls = 0;
   double seconds = 0;
+  bool drain = false;
+  // How a live move reaches this host (hosts.<h>.migration): "" and "" for libvirt's default.
+  std::string migration_socket_dir{}, migration_address{};
   HostTarget target() const { return HostTarget{name, uri, pool, uri_sensitive}; }
   std::string shown_uri() const;  // the uri for display: masked, or without a password
 };
@@ -45,7 +48,7 @@ struct ImagePlan {
 };
 
 struct PlanSummary {
-  int add = 0, change = 0, replace = 0, destroy = 0;
+  int add = 0, change = 0, replace = 0, destroy = 0, move = 0;
 };
 
 struct Plan {

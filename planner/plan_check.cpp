@@ -1,6 +1,8 @@
 #include "planner/plan_check.h"
 
+#include <algorithm>
 #include <cctype>
+#include <cstring>
 #include <set>
 #include <stdexcept>
 
@@ -123,6 +125,11 @@ void check_change(const Plan& plan, const std::set<std::string>& hosts, const Re
                              (c.kind() == ResourceKind::Volume && has_payload && !c.volume());
   if (wrong_payload || (c.action != Action::Delete && !has_payload))
     bad(where, "desired state does not fit the change:", to_string(c.action));
+  if (c.action == Action::Move &&
+      (!c.observed || c.observed->host.empty() || c.observed->host == c.host))
+    bad(where, "a move records no other host it comes from:", c.host);
+  if (c.action != Action::Move && (c.steps.live || c.steps.remove_dest_copy))
+    bad(where, "move steps on a change that is no move:", to_string(c.action));
   if (c.action != Action::Create && !c.observed)
     bad(where, "the plan records no observed object for", to_string(c.action));
   if (!c.observed) return;
@@ -189,6 +196,17 @@ void check_plan_fields(const Plan& plan) {
     if (h.virt_type != "" && h.virt_type != "kvm" && h.virt_type != "qemu")
       bad("host " + h.name, "unknown virt_type", h.virt_type);
     if (!hosts.insert(h.name).second) bad("host " + h.name, "listed twice:", h.name);
+    // Where live moves send a VM's memory and disks: as the loader admits them, nothing else.
+    const auto plain = [](const std::string& s, const char* extra) {
+      return std::all_of(s.begin(), s.end(), [&](unsigned char ch) {
+        return std::isalnum(ch) || std::strchr(extra, ch) != nullptr;
+      });
+    };
+    const std::string& dir = h.migration_socket_dir;
+    if (!dir.empty() && (dir[0] != '/' || dir.size() > 80 || !plain(dir, "/._-+")))
+      bad("host " + h.name, "migration socket_dir is not a plain absolute path:", dir);
+    if (!h.migration_address.empty() && !plain(h.migration_address, ".-:"))
+      bad("host " + h.name, "migration address is not a host name or IP:", h.migration_address);
   }
   for (const auto& c : plan.changes) check_change(plan, hosts, c);
   for (const auto& im : plan.images) check_image(plan, hosts, im);

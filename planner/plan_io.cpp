@@ -33,7 +33,8 @@ E enum_from(const json& j, const std::pair<E, const char*> (&names)[N], const ch
 constexpr std::pair<Action, const char*> kActions[] = {{Action::Create, "create"},
                                                        {Action::Update, "update"},
                                                        {Action::Replace, "replace"},
-                                                       {Action::Delete, "delete"}};
+                                                       {Action::Delete, "delete"},
+                                                       {Action::Move, "move"}};
 constexpr std::pair<Disruption, const char*> kDisruptions[] = {{Disruption::None, "none"},
                                                                {Disruption::Live, "live"},
                                                                {Disruption::Restart, "restart"},
@@ -257,7 +258,9 @@ json change_to_json(const ResourceChange& c) {
             {"shutdown", c.steps.shutdown},
             {"start", c.steps.start},
             {"wait_ready", c.steps.wait_ready},
-            {"frees_room", c.steps.frees_room}}}};
+            {"frees_room", c.steps.frees_room},
+            {"live", c.steps.live},
+            {"remove_dest_copy", c.steps.remove_dest_copy}}}};
 }
 
 ResourceChange change_from_json(const json& j) {
@@ -277,9 +280,10 @@ ResourceChange change_from_json(const json& j) {
                              o.at("size").get<std::uint64_t>()};
   }
   const json& s = j.at("steps");
-  c.steps = VmSteps{s.at("remove_old").get<bool>(), s.at("shutdown").get<bool>(),
-                    s.at("start").get<bool>(), s.at("wait_ready").get<bool>(),
-                    s.at("frees_room").get<bool>()};
+  c.steps = VmSteps{s.at("remove_old").get<bool>(),    s.at("shutdown").get<bool>(),
+                    s.at("start").get<bool>(),         s.at("wait_ready").get<bool>(),
+                    s.at("frees_room").get<bool>(),    s.value("live", false),
+                    s.value("remove_dest_copy", false)};
   return c;
 }
 
@@ -297,7 +301,10 @@ json host_to_json(const HostReport& h) {
           {"networks", h.networks},
           {"volumes", h.volumes},
           {"api_calls", h.api_calls},
-          {"seconds", h.seconds}};
+          {"seconds", h.seconds},
+          {"drain", h.drain},
+          {"migration_socket_dir", h.migration_socket_dir},
+          {"migration_address", h.migration_address}};
 }
 
 HostReport host_from_json(const json& j) {
@@ -316,6 +323,9 @@ HostReport host_from_json(const json& j) {
   j.at("volumes").get_to(h.volumes);
   j.at("api_calls").get_to(h.api_calls);
   j.at("seconds").get_to(h.seconds);
+  h.drain = j.value("drain", false);
+  h.migration_socket_dir = j.value("migration_socket_dir", std::string());
+  h.migration_address = j.value("migration_address", std::string());
   return h;
 }
 

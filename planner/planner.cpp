@@ -46,6 +46,9 @@ HostReport report_for(const DesiredHost& h, const ObservedHost& o, bool skipped)
   }));
   r.api_calls = o.api_calls;
   r.seconds = o.seconds;
+  r.drain = h.drain;
+  r.migration_socket_dir = h.migration.socket_dir;
+  r.migration_address = h.migration.address;
   return r;
 }
 
@@ -195,7 +198,8 @@ void plan_images(const DesiredCluster& desired, const std::vector<ObservedHost>&
   for (const auto& c : plan.changes) {
     const VolumePayload* v = c.volume();
     if (!v || c.address.role() != VolumeRole::Root) continue;
-    if (c.action == Action::Create || c.action == Action::Replace)
+    // A live move makes an overlay on the base there; a cold move copies one that needs it.
+    if (c.action == Action::Create || c.action == Action::Replace || c.action == Action::Move)
       hosts_of[v->image].insert(c.host);
   }
   std::map<std::string, std::string> volume_of;  // image -> base volume name

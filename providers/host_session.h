@@ -109,6 +109,7 @@ struct DomainNic {
 
 struct DomainSpec {
   std::string name;
+  std::string uuid;               // "" lets libvirt choose (a moved domain keeps its own)
   std::string virt_type = "kvm";  // kvm: host-passthrough CPU; qemu: TCG, capped tb-cache
   int vcpus = 1;
   std::uint64_t memory = 0;  // bytes
@@ -149,6 +150,29 @@ using TransferTick = std::function<void(const Transfer&)>;
 
 // Reads bytes to upload: fills up to `max` bytes into `buf`, returns how many (0 at the end).
 using ByteReader = std::function<std::size_t(char* buf, std::size_t max)>;
+
+// A volume's bytes as stored (a qcow2 file's own bytes, not the guest's view), read through a
+// stream: what a cold move copies from one host to another.
+class VolumeReader {
+ public:
+  virtual ~VolumeReader() = default;
+  virtual std::uint64_t size() const = 0;  // bytes the volume's file holds
+  // Up to `max` bytes; 0 at the end. Throws HostError when the stream fails.
+  virtual std::size_t read(char* buf, std::size_t max) = 0;
+};
+
+// A live migration to another host, as the executor asks for it.
+struct MigrationRequest {
+  // The definition the domain gets on the destination (kumo's own form, its UUID kept).
+  DomainSpec persistent;
+  std::string uri;        // the memory stream: unix:///dir/x.mem, tcp://addr ("" = libvirt's)
+  std::string disks_uri;  // the NBD disk copy: unix:///dir/x.nbd, tcp://addr ("" = libvirt's)
+  // Targets (vda, vdb) whose storage is copied into the volumes of the same names that the
+  // destination's pool already holds (empty ones: an overlay on the same base, data disks).
+  std::vector<std::string> copy_disks;
+  std::chrono::seconds timeout{1800};
+  TransferTick tick;  // bytes processed of the total, as the migration job reports them
+};
 
 class HostSession {
  public:
@@ -215,6 +239,19 @@ class HostSession {
   // Hot-plugs a disk into the running domain (live only: the definition is written by
   // define_domain). `disk.target` must be free in live_disks().
   virtual void attach_disk(const std::string& name, const DomainDisk& disk) = 0;
+
+  // --- moves between hosts
+  // Moves the running domain `name` live to `dest` (a session of the same kind to another
+  // host). On success it runs there, persistent as req.persistent, and is gone from here. On a
+  // failure or past req.timeout the migration is aborted: the domain keeps running here, and
+  // the error names the host that failed.
+  virtual void migrate_domain(const std::string& name, HostSession& dest,
+                              const MigrationRequest& req) = 0;
+  // Resumes a domain that a migration left paused (its apply was killed at the end of one).
+  // True when it did; a domain paused for any other reason is left alone.
+  virtual bool resume_after_migration(const std::string& name) = 0;
+  // The bytes of a volume in the session's pool, as stored.
+  virtual std::unique_ptr<VolumeReader> open_volume(const std::string& name) = 0;
 
   // --- the guest agent; throws HostError when the agent does not answer
   virtual nlohmann::json agent_command(const std::string& domain, const nlohmann::json& command,

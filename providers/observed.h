@@ -49,6 +49,11 @@ struct Ownership {
   // Domains: the guest was seen ready (wait_for) since this definition was made. An apply
   // interrupted while waiting leaves it false, and the next apply waits again.
   bool ready = false;
+  // Domains: the copy a move made on this host, not yet verified ready, from the host named
+  // here (whose copy stays the truth until then). "" for every other domain.
+  std::string moving_from{};
+  // Domains: the source of a move being committed, to the host named here (removed next).
+  std::string moved_to{};
   bool operator==(const Ownership&) const = default;
 };
 

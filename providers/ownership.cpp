@@ -206,6 +206,10 @@ std::string owner_metadata_xml(const Ownership& owner, bool with_namespace) {
   if (owner.spec)
     root.append_child((p + "spec").c_str()).text() = vm_record_json(*owner.spec).c_str();
   if (owner.ready) root.append_child((p + "ready").c_str()).text() = "yes";
+  if (!owner.moving_from.empty())
+    root.append_child((p + "moving-from").c_str()).text() = owner.moving_from.c_str();
+  if (!owner.moved_to.empty())
+    root.append_child((p + "moved-to").c_str()).text() = owner.moved_to.c_str();
   std::ostringstream out;
   doc.save(out, "", pugi::format_raw | pugi::format_no_declaration);
   return out.str();
@@ -230,6 +234,8 @@ std::optional<Ownership> parse_owner_from_domain_xml(const std::string& domain_x
       if (key == "address") owner.address = value;
       if (key == "spec-hash") owner.spec_hash = value;
       if (key == "ready") owner.ready = value == "yes";
+      if (key == "moving-from") owner.moving_from = value;
+      if (key == "moved-to") owner.moved_to = value;
       if (key == "spec" && !value.empty()) owner.spec = vm_record_from_json(value);
     }
     if (owner.cluster.empty() || owner.address.empty()) return std::nullopt;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstring>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -20,11 +21,15 @@ namespace kumo::test {
 
 class FakeConnector;
 
+// What the fake writes at the head of a qcow2 volume's bytes when it is read whole: its
+// virtual size, as a real qcow2 header carries it.
+inline constexpr const char* kFakeQcow2 = "kumo-fake-qcow2 capacity=";
+
 class FakeSession : public HostSession {
  public:
   FakeSession(FakeConnector& c, HostTarget t) : c_(c), target_(std::move(t)) {}
   const HostTarget& target() const override { return target_; }
-  std::string pool_path() override { return "/pool/" + target_.name; }
+  std::string pool_path() override;
 
   std::optional<ObservedVolume> volume(const std::string& name) override;
   void create_volume(const VolumeSpec& spec) override;
@@ -57,6 +62,10 @@ class FakeSession : public HostSession {
   nlohmann::json agent_command(const std::string& domain, const nlohmann::json& command,
                                std::chrono::seconds timeout) override;
   std::vector<GuestAddress> addresses(const std::string& domain) override;
+  void migrate_domain(const std::string& name, HostSession& dest,
+                      const MigrationRequest& req) override;
+  bool resume_after_migration(const std::string& name) override;
+  std::unique_ptr<VolumeReader> open_volume(const std::string& name) override;
 
  private:
   // Logs the call, applies the configured delay and failure, tracks concurrency.
@@ -126,6 +135,7 @@ class FakeConnector : public HostConnector {
   std::map<std::string, std::string> contents;    // "host/volume" -> bytes
   std::map<std::string, std::string> cloud_init;  // domain -> status (default "done")
   std::set<std::string> agent_down;               // domains whose agent never answers
+  std::string shared_pool_path;                   // every host's pool directory ("": /pool/<host>)
   std::set<std::string> ignores_acpi;             // domains that must be forced off
   std::set<std::string> no_file_api;              // agents with guest-file-* disabled
   // "host/domain" -> the disks of the running domain, when they differ from its definition
@@ -174,6 +184,10 @@ inline FakeSession::Call::~Call() {
   --s.c_.in_flight_total;
 }
 
+inline std::string FakeSession::pool_path() {
+  return c_.shared_pool_path.empty() ? "/pool/" + target_.name : c_.shared_pool_path;
+}
+
 inline ObservedHost& FakeSession::host() {
   return c_.provider.host(target_.name);
 }
@@ -212,6 +226,11 @@ inline void FakeSession::upload_volume(const std::string& name, std::uint64_t si
   ObservedVolume& v = c_.provider.add_volume(target_.name, name, size, target_.pool);
   v.path = pool_path() + "/" + name;
   v.format = "raw";
+  if (data.rfind(kFakeQcow2, 0) == 0) {  // a qcow2 file copied whole (a cold move)
+    v.format = "qcow2";
+    v.capacity = std::stoull(data.substr(std::strlen(kFakeQcow2)));
+    data.erase(0, data.find('\n') + 1);
+  }
   std::lock_guard<std::mutex> l2(c_.mu);
   c_.contents[target_.name + "/" + name] = data;
 }
@@ -434,6 +453,78 @@ inline void FakeSession::set_domain_memory(const std::string& name, std::uint64_
 
 // Logged but not counted as in flight: the executor writes it from the wait step, which runs
 // outside the parallelism limits (like the agent's calls).
+// The fake's migration: the destination's volumes named like the source's get their contents,
+// the domain goes over running (UUID kept) as req.persistent describes it.
+inline void FakeSession::migrate_domain(const std::string& name, HostSession& dest,
+                                        const MigrationRequest& req) {
+  Call call(*this, "migrate_domain", name);
+  auto* to = dynamic_cast<FakeSession*>(&dest);
+  if (!to) throw HostError("host " + target_.name + ": not a fake destination");
+  {
+    std::lock_guard<std::mutex> l(c_.mu);
+    if (c_.fail.count(to->target_.name + " incoming_migration"))
+      throw HostError("host " + target_.name + ": moving domain " + name + " live to host " +
+                      to->target_.name + " failed: injected failure (the domain keeps running)");
+  }
+  std::lock_guard<std::recursive_mutex> lock(c_.provider.state_mu);
+  std::optional<ObservedDomain> src;
+  for (const auto& d : host().domains)
+    if (d.name == name) src = d;
+  if (!src || !src->active) throw HostError("host " + target_.name + ": " + name + " not running");
+  for (const auto& disk : src->disks) {
+    const std::string vol = disk.path.substr(disk.path.rfind('/') + 1);
+    if (disk.readonly) continue;
+    if (!to->volume(vol))
+      throw HostError("host " + to->target_.name + ": no volume " + vol + " to migrate into");
+    std::lock_guard<std::mutex> l(c_.mu);
+    c_.contents[to->target_.name + "/" + vol] = c_.contents[target_.name + "/" + vol];
+  }
+  if (req.tick) req.tick({1, 1});
+  to->define_domain(req.persistent);
+  for (auto& d : to->host().domains) {
+    if (d.name != name) continue;
+    d.uuid = src->uuid;
+    d.active = true;
+    d.state = "running";
+  }
+  std::erase_if(host().domains, [&](const ObservedDomain& d) { return d.name == name; });
+}
+
+inline bool FakeSession::resume_after_migration(const std::string& name) {
+  c_.log("resume_after_migration", target_.name, name);
+  std::lock_guard<std::recursive_mutex> lock(c_.provider.state_mu);
+  for (auto& d : host().domains) {
+    if (d.name == name && d.state == "paused") {
+      d.state = "running";
+      return true;
+    }
+  }
+  return false;
+}
+
+inline std::unique_ptr<VolumeReader> FakeSession::open_volume(const std::string& name) {
+  Call call(*this, "open_volume", name);
+  if (!volume(name)) throw HostError("host " + target_.name + ": no volume " + name);
+  struct Reader : VolumeReader {
+    std::string data;
+    std::size_t pos = 0;
+    std::uint64_t size() const override { return data.size(); }
+    std::size_t read(char* buf, std::size_t max) override {
+      const std::size_t n = std::min(max, data.size() - pos);
+      std::memcpy(buf, data.data() + pos, n);
+      pos += n;
+      return n;
+    }
+  };
+  auto r = std::make_unique<Reader>();
+  const auto v = volume(name);
+  std::lock_guard<std::mutex> l(c_.mu);
+  // A qcow2 file's bytes carry its virtual size: the fake's stand-in for that header.
+  r->data = (v->format == "qcow2" ? kFakeQcow2 + std::to_string(v->capacity) + "\n" : "") +
+            c_.contents[target_.name + "/" + name];
+  return r;
+}
+
 inline void FakeSession::set_domain_owner(const std::string& name, const Ownership& owner) {
   c_.log("set_domain_owner", target_.name, name);
   std::lock_guard<std::recursive_mutex> lock(c_.provider.state_mu);

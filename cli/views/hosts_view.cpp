@@ -48,6 +48,7 @@ oj host_json(const HostInfo& h) {
   return {{"name", h.name},
           {"uri", h.uri},
           {"reachable", up},
+          {"drain", h.drain},
           {"error", up ? oj(nullptr) : oj(h.error)},
           {"hostname", or_null(up, f.hostname)},
           {"arch", up ? text_or_null(f.arch) : nullptr},
@@ -103,7 +104,9 @@ std::vector<std::string> table_row(const HostInfo& h) {
           memory,
           pool_cell(h.pool),
           std::to_string(h.vms.size()),
-          std::to_string(room.cpus_free()) + " vCPUs, " + human_bytes(room.memory_free())};
+          h.drain
+              ? std::string("none (drained)")
+              : std::to_string(room.cpus_free()) + " vCPUs, " + human_bytes(room.memory_free())};
 }
 
 std::string aligned(const std::vector<std::vector<std::string>>& table) {
@@ -143,6 +146,12 @@ std::string wrapped(const std::string& text, const std::string& indent, std::siz
 std::string host_details(const HostInfo& h) {
   std::string out = h.name + "  " + h.uri + "\n";
   const std::string indent(4, ' ');
+  if (h.drain) {
+    out += wrapped(
+        "drained (drain: true): nothing new is placed here; VMs without a host: pin "
+        "move to other hosts",
+        indent);
+  }
   if (!h.reachable) return out + wrapped("unreachable: " + h.error, indent);
   const HostFacts& f = h.facts;
   std::string versions = "libvirt " + f.libvirt_version;

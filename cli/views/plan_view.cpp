@@ -27,6 +27,8 @@ const char* colour_of(Action a) {
       return "\033[35m";
     case Action::Delete:
       return "\033[31m";
+    case Action::Move:
+      return "\033[36m";
     case Action::NoOp:
       return "";
   }
@@ -115,7 +117,13 @@ std::string plural(int n, const char* word) {
 
 std::string headline(const ResourceChange& c) {
   std::string what = to_string(c.action);
-  if (c.kind() == ResourceKind::Volume) {
+  if (c.action == Action::Move) {
+    what += " " + (c.observed ? c.observed->host : std::string("?")) + " -> " + c.host;
+    if (c.top_level())
+      what += c.steps.live                          ? " (live)"
+              : c.disruption == Disruption::Restart ? " (restart)"
+                                                    : " (cold, not running)";
+  } else if (c.kind() == ResourceKind::Volume) {
     if (c.disruption == Disruption::Live) what += " (live)";
   } else if (c.action == Action::Update || c.action == Action::Replace) {
     what += " (" +
@@ -213,8 +221,9 @@ std::string summary_line(const Plan& plan) {
   if (!plan.has_changes()) return "No changes. Live state matches " + plan.config_file + ".";
   const auto s = plan.summary();
   return "Plan: " + std::to_string(s.add) + " to add, " + std::to_string(s.change) +
-         " to change, " + std::to_string(s.replace) + " to replace, " + std::to_string(s.destroy) +
-         " to destroy.";
+         " to change, " + std::to_string(s.replace) + " to replace, " +
+         (s.move ? std::to_string(s.move) + " to move, " : std::string()) +
+         std::to_string(s.destroy) + " to destroy.";
 }
 
 namespace {
@@ -322,11 +331,9 @@ nlohmann::ordered_json render_json(const Plan& plan, const ViewOptions& o) {
   out["config_file"] = plan.config_file;
   out["fingerprint"] = plan.fingerprint;
   const auto s = plan.summary();
-  out["summary"] = {{"add", s.add},
-                    {"change", s.change},
-                    {"replace", s.replace},
-                    {"destroy", s.destroy},
-                    {"has_changes", plan.has_changes()}};
+  out["summary"] = {{"add", s.add},         {"change", s.change},
+                    {"replace", s.replace}, {"destroy", s.destroy},
+                    {"move", s.move},       {"has_changes", plan.has_changes()}};
   out["hosts"] = oj::array();
   for (const auto& h : plan.hosts) {
     out["hosts"].push_back({{"name", h.name},
@@ -368,6 +375,7 @@ nlohmann::ordered_json render_json(const Plan& plan, const ViewOptions& o) {
         {{"address", c.address.str()},
          {"kind", to_string(c.kind())},
          {"host", c.host},
+         {"from_host", c.action == Action::Move && c.observed ? oj(c.observed->host) : oj(nullptr)},
          {"parent", c.parent ? oj(c.parent->str()) : oj(nullptr)},
          {"action", to_string(c.action)},
          {"disruption", to_string(c.disruption)},

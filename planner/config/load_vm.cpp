@@ -339,6 +339,11 @@ void apply_vm_fields(Reader& r, const Reader::Entries& fields, const std::string
       if (auto b = r.boolean(f, fw)) vm.running = *b;
     } else if (k == "autostart") {
       if (auto b = r.boolean(f, fw)) vm.autostart = *b;
+    } else if (k == "move") {
+      if (auto v = r.choice<MoveMode>(
+              f, fw,
+              {{"auto", MoveMode::Auto}, {"live", MoveMode::Live}, {"cold", MoveMode::Cold}}))
+        vm.move = *v;
     } else if (k == "cloud_init") {
       load_cloud_init(r, f, where, vm.cloud_init);
       // Again with each sensitive variable's value masked: the documents reviewers see.

@@ -28,6 +28,16 @@ using ImageFormat = images::ImageFormat;  // to_string(ImageFormat) is images::t
 enum class PlacementStrategy { Spread, Pack };
 enum class UserDataChange { Recreate, Ignore };
 enum class WaitFor { None, Running, Agent, CloudInit };
+// How a VM moves to another host: live where possible (auto), live or fail, or always cold.
+enum class MoveMode { Auto, Live, Cold };
+
+// How a live move reaches a host (as its destination): QEMU's memory and NBD disk streams over
+// unix sockets in a directory every host's libvirtd sees, or over TCP to an address. Unset:
+// libvirt's default, the destination's hostname.
+struct MigrationConfig {
+  std::string socket_dir;  // absolute
+  std::string address;     // host name or IP
+};
 
 const char* to_string(VirtType v);
 const char* to_string(NetMode v);
@@ -70,6 +80,8 @@ struct HostConfig {
   double cpu_overcommit = 4.0;     // vCPUs per host CPU kumo will place
   double memory_overcommit = 1.0;  // guest memory per byte of host memory
   std::optional<SshJumpConfig> ssh_jump;
+  bool drain = false;  // nothing new is placed here; unpinned VMs move away
+  MigrationConfig migration;
   SensitiveFields sensitive;  // fields whose values came from sensitive variables
   Location location;
 };
@@ -166,6 +178,7 @@ struct VmConfig {
   std::optional<std::string> anti_affinity;
   bool running = true;
   bool autostart = true;
+  MoveMode move = MoveMode::Auto;
   CloudInitConfig cloud_init;
   // cloud_init as read with every sensitive variable's value masked ("(sensitive)"): what the
   // plan shows of the documents kumo writes. Never written to a guest.

@@ -86,6 +86,10 @@ json vm_properties() {
            "{strategy, anti_affinity: <group>}.")},
       {"running", boolean("Whether the VM should be running (default true).")},
       {"autostart", boolean("Start the VM when its host boots (default true).")},
+      {"move", enum_of({"auto", "live", "cold"},
+                       "How the VM moves to another host: auto (default: live when it runs and "
+                       "both hosts allow it, else cold), live (or the plan fails), cold (shut "
+                       "down, disks copied, started there).")},
       {"cloud_init", ref("cloud_init")},
       {"lifecycle", ref("lifecycle")},
       {"ssh", ref("ssh")},
@@ -126,7 +130,11 @@ json build_schema() {
               {"memory_overcommit",
                described(or_expr({{"type", "number"}, {"exclusiveMinimum", 0}}),
                          "Guest memory placed per byte of host memory (default 1).")},
-              {"ssh_jump", ref("ssh_jump")}},
+              {"ssh_jump", ref("ssh_jump")},
+              {"drain", boolean("Empty this host: nothing new goes here, its unpinned VMs move "
+                                "to other hosts (live where possible); VMs pinned here are a "
+                                "plan error.")},
+              {"migration", ref("migration")}},
              {"uri"}),
       "A libvirt host.");
   defs["image"] = described(
@@ -205,6 +213,13 @@ json build_schema() {
                     {"host"})})}},
       "How kumo ssh reaches VMs on NAT, isolated or routed networks inside this host "
       "(default: through the host itself, as its qemu+ssh URI says).");
+  defs["migration"] = described(
+      object({{"socket_dir", str("Absolute directory every host's libvirtd sees (the same "
+                                 "machine, a lab): memory and disks travel over unix sockets "
+                                 "there.")},
+              {"address", str("Host name or IP the other hosts reach this one at (tcp).")}}),
+      "How a live move reaches this host, as its destination: one of socket_dir or address "
+      "(default: libvirt's choice, the host's own hostname).");
   defs["vm"] = described(object(vm_properties()), "A VM, or with count a group of identical VMs.");
   json defaults_properties = vm_properties();
   defaults_properties.erase("count");

@@ -42,6 +42,20 @@ const char* to_string(StepKind k) {
       return "start vm";
     case StepKind::WaitVm:
       return "wait vm";
+    case StepKind::MoveShutdown:
+      return "move: shutdown";
+    case StepKind::MovePrepare:
+      return "move: prepare";
+    case StepKind::MoveMigrate:
+      return "move: migrate";
+    case StepKind::MoveCopy:
+      return "move: copy";
+    case StepKind::MoveDefine:
+      return "move: define";
+    case StepKind::MoveCommit:
+      return "move: commit";
+    case StepKind::MoveRemoveSource:
+      return "move: remove source";
   }
   return "?";
 }
@@ -78,6 +92,9 @@ class Builder {
             c.steps.frees_room == shrinks)
           vm_update(c);
       }
+    }
+    for (const auto& c : plan_.changes) {
+      if (c.kind() == ResourceKind::Vm && c.action == Action::Move) vm_move(c);
     }
     for (const auto& c : plan_.changes) {
       if (c.kind() == ResourceKind::Vm &&
@@ -294,6 +311,78 @@ class Builder {
     } else if (c.steps.wait_ready) {
       wait(c, updated);
     }
+  }
+
+  // A step of change `c` on another host than its own (a move's source).
+  static Task step_on(const ResourceChange& c, const std::string& host, const std::string& what,
+                      StepKind kind) {
+    Task t = step(c, what, kind);
+    t.id = host + "/" + c.address.str() + "/" + what;
+    t.host = host;
+    return t;
+  }
+
+  // A VM moving to c.host from c.observed->host. The source stays the VM until the copy is
+  // verified: live, once the migration finished; cold, once it is ready there. Only then is
+  // the source removed.
+  //   live: prepare ─▶ (seed, new data disks) ─▶ migrate ─▶ commit ─▶ remove source
+  //   cold: shutdown (source) ─┐
+  //         prepare ─▶ copy ───┴▶ define ─▶ start ─▶ wait ─▶ commit ─▶ remove source
+  void vm_move(const ResourceChange& c) {
+    const std::string src = c.observed ? c.observed->host : "";
+    Task prep = step(c, "prepare", StepKind::MovePrepare);
+    for (const ResourceChange* k : kids(c)) {
+      if (const auto* p = k->volume(); p && k->address.role() == VolumeRole::Root) {
+        if (auto img = image_step(p->image, c.host)) prep.deps.push_back(*img);
+      }
+    }
+    for (std::size_t n : network_deps(c)) prep.deps.push_back(n);
+    const std::size_t prepared = add(std::move(prep));
+    std::vector<std::size_t> made{prepared};
+    for (const ResourceChange* k : kids(c)) {
+      if (k->action != Action::Create) continue;
+      Task v = k->address.role() == VolumeRole::Seed ? step(*k, "upload", StepKind::UploadSeed)
+                                                     : step(*k, "create", StepKind::CreateData);
+      if (k->address.role() == VolumeRole::Seed) v.slot = Slot::Upload;
+      v.deps = {prepared};
+      made.push_back(add(std::move(v)));
+    }
+    std::size_t placed = 0;
+    if (c.steps.live) {
+      Task m = step(c, "migrate", StepKind::MoveMigrate);
+      m.deps = made;
+      for (std::size_t r : room_on(c.host)) m.deps.push_back(r);
+      placed = add(std::move(m));
+    } else {
+      Task cp = step(c, "copy", StepKind::MoveCopy);
+      cp.slot = Slot::Upload;
+      cp.deps = {prepared};
+      if (c.steps.shutdown)
+        cp.deps.push_back(add(step_on(c, src, "shutdown", StepKind::MoveShutdown)));
+      const std::size_t copied = add(std::move(cp));
+      Task def = step(c, "define", StepKind::MoveDefine);
+      def.deps = made;
+      def.deps.push_back(copied);
+      placed = add(std::move(def));
+      if (c.steps.start) {
+        Task start = step(c, "start", StepKind::StartVm);
+        start.deps = {placed};
+        for (std::size_t r : room_on(c.host)) start.deps.push_back(r);
+        const std::size_t started = add(std::move(start));
+        const WaitFor w = c.vm() ? c.vm()->wait_for : WaitFor::CloudInit;
+        Task wt = step(c, w == WaitFor::None ? "ready" : std::string("wait for ") + to_string(w),
+                       StepKind::WaitVm);
+        wt.deps = {started};
+        wt.slot = Slot::Free;
+        placed = add(std::move(wt));
+      }
+    }
+    Task commit = step(c, "commit", StepKind::MoveCommit);
+    commit.deps = {placed};
+    const std::size_t committed = add(std::move(commit));
+    Task rm = step_on(c, src, "remove source", StepKind::MoveRemoveSource);
+    rm.deps = {committed};
+    vm_deletes_[src].push_back(add(std::move(rm)));
   }
 
   const Plan& plan_;

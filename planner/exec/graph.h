@@ -38,6 +38,14 @@ enum class StepKind {
   UpdateVm,    // an existing VM: live changes, then its definition
   StartVm,
   WaitVm,  // until ready as wait_for says
+  // A VM moving to another host (steps_move.cpp):
+  MoveShutdown,      // on the source, before a cold move
+  MovePrepare,       // the destination: leftovers of an interrupted move removed, disks made
+  MoveMigrate,       // live migration, memory and disks
+  MoveCopy,          // a cold move's volumes, streamed host to host
+  MoveDefine,        // a cold move's definition on the destination (marked unverified)
+  MoveCommit,        // the destination's copy marked as the VM
+  MoveRemoveSource,  // the source's domain and volumes, once the copy is the VM
 };
 const char* to_string(StepKind k);
 

@@ -31,4 +31,17 @@ std::string update_vm(ExecContext& ctx, const Task& t);
 std::string start_vm(ExecContext& ctx, const Task& t);
 std::string wait_vm(ExecContext& ctx, const Task& t);
 
+// steps_move.cpp: a VM moving to another host (the change's host; the source is
+// change->observed->host).
+std::string move_shutdown(ExecContext& ctx, const Task& t);
+std::string move_prepare(ExecContext& ctx, const Task& t);
+std::string move_migrate(ExecContext& ctx, const Task& t);
+std::string move_copy(ExecContext& ctx, const Task& t);
+std::string move_define(ExecContext& ctx, const Task& t);
+std::string move_commit(ExecContext& ctx, const Task& t);
+std::string move_remove_source(ExecContext& ctx, const Task& t);
+
+// steps_vm.cpp: the definition kumo gives the VM of change `c` on its host (room to grow live).
+DomainSpec vm_domain_spec(ExecContext& ctx, const ResourceChange& c, HostSession& s, bool ready);
+
 }  // namespace kumo::exec

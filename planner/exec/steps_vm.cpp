@@ -8,10 +8,10 @@
 #include "providers/ownership.h"
 
 namespace kumo::exec {
-namespace {
+namespace {}  // namespace
 
 // A new definition gets room to grow live: twice its vCPUs and memory (kHeadroom).
-DomainSpec domain_spec(ExecContext& ctx, const ResourceChange& c, HostSession& s, bool ready) {
+DomainSpec vm_domain_spec(ExecContext& ctx, const ResourceChange& c, HostSession& s, bool ready) {
   const VmPayload& vm = *c.vm();
   DomainSpec spec;
   spec.name = vm.name;
@@ -33,16 +33,18 @@ DomainSpec domain_spec(ExecContext& ctx, const ResourceChange& c, HostSession& s
   for (const auto& n : vm.nics) spec.nics.push_back({n.network, n.bridge, n.mac});
   const std::string dir = s.pool_path();
   if (!dir.empty()) spec.serial_log = dir + "/" + serial_log_name(ctx.plan().cluster, spec.name);
-  spec.owner = Ownership{ctx.plan().cluster, c.address.str(), vm.spec_hash, vm.record, ready};
+  spec.owner = Ownership{ctx.plan().cluster, c.address.str(), vm.spec_hash, vm.record, ready, ""};
   return spec;
 }
+
+namespace {
 
 // Defines (or redefines) the VM as the plan describes it. A running domain's maximums are passed
 // in (they only change with a restart).
 void define(ExecContext& ctx, const ResourceChange& c, int max_vcpus = 0,
             std::uint64_t max_memory = 0, bool ready = false) {
   HostSession& s = ctx.session(c.host);
-  DomainSpec spec = domain_spec(ctx, c, s, ready);
+  DomainSpec spec = vm_domain_spec(ctx, c, s, ready);
   if (max_vcpus > 0) spec.max_vcpus = max_vcpus;
   if (max_memory > 0) spec.max_memory = max_memory;
   s.define_domain(spec);

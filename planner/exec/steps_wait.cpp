@@ -104,8 +104,11 @@ std::string wait_vm(ExecContext& ctx, const Task& t) {
   }
   // Seen ready: recorded on the domain, so an interrupted apply is told from a finished one.
   require_our_domain(ctx, c, vm.name);  // never marks a domain that is not this VM
-  s.set_domain_owner(vm.name,
-                     Ownership{ctx.plan().cluster, c.address.str(), vm.spec_hash, vm.record, true});
+  // A moved copy stays marked unverified until the move commits (steps_move.cpp).
+  const std::string moving_from =
+      c.action == Action::Move && c.observed ? c.observed->host : std::string();
+  s.set_domain_owner(vm.name, Ownership{ctx.plan().cluster, c.address.str(), vm.spec_hash,
+                                        vm.record, true, moving_from});
   VmOutcome out;
   out.address = c.address.str();
   out.host = c.host;

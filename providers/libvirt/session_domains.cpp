@@ -93,7 +93,7 @@ std::optional<ObservedDomain> LibvirtSession::domain(const std::string& name) {
 void LibvirtSession::define_domain(const DomainSpec& spec) {
   // Redefining keeps the domain's UUID: libvirt refuses a definition of an existing name
   // under another one (and a definition without one gets a random one).
-  std::string uuid;
+  std::string uuid = spec.uuid;
   if (const auto existing = find_domain(spec.name)) {
     char buf[VIR_UUID_STRING_BUFLEN] = {};
     if (virDomainGetUUIDString(existing.get(), buf) < 0) fail("defining domain " + spec.name);

@@ -99,6 +99,14 @@ class LibvirtSession final : public HostSession {
   std::vector<ObservedDisk> live_disks(const std::string& name) override;
   void attach_disk(const std::string& name, const DomainDisk& disk) override;
 
+  // --- moves (session_migrate.cpp)
+  void migrate_domain(const std::string& name, HostSession& dest,
+                      const MigrationRequest& req) override;
+  bool resume_after_migration(const std::string& name) override;
+  std::unique_ptr<VolumeReader> open_volume(const std::string& name) override;
+  virConnectPtr connection() const { return conn_.get(); }
+  const std::string& label() const { return label_; }
+
   // --- the guest agent
   nlohmann::json agent_command(const std::string& domain, const nlohmann::json& command,
                                std::chrono::seconds timeout) override;

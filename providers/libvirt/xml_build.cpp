@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <sstream>
+#include <stdexcept>
 
 #include <pugixml.hpp>
 
@@ -238,6 +239,66 @@ std::string domain_xml(const DomainSpec& spec, const std::string& pool, const st
   set(rng, "model", "virtio");
   set(add_text(rng, "backend", "/dev/urandom"), "model", "random");
   set(add(devices, "memballoon"), "model", "virtio");
+  return render(doc);
+}
+
+std::optional<std::string> migration_xml(
+    const std::string& live_xml, const std::function<std::string(const std::string&)>& dest_path,
+    const std::string& src_dir, const std::string& dest_dir, const Ownership& owner) {
+  pugi::xml_document doc;
+  if (!doc.load_string(live_xml.c_str())) return std::nullopt;
+  auto domain = doc.child("domain");
+  if (!domain) return std::nullopt;
+  auto moved = [&](const std::string& path) {
+    if (src_dir.empty() || path.rfind(src_dir + "/", 0) != 0) return path;
+    return dest_dir + path.substr(src_dir.size());
+  };
+  for (auto disk : domain.child("devices").children("disk")) {
+    auto source = disk.child("source");
+    if (!source) continue;
+    const std::string type = disk.attribute("type").value();
+    std::string path;
+    if (type == "volume") {
+      const std::string volume = source.attribute("volume").value();
+      path = dest_path(volume);
+      if (path.empty())
+        throw std::runtime_error("volume " + volume + " has no path on the destination");
+    } else if (type == "file") {
+      path = moved(source.attribute("file").value());
+    } else {
+      continue;
+    }
+    disk.attribute("type").set_value("file");
+    // The source anew: only the file (a volume's pool and name, and its index, go).
+    auto fresh = disk.insert_child_before("source", source);
+    fresh.append_attribute("file") = path.c_str();
+    disk.remove_child(source);
+    while (auto backing = disk.child("backingStore")) disk.remove_child(backing);
+  }
+  for (const char* device : {"serial", "console"}) {
+    for (auto node : domain.child("devices").children(device)) {
+      auto source = node.child("source");
+      if (auto a = source.attribute("path")) a.set_value(moved(a.value()).c_str());
+    }
+  }
+  auto metadata = domain.child("metadata");
+  if (!metadata) metadata = domain.insert_child_after("metadata", domain.child("uuid"));
+  for (auto child = metadata.first_child(); child;) {
+    auto next = child.next_sibling();
+    const std::string name = child.name();
+    if (name.size() >= 5 && name.substr(name.size() - 5) == "owner") {
+      for (auto attr : child.attributes()) {
+        if (std::string(attr.value()) == kOwnerNamespace) {
+          metadata.remove_child(child);
+          break;
+        }
+      }
+    }
+    child = next;
+  }
+  pugi::xml_document mark;
+  if (!mark.load_string(owner_metadata_xml(owner).c_str())) return std::nullopt;
+  metadata.append_copy(mark.first_child());
   return render(doc);
 }
 

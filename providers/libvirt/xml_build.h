@@ -3,6 +3,8 @@
 // '<', '&' or a quote is escaped, never spliced into the markup.
 #pragma once
 
+#include <functional>
+#include <optional>
 #include <string>
 
 #include "providers/host_session.h"
@@ -30,5 +32,15 @@ std::string domain_xml(const DomainSpec& spec, const std::string& pool,
 
 // One <disk> of a domain (a volume of `pool`), as virDomainAttachDeviceFlags takes it.
 std::string disk_xml(const DomainDisk& disk, const std::string& pool);
+
+// The definition a running domain migrates under (virDomainMigrate3's destination XML): its own
+// migratable live XML with every disk that names a volume turned into a file disk at the path
+// `dest_path(volume)` gives on the destination (libvirt pre-creates nothing for those: kumo made
+// them), files under `src_dir` (the serial log) moved to `dest_dir`, and kumo's mark replaced by
+// `owner`. Only paths change: the guest's ABI stays what it is. nullopt when the XML cannot be
+// read; throws std::runtime_error naming a volume that has no path on the destination.
+std::optional<std::string> migration_xml(
+    const std::string& live_xml, const std::function<std::string(const std::string&)>& dest_path,
+    const std::string& src_dir, const std::string& dest_dir, const Ownership& owner);
 
 }  // namespace kumo::libvirt

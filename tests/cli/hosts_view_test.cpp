@@ -43,6 +43,7 @@ HostInfo emulated_host() {
   HostInfo h;
   h.name = "hv2";
   h.uri = "(sensitive)";
+  h.drain = true;
   h.reachable = true;
   h.facts.hostname = "hv2.lab";
   h.facts.arch = "x86_64";

@@ -47,6 +47,7 @@ const std::string kBefore =
     kHead + R"(  api: {image: deb, host: hv1, memory: 1GiB, disks: {data: 2GiB}}
   db: {image: deb, host: hv2}
   old: {image: deb, host: hv2, disks: {pg: 1GiB}}
+  cache: {image: deb, host: hv1}
 )";
 
 const std::string kAfter =
@@ -57,6 +58,7 @@ const std::string kAfter =
     cloud_init:
       write_files: [{path: /etc/db.env, content: "PASSWORD=${var.secret}\n"}]
   web: {image: deb, host: hv1, cpus: 2}
+  cache: {image: deb, host: hv2}
 )";
 
 // The "before" state is what the real executor leaves on the fake hosts.

@@ -252,10 +252,15 @@ std::string steps_text(const VmSteps& s) {
   if (s.start) out += "start ";
   if (s.wait_ready) out += "wait_ready ";
   if (s.frees_room) out += "frees_room ";
+  if (s.live) out += "live ";
+  if (s.remove_dest_copy) out += "remove_dest_copy ";
   return out;
 }
 
 const std::string kLive = "changed in the running guest and its definition, no reboot";
+const std::string kMovedLive =
+    "moved live: memory and disks are copied while it runs, then it continues on hv2 (same "
+    "boot); hv1's copy is removed after. Nothing is destroyed";
 const std::string kMadeAnew =
     "made anew: cloud-init runs once per instance; data disks are kept and reattached";
 
@@ -556,8 +561,61 @@ std::vector<Row> change_rows() {
        .action = Action::Delete,
        .disruption = Disruption::Restart,
        .reason = "running VMs lose connectivity: web"},
-      {.name = "a VM pinned to another host is made anew there",
+      {.name = "a running VM pinned to another host moves there live, with its data",
        .edits = {{"image: deb\n", "image: deb\n    host: hv2\n"}},
+       .address = "vm.web",
+       .host = "hv2",
+       .action = Action::Move,
+       .disruption = Disruption::Live,
+       .attributes = {"host"},
+       .steps = "live ",
+       .reason = kMovedLive},
+      {.name = "a VM with move: cold moves with a restart: shut down, copied, started there",
+       .edits = {{"image: deb\n", "image: deb\n    host: hv2\n    move: cold\n"}},
+       .address = "vm.web",
+       .host = "hv2",
+       .action = Action::Move,
+       .disruption = Disruption::Restart,
+       .attributes = {"host"},
+       .steps = "shutdown start wait_ready ",
+       .reason =
+           "shut down on hv1, its disks copied to hv2 through kumo, started there and, "
+           "once ready, hv1's copy removed. Cold, as it has move: cold. Nothing is destroyed"},
+      {.name = "a move that also grows the VM's memory beyond its maximum is cold",
+       .edits = {{"image: deb\n", "image: deb\n    host: hv2\n"},
+                 {"memory: 512MiB", "memory: 2GiB"}},
+       .address = "vm.web",
+       .host = "hv2",
+       .action = Action::Move,
+       .disruption = Disruption::Restart,
+       .attributes = {"host", "memory"},
+       .steps = "shutdown start wait_ready ",
+       .reason = "shut down on hv1, its disks copied to hv2 through kumo, started there and, "
+                 "once ready, hv1's copy removed. Cold, as its vCPUs or memory change too. "
+                 "Nothing is destroyed"},
+      {.name = "a stopped VM moves cold without a restart",
+       .edits = {{"image: deb\n", "image: deb\n    host: hv2\n"}},
+       .hosts_differ =
+           [](auto& h) {
+             domain(h, "hv1", "web").active = false;
+             domain(h, "hv1", "web").state = "shutoff";
+           },
+       .address = "vm.web",
+       .host = "hv2",
+       .action = Action::Move,
+       .attributes = {"host"},
+       .steps = "start wait_ready ",
+       .reason = "its disks copied to hv2 through kumo, started there and, once ready, hv1's "
+                 "copy removed. Cold, as it is not running. Nothing is destroyed"},
+      {.name = "a move's volumes move along; its seed is made anew there",
+       .edits = {{"image: deb\n", "image: deb\n    host: hv2\n"}},
+       .address = "volume.web/data/data",
+       .host = "hv2",
+       .action = Action::Move,
+       .attributes = {"size"}},
+      {.name = "a VM pinned to another host whose image changes too is made anew there",
+       .edits = {{"image: deb\n", "image: deb\n    host: hv2\n"},
+                 {std::string(64, 'a'), std::string(64, 'b')}},
        .address = "vm.web",
        .host = "hv2",
        .action = Action::Replace,
@@ -568,8 +626,9 @@ std::vector<Row> change_rows() {
        .forces_replacement = true,
        .steps = "start wait_ready ",
        .reason = "pinned to hv2: moves from hv1 (made anew there)"},
-      {.name = "a VM pinned to another host: its old copy is deleted",
-       .edits = {{"image: deb\n", "image: deb\n    host: hv2\n"}},
+      {.name = "made anew on another host: its old copy is deleted, data and all",
+       .edits = {{"image: deb\n", "image: deb\n    host: hv2\n"},
+                 {std::string(64, 'a'), std::string(64, 'b')}},
        .address = "vm.web",
        .action = Action::Delete,
        .destroys_data = true,
@@ -698,10 +757,11 @@ TEST_CASE("diff table: refusals and conflicts are errors that say what to do", "
       {"replacing a VM with prevent_destroy",
        {{std::string(64, 'a'), std::string(64, 'b')},
         {"packages: []}", "packages: []}\n    lifecycle: {prevent_destroy: true}"}},
-       [](auto& h) { domain(h, "hv1", "web").owner->spec->prevent_destroy = true; },
+       nothing,
        {"vm.web has lifecycle.prevent_destroy, but this change replaces it (image changed)"}},
-      {"moving a VM with prevent_destroy",
+      {"moving a VM with prevent_destroy to another host, made anew there",
        {{"image: deb\n", "image: deb\n    host: hv2\n"},
+        {std::string(64, 'a'), std::string(64, 'b')},
         {"packages: []}", "packages: []}\n    lifecycle: {prevent_destroy: true}"}},
        nothing,
        {"vm.web has lifecycle.prevent_destroy, but moving it from hv1 to hv2 would destroy it"}},

@@ -278,7 +278,14 @@ TEST_CASE("prevent_destroy refuses a plan that would replace or delete the VM",
   apply(cfg, p);
   auto moved = config(kThreeHosts +
                       "vms:\n  db: {image: deb, host: hv2, lifecycle: {prevent_destroy: true}}\n");
-  auto r = plan(moved, p);
+  // A move keeps the VM and its data: prevent_destroy does not stand in its way.
+  const Plan mv = ok(plan(moved, p));
+  CHECK(find(mv, "vm.db")->action == Action::Move);
+  CHECK(mv.summary().destroy == 0);
+  // Made anew on the other host (its image changes too), it would be destroyed: refused.
+  auto remade = config(three_hosts("/srv/deb2.qcow2") +
+                       "vms:\n  db: {image: deb, host: hv2, lifecycle: {prevent_destroy: true}}\n");
+  auto r = plan(remade, p);
   CHECK(
       errors_of(r).find(
           "vm.db has lifecycle.prevent_destroy, but moving it from hv1 to hv2 would destroy it") !=

@@ -335,3 +335,76 @@ TEST_CASE("a data disk serial is its name cut to what virtio-blk keeps", "[xml_b
   CHECK(disk_serial("data") == "data");
   CHECK(disk_serial(std::string(63, 'a')) == std::string(20, 'a'));
 }
+
+TEST_CASE("migration XML: volume disks become the destination's files, nothing else changes",
+          "[xml]") {
+  const std::string live = R"(<domain type='qemu'>
+  <name>db</name>
+  <uuid>4b0c6a52-3f43-4a8e-9d2b-1d3c1a2b3c4d</uuid>
+  <metadata><kumo:owner xmlns:kumo="urn:kumo:owner:1"><kumo:cluster>fest</kumo:cluster><kumo:address>vm.db</kumo:address><kumo:spec-hash>ab</kumo:spec-hash><kumo:ready>yes</kumo:ready></kumo:owner><other:x xmlns:other="urn:other">keep</other:x></metadata>
+  <memory unit='KiB'>1048576</memory>
+  <devices>
+    <disk type='volume' device='disk'>
+      <driver name='qemu' type='qcow2'/>
+      <source pool='default' volume='kumo_fest_db_root.qcow2' index='2'/>
+      <backingStore type='file' index='3'><format type='qcow2'/><source file='/var/lib/libvirt/images/base'/></backingStore>
+      <target dev='vda' bus='virtio'/>
+      <address type='pci' domain='0x0000' bus='0x00' slot='0x04' function='0x0'/>
+    </disk>
+    <disk type='file' device='disk'>
+      <source file='/srv/a/kumo_fest_db_data-data.qcow2'/>
+      <target dev='vdb' bus='virtio'/>
+    </disk>
+    <serial type='file'><source path='/srv/a/kumo_fest_db_serial.log'/><target port='0'/></serial>
+    <console type='file'><source path='/srv/a/kumo_fest_db_serial.log'/><target type='serial' port='0'/></console>
+  </devices>
+</domain>)";
+  Ownership owner{"fest", "vm.db", "ab", std::nullopt, true};
+  owner.moving_from = "hv1";
+  const auto out = migration_xml(
+      live, [](const std::string& v) { return "/srv/b/" + v; }, "/srv/a", "/srv/b", owner);
+  REQUIRE(out);
+  pugi::xml_document doc;
+  REQUIRE(doc.load_string(out->c_str()));
+  auto devices = doc.child("domain").child("devices");
+  auto root = devices.child("disk");
+  CHECK(std::string(root.attribute("type").value()) == "file");
+  CHECK(std::string(root.child("source").attribute("file").value()) ==
+        "/srv/b/kumo_fest_db_root.qcow2");
+  CHECK_FALSE(root.child("source").attribute("volume"));
+  CHECK_FALSE(root.child("backingStore"));
+  // The guest's ABI stays: target and PCI address as they were.
+  CHECK(std::string(root.child("address").attribute("slot").value()) == "0x04");
+  CHECK(std::string(root.child("target").attribute("dev").value()) == "vda");
+  auto data = root.next_sibling("disk");
+  CHECK(std::string(data.child("source").attribute("file").value()) ==
+        "/srv/b/kumo_fest_db_data-data.qcow2");
+  CHECK(std::string(devices.child("serial").child("source").attribute("path").value()) ==
+        "/srv/b/kumo_fest_db_serial.log");
+  CHECK(std::string(devices.child("console").child("source").attribute("path").value()) ==
+        "/srv/b/kumo_fest_db_serial.log");
+  const auto parsed = parse_owner_from_domain_xml(*out);
+  REQUIRE(parsed);
+  CHECK(parsed->moving_from == "hv1");
+  CHECK(parsed->ready);
+  CHECK(out->find("<other:x xmlns:other=\"urn:other\">keep</other:x>") != std::string::npos);
+  CHECK(out->find("urn:kumo:owner:1") == out->rfind("urn:kumo:owner:1"));  // one mark only
+
+  // A volume the destination lacks is named.
+  CHECK_THROWS_WITH(
+      migration_xml(
+          live, [](const std::string&) { return std::string(); }, "/srv/a", "/srv/b", owner),
+      Catch::Contains("kumo_fest_db_root.qcow2"));
+  CHECK_FALSE(migration_xml(
+      "<domain", [](const std::string&) { return std::string("x"); }, "", "", owner));
+}
+
+TEST_CASE("a move's marks survive the metadata round trip", "[xml]") {
+  Ownership o{"fest", "vm.db", "ab", std::nullopt, false};
+  o.moving_from = "hv1";
+  o.moved_to = "hv2";
+  const std::string xml = "<domain><metadata>" + owner_metadata_xml(o) + "</metadata></domain>";
+  const auto back = parse_owner_from_domain_xml(xml);
+  REQUIRE(back);
+  CHECK(*back == o);
+}
