@@ -11,9 +11,10 @@ Tokens are read back after the guest's page cache is dropped, so they come from 
      boot_ids recorded. Bad input that costs no boot: `move: sideways`,
      `migration: {socket_dir: relative/dir}` and `drain: maybe` each fail `kumo validate` and
      `kumo plan` with a file:line error, and nothing changes on any host.
-  b. live move hv1 -> hv2 (the pin changed): plan --json has exactly one change, vm.mover, action
-     move, from_host hv1, host hv2, disruption live, destroys_data false, attribute host
-     hv1 -> hv2, summary move 1; the human plan says `move hv1 -> hv2 (live)`. apply: prepare,
+  b. live move hv1 -> hv2 (the pin changed): plan --json has exactly one change (top-level: the
+     others are mover's volumes, moving with it), vm.mover, action move, from_host hv1, host hv2,
+     disruption live, destroys_data false, attribute host hv1 -> hv2, summary move 1; the human
+     plan says `move hv1 -> hv2 (live)`. apply: prepare,
      migrate, commit on hv2, then remove source on hv1. Same boot_id, tokens intact, nothing of
      mover left on hv1, the domain persistent on hv2 with the autostart it had, no socket left in
      the migration directory, status shows it on hv2; plan clean (--detailed-exitcode 0).
@@ -214,18 +215,26 @@ def main():
         check_converged(kumo, f"{label}: plan has no changes")
 
     def plan_move(label, src, dst, disruption):
-        """plan --json: exactly one change, mover's move from src to dst."""
+        """plan --json: exactly one change (top-level; volumes count with their VM), mover's move
+        from src to dst; its volumes' entries move (or, for a seed made anew, create) with it."""
         p, plan = plan_json(kumo)
         ch = (plan or {"changes": []})["changes"]
         print(f"{label}: plan:", [(c["address"], c.get("from_host"), c["host"], c["action"], c["disruption"]) for c in ch])
         check(plan is not None, f"{label}: plan --json exits 0 ({p.stderr.strip()[-300:]})")
-        c = ch[0] if len(ch) == 1 else {}
+        top = [c for c in ch if not c.get("parent")]
+        c = top[0] if len(top) == 1 else {}
         attrs = {a["name"]: a for a in c.get("attributes", [])}
-        check(len(ch) == 1 and c.get("address") == "vm.mover" and c.get("kind") == "vm" and c.get("action") == "move"
+        check(len(top) == 1 and c.get("address") == "vm.mover" and c.get("kind") == "vm" and c.get("action") == "move"
               and c.get("from_host") == src and (c.get("host") == dst if dst else c.get("host") not in (src, None))
               and c.get("disruption") == disruption and c.get("destroys_data") is False,
               f"{label}: plan has exactly one change: vm.mover move {src} -> {dst or 'another host'} ({disruption}), "
-              f"no data destroyed ({[(x['address'], x['action'], x.get('from_host'), x['host'], x['disruption'], x['destroys_data']) for x in ch]})")
+              f"no data destroyed ({[(x['address'], x['action'], x.get('from_host'), x['host'], x['disruption'], x['destroys_data']) for x in top]})")
+        vols = [x for x in ch if x.get("parent")]
+        check(all(x.get("parent") == "vm.mover" and x["kind"] == "volume" and x["action"] in ("move", "create")
+                  and x["host"] == c.get("host") and not x["destroys_data"] for x in vols)
+              and "volume.mover/data/data" in [x["address"] for x in vols if x["action"] == "move"],
+              f"{label}: the rest are mover's volumes moving with it (the data disk among them), none destroyed "
+              f"({[(x['address'], x['action'], x['host']) for x in vols]})")
         h = attrs.get("host", {})
         check(h.get("before") == src and h.get("after") == c.get("host"),
               f"{label}: attribute host {src} -> {c.get('host')} ({h.get('before')} -> {h.get('after')})")
@@ -400,10 +409,11 @@ def main():
     a = apply("f_cold_move")
     done = mover_steps(a.stderr)
     whats = [w for _, w in done]
-    check(done[:1] == [(src, "shutdown")] and done[-1:] == [(src, "remove source")]
+    check((src, "shutdown") in done and done[-1:] == [(src, "remove source")]
+          and (dst, "copy") in done and done.index((src, "shutdown")) < done.index((dst, "copy"))
           and all(w in whats for w in ("prepare", "copy", "define", "start", "commit")) and "migrate" not in whats
           and all(hh == dst for hh, w in done if w in ("prepare", "copy", "define", "start", "commit")),
-          f"f: steps shutdown on {src}; prepare, copy, define, start, commit on {dst}; remove source on {src} ({done})")
+          f"f: steps shutdown on {src}, then copy; prepare, define, start, commit on {dst}; remove source on {src} last ({done})")
     timings["f_copy_step_s"] = step_seconds(a.stderr, dst, "copy")
     converged(f"f: cold move {src} -> {dst}", dst, live=False)
     b = boot_id(dst)
