@@ -1,6 +1,7 @@
-"""What the e2e scripts (plan, apply, update, fault) share: running commands and kumo, checks
-and the summary, the lab (up, down, hosts, image), inventories of the hosts, the guest agent
-(through `tests/lab/lab exec`), the cluster file, waiting.
+"""What the e2e scripts (plan, apply, update, fault, move) share: running commands and kumo (also
+in the background, its output read as it comes), checks and the summary, the lab (up, down,
+hosts, image), inventories of the hosts, the guest agent (through `tests/lab/lab exec`), the
+cluster file, waiting.
 
 Each script is run as `tests/e2e/X_e2e.py path/to/kumo` and imports this module by name.
 """
@@ -9,9 +10,11 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import yaml
@@ -24,6 +27,7 @@ KUMO = os.path.realpath(sys.argv[1])
 STEP = re.compile(r"^\s*(ok|FAILED|skipped)\s+(\S+) on (\S+): (.+)$")
 failures = []
 timings = {}
+started = []          # every background kumo (Kumo below) a test started: killed at teardown
 
 
 # --- running things, checks, the end of a test ---
@@ -63,6 +67,80 @@ def check_converged(kumo, what):
     p = kumo("plan", "--detailed-exitcode")
     return check(p.returncode == 0, f"{what} (--detailed-exitcode 0; got {p.returncode}: "
                                     f"{(p.stdout + p.stderr)[-600:]})")
+
+
+class Kumo:
+    """A kumo command running in the background; its output lines are collected as they come."""
+
+    def __init__(self, args):
+        self.p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  stdin=subprocess.DEVNULL, text=True, bufsize=1)
+        started.append(self.p)
+        self.pid = self.p.pid
+        self.out, self.err = [], []
+        self.eof = 0
+        self.cv = threading.Condition()
+        self.threads = [threading.Thread(target=self._read, args=(s, sink), daemon=True)
+                        for s, sink in ((self.p.stdout, self.out), (self.p.stderr, self.err))]
+        for t in self.threads:
+            t.start()
+
+    def _read(self, stream, sink):
+        for line in stream:
+            with self.cv:
+                sink.append(line.rstrip("\n"))
+                self.cv.notify_all()
+        with self.cv:
+            self.eof += 1
+            self.cv.notify_all()
+
+    def wait_line(self, pred, timeout):
+        """The first stderr line (apply's progress) for which pred is true; None if the output
+        ended or timed out."""
+        deadline = time.monotonic() + timeout
+        i = 0
+        with self.cv:
+            while True:
+                while i < len(self.err):
+                    if pred(self.err[i]):
+                        return self.err[i]
+                    i += 1
+                if self.eof == 2 or time.monotonic() > deadline:
+                    return None
+                self.cv.wait(0.2)
+
+    def alive(self):
+        return self.p.poll() is None
+
+    def kill9(self):
+        """SIGKILL (works on a stopped process too); True if it was still running."""
+        was = self.alive()
+        if was:
+            os.kill(self.pid, signal.SIGKILL)
+        self.p.wait()
+        for t in self.threads:
+            t.join(10)
+        return was
+
+    def finish(self, timeout):
+        try:
+            self.p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            print(f"kumo (pid {self.pid}) did not finish in {timeout} s: killing it")
+            self.kill9()
+        for t in self.threads:
+            t.join(10)
+        out, err = "\n".join(self.out), "\n".join(self.err)
+        print(out[-3000:], err[-1500:])
+        return self.p.returncode, out, err
+
+
+def kill_started():
+    """SIGKILL every background kumo still running (only those this test started, by pid)."""
+    for p in started:
+        if p.poll() is None:
+            os.kill(p.pid, signal.SIGKILL)
+            p.wait()
 
 
 def main_guarded(main, teardown):

@@ -41,16 +41,15 @@ import pwd
 import re
 import signal
 import socket
-import subprocess
 import sys
-import threading
 import time
 
 sys.dont_write_bytecode = True  # no __pycache__ next to the scripts
 sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
-from common import (KUMO, LAB, STEP, check, check_converged, guest, inventory,  # noqa: E402
-                    kumo_runner, lab_down, lab_hosts, lab_image, lab_up, main_guarded, plan_json,
-                    run, save, summary, timings, virsh, virt_type, wait_used_memory, workdir)
+from common import (KUMO, LAB, STEP, Kumo, check, check_converged, guest, inventory,  # noqa: E402
+                    kill_started, kumo_runner, lab_down, lab_hosts, lab_image, lab_up, main_guarded,
+                    plan_json, run, save, summary, timings, virsh, virt_type, wait_used_memory,
+                    workdir)
 
 CLUSTER = "faultlab"
 LOCK = f"kumo-lock_{CLUSTER}"
@@ -61,7 +60,6 @@ STAGES = [("an image upload", re.compile(r"^\s*ok\s+image\.\S+ on \S+: upload\b"
           ("a seed upload", re.compile(r"^\s*ok\s+volume\.\S+/seed on \S+: upload\b")),
           ("a define", re.compile(r"^\s*ok\s+vm\.\S+ on \S+: define\b")),
           ("a start", re.compile(r"^\s*ok\s+vm\.\S+ on \S+: start\b"))]
-started = []          # every kumo process this test started (killed in the end if still alive)
 
 
 def stage_of(line):
@@ -88,72 +86,6 @@ def failed_entries(out):
     """The entries of the summary's "Failed:" section ("address on host: what")."""
     m = re.search(r"^Failed:\n(.*?)(?:\n\n|\Z)", out, re.S | re.M)
     return re.findall(r"^  (?! )(.+)$", m.group(1), re.M) if m else []
-
-
-class Kumo:
-    """A kumo command running in the background; its output lines are collected as they come."""
-
-    def __init__(self, args):
-        self.p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                  stdin=subprocess.DEVNULL, text=True, bufsize=1)
-        started.append(self.p)
-        self.pid = self.p.pid
-        self.out, self.err = [], []
-        self.eof = 0
-        self.cv = threading.Condition()
-        self.threads = [threading.Thread(target=self._read, args=(s, sink), daemon=True)
-                        for s, sink in ((self.p.stdout, self.out), (self.p.stderr, self.err))]
-        for t in self.threads:
-            t.start()
-
-    def _read(self, stream, sink):
-        for line in stream:
-            with self.cv:
-                sink.append(line.rstrip("\n"))
-                self.cv.notify_all()
-        with self.cv:
-            self.eof += 1
-            self.cv.notify_all()
-
-    def wait_line(self, pred, timeout):
-        """The first stderr line (apply's progress) for which pred is true; None if the output
-        ended or timed out."""
-        deadline = time.monotonic() + timeout
-        i = 0
-        with self.cv:
-            while True:
-                while i < len(self.err):
-                    if pred(self.err[i]):
-                        return self.err[i]
-                    i += 1
-                if self.eof == 2 or time.monotonic() > deadline:
-                    return None
-                self.cv.wait(0.2)
-
-    def alive(self):
-        return self.p.poll() is None
-
-    def kill9(self):
-        """SIGKILL (works on a stopped process too); True if it was still running."""
-        was = self.alive()
-        if was:
-            os.kill(self.pid, signal.SIGKILL)
-        self.p.wait()
-        for t in self.threads:
-            t.join(10)
-        return was
-
-    def finish(self, timeout):
-        try:
-            self.p.wait(timeout)
-        except subprocess.TimeoutExpired:
-            print(f"kumo (pid {self.pid}) did not finish in {timeout} s: killing it")
-            self.kill9()
-        for t in self.threads:
-            t.join(10)
-        out, err = "\n".join(self.out), "\n".join(self.err)
-        print(out[-3000:], err[-1500:])
-        return self.p.returncode, out, err
 
 
 def config(env, hv, memory="256MiB"):
@@ -592,10 +524,7 @@ def lock_races(kumo, cfg, cfg_path, common, hv, work, lock_volumes, read_lock, a
 
 
 def teardown():
-    for p in started:             # only the kumo processes this test started, by pid
-        if p.poll() is None:
-            os.kill(p.pid, signal.SIGKILL)
-            p.wait()
+    kill_started()                # only the kumo processes this test started, by pid
     lab_down()
 
 

@@ -37,6 +37,14 @@ MAX_HOSTS = 62
 SSH_DROPIN = "/etc/ssh/ssh_config.d/kumo-lab.conf"
 DROPIN_MARK = "# kumo-lab: written by tests/lab/lab up, removed by lab down"
 MARKER = ".kumo-lab"             # file that proves a directory is a lab directory
+# Live migration between lab hosts: QEMU's memory stream and the NBD disk copy go over unix
+# sockets in <lab>/migration, a directory every host's mount namespace sees (the lab directory is
+# in the root file system, and the hosts' namespaces are rslave copies of it).  A unix socket's
+# path holds at most 107 bytes (sun_path is 108 with its NUL): `up` refuses a lab directory that
+# leaves less than SOCKET_NAME_ROOM bytes for the socket names in it.
+MIGRATION_SUBDIR = "migration"
+SUN_PATH_MAX = 107
+SOCKET_NAME_ROOM = 64
 # Mount points in the root file system the host mount namespaces need.  Created (and recorded in
 # created.json) only if missing; `down` removes exactly what `up` created.
 BIND_DIRS = [("run", "/run/libvirt"), ("lib", "/var/lib/libvirt"), ("etc", "/etc/libvirt"),
@@ -544,6 +552,7 @@ class Lab:
         self.ssh_dir = os.path.join(self.dir, "ssh")
         self.key = os.path.join(self.ssh_dir, "id_ed25519")
         self.known_hosts = os.path.join(self.ssh_dir, "known_hosts")
+        self.migration_dir = os.path.join(self.dir, MIGRATION_SUBDIR)
 
     # -- description of a host
     def host(self, n):
@@ -728,6 +737,12 @@ class Lab:
         ex = self.exists()
         if ex:
             raise LabError("a lab (or its remains) exists: " + "; ".join(ex) + ". Run `lab down` first.")
+        room = SUN_PATH_MAX - len(os.fsencode(self.migration_dir)) - 1
+        if room < SOCKET_NAME_ROOM:
+            raise LabError(f"the lab directory {self.dir} is too long: unix sockets in "
+                           f"{self.migration_dir} (live migration) would have {max(room, 0)} bytes "
+                           f"for their names, {SOCKET_NAME_ROOM} are needed (a socket path holds at "
+                           f"most {SUN_PATH_MAX} bytes); use a shorter KUMO_LAB_DIR")
         catch_signals()
         timings = {}
         t0 = time.monotonic()
@@ -745,6 +760,7 @@ class Lab:
                 self._start_host(h)
             with concurrent.futures.ThreadPoolExecutor(max_workers=min(8, n)) as ex_:
                 list(ex_.map(self._wait_host, hosts))
+            self._check_migration_dir(hosts)
             timings["hosts_s"] = round(time.monotonic() - t1, 1)
             t2 = time.monotonic()
             ssh_times = []
@@ -760,6 +776,7 @@ class Lab:
             timings["total_s"] = round(time.monotonic() - t0, 1)
             self.save_state({"ready": True, "dir": self.dir, "hosts": hosts, "image": image,
                              "virt_type": vt, "virt_reason": reason, "ssh_key": self.key,
+                             "migration_dir": self.migration_dir,
                              "known_hosts": self.known_hosts, "ssh_config": SSH_DROPIN,
                              "created_at": time.strftime("%Y-%m-%dT%H:%M:%S"), "timings": timings})
             return self.state()
@@ -825,10 +842,14 @@ class Lab:
             write_file(os.path.join(d, "passwd"), passwd)
             write_file(os.path.join(d, "group"), group)
         write_file(self.known_hosts, "".join(known), 0o644)
+        # live migration's unix sockets (QEMU's memory stream, the NBD disk copy): root only
+        os.makedirs(self.migration_dir, mode=0o700)
+        os.chmod(self.migration_dir, 0o700)
         write_file(os.path.join(self.dir, "README"), (
             "kumo lab directory (tests/lab/lab). Do not edit; `lab down` deletes it.\n"
             "hvN/{run,lib,etc,log,cache} are /run/libvirt, /var/lib/libvirt, /etc/libvirt,\n"
-            "/var/log/libvirt, /var/cache/libvirt of host hvN.\n"))
+            "/var/log/libvirt, /var/cache/libvirt of host hvN.\n"
+            "migration/ holds the unix sockets of live migrations between the hosts.\n"))
 
     def _prepare_root_fs(self):
         # ssh client config so that plain qemu+ssh:// URIs verify the lab's host keys
@@ -921,6 +942,19 @@ libvirtd -d -p "$H/pids/libvirtd.pid"
             raise LabError(f"{h['name']}: libvirtd did not come up in {timeout}s ({last}); "
                            f"log tail:\n{tail(logf, 15)}")
         return round(time.monotonic() - t0, 2)
+
+    def _check_migration_dir(self, hosts):
+        """Every host's libvirtd (and so the QEMUs it starts) sees the migration directory, the
+        same directory: its view through /proc/PID/root has the inode the root namespace sees."""
+        want = os.stat(self.migration_dir)
+        for h in hosts:
+            pid = self.host_daemon_pid(h, "libvirtd")
+            try:
+                st = os.stat(f"/proc/{pid}/root{self.migration_dir}") if pid else None
+            except OSError:
+                st = None
+            if st is None or (st.st_dev, st.st_ino) != (want.st_dev, want.st_ino):
+                raise LabError(f"{h['name']}: libvirtd (pid {pid}) does not see {self.migration_dir}")
 
     # -- one host's libvirtd (host loss) -----------------------------------------------------
     def host_by_name(self, name):
@@ -1039,7 +1073,8 @@ libvirtd -d -p "$H/pids/libvirtd.pid"
         e.update({"KUMO_LAB_SSH_KEY": st["ssh_key"], "KUMO_LAB_KNOWN_HOSTS": st["known_hosts"],
                   "KUMO_LAB_SSH_CONFIG": st["ssh_config"], "KUMO_LAB_IMAGE": st["image"],
                   "KUMO_LAB_IMAGE_SHA256SUMS": st["image"] + ".SHA256SUMS",
-                  "KUMO_LAB_VIRT_TYPE": st["virt_type"], "KUMO_LAB_VIRT_REASON": st["virt_reason"]})
+                  "KUMO_LAB_VIRT_TYPE": st["virt_type"], "KUMO_LAB_VIRT_REASON": st["virt_reason"],
+                  "KUMO_LAB_MIGRATION_DIR": st.get("migration_dir", self.migration_dir)})
         return e
 
     def status(self):
@@ -1049,6 +1084,9 @@ libvirtd -d -p "$H/pids/libvirtd.pid"
             lines.append(f"virt type: {st['virt_type']} ({st['virt_reason']})")
         if st.get("image"):
             lines.append(f"image: {st['image']}")
+        if os.path.isdir(self.migration_dir):
+            left = sorted(os.listdir(self.migration_dir))
+            lines.append(f"migration dir: {self.migration_dir} ({' '.join(left) if left else 'empty'})")
         nss = set(self.netns_list())
         for h in st.get("hosts", []):
             pids = {}
