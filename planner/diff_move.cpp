@@ -47,11 +47,18 @@ std::string Differ::live_refusal(const DesiredVm& vm, const ObservedDomain& src,
   if (!vm.running) return "it has running: false";
   const DesiredHost* dh = desired_.find_host(dest);
   auto di = hosts_.find(dest);
-  const std::string dest_type = dh && di != hosts_.end()
-                                    ? resolve_virt_type(dh->virt_type, di->second.host->facts)
-                                    : std::string();
+  if (!dh || di == hosts_.end()) return dest + " could not be read";
+  const std::string dest_type = resolve_virt_type(dh->virt_type, di->second.host->facts);
   if (!src.virt_type.empty() && src.virt_type != dest_type) {
     return "it runs under " + src.virt_type + " and " + dest + " would run it under " + dest_type;
+  }
+  // Under KVM a guest sees its host's own CPU (host-passthrough): it moves live only to the same.
+  const HostFacts& from = src_idx.host->facts;
+  const HostFacts& to = di->second.host->facts;
+  if (dest_type == "kvm" && !from.cpu_model.empty() && !to.cpu_model.empty() &&
+      from.cpu_model != to.cpu_model) {
+    return "it runs on the host's own CPU (" + from.cpu_model + ") and " + dest + "'s is a " +
+           to.cpu_model;
   }
   if (vm.cpus != src.vcpus || vm.memory != src.memory) return "its vCPUs or memory change too";
   const VmRecord* rec = src.owner && src.owner->spec ? &*src.owner->spec : nullptr;

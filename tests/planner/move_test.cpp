@@ -335,3 +335,18 @@ TEST_CASE("a saved plan with a move comes back whole and checked; a tampered one
   CHECK_FALSE(plan_from_json(doc, &error));
   CHECK(error.find("a move records no other host") != std::string::npos);
 }
+
+TEST_CASE("under KVM a VM moves live only between hosts with the same CPU", "[move]") {
+  Lab lab;
+  applied(lab);
+  lab.host("hv1").facts.cpu_model = "Skylake-Client-IBRS";
+  lab.host("hv2").facts.cpu_model = "EPYC-Rome";
+  const std::string moved = with(kDb, "host: hv1", "host: hv2");
+  const ResourceChange cold = only_vm_change(lab.plan(config(moved)));
+  CHECK_FALSE(cold.steps.live);
+  CHECK(cold.disruption == Disruption::Restart);
+  CHECK(cold.reason.find("the host's own CPU (Skylake-Client-IBRS) and hv2's is a EPYC-Rome") !=
+        std::string::npos);
+  lab.host("hv2").facts.cpu_model = "Skylake-Client-IBRS";
+  CHECK(only_vm_change(lab.plan(config(moved))).steps.live);
+}
