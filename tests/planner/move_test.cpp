@@ -308,7 +308,7 @@ TEST_CASE("a cold move between pools in different directories is refused before 
   CHECK(find_domain(lab, "hv1", "db"));
 }
 
-TEST_CASE("a saved plan with a move comes back whole and checked; a tampered one is refused",
+TEST_CASE("a saved plan with a move comes back whole and checked, a tampered one is refused",
           "[move]") {
   Lab lab;
   applied(lab);
