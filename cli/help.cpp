@@ -12,10 +12,19 @@ namespace {
 // What an option's value is, by its long name: help says FILE, not CLI11's TEXT.
 const std::map<std::string, std::string>& value_names() {
   static const std::map<std::string, std::string> names = {
-      {"file", "FILE"},       {"var", "NAME=VALUE"},  {"var-file", "FILE"},
-      {"cache-dir", "DIR"},   {"out", "FILE"},        {"target", "ADDRESS"},
-      {"replace", "ADDRESS"}, {"timeout", "SECONDS"}, {"lock-timeout", "DURATION"}, {"move-timeout", "DURATION"},
-      {"parallelism", "N"},   {"per-host", "N"},      {"C", "DIR"},
+      {"file", "FILE"},
+      {"var", "NAME=VALUE"},
+      {"var-file", "FILE"},
+      {"cache-dir", "DIR"},
+      {"out", "FILE"},
+      {"target", "ADDRESS"},
+      {"replace", "ADDRESS"},
+      {"timeout", "SECONDS"},
+      {"lock-timeout", "DURATION"},
+      {"move-timeout", "DURATION"},
+      {"parallelism", "N"},
+      {"per-host", "N"},
+      {"C", "DIR"},
   };
   return names;
 }

@@ -10,23 +10,6 @@
 #include "providers/ownership.h"
 
 namespace kumo::differ {
-namespace {
-
-const ObservedVolume* find(const HostIndex& idx, const std::string& name) {
-  auto it = idx.volumes.find(name);
-  return it == idx.volumes.end() ? nullptr : it->second;
-}
-
-ResourceChange volume_child(const DesiredVm& vm, const std::string& role, Action action) {
-  ResourceChange ch;
-  ch.address = Address::volume(vm.instance, role);
-  ch.host = vm.host;
-  ch.parent = Address::vm(vm.instance);
-  ch.action = action;
-  return ch;
-}
-
-}  // namespace
 
 // The copy of `vm` on host `host`, if that host holds one of this cluster's.
 const ObservedDomain* Differ::copy_on(const std::string& host, const DesiredVm& vm) const {
@@ -63,10 +46,10 @@ std::string Differ::live_refusal(const DesiredVm& vm, const ObservedDomain& src,
   if (vm.cpus != src.vcpus || vm.memory != src.memory) return "its vCPUs or memory change too";
   const VmRecord* rec = src.owner && src.owner->spec ? &*src.owner->spec : nullptr;
   if (!rec || rec->instance_id != vm.instance_id) return "its cloud-init documents change too";
-  const ObservedVolume* root = find(src_idx, vm.root_volume);
+  const ObservedVolume* root = find_volume(src_idx, vm.root_volume);
   if (vm.disk && root && *vm.disk != root->capacity) return "its root disk grows too";
   for (const auto& disk : vm.data_disks) {
-    const ObservedVolume* v = find(src_idx, disk.volume);
+    const ObservedVolume* v = find_volume(src_idx, disk.volume);
     if (!v) return "data disk " + quote(disk.name) + " is new";
     if (v->capacity != disk.size) return "data disk " + quote(disk.name) + " grows too";
   }
@@ -126,20 +109,20 @@ void Differ::vm_move(const DesiredVm& vm, const HostIndex& idx, const ObservedDo
   }
 
   std::vector<ResourceChange> children;
-  const ObservedVolume* root = find(src_idx, vm.root_volume);
+  const ObservedVolume* root = find_volume(src_idx, vm.root_volume);
   if (!root) {
     result_.errors.error(vm.location, vm.address() + " cannot move from " + from_host +
                                           ": its root volume " + vm.root_volume + " is not there");
   } else {
-    auto ch = volume_child(vm, "root", Action::Move);
+    auto ch = volume_change(vm, "root", Action::Move);
     ch.desired = VolumePayload{vm.root_volume, std::max(root->capacity, vm.disk.value_or(0)),
                                vm.image, "", std::nullopt};
     ch.observed = ObservedRef{root->name, "", from_host, "", root->capacity};
     children.push_back(ch);
   }
   for (const auto& disk : vm.data_disks) {
-    const ObservedVolume* v = find(src_idx, disk.volume);
-    auto ch = volume_child(vm, "data/" + disk.name, v ? Action::Move : Action::Create);
+    const ObservedVolume* v = find_volume(src_idx, disk.volume);
+    auto ch = volume_change(vm, "data/" + disk.name, v ? Action::Move : Action::Create);
     ch.desired = VolumePayload{disk.volume, disk.size, "", "", std::nullopt};
     ch.attributes = {attr("size", v ? size_text(v->capacity) : Value(), size_text(disk.size))};
     if (v) {
@@ -154,7 +137,7 @@ void Differ::vm_move(const DesiredVm& vm, const HostIndex& idx, const ObservedDo
   }
   unlisted_data_volumes(vm, src_idx);
   // The seed is made anew there from the file (read-only, it is no part of a migration).
-  auto seed = volume_child(vm, "seed", Action::Create);
+  auto seed = volume_change(vm, "seed", Action::Create);
   seed.desired =
       VolumePayload{vm.seed_volume, std::nullopt, "", "",
                     SeedDocs{vm.instance_id, vm.user_data, vm.meta_data, vm.network_config}};

@@ -8,20 +8,6 @@
 namespace kumo::differ {
 namespace {
 
-ResourceChange child(const DesiredVm& vm, const std::string& role, Action action) {
-  ResourceChange ch;
-  ch.address = Address::volume(vm.instance, role);
-  ch.host = vm.host;
-  ch.parent = Address::vm(vm.instance);
-  ch.action = action;
-  return ch;
-}
-
-const ObservedVolume* find(const HostIndex& idx, const std::string& name) {
-  auto it = idx.volumes.find(name);
-  return it == idx.volumes.end() ? nullptr : it->second;
-}
-
 bool has_attribute(const ResourceChange& c, const std::string& name) {
   return std::any_of(c.attributes.begin(), c.attributes.end(),
                      [&](const AttributeChange& a) { return a.name == name; });
@@ -33,9 +19,9 @@ void Differ::volumes_for(const DesiredVm& vm, const HostIndex& idx, bool vm_is_n
                          ResourceChange& parent, std::vector<ResourceChange>& children) {
   const auto dom = idx.domains.find(vm.instance);
   const bool running = dom != idx.domains.end() && dom->second->active;
-  const ObservedVolume* root = find(idx, vm.root_volume);
+  const ObservedVolume* root = find_volume(idx, vm.root_volume);
   if (vm_is_new || !root) {
-    auto ch = child(vm, "root", root ? Action::Replace : Action::Create);
+    auto ch = volume_change(vm, "root", root ? Action::Replace : Action::Create);
     ch.desired = VolumePayload{vm.root_volume, vm.disk, vm.image, "", std::nullopt};
     if (root) ch.observed = ObservedRef{root->name, "", "", "", root->capacity};
     if (root && parent.action == Action::Create)
@@ -48,7 +34,7 @@ void Differ::volumes_for(const DesiredVm& vm, const HostIndex& idx, bool vm_is_n
                                             vm.sensitive.show("disk", format_size(*vm.disk)) +
                                             " (kumo only grows disks)");
     } else {
-      auto ch = child(vm, "root", Action::Update);
+      auto ch = volume_change(vm, "root", Action::Update);
       ch.attributes = {attr("size", size_text(root->capacity), size_text(*vm.disk))};
       ch.disruption = Disruption::Live;
       ch.desired = VolumePayload{vm.root_volume, vm.disk, "", "", std::nullopt};
@@ -57,12 +43,12 @@ void Differ::volumes_for(const DesiredVm& vm, const HostIndex& idx, bool vm_is_n
       children.push_back(ch);
     }
   }
-  const ObservedVolume* seed = find(idx, vm.seed_volume);
+  const ObservedVolume* seed = find_volume(idx, vm.seed_volume);
   const bool seed_stale =
       parent.action == Action::NoOp &&
       (has_attribute(parent, "user_data") || has_attribute(parent, "network_config"));
   if (vm_is_new || !seed || seed_stale) {
-    auto ch = child(vm, "seed", seed ? Action::Replace : Action::Create);
+    auto ch = volume_change(vm, "seed", seed ? Action::Replace : Action::Create);
     ch.desired =
         VolumePayload{vm.seed_volume, std::nullopt, "", "",
                       SeedDocs{vm.instance_id, vm.user_data, vm.meta_data, vm.network_config}};
@@ -76,9 +62,9 @@ void Differ::volumes_for(const DesiredVm& vm, const HostIndex& idx, bool vm_is_n
 void Differ::data_volumes(const DesiredVm& vm, const HostIndex& idx, bool vm_is_new, bool running,
                           ResourceChange& parent, std::vector<ResourceChange>& children) {
   for (const auto& disk : vm.data_disks) {
-    const ObservedVolume* v = find(idx, disk.volume);
+    const ObservedVolume* v = find_volume(idx, disk.volume);
     if (!v) {
-      auto ch = child(vm, "data/" + disk.name, Action::Create);
+      auto ch = volume_change(vm, "data/" + disk.name, Action::Create);
       ch.attributes = {attr("size", {}, size_text(disk.size))};
       // A disk added to a running guest is hot-plugged: no restart.
       ch.disruption = !vm_is_new && running ? Disruption::Live : Disruption::None;
@@ -91,7 +77,7 @@ void Differ::data_volumes(const DesiredVm& vm, const HostIndex& idx, bool vm_is_
       }
       children.push_back(ch);
     } else if (v->capacity < disk.size) {
-      auto ch = child(vm, "data/" + disk.name, Action::Update);
+      auto ch = volume_change(vm, "data/" + disk.name, Action::Update);
       ch.attributes = {attr("size", size_text(v->capacity), size_text(disk.size))};
       ch.disruption = Disruption::Live;
       ch.desired = VolumePayload{disk.volume, disk.size, "", "", std::nullopt};

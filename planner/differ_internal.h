@@ -50,6 +50,20 @@ inline Value size_text(std::uint64_t bytes) {
   return Value(format_size(bytes));
 }
 std::string join(const std::vector<std::string>& items);
+// A change of one of `vm`'s volumes (role root, seed, data/<disk>) on the VM's host.
+inline ResourceChange volume_change(const DesiredVm& vm, const std::string& role, Action action) {
+  ResourceChange ch;
+  ch.address = Address::volume(vm.instance, role);
+  ch.host = vm.host;
+  ch.parent = Address::vm(vm.instance);
+  ch.action = action;
+  return ch;
+}
+// The volume `name` of a host's kumo pool, or null.
+inline const ObservedVolume* find_volume(const HostIndex& idx, const std::string& name) {
+  auto it = idx.volumes.find(name);
+  return it == idx.volumes.end() ? nullptr : it->second;
+}
 // What a VM change wants: the payload the executor defines it from.
 VmPayload vm_payload(const DesiredVm& vm);
 // "front 10.20.0.5 52:54:00:..": how the plan shows a NIC.
