@@ -71,6 +71,7 @@ TEST_CASE("a bad value or a missing one is a usage error: exit 1, never CLI11's 
            {"plan", "-f", kExample, "--timeout", "soon"},
            {"apply", "-f", kExample, "--parallelism", "0"},
            {"apply", "-f", kExample, "--lock-timeout", "a while"},
+           {"apply", "-f", kExample, "--move-timeout", "0"},
            {"plan", "-f", kExample, "--json", "--markdown"},
            {"plan", "-f"},
            {"completion", "tcsh"},
@@ -86,6 +87,8 @@ TEST_CASE("a bad value or a missing one is a usage error: exit 1, never CLI11's 
   }
   CHECK(contains(run_kumo({"apply", "--lock-timeout", "a while"}).err,
                  "not a duration: a while (try 30s, 5m or 1h)"));
+  CHECK(contains(run_kumo({"apply", "--move-timeout", "500ms"}).err,
+                 "not a duration of at least 1s: 500ms (try 10m or 1h)"));
 }
 
 TEST_CASE("kumo help and kumo help COMMAND are --help's text", "[cli][help]") {
