@@ -48,7 +48,12 @@ SOCKET_NAME_ROOM = 64
 # Mount points in the root file system the host mount namespaces need.  Created (and recorded in
 # created.json) only if missing; `down` removes exactly what `up` created.
 BIND_DIRS = [("run", "/run/libvirt"), ("lib", "/var/lib/libvirt"), ("etc", "/etc/libvirt"),
-             ("log", "/var/log/libvirt"), ("cache", "/var/cache/libvirt")]
+             ("log", "/var/log/libvirt"), ("cache", "/var/cache/libvirt"),
+             # TPM emulation (<tpm><backend type='emulator'>): libvirtd writes swtpm's logs to
+             # /var/log/swtpm/libvirt/qemu, and swtpm_setup's local CA (EK and platform
+             # certificates) keeps its key in /var/lib/swtpm-localca.  The TPM state itself is in
+             # /var/lib/libvirt/swtpm/<uuid>, the UEFI NVRAM in /var/lib/libvirt/qemu/nvram.
+             ("swtpm-log", "/var/log/swtpm"), ("swtpm-localca", "/var/lib/swtpm-localca")]
 HOST_MARKER = ".kumo-lab-host"   # in hvN/run, i.e. /run/libvirt/.kumo-lab-host inside a host
 SSHD_PRIVSEP = "/run/sshd"
 NETNS_RUN = "/run/netns"
@@ -803,7 +808,8 @@ class Lab:
         known = []
         for h in hosts:
             d = h["dir"]
-            for sub in ("run", "lib/images", "etc/qemu", "log/qemu", "cache", "ssh", "pids"):
+            for sub in ("run", "lib/images", "etc/qemu", "log/qemu", "cache", "ssh", "pids",
+                        "swtpm-log", "swtpm-localca"):
                 os.makedirs(os.path.join(d, sub), exist_ok=True)
             os.chmod(os.path.join(d, "run"), 0o755)
             # seen as /run/libvirt/.kumo-lab-host by every process in the host's mount namespace
@@ -824,7 +830,10 @@ class Lab:
                 "# kumo lab host: qemu runs as root, no relabelling of images (the shared\n"
                 "# read-only base image in the cache must never be chowned)\n"
                 'user = "root"\ngroup = "root"\ndynamic_ownership = 0\nremember_owner = 0\n'
-                'security_driver = "none"\nstdio_handler = "logd"\n'))
+                'security_driver = "none"\nstdio_handler = "logd"\n'
+                # swtpm (TPM emulation) as root too: with dynamic_ownership = 0 nobody would
+                # chown its state directory to the default user tss
+                'swtpm_user = "root"\nswtpm_group = "root"\n'))
             write_file(os.path.join(d, "ssh", "sshd_config"), (
                 f"ListenAddress {h['addr']}:22\n"
                 f"HostKey {hk}\n"
@@ -895,6 +904,8 @@ mount --bind "$H/lib"   /var/lib/libvirt
 mount --bind "$H/etc"   /etc/libvirt
 mount --bind "$H/log"   /var/log/libvirt
 mount --bind "$H/cache" /var/cache/libvirt
+mount --bind "$H/swtpm-log" /var/log/swtpm
+mount --bind "$H/swtpm-localca" /var/lib/swtpm-localca
 mount --bind "$H/passwd" /etc/passwd
 mount --bind "$H/group"  /etc/group
 virtlogd -d -p "$H/pids/virtlogd.pid"
