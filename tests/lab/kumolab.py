@@ -20,7 +20,9 @@ import json
 import os
 import re
 import shlex
+import shutil
 import signal
+import stat
 import statistics
 import subprocess
 import sys
@@ -53,7 +55,20 @@ BIND_DIRS = [("run", "/run/libvirt"), ("lib", "/var/lib/libvirt"), ("etc", "/etc
              # /var/log/swtpm/libvirt/qemu, and swtpm_setup's local CA (EK and platform
              # certificates) keeps its key in /var/lib/swtpm-localca.  The TPM state itself is in
              # /var/lib/libvirt/swtpm/<uuid>, the UEFI NVRAM in /var/lib/libvirt/qemu/nvram.
-             ("swtpm-log", "/var/log/swtpm"), ("swtpm-localca", "/var/lib/swtpm-localca")]
+             ("swtpm-log", "/var/log/swtpm"), ("swtpm-localca", "/var/lib/swtpm-localca"),
+             # LVM (the host's volume group, libvirt's logical pools): a copy of /etc/lvm whose
+             # lvmlocal.conf shows LVM only the host's loop device (metadata backups and
+             # archives stay in the lab), and LVM's run and lock directories
+             ("lvm-etc", "/etc/lvm"), ("lvm-run", "/run/lvm"), ("lvm-lock", "/run/lock/lvm")]
+# In each host's network namespace: a link that leads nowhere, for macvtap guest NICs
+# (<interface type='direct'><source dev='kdummy0' mode='bridge'/>).  A dummy link where the
+# kernel has them, else a veth pair whose peer (kdummy0p) has nothing attached.
+DUMMY_LINK = "kdummy0"
+# In each host: a volume group kumolab_hvN on a loop device backed by a sparse file in the lab
+# directory (<lab>/hvN/lvm/pv.img), for libvirt's logical pools.
+VG_PREFIX = "kumolab_"
+VG_FILE_SIZE = 4 * 2**30
+DM_CONTROL = "/dev/mapper/control"      # LVM creates it when missing; /dev is the machine's
 HOST_MARKER = ".kumo-lab-host"   # in hvN/run, i.e. /run/libvirt/.kumo-lab-host inside a host
 SSHD_PRIVSEP = "/run/sshd"
 NETNS_RUN = "/run/netns"
@@ -548,6 +563,38 @@ def host_account_files():
     return passwd, group
 
 
+def dm_devices_on(dev):
+    """Names of device-mapper devices stacked on block device `dev` (directly or through other
+    dm devices), top first.  Nothing (and no dmsetup call, which would create
+    /dev/mapper/control) when the kernel has no device-mapper."""
+    try:
+        with open("/proc/misc") as f:
+            if "device-mapper" not in f.read():
+                return []
+        st = os.stat(dev)
+    except OSError:
+        return []
+    below = {f"{os.major(st.st_rdev)}:{os.minor(st.st_rdev)}"}
+    r = run(["dmsetup", "ls"], check=False)
+    names = [l.split()[0] for l in r.stdout.splitlines() if l.split() and "No devices" not in l]
+    deps, nums = {}, {}
+    for n in names:
+        info = run(["dmsetup", "info", "-c", "--noheadings", "-o", "major,minor", n], check=False).stdout.strip()
+        nums[n] = info.replace(" ", "")
+        d = run(["dmsetup", "deps", n], check=False).stdout
+        deps[n] = {f"{a}:{b}" for a, b in re.findall(r"\((\d+),\s*(\d+)\)", d)}
+    found = []
+    changed = True
+    while changed:
+        changed = False
+        for n in names:
+            if n not in found and deps[n] & below:
+                found.append(n)
+                below.add(nums[n])
+                changed = True
+    return list(reversed(found))
+
+
 # ----------------------------------------------------------------------------- lab
 class Lab:
     def __init__(self, directory=None):
@@ -633,6 +680,16 @@ class Lab:
                     pids.add(pid)
         return pids - me
 
+    def lab_loops(self):
+        """Loop devices whose backing file is in the lab directory."""
+        r = run(["losetup", "--list", "--noheadings", "--output", "NAME,BACK-FILE"], check=False)
+        res = []
+        for line in r.stdout.splitlines():
+            parts = line.split(None, 1)
+            if len(parts) == 2 and parts[1].strip().startswith(self.dir + "/"):
+                res.append(parts[0])
+        return res
+
     def kill_pids(self, pids, grace=8.0):
         pids = {p for p in pids if pid_alive(p)}
         if not pids:
@@ -666,6 +723,14 @@ class Lab:
             if not killed:
                 break
             did.append(f"killed {len(killed)} processes: {' '.join(killed)}")
+        # 1b. the hosts' volume groups: device-mapper devices on the lab's loop devices (LVs
+        # that were active), then the loop devices; the backing files go with the lab directory
+        for loop in self.lab_loops():
+            for name in dm_devices_on(loop):
+                run(["dmsetup", "remove", "--force", name], check=False)
+                did.append(f"removed device-mapper device {name}")
+            run(["losetup", "-d", loop], check=False)
+            did.append(f"detached {loop}")
         # 2. network namespaces (their bridges, taps, iptables rules and host-side veths go too)
         for ns in nss:
             run(["ip", "netns", "delete", ns], check=False)
@@ -701,6 +766,11 @@ class Lab:
                             break
                     with contextlib.suppress(OSError):
                         os.rmdir(p)
+                        did.append(f"removed {p}")
+            elif rec["kind"] == "devnode":
+                with contextlib.suppress(OSError):
+                    if stat.S_ISCHR(os.lstat(p).st_mode):
+                        os.unlink(p)
                         did.append(f"removed {p}")
             elif rec["kind"] == "dir":
                 with contextlib.suppress(OSError):
@@ -809,7 +879,7 @@ class Lab:
         for h in hosts:
             d = h["dir"]
             for sub in ("run", "lib/images", "etc/qemu", "log/qemu", "cache", "ssh", "pids",
-                        "swtpm-log", "swtpm-localca"):
+                        "swtpm-log", "swtpm-localca", "lvm-run", "lvm-lock", "lvm"):
                 os.makedirs(os.path.join(d, sub), exist_ok=True)
             os.chmod(os.path.join(d, "run"), 0o755)
             # seen as /run/libvirt/.kumo-lab-host by every process in the host's mount namespace
@@ -847,6 +917,10 @@ class Lab:
                 "AllowTcpForwarding local\n"
                 "AllowAgentForwarding no\nPermitTunnel no\nPrintMotd no\nMaxStartups 100\n"
                 "MaxSessions 50\nLogLevel INFO\n"))
+            if os.path.isdir("/etc/lvm"):
+                shutil.copytree("/etc/lvm", os.path.join(d, "lvm-etc"), symlinks=True)
+            else:
+                os.makedirs(os.path.join(d, "lvm-etc"))
             passwd, group = host_account_files()
             write_file(os.path.join(d, "passwd"), passwd)
             write_file(os.path.join(d, "group"), group)
@@ -906,17 +980,69 @@ mount --bind "$H/log"   /var/log/libvirt
 mount --bind "$H/cache" /var/cache/libvirt
 mount --bind "$H/swtpm-log" /var/log/swtpm
 mount --bind "$H/swtpm-localca" /var/lib/swtpm-localca
+mount --bind "$H/lvm-etc" /etc/lvm
+mount --bind "$H/lvm-run" /run/lvm
+mount --bind "$H/lvm-lock" /run/lock/lvm
+if [ -n "${2:-}" ]; then
+    export LVM_SUPPRESS_FD_WARNINGS=1
+    pvcreate -q "$2"
+    vgcreate -q "$3" "$2"
+fi
 mount --bind "$H/passwd" /etc/passwd
 mount --bind "$H/group"  /etc/group
 virtlogd -d -p "$H/pids/virtlogd.pid"
 libvirtd -d -p "$H/pids/libvirtd.pid"
 /usr/sbin/sshd -f "$H/ssh/sshd_config" -E "$H/log/sshd.log"
 '''
-        r = run(["ip", "netns", "exec", ns, "sh", "-c", script, "sh", d], env=DAEMON_ENV,
-                timeout=60, check=False)
+        self._add_dummy_link(h)
+        loop = self._make_vg_device(h)
+        r = run(["ip", "netns", "exec", ns, "sh", "-c", script, "sh", d, loop or "", h.get("vg") or ""],
+                env=DAEMON_ENV, timeout=60, check=False)
         if r.returncode != 0:
             raise LabError(f"{h['name']}: starting daemons failed (exit {r.returncode}): "
                            f"{r.stderr.strip()} {tail(os.path.join(d, 'log', 'start.log'), 10)}")
+
+    def _add_dummy_link(self, h):
+        """DUMMY_LINK in the host's namespace, up, without addresses (and without IPv6)."""
+        ns = h["netns"]
+        names = [DUMMY_LINK]
+        if run(["ip", "-n", ns, "link", "add", DUMMY_LINK, "type", "dummy"], check=False).returncode != 0:
+            # this kernel has no dummy links (CONFIG_DUMMY): a veth pair leading nowhere
+            run(["ip", "-n", ns, "link", "add", DUMMY_LINK, "type", "veth", "peer", "name", DUMMY_LINK + "p"])
+            names.append(DUMMY_LINK + "p")
+        for name in names:
+            run(["ip", "netns", "exec", ns, "sh", "-c",
+                 'f=/proc/sys/net/ipv6/conf/"$1"/disable_ipv6; [ -w "$f" ] && echo 1 > "$f"; true',
+                 "sh", name])
+            run(["ip", "-n", ns, "link", "set", name, "up"])
+        h["dummy_link"] = DUMMY_LINK
+        h["dummy_link_kind"] = "dummy" if len(names) == 1 else f"veth (peer {names[1]})"
+        h["netns_links"] = sorted(["lo", HOST_IF] + names)
+
+    def _make_vg_device(self, h):
+        """Loop device on a sparse file in the lab for the host's volume group (created by the
+        start script inside the host's mount namespace, where /etc/lvm is the lab's copy).
+        Returns the device, or None when LVM is not installed."""
+        h["vg"] = h["vg_device"] = None
+        if not shutil.which("vgcreate", path=DAEMON_ENV["PATH"]):
+            log(f"{h['name']}: no LVM tools (lvm2), so no volume group")
+            return None
+        img = os.path.join(h["dir"], "lvm", "pv.img")
+        with open(img, "wb") as f:
+            f.truncate(VG_FILE_SIZE)
+        # LVM creates /dev/mapper/control (in the machine's /dev) when it is missing
+        if not os.path.lexists(os.path.dirname(DM_CONTROL)):
+            self._record_created(os.path.dirname(DM_CONTROL), "dir")
+        if not os.path.lexists(DM_CONTROL):
+            self._record_created(DM_CONTROL, "devnode")
+        loop = run(["losetup", "--find", "--show", img]).stdout.strip()
+        write_file(os.path.join(h["dir"], "lvm-etc", "lvmlocal.conf"), (
+            f"# kumo lab host {h['name']}: LVM sees only the host's loop device {loop}\n"
+            f'devices {{\n    global_filter = [ "a|^{loop}$|", "r|.*|" ]\n}}\n'
+            # no udev on a lab host's behalf: LVM makes and removes its device nodes itself
+            "activation {\n    udev_sync = 0\n    udev_rules = 0\n}\n"))
+        h["vg"], h["vg_device"] = f"{VG_PREFIX}{h['name']}", loop
+        return loop
 
     def _wait_host(self, h, timeout=60):
         self._wait_libvirtd(h, timeout)
@@ -1081,6 +1207,11 @@ libvirtd -d -p "$H/pids/libvirtd.pid"
             e[p + "LIBSSH_URI"] = h["libssh_uri"]
             e[p + "ADDR"] = h["addr"]
             e[p + "DIR"] = h["dir"]
+            if h.get("dummy_link"):
+                e[p + "DUMMY_LINK"] = h["dummy_link"]
+            if h.get("vg"):
+                e[p + "VG"] = h["vg"]
+                e[p + "VG_DEVICE"] = h["vg_device"]
         e.update({"KUMO_LAB_SSH_KEY": st["ssh_key"], "KUMO_LAB_KNOWN_HOSTS": st["known_hosts"],
                   "KUMO_LAB_SSH_CONFIG": st["ssh_config"], "KUMO_LAB_IMAGE": st["image"],
                   "KUMO_LAB_IMAGE_SHA256SUMS": st["image"] + ".SHA256SUMS",
