@@ -1031,10 +1031,10 @@ libvirtd -d -p "$H/pids/libvirtd.pid"
         with open(img, "wb") as f:
             f.truncate(VG_FILE_SIZE)
         # LVM creates /dev/mapper/control (in the machine's /dev) when it is missing
-        if not os.path.lexists(os.path.dirname(DM_CONTROL)):
-            self._record_created(os.path.dirname(DM_CONTROL), "dir")
-        if not os.path.lexists(DM_CONTROL):
-            self._record_created(DM_CONTROL, "devnode")
+        recorded = {rec["path"] for rec in read_json(self.created_file, [])}
+        for path, kind in ((os.path.dirname(DM_CONTROL), "dir"), (DM_CONTROL, "devnode")):
+            if not os.path.lexists(path) and path not in recorded:
+                self._record_created(path, kind)
         loop = run(["losetup", "--find", "--show", img]).stdout.strip()
         write_file(os.path.join(h["dir"], "lvm-etc", "lvmlocal.conf"), (
             f"# kumo lab host {h['name']}: LVM sees only the host's loop device {loop}\n"
