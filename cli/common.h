@@ -77,6 +77,7 @@ Runner add_ssh_command(CLI::App& app, const GlobalOptions& global);
 Runner add_inventory_command(CLI::App& app, const GlobalOptions& global);
 Runner add_console_command(CLI::App& app, const GlobalOptions& global);
 Runner add_hosts_command(CLI::App& app, const GlobalOptions& global);
+Runner add_import_command(CLI::App& app, const GlobalOptions& global);
 Runner add_images_command(CLI::App& app, const GlobalOptions& global);
 Runner add_force_unlock_command(CLI::App& app, const GlobalOptions& global);
 Runner add_show_command(CLI::App& app, const GlobalOptions& global);

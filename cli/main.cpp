@@ -101,14 +101,23 @@ std::vector<kumo::cli::Runner> define(CLI::App& app, GlobalOptions& global,
   app.add_flag("--no-color", global.no_color, "No colour, even on a terminal (as NO_COLOR=1)");
 
   std::vector<Runner> runners = {
-      add_validate_command(app, global),     add_schema_command(app, global),
-      add_plan_command(app, global),         add_show_command(app, global),
-      add_apply_command(app, global),        add_destroy_command(app, global),
-      add_status_command(app, global),       add_hosts_command(app, global),
-      add_ssh_command(app, global),          add_console_command(app, global),
-      add_inventory_command(app, global),    add_images_command(app, global),
-      add_force_unlock_command(app, global), add_completion_command(app, global),
-      add_help_command(app, global),         add_version_command(app, KUMO_GIT_REVISION),
+      add_validate_command(app, global),
+      add_schema_command(app, global),
+      add_plan_command(app, global),
+      add_show_command(app, global),
+      add_apply_command(app, global),
+      add_destroy_command(app, global),
+      add_status_command(app, global),
+      add_hosts_command(app, global),
+      add_ssh_command(app, global),
+      add_console_command(app, global),
+      add_inventory_command(app, global),
+      add_images_command(app, global),
+      add_force_unlock_command(app, global),
+      add_import_command(app, global),
+      add_completion_command(app, global),
+      add_help_command(app, global),
+      add_version_command(app, KUMO_GIT_REVISION),
   };
 
   // After the commands: CLI11 gives a command its parent's footer when it is added.

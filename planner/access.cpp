@@ -179,11 +179,18 @@ std::vector<NetworkAddress> network_addresses(const ObservedDomain& domain, cons
   if (domain.owner && domain.owner->spec) {
     nics = domain.owner->spec->nics;
   } else if (vm != nullptr) {
-    for (const auto& n : vm->nics) nics.push_back({n.network, n.ip ? n.ip->str() : "", n.mac});
+    for (const auto& n : vm->nics) {
+      nics.push_back({n.network, n.ip ? n.ip->str() : "", n.mac, n.own_bridge ? n.bridge : "",
+                      n.direct, n.mode, n.model, n.queues});
+    }
   }
   std::vector<NetworkAddress> out;
   for (const auto& nic : nics) {
-    NetworkAddress a{nic.network, lower(nic.mac), "", ""};
+    // A host bridge or interface is named as such: no network of the file is behind it.
+    const std::string on = !nic.network.empty()  ? nic.network
+                           : !nic.bridge.empty() ? "bridge:" + nic.bridge
+                                                 : "direct:" + nic.direct;
+    NetworkAddress a{on, lower(nic.mac), "", ""};
     // A live IPv4 address first, then IPv6 (global only).
     for (const bool v4 : {true, false}) {
       for (const auto& g : live) {

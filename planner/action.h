@@ -5,7 +5,8 @@
 namespace kumo {
 
 // Move: a VM (and its volumes) goes to another host with its data, live or cold.
-enum class Action { NoOp, Create, Update, Replace, Delete, Move };
+// Adopt: a domain made by hand becomes kumo's, as it is (only its metadata is written).
+enum class Action { NoOp, Create, Update, Replace, Delete, Move, Adopt };
 
 // How a change touches a running guest, least to most.
 enum class Disruption {

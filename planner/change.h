@@ -38,9 +38,13 @@ struct AttributeChange {
 // --- what a change wants (its desired payload), one type per kind
 
 struct VmNic {
-  std::string network;  // libvirt network, or "" for a host bridge
+  std::string network;  // libvirt network, or "" for a host bridge or interface
   std::string bridge;   // the host's bridge when network is ""
   std::string mac;
+  std::string direct;  // the host's interface (macvtap) when network and bridge are ""
+  std::string mode;    // its macvtap mode
+  std::string model;   // "" = virtio
+  int queues = 0;      // 0 = one per vCPU
   bool operator==(const VmNic&) const = default;
 };
 
@@ -57,6 +61,8 @@ struct VmPayload {
   std::vector<VmNic> nics;
   WaitFor wait_for = WaitFor::CloudInit;
   std::chrono::seconds wait_timeout{600};
+  // Adopt: the hand-made domain's name now (renamed to `name` when they differ).
+  std::string adopt_from;
 };
 
 // The NoCloud seed's documents.

@@ -26,7 +26,10 @@ VmRecord DesiredVm::spec() const {
   r.memory = memory;
   r.disk = disk;
   for (const auto& d : data_disks) r.data_disks[d.name] = d.size;
-  for (const auto& n : nics) r.nics.push_back({n.network, n.ip ? n.ip->str() : "", n.mac});
+  for (const auto& n : nics) {
+    r.nics.push_back({n.network, n.ip ? n.ip->str() : "", n.mac, n.own_bridge ? n.bridge : "",
+                      n.direct, n.mode, n.model, n.queues});
+  }
   r.autostart = autostart;
   r.group = group;
   r.prevent_destroy = lifecycle.prevent_destroy;
@@ -35,6 +38,12 @@ VmRecord DesiredVm::spec() const {
   r.network_config_sha256 = sha256_hex(network_config);
   r.user_data_shown = user_data_shown;
   r.network_config_shown = network_config_shown;
+  r.firmware = firmware == Firmware::Uefi ? "uefi" : "";
+  r.secure_boot = secure_boot;
+  r.tpm = tpm;
+  r.cache = cache;
+  r.adopted = adopt;
+  for (const auto& v : adopt_volumes) r.volumes.push_back(v.str());
   return r;
 }
 
@@ -136,8 +145,16 @@ DesiredVm expand_instance(const ClusterConfig& cfg, const VmConfig& vm, int inde
   for (const auto& nic : vm.networks) {
     DesiredNic dn;
     dn.network = nic.network;
+    dn.model = nic.model;
+    dn.queues = nic.queues.value_or(0);
     const NetworkConfig* net = cfg.find_network(nic.network);
-    if (net && net->mode == NetMode::Bridge) {
+    if (!nic.bridge.empty()) {
+      dn.bridge = nic.bridge;
+      dn.own_bridge = true;
+    } else if (!nic.direct.empty()) {
+      dn.direct = nic.direct;
+      dn.mode = nic.mode.empty() ? "bridge" : nic.mode;
+    } else if (net && net->mode == NetMode::Bridge) {
       dn.bridge = net->bridge.value_or("");
     } else {
       dn.libvirt_network = network_name(cfg.name, nic.network);
@@ -151,6 +168,10 @@ DesiredVm expand_instance(const ClusterConfig& cfg, const VmConfig& vm, int inde
   d.running = vm.running;
   d.autostart = vm.autostart;
   d.move = vm.move;
+  d.firmware = vm.firmware;
+  d.secure_boot = vm.secure_boot;
+  d.tpm = vm.tpm;
+  d.cache = vm.cache;
   d.user_data = render_user_data(vm.cloud_init);
   std::vector<std::string> dhcp_macs;
   const auto statics = static_addresses(cfg, d.nics, dhcp_macs);
@@ -175,6 +196,20 @@ DesiredVm expand_instance(const ClusterConfig& cfg, const VmConfig& vm, int inde
   d.location = vm.location;
   d.ssh_user = ssh_user(cfg, vm);
   d.ssh_identity_file = vm.ssh.identity_file.value_or(cfg.ssh.identity_file.value_or(""));
+  if (vm.adopt) {
+    // Taken over as it is: no root or seed volume, no cloud-init documents, no instance-id.
+    d.adopt = *vm.adopt;
+    d.adopt_volumes = vm.volumes;
+    d.adopt_location = vm.adopt_location;
+    d.root_volume.clear();
+    d.seed_volume.clear();
+    d.user_data.clear();
+    d.network_config.clear();
+    d.user_data_shown.clear();
+    d.network_config_shown.clear();
+    d.meta_data.clear();
+    d.instance_id.clear();
+  }
   return d;
 }
 

@@ -17,9 +17,13 @@
 namespace kumo {
 
 struct DesiredNic {
-  std::string network;          // name in kumo.yaml
+  std::string network;          // name in kumo.yaml ("" for bridge and direct NICs)
   std::string libvirt_network;  // kumo_<cluster>_<network>; "" for mode bridge
-  std::string bridge;           // mode bridge: the host's bridge
+  std::string bridge;           // mode bridge, or {bridge: br0}: the host's bridge
+  bool own_bridge = false;      // {bridge: br0} (not a network of the file)
+  std::string direct, mode;     // {direct: eth1, mode}: macvtap on the host's interface
+  std::string model;            // "" = virtio
+  int queues = 0;               // 0 = one per vCPU
   std::optional<Ipv4> ip;
   std::string mac;  // given, or derived from cluster/instance/index so it never changes
 };
@@ -50,6 +54,16 @@ struct DesiredVm {
   bool running = true;
   bool autostart = true;
   MoveMode move = MoveMode::Auto;
+  Firmware firmware = Firmware::Bios;
+  bool secure_boot = false;
+  bool tpm = false;
+  std::string cache;  // "" = none
+  // adopt: the hand-made domain this VM takes over ("" for VMs kumo makes), and its disks as the
+  // file lists them ("pool/volume" or a path), in order. Such a VM has no root or seed volume.
+  std::string adopt;
+  std::vector<VolumeRef> adopt_volumes;
+  Location adopt_location;
+  bool adopted() const { return !adopt.empty(); }
   std::string instance_id;
   std::string user_data, meta_data, network_config;
   // user_data and network_config as the plan shows them and the metadata records them: every

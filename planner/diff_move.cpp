@@ -77,6 +77,15 @@ void Differ::vm_move(const DesiredVm& vm, const HostIndex& idx, const ObservedDo
                                           " has move: live, but it cannot move live from " +
                                           from_host + " to " + vm.host + ": " + why_not_live);
   }
+  if (!c.steps.live && vm.tpm) {
+    // swtpm keeps the TPM's state in a host directory, outside every pool: only a live
+    // migration carries it (in the migration stream). A cold copy would leave it behind.
+    result_.errors.error(vm.location,
+                         vm.address() + " has tpm: true and cannot move live from " + from_host +
+                             " to " + vm.host + " (" + why_not_live +
+                             "); a cold move would lose its TPM state, which lives on the host "
+                             "outside the pool. Let it run and move live, or pin it back");
+  }
   c.steps.remove_dest_copy = dest_copy != nullptr;
   c.steps.shutdown = !c.steps.live && src.active;
   c.steps.start = c.steps.wait_ready = !c.steps.live && vm.running;

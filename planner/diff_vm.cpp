@@ -23,7 +23,8 @@ VmPayload vm_payload(const DesiredVm& vm) {
   p.seed_volume = vm.seed_volume;
   for (const auto& d : vm.data_disks) p.data_disks.emplace_back(d.name, d.volume);
   std::sort(p.data_disks.begin(), p.data_disks.end());
-  for (const auto& n : vm.nics) p.nics.push_back({n.libvirt_network, n.bridge, n.mac});
+  for (const auto& n : vm.nics)
+    p.nics.push_back({n.libvirt_network, n.bridge, n.mac, n.direct, n.mode, n.model, n.queues});
   p.wait_for = vm.wait_for;
   p.wait_timeout = vm.wait_timeout;
   return p;
@@ -54,11 +55,29 @@ std::vector<AttributeChange> document_changes(const DesiredVm& vm, const VmRecor
   return out;
 }
 
+// The machine (firmware, secure boot, TPM) is fixed when the domain is made: a change is a
+// replace, each field named.
+template <typename Forcing>
+void machine_changes(const VmRecord* rec, const VmRecord& want, Forcing&& forcing) {
+  if (!rec) return;  // no record: the image forces the replace already
+  auto fw = [](const std::string& f) { return text(f.empty() ? "bios" : f); };
+  if (rec->firmware != want.firmware) forcing("firmware", fw(rec->firmware), fw(want.firmware));
+  if (rec->secure_boot != want.secure_boot)
+    forcing("secure_boot", flag(rec->secure_boot), flag(want.secure_boot));
+  if (rec->tpm != want.tpm) forcing("tpm", flag(rec->tpm), flag(want.tpm));
+}
+
+bool machine_differs(const VmRecord* rec, const VmRecord& want) {
+  return rec && (rec->firmware != want.firmware || rec->secure_boot != want.secure_boot ||
+                 rec->tpm != want.tpm);
+}
+
 }  // namespace
 
 void Differ::diff_vm(const DesiredVm& vm) {
   auto hit = hosts_.find(vm.host);
   if (hit == hosts_.end()) return;
+  if (vm.adopted()) return diff_adopted(vm);
   const HostIndex& idx = hit->second;
   auto it = idx.domains.find(vm.instance);
   if (it != idx.domains.end()) {
@@ -120,7 +139,8 @@ void Differ::move_from(const DesiredVm& vm, const HostIndex& idx, const Observed
   const VmRecord* rec = src.owner->spec ? &*src.owner->spec : nullptr;
   const VmRecord want = vm.spec();
   const bool anew = !rec || strip_url_secrets(rec->image_id) != want.image_id ||
-                    rec->nics != want.nics || replace_requested_.count(vm.address()) > 0 ||
+                    rec->nics != want.nics || machine_differs(rec, want) ||
+                    replace_requested_.count(vm.address()) > 0 ||
                     (vm.lifecycle.on_user_data_change == UserDataChange::Recreate &&
                      !document_changes(vm, rec).empty());
   if (anew) {
@@ -144,6 +164,9 @@ void Differ::vm_create(const DesiredVm& vm, const HostIndex& idx, const Observed
   for (const auto& d : vm.data_disks)
     c.attributes.push_back(attr("disks." + d.name, {}, size_text(d.size)));
   c.attributes.push_back(attr("networks", {}, Value(nic_lines(vm))));
+  if (vm.firmware == Firmware::Uefi) c.attributes.push_back(attr("firmware", {}, text("uefi")));
+  if (vm.secure_boot) c.attributes.push_back(attr("secure_boot", {}, flag(true)));
+  if (vm.tpm) c.attributes.push_back(attr("tpm", {}, flag(true)));
   c.attributes.push_back(document("user_data", {}, vm.user_data_shown));
   if (!vm.network_config_shown.empty())
     c.attributes.push_back(document("network_config", {}, vm.network_config_shown));
@@ -194,6 +217,13 @@ void Differ::vm_compare(const DesiredVm& vm, const HostIndex& idx, const Observe
   if (!rec || rec->nics != want.nics)
     forcing("networks", Value(nics_text(rec ? rec->nics : std::vector<NicRecord>{})),
             Value(nic_lines(vm)));
+  machine_changes(rec, want, forcing);
+  if (machine_differs(rec, want)) {
+    c.reason =
+        "firmware, secure boot and the TPM are fixed when a domain is made: made anew (a new "
+        "root disk from the image, cloud-init runs again" +
+        std::string(vm.data_disks.empty() ? ")" : "; data disks are kept)");
+  }
   if (replace_requested_.count(vm.address())) {
     forcing("replace", {}, text("requested"));
     c.reason =
@@ -202,6 +232,15 @@ void Differ::vm_compare(const DesiredVm& vm, const HostIndex& idx, const Observe
         std::string(vm.data_disks.empty() ? "" : "; data disks are kept");
   }
   const bool replace = !c.attributes.empty();
+  if (replace && vm.adopted()) {
+    result_.errors.error(vm.location,
+                         vm.address() +
+                             " was adopted, and kumo cannot make it anew (it has no "
+                             "image and its disks are not kumo's), but " +
+                             c.attributes.front().name +
+                             " changed. Change the domain by hand, then kumo import it again");
+    return;
+  }
   if (!d.owner->moving_from.empty() || !d.owner->moved_to.empty()) {
     // Its source is gone: this copy is the VM. Recorded as a finished move.
     const bool from = !d.owner->moving_from.empty();
@@ -214,6 +253,15 @@ void Differ::vm_compare(const DesiredVm& vm, const HostIndex& idx, const Observe
   Disruption disruption = Disruption::None;
   std::string restart_why;
   if (!replace) compare_live(vm, d, c, disruption, restart_why);
+  if (vm.adopted() && !restart_why.empty()) {
+    // kumo never rewrites the definition of a domain it did not make: only live changes.
+    result_.errors.error(vm.location, vm.address() +
+                                          " was adopted: kumo changes it only live (vCPUs and "
+                                          "memory within its maximums, autostart, running), "
+                                          "but " +
+                                          restart_why);
+    return;
+  }
   std::vector<ResourceChange> children;
   volumes_for(vm, idx, replace, c, children);
   if (!replace) attach_leftover_data(vm, idx, d, c, disruption);
@@ -272,6 +320,15 @@ void Differ::compare_live(const DesiredVm& vm, const ObservedDomain& d, Resource
     c.reason =
         "on_user_data_change: ignore: only the seed is updated; the running instance keeps its "
         "first boot";
+  }
+  if (rec && rec->cache != vm.cache) {
+    auto shown = [](const std::string& c) { return text(c.empty() ? "none" : c); };
+    c.attributes.push_back(attr("cache", shown(rec->cache), shown(vm.cache)));
+    if (d.active && vm.running) {
+      disruption = Disruption::Restart;
+      restart_why += std::string(restart_why.empty() ? "" : "; ") +
+                     "QEMU opens the disks with their cache mode only when it starts";
+    }
   }
   const bool recorded_protect = rec && rec->prevent_destroy;
   if (recorded_protect != vm.lifecycle.prevent_destroy)

@@ -17,6 +17,7 @@ bool has_attribute(const ResourceChange& c, const std::string& name) {
 
 void Differ::volumes_for(const DesiredVm& vm, const HostIndex& idx, bool vm_is_new,
                          ResourceChange& parent, std::vector<ResourceChange>& children) {
+  if (vm.adopted()) return;  // its disks are the ones it had; kumo makes none
   const auto dom = idx.domains.find(vm.instance);
   const bool running = dom != idx.domains.end() && dom->second->active;
   const ObservedVolume* root = find_volume(idx, vm.root_volume);

@@ -19,8 +19,15 @@ std::string join(const std::vector<std::string>& items) {
 
 std::vector<std::string> nics_text(const std::vector<NicRecord>& nics) {
   std::vector<std::string> out;
-  for (const auto& n : nics)
-    out.push_back(n.network + (n.ip.empty() ? "" : " " + n.ip) + " " + n.mac);
+  for (const auto& n : nics) {
+    std::string line = !n.bridge.empty()   ? "bridge " + n.bridge
+                       : !n.direct.empty() ? "direct " + n.direct + " (" + n.mode + ")"
+                                           : n.network;
+    line += (n.ip.empty() ? "" : " " + n.ip) + " " + n.mac;
+    if (!n.model.empty()) line += " model " + n.model;
+    if (n.queues != 0) line += " queues " + std::to_string(n.queues);
+    out.push_back(line);
+  }
   return out;
 }
 
@@ -147,6 +154,10 @@ void Differ::delete_vm(const HostIndex& idx, const ObservedDomain& d, const std:
   c.reason = reason;
   c.observed = ObservedRef{d.name, d.uuid, "", d.state, 0};
   deleted_domains_.insert(c.host + "/" + d.name);
+  if (d.owner->spec && !d.owner->spec->adopted.empty()) {
+    c.reason += "; adopted: its " + std::to_string(d.owner->spec->volumes.size()) +
+                " disk(s) are kept, kumo did not make them";
+  }
   if (d.owner->spec && d.owner->spec->prevent_destroy) {
     result_.errors.error({},
                          "host " + quote(c.host) + ": " + c.address.str() +
@@ -301,7 +312,8 @@ std::vector<ResourceChange> filter_targets(const std::vector<ResourceChange>& ch
   std::set<std::string> keep(targets.begin(), targets.end());
   for (const auto& vm : desired.vms) {
     if (!keep.count(vm.address())) continue;
-    for (const auto& nic : vm.nics) keep.insert("network." + nic.network);  // what it depends on
+    for (const auto& nic : vm.nics)  // what it depends on
+      if (!nic.network.empty()) keep.insert("network." + nic.network);
   }
   std::vector<ResourceChange> out;
   for (const auto& c : changes) {

@@ -90,6 +90,8 @@ class Differ {
   void diff_network(const DesiredNetwork& net);
   // diff_vm.cpp
   void diff_vm(const DesiredVm& vm);
+  void diff_adopted(const DesiredVm& vm);  // diff_adopt.cpp
+  void vm_adopt(const DesiredVm& vm, const HostIndex& idx, const ObservedDomain& d);
   void vm_create(const DesiredVm& vm, const HostIndex& idx, const ObservedDomain* moved_from,
                  const std::string& from_host);
   void vm_compare(const DesiredVm& vm, const HostIndex& idx, const ObservedDomain& d);

@@ -83,6 +83,8 @@ std::string run_step(ExecContext& ctx, const Task& t) {
       return move_commit(ctx, t);
     case StepKind::MoveRemoveSource:
       return move_remove_source(ctx, t);
+    case StepKind::AdoptVm:
+      return adopt_vm(ctx, t);
   }
   throw HostError(std::string("internal error: no step for ") + to_string(t.kind));
 }

@@ -22,6 +22,7 @@ struct HostLoad {
 
 bool networks_on_host(const DesiredCluster& desired, const DesiredVm& vm, const std::string& host) {
   for (const auto& nic : vm.nics) {
+    if (nic.network.empty()) continue;  // a host bridge or interface: the host's own business
     const NetworkTemplate* net = desired.find_network(nic.network);
     if (!net || std::find(net->hosts.begin(), net->hosts.end(), host) == net->hosts.end())
       return false;
@@ -45,6 +46,7 @@ std::string refusal(const DesiredCluster& desired, const DesiredVm& vm, const Ho
     if (d.name == vm.instance)
       return "a domain named \"" + vm.instance + "\" that kumo did not make is there";
   }
+  if (auto why = machine_refusal(vm, load.observed->facts); !why.empty()) return why;
   if (vm.anti_affinity && load.affinity_groups.count(*vm.anti_affinity)) {
     return "already holds a member of anti_affinity group \"" + *vm.anti_affinity + "\"";
   }
@@ -270,6 +272,16 @@ class Placer {
 
 PlacementResult place(const std::vector<ObservedHost>& observed, DesiredCluster& desired) {
   return Placer(observed, desired).run();
+}
+
+std::string machine_refusal(const DesiredVm& vm, const HostFacts& facts) {
+  if (vm.firmware == Firmware::Uefi && facts.uefi == false)
+    return "has no UEFI firmware for q35 guests (install Debian's ovmf there)";
+  if (vm.secure_boot && facts.secure_boot == false)
+    return "has no secure-boot UEFI firmware (install Debian's ovmf there)";
+  if (vm.tpm && facts.tpm == false)
+    return "has no TPM emulator (install Debian's swtpm and swtpm-tools there)";
+  return "";
 }
 
 }  // namespace kumo

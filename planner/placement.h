@@ -28,4 +28,8 @@ struct PlacementResult {
 // that could live there are reported as unknown rather than created twice).
 PlacementResult place(const std::vector<ObservedHost>& hosts, DesiredCluster& desired);
 
+// Why `vm`'s machine (firmware: uefi, secure_boot, tpm) cannot run on a host with these facts,
+// with what to install there; "" if it can, or if the host does not say.
+std::string machine_refusal(const DesiredVm& vm, const HostFacts& facts);
+
 }  // namespace kumo

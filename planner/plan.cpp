@@ -19,6 +19,8 @@ const char* to_string(Action a) {
       return "delete";
     case Action::Move:
       return "move";
+    case Action::Adopt:
+      return "adopt";
   }
   return "?";
 }
@@ -37,6 +39,8 @@ const char* symbol(Action a) {
       return "-";
     case Action::Move:
       return "->";
+    case Action::Adopt:
+      return "<=";
   }
   return "?";
 }
@@ -74,6 +78,9 @@ PlanSummary Plan::summary() const {
         break;
       case Action::Move:
         ++s.move;
+        break;
+      case Action::Adopt:
+        ++s.adopt;
         break;
       case Action::NoOp:
         break;

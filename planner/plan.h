@@ -48,7 +48,7 @@ struct ImagePlan {
 };
 
 struct PlanSummary {
-  int add = 0, change = 0, replace = 0, destroy = 0, move = 0;
+  int add = 0, change = 0, replace = 0, destroy = 0, move = 0, adopt = 0;
 };
 
 struct Plan {

@@ -61,10 +61,19 @@ void check_vm(const Plan& plan, const ResourceChange& c, const VmPayload& vm,
               const std::string& where) {
   if (vm.name != c.address.name || check_hostname(vm.name))
     bad(where, "VM name is not the instance of " + c.address.str() + ":", vm.name);
-  if (vm.root_volume != root_volume_name(plan.cluster, vm.name))
+  // An adopted VM has neither: its disks are the ones it had.
+  const bool adopted = !vm.record.adopted.empty();
+  if (adopted ? !vm.root_volume.empty() : vm.root_volume != root_volume_name(plan.cluster, vm.name))
     bad(where, "root_volume is not this VM's:", vm.root_volume);
-  if (vm.seed_volume != seed_volume_name(plan.cluster, vm.name))
+  if (adopted ? !vm.seed_volume.empty() : vm.seed_volume != seed_volume_name(plan.cluster, vm.name))
     bad(where, "seed_volume is not this VM's:", vm.seed_volume);
+  if (adopted && !vm.data_disks.empty()) bad(where, "an adopted VM with data disks:", vm.name);
+  if (!vm.adopt_from.empty() &&
+      (c.action != Action::Adopt || !adopted || vm.adopt_from.size() > 200 ||
+       vm.adopt_from.find_first_of("/\n") != std::string::npos))
+    bad(where, "adopt_from is no domain this change adopts:", vm.adopt_from);
+  if (c.action == Action::Adopt && vm.adopt_from.empty())
+    bad(where, "an adoption names no domain:", vm.name);
   for (const auto& [disk, volume] : vm.data_disks) {
     name_of(where, "data disk", disk);
     if (volume != data_volume_name(plan.cluster, vm.name, disk))
@@ -73,6 +82,15 @@ void check_vm(const Plan& plan, const ResourceChange& c, const VmPayload& vm,
   for (const auto& n : vm.nics) {
     if (!n.network.empty()) name_of(where, "NIC network", n.network);
     if (!n.bridge.empty()) name_of(where, "NIC bridge", n.bridge);
+    if (!n.direct.empty()) name_of(where, "NIC interface", n.direct);
+    if (!n.direct.empty() && n.mode != "bridge" && n.mode != "vepa" && n.mode != "private" &&
+        n.mode != "passthrough")
+      bad(where, "NIC macvtap mode is not one kumo sets:", n.mode);
+    if (!n.model.empty()) name_of(where, "NIC model", n.model);
+    if (n.queues < 0 || n.queues > 256)
+      bad(where, "NIC queues out of range:", std::to_string(n.queues));
+    if (n.network.empty() && n.bridge.empty() && n.direct.empty())
+      bad(where, "NIC is on nothing:", n.mac);
     if (!is_mac(n.mac)) bad(where, "NIC MAC is not a MAC address:", n.mac);
   }
   if (vm.cpus < 1 || vm.cpus > 4096) bad(where, "cpus out of range:", std::to_string(vm.cpus));

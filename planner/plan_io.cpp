@@ -30,11 +30,9 @@ E enum_from(const json& j, const std::pair<E, const char*> (&names)[N], const ch
   throw std::invalid_argument(std::string("unknown ") + what + " " + json(text).dump());
 }
 
-constexpr std::pair<Action, const char*> kActions[] = {{Action::Create, "create"},
-                                                       {Action::Update, "update"},
-                                                       {Action::Replace, "replace"},
-                                                       {Action::Delete, "delete"},
-                                                       {Action::Move, "move"}};
+constexpr std::pair<Action, const char*> kActions[] = {
+    {Action::Create, "create"}, {Action::Update, "update"}, {Action::Replace, "replace"},
+    {Action::Delete, "delete"}, {Action::Move, "move"},     {Action::Adopt, "adopt"}};
 constexpr std::pair<Disruption, const char*> kDisruptions[] = {{Disruption::None, "none"},
                                                                {Disruption::Live, "live"},
                                                                {Disruption::Restart, "restart"},
@@ -102,8 +100,15 @@ AttributeChange attribute_from_json(const json& j) {
 
 json vm_to_json(const VmPayload& v) {
   json nics = json::array();
-  for (const auto& n : v.nics)
-    nics.push_back({{"network", n.network}, {"bridge", n.bridge}, {"mac", n.mac}});
+  for (const auto& n : v.nics) {
+    nics.push_back({{"network", n.network},
+                    {"bridge", n.bridge},
+                    {"mac", n.mac},
+                    {"direct", n.direct},
+                    {"mode", n.mode},
+                    {"model", n.model},
+                    {"queues", n.queues}});
+  }
   return {{"name", v.name},
           {"record", json::parse(vm_record_json(v.record))},
           {"spec_hash", v.spec_hash},
@@ -116,7 +121,8 @@ json vm_to_json(const VmPayload& v) {
           {"data_disks", v.data_disks},
           {"nics", nics},
           {"wait_for", to_string(v.wait_for)},
-          {"wait_timeout_s", v.wait_timeout.count()}};
+          {"wait_timeout_s", v.wait_timeout.count()},
+          {"adopt_from", v.adopt_from}};
 }
 
 VmPayload vm_from_json(const json& j) {
@@ -135,9 +141,12 @@ VmPayload vm_from_json(const json& j) {
   v.data_disks = j.at("data_disks").get<std::vector<std::pair<std::string, std::string>>>();
   for (const auto& n : j.at("nics"))
     v.nics.push_back({n.at("network").get<std::string>(), n.at("bridge").get<std::string>(),
-                      n.at("mac").get<std::string>()});
+                      n.at("mac").get<std::string>(), n.at("direct").get<std::string>(),
+                      n.at("mode").get<std::string>(), n.at("model").get<std::string>(),
+                      n.at("queues").get<int>()});
   v.wait_for = enum_from(j.at("wait_for"), kWaits, "wait_for");
   v.wait_timeout = std::chrono::seconds(j.at("wait_timeout_s").get<long long>());
+  v.adopt_from = j.value("adopt_from", "");
   return v;
 }
 

@@ -86,6 +86,21 @@ void check_hosts(const DesiredCluster& desired, const std::vector<ObservedHost>&
 }
 
 // The VM groups of the file: vm.web stands for every instance of web (docs/addresses.md).
+// A VM whose host (pinned, or where it lives) lacks what its machine needs fails the plan, before
+// apply: firmware, secure boot, TPM.
+void check_machines(const DesiredCluster& desired, const std::vector<ObservedHost>& observed,
+                    Diagnostics& errors) {
+  for (const auto& vm : desired.vms) {
+    if (vm.host.empty()) continue;
+    for (const auto& o : observed) {
+      if (o.host != vm.host || !o.reachable) continue;
+      if (auto why = machine_refusal(vm, o.facts); !why.empty())
+        errors.error(vm.location,
+                     vm.address() + " cannot run on host " + quote(vm.host) + ": it " + why);
+    }
+  }
+}
+
 std::vector<std::string> group_addresses(const DesiredCluster& desired) {
   std::vector<std::string> groups;
   for (const auto& vm : desired.vms) {
@@ -268,6 +283,7 @@ PlanResult make_plan(const DesiredCluster& desired_in, Provider& provider,
   chosen.replace = expand_vm_groups(options.replace, desired, {});
   PlacementResult placed = place(result.observed, desired);
   result.errors.append(placed.errors);
+  check_machines(desired, result.observed, result.errors);
   for (const auto& u : placed.unknown) {
     plan.warnings.push_back("vm." + u +
                             " is not planned: it may live on a host that was not looked at");

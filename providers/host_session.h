@@ -99,12 +99,18 @@ struct DomainDisk {
   // The guest sees it as /dev/disk/by-id/virtio-<serial> whatever the order it was found in
   // (virtio-blk keeps 20 bytes). "" = none.
   std::string serial;
+  // QEMU's host cache: none (O_DIRECT, with Linux native AIO) unless the VM asks for another.
+  std::string cache = "none";
 };
 
 struct DomainNic {
   std::string network;  // libvirt network name, or ""
   std::string bridge;   // host bridge when network is ""
   std::string mac;
+  std::string direct;  // host interface (macvtap) when network and bridge are ""
+  std::string mode;    // macvtap mode: bridge | vepa | private | passthrough
+  std::string model = "virtio";
+  int queues = 0;  // virtio-net queue pairs (0 or 1: one)
 };
 
 struct DomainSpec {
@@ -119,6 +125,14 @@ struct DomainSpec {
   std::vector<DomainDisk> disks;
   std::vector<DomainNic> nics;
   std::string serial_log;  // file the serial console is logged to on the host ("" = none)
+  // The machine: "" (BIOS, pc) or "efi" (OVMF, q35: libvirt picks the firmware build from the
+  // features asked for). secure_boot turns on SMM and asks for a build with keys enrolled.
+  std::string firmware;
+  bool secure_boot = false;
+  // UEFI: the NVRAM (the firmware's variables) in this file, made by libvirt from the build's
+  // template at the first start ("" = libvirt's own place on the host).
+  std::string nvram;
+  bool tpm = false;  // a TPM 2.0 emulated by swtpm (CRB interface)
   bool autostart = true;
   Ownership owner;  // written into <metadata> at define time
 };
@@ -228,6 +242,8 @@ class HostSession {
   virtual void set_domain_vcpus(const std::string& name, int vcpus) = 0;
   virtual void set_domain_memory(const std::string& name, std::uint64_t bytes) = 0;
   // Rewrites kumo's mark in the domain's <metadata> (live and in its definition).
+  // virDomainRename: only a domain that is shut off.
+  virtual void rename_domain(const std::string& name, const std::string& to) = 0;
   virtual void set_domain_owner(const std::string& name, const Ownership& owner) = 0;
   // Grows the disk `target` (vdb) of a running domain, the guest sees the new size at once.
   virtual void resize_domain_disk(const std::string& name, const std::string& target,

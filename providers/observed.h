@@ -11,9 +11,14 @@ namespace kumo {
 
 // A VM's NIC as recorded in its metadata.
 struct NicRecord {
-  std::string network;  // the network's name in kumo.yaml
+  std::string network;  // the network's name in kumo.yaml ("" for bridge and direct NICs)
   std::string ip;       // "" when none was fixed
   std::string mac;
+  std::string bridge;  // {bridge: br0}
+  std::string direct;  // {direct: eth1}, with its macvtap mode
+  std::string mode;
+  std::string model;  // "" = virtio
+  int queues = 0;     // 0 = one per vCPU
   bool operator==(const NicRecord&) const = default;
 };
 
@@ -36,6 +41,15 @@ struct VmRecord {
   // The documents as the plan shows them, sensitive values masked: the next plan diffs against
   // them. "" when an older kumo made the domain.
   std::string user_data_shown, network_config_shown;
+  // The machine: "" (BIOS, what every older record means) or "uefi"; secure boot and a TPM.
+  std::string firmware;
+  bool secure_boot = false;
+  bool tpm = false;
+  std::string cache;  // the disks' cache mode: "" is kumo's default, none
+  // Adopted VMs: the domain's name when it was adopted, and its disks (paths, in order). kumo
+  // did not make those disks and never deletes them.
+  std::string adopted;
+  std::vector<std::string> volumes;
   bool operator==(const VmRecord&) const = default;
 };
 
@@ -71,6 +85,7 @@ struct ObservedNic {
   std::string type;     // network | bridge
   std::string mac;
   std::string model;
+  std::string mode;  // direct: the macvtap mode
   bool operator==(const ObservedNic&) const = default;
 };
 
@@ -88,6 +103,9 @@ struct ObservedDomain {
   std::uint64_t max_memory = 0;  // bytes
   std::vector<ObservedDisk> disks;
   std::vector<ObservedNic> nics;
+  std::string firmware;  // "" (BIOS) | "uefi" (<os firmware='efi'> or a pflash loader)
+  bool secure_boot = false;
+  bool tpm = false;
   std::optional<Ownership> owner;
 };
 
@@ -156,6 +174,10 @@ struct HostFacts {
   // vmx | svm (hardware virtualization), vmx-ept | npt (nested paging), hypervisor (the host is
   // itself a VM).
   std::vector<std::string> cpu_features;
+  // What the host's QEMU offers a q35 machine under the virt type VMs get there (libvirt's
+  // domain capabilities): UEFI firmware (OVMF), a secure-boot build, a TPM emulator (swtpm).
+  // nullopt when libvirt does not say (the test driver).
+  std::optional<bool> uefi, secure_boot, tpm;
 
   // Only from Provider::observe_details() (what `kumo hosts` shows and plan need not pay for).
   bool detailed = false;

@@ -27,7 +27,7 @@ bool split_reserved(const std::string& name, std::string& cluster, std::string& 
 }
 
 std::string strip_extension(const std::string& name) {
-  for (const char* ext : {".qcow2", ".iso", ".raw", ".img", ".log"}) {
+  for (const char* ext : {".qcow2", ".iso", ".raw", ".img", ".log", ".fd"}) {
     const std::string e = ext;
     if (name.size() > e.size() && name.compare(name.size() - e.size(), e.size(), e) == 0) {
       return name.substr(0, name.size() - e.size());
@@ -53,6 +53,10 @@ std::string seed_volume_name(const std::string& cluster, const std::string& inst
 std::string data_volume_name(const std::string& cluster, const std::string& instance,
                              const std::string& disk) {
   return std::string(kOwnerPrefix) + "_" + cluster + "_" + instance + "_data-" + disk + ".qcow2";
+}
+
+std::string nvram_volume_name(const std::string& cluster, const std::string& instance) {
+  return std::string(kOwnerPrefix) + "_" + cluster + "_" + instance + "_nvram.fd";
 }
 
 std::string image_volume_name(const std::string& algo, const std::string& hex) {
@@ -137,7 +141,7 @@ std::optional<Ownership> volume_owner(const std::string& volume_name) {
   std::string role = rest.substr(sep + 1);
   if (role.rfind("data-", 0) == 0) {
     role = "data/" + role.substr(5);
-  } else if (role != "root" && role != "seed" && role != "serial") {
+  } else if (role != "root" && role != "seed" && role != "serial" && role != "nvram") {
     return std::nullopt;
   }
   return Ownership{cluster, "volume." + instance + "/" + role, "", std::nullopt};
@@ -145,25 +149,42 @@ std::optional<Ownership> volume_owner(const std::string& volume_name) {
 
 std::string vm_record_json(const VmRecord& r) {
   nlohmann::json nics = nlohmann::json::array();
-  for (const auto& n : r.nics)
-    nics.push_back({{"network", n.network}, {"ip", n.ip}, {"mac", n.mac}});
+  for (const auto& n : r.nics) {
+    nlohmann::json nic{{"network", n.network}, {"ip", n.ip}, {"mac", n.mac}};
+    // Only when set: a NIC on a network records (and hashes) as before these existed.
+    if (!n.bridge.empty()) nic["bridge"] = n.bridge;
+    if (!n.direct.empty()) nic["direct"] = n.direct;
+    if (!n.mode.empty()) nic["mode"] = n.mode;
+    if (!n.model.empty()) nic["model"] = n.model;
+    if (n.queues != 0) nic["queues"] = n.queues;
+    nics.push_back(std::move(nic));
+  }
   // nlohmann::json keeps keys sorted: the text (and so spec_hash) depends on the values alone.
-  return nlohmann::json{{"image", r.image},
-                        {"image_id", r.image_id},
-                        {"cpus", r.cpus},
-                        {"memory", r.memory},
-                        {"disk", r.disk ? nlohmann::json(*r.disk) : nlohmann::json(nullptr)},
-                        {"data_disks", r.data_disks},
-                        {"nics", nics},
-                        {"autostart", r.autostart},
-                        {"group", r.group},
-                        {"prevent_destroy", r.prevent_destroy},
-                        {"instance_id", r.instance_id},
-                        {"user_data_sha256", r.user_data_sha256},
-                        {"network_config_sha256", r.network_config_sha256},
-                        {"user_data_shown", r.user_data_shown},
-                        {"network_config_shown", r.network_config_shown}}
-      .dump();
+  nlohmann::json j{{"image", r.image},
+                   {"image_id", r.image_id},
+                   {"cpus", r.cpus},
+                   {"memory", r.memory},
+                   {"disk", r.disk ? nlohmann::json(*r.disk) : nlohmann::json(nullptr)},
+                   {"data_disks", r.data_disks},
+                   {"nics", nics},
+                   {"autostart", r.autostart},
+                   {"group", r.group},
+                   {"prevent_destroy", r.prevent_destroy},
+                   {"instance_id", r.instance_id},
+                   {"user_data_sha256", r.user_data_sha256},
+                   {"network_config_sha256", r.network_config_sha256},
+                   {"user_data_shown", r.user_data_shown},
+                   {"network_config_shown", r.network_config_shown}};
+  // Written only when set, so that a BIOS VM's record (and hash) reads as before they existed.
+  if (!r.firmware.empty()) j["firmware"] = r.firmware;
+  if (r.secure_boot) j["secure_boot"] = true;
+  if (r.tpm) j["tpm"] = true;
+  if (!r.cache.empty()) j["cache"] = r.cache;
+  if (!r.adopted.empty()) {
+    j["adopted"] = r.adopted;
+    j["volumes"] = r.volumes;
+  }
+  return j.dump();
 }
 
 std::optional<VmRecord> vm_record_from_json(const std::string& text) {
@@ -179,8 +200,11 @@ std::optional<VmRecord> vm_record_from_json(const std::string& text) {
       r.disk = j["disk"].get<std::uint64_t>();
     if (j.contains("data_disks") && j["data_disks"].is_object())
       r.data_disks = j["data_disks"].get<std::map<std::string, std::uint64_t>>();
-    for (const auto& n : j.value("nics", nlohmann::json::array()))
-      r.nics.push_back({n.value("network", ""), n.value("ip", ""), n.value("mac", "")});
+    for (const auto& n : j.value("nics", nlohmann::json::array())) {
+      r.nics.push_back({n.value("network", ""), n.value("ip", ""), n.value("mac", ""),
+                        n.value("bridge", ""), n.value("direct", ""), n.value("mode", ""),
+                        n.value("model", ""), n.value("queues", 0)});
+    }
     r.autostart = j.value("autostart", true);
     r.group = j.value("group", "");
     r.prevent_destroy = j.value("prevent_destroy", false);
@@ -189,6 +213,12 @@ std::optional<VmRecord> vm_record_from_json(const std::string& text) {
     r.network_config_sha256 = j.value("network_config_sha256", "");
     r.user_data_shown = j.value("user_data_shown", "");
     r.network_config_shown = j.value("network_config_shown", "");
+    r.firmware = j.value("firmware", "");
+    r.secure_boot = j.value("secure_boot", false);
+    r.tpm = j.value("tpm", false);
+    r.cache = j.value("cache", "");
+    r.adopted = j.value("adopted", "");
+    if (j.contains("volumes")) r.volumes = j["volumes"].get<std::vector<std::string>>();
     return r;
   } catch (const nlohmann::json::exception&) {
     return std::nullopt;  // a field of the wrong type: not a record this kumo wrote

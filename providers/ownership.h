@@ -36,6 +36,9 @@ std::string seed_volume_name(const std::string& cluster, const std::string& inst
 std::string data_volume_name(const std::string& cluster, const std::string& instance,
                              const std::string& disk);
 // algo "sha256"/"sha512", lowercase hex.
+// A UEFI VM's NVRAM (its firmware variables), a file in a directory pool that libvirt makes
+// from the firmware's template at the first start.
+std::string nvram_volume_name(const std::string& cluster, const std::string& instance);
 std::string image_volume_name(const std::string& algo, const std::string& hex);
 // The marker created once the image volume holds the whole, verified image.
 std::string image_marker_name(const std::string& image_volume);

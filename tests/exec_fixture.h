@@ -134,6 +134,19 @@ struct Lab : FakeProvider {
   }
 };
 
+// A plan that may fail, and its diagnostics as kumo prints them.
+inline PlanResult plan_result(Lab& lab, const std::string& text) {
+  PlanOptions opts;
+  opts.timeout = std::chrono::milliseconds(500);
+  return make_plan(expand(config(text)), lab, opts);
+}
+
+inline std::string errors_of(const PlanResult& r) {
+  std::string out;
+  for (const auto& d : r.errors.sorted()) out += format_diagnostic(d) + "\n";
+  return out;
+}
+
 inline std::string failures(const ExecResult& r) {
   std::string out;
   for (const auto& s : r.steps)

@@ -57,6 +57,7 @@ class FakeSession : public HostSession {
   void resize_domain_disk(const std::string& name, const std::string& target,
                           std::uint64_t capacity) override;
   void set_domain_owner(const std::string& name, const Ownership& owner) override;
+  void rename_domain(const std::string& name, const std::string& to) override;
   std::vector<ObservedDisk> live_disks(const std::string& name) override;
   void attach_disk(const std::string& name, const DomainDisk& disk) override;
   nlohmann::json agent_command(const std::string& domain, const nlohmann::json& command,
@@ -133,6 +134,7 @@ class FakeConnector : public HostConnector {
   std::map<std::string, int> in_flight, max_in_flight;  // per host
   int in_flight_total = 0, max_in_flight_total = 0;
   std::map<std::string, std::string> contents;    // "host/volume" -> bytes
+  std::map<std::string, DomainSpec> defined;      // "host/domain" -> the last definition
   std::map<std::string, std::string> cloud_init;  // domain -> status (default "done")
   std::set<std::string> agent_down;               // domains whose agent never answers
   std::string shared_pool_path;                   // every host's pool directory ("": /pool/<host>)
@@ -368,6 +370,7 @@ inline void FakeSession::define_domain(const DomainSpec& spec) {
     was_active = true;
     c_.live.emplace(target_.name + "/" + spec.name, d.disks);  // what runs stays as it is
   }
+  c_.defined[target_.name + "/" + spec.name] = spec;
   std::erase_if(host().domains, [&](const ObservedDomain& d) { return d.name == spec.name; });
   ObservedDomain& d =
       c_.provider.add_domain(target_.name, spec.name, spec.owner, spec.memory, spec.vcpus);
@@ -377,9 +380,16 @@ inline void FakeSession::define_domain(const DomainSpec& spec) {
   d.state = "shutoff";
   d.autostart = spec.autostart;
   d.virt_type = spec.virt_type;
-  for (const auto& n : spec.nics)
-    d.nics.push_back({n.network.empty() ? n.bridge : n.network,
-                      n.network.empty() ? "bridge" : "network", n.mac, "virtio"});
+  d.firmware = spec.firmware == "efi" ? "uefi" : "";
+  d.secure_boot = spec.secure_boot;
+  d.tpm = spec.tpm;
+  for (const auto& n : spec.nics) {
+    const char* type = !n.network.empty() ? "network" : !n.direct.empty() ? "direct" : "bridge";
+    d.nics.push_back({!n.network.empty()  ? n.network
+                      : !n.direct.empty() ? n.direct
+                                          : n.bridge,
+                      type, n.mac, n.model, n.mode});
+  }
   for (const auto& disk : spec.disks)
     d.disks.push_back(
         {disk.target, "disk", pool_path() + "/" + disk.volume, disk.format, disk.readonly});
@@ -530,6 +540,16 @@ inline void FakeSession::set_domain_owner(const std::string& name, const Ownersh
   std::lock_guard<std::recursive_mutex> lock(c_.provider.state_mu);
   for (auto& d : host().domains)
     if (d.name == name) d.owner = owner;
+}
+
+inline void FakeSession::rename_domain(const std::string& name, const std::string& to) {
+  Call call(*this, "rename_domain", name + " " + to);
+  std::lock_guard<std::recursive_mutex> lock(c_.provider.state_mu);
+  for (auto& d : host().domains) {
+    if (d.name != name) continue;
+    if (d.active) throw HostError("host " + target_.name + ": cannot rename a running domain");
+    d.name = to;
+  }
 }
 
 inline void FakeSession::resize_domain_disk(const std::string& name, const std::string& target,

@@ -63,6 +63,9 @@ oj host_json(const HostInfo& h) {
           {"cpu_model", up ? text_or_null(f.cpu_model) : nullptr},
           {"cpu_features", or_null(up, f.cpu_features)},
           {"nested", up && f.nested ? oj(*f.nested) : nullptr},
+          {"uefi", up && f.uefi ? oj(*f.uefi) : nullptr},
+          {"secure_boot", up && f.secure_boot ? oj(*f.secure_boot) : nullptr},
+          {"tpm", up && f.tpm ? oj(*f.tpm) : nullptr},
           {"cpus", or_null(up, f.cpus)},
           {"memory_bytes", or_null(up, f.memory)},
           {"memory_free_bytes", or_null(up && f.free_memory > 0, f.free_memory)},
@@ -166,6 +169,15 @@ std::string host_details(const HostInfo& h) {
   cpu += "; nested virtualization: ";
   cpu += f.nested ? (*f.nested ? "yes" : "no") : "unknown";
   out += wrapped(cpu, indent);
+  auto yes_no = [](const std::optional<bool>& b, const char* missing) {
+    return !b   ? std::string("unknown")
+           : *b ? std::string("yes")
+                : std::string("no (") + missing + ")";
+  };
+  out += wrapped("machines: UEFI " + yes_no(f.uefi, "install ovmf") + "; secure boot " +
+                     yes_no(f.secure_boot, "install ovmf") + "; TPM " +
+                     yes_no(f.tpm, "install swtpm, swtpm-tools"),
+                 indent);
   if (!f.kvm) out += wrapped("no KVM: " + f.kvm_reason, indent);
   if (!h.virt_type_error.empty()) out += wrapped(h.virt_type_error, indent);
   if (!h.vms.empty()) out += wrapped("VMs: " + join(h.vms, ", "), indent);

@@ -29,6 +29,8 @@ const char* colour_of(Action a) {
       return "\033[31m";
     case Action::Move:
       return "\033[36m";
+    case Action::Adopt:
+      return "\033[34m";
     case Action::NoOp:
       return "";
   }
@@ -123,6 +125,11 @@ std::string headline(const ResourceChange& c) {
       what += c.steps.live                          ? " (live)"
               : c.disruption == Disruption::Restart ? " (restart)"
                                                     : " (cold, not running)";
+  } else if (c.action == Action::Adopt) {
+    const VmPayload* vm = c.vm();
+    what += vm && !vm->adopt_from.empty() && vm->adopt_from != vm->name
+                ? " domain " + vm->adopt_from + " (renamed, no interruption)"
+                : " (no interruption)";
   } else if (c.kind() == ResourceKind::Volume) {
     if (c.disruption == Disruption::Live) what += " (live)";
   } else if (c.action == Action::Update || c.action == Action::Replace) {
@@ -223,6 +230,7 @@ std::string summary_line(const Plan& plan) {
   return "Plan: " + std::to_string(s.add) + " to add, " + std::to_string(s.change) +
          " to change, " + std::to_string(s.replace) + " to replace, " +
          (s.move ? std::to_string(s.move) + " to move, " : std::string()) +
+         (s.adopt ? std::to_string(s.adopt) + " to adopt, " : std::string()) +
          std::to_string(s.destroy) + " to destroy.";
 }
 
@@ -331,9 +339,13 @@ nlohmann::ordered_json render_json(const Plan& plan, const ViewOptions& o) {
   out["config_file"] = plan.config_file;
   out["fingerprint"] = plan.fingerprint;
   const auto s = plan.summary();
-  out["summary"] = {{"add", s.add},         {"change", s.change},
-                    {"replace", s.replace}, {"destroy", s.destroy},
-                    {"move", s.move},       {"has_changes", plan.has_changes()}};
+  out["summary"] = {{"add", s.add},
+                    {"change", s.change},
+                    {"replace", s.replace},
+                    {"destroy", s.destroy},
+                    {"move", s.move},
+                    {"adopt", s.adopt},
+                    {"has_changes", plan.has_changes()}};
   out["hosts"] = oj::array();
   for (const auto& h : plan.hosts) {
     out["hosts"].push_back({{"name", h.name},

@@ -16,55 +16,6 @@ std::vector<std::string> names_of(const auto& items) {
   return out;
 }
 
-void load_nic(Reader& r, const YAML::Node& item, const std::string& where, const ClusterConfig& cfg,
-              const Sections& sections, std::vector<NicConfig>& out) {
-  NicConfig nic;
-  nic.location = r.loc(item);
-  YAML::Node name_node;
-  name_node.reset(item);  // rebind, never assign: assignment would overwrite `item` itself
-  if (item.IsMap()) {
-    auto fields = r.mapping(item, where + ": networks", schema_keys("nic"));
-    if (!fields) return;
-    if (!item["network"].IsDefined()) {  // (a missing key is an invalid node; reset() would throw)
-      r.error(item, where + ": networks: entry needs network: <name>");
-      return;
-    }
-    name_node.reset(item["network"]);
-    if (item["ip"].IsDefined()) {
-      nic.ip_location = r.loc(item["ip"]);
-      if (auto s = r.string(item["ip"], where + ": ip")) {
-        auto ip = parse_ipv4(*s);
-        if (auto* e = std::get_if<ParseError>(&ip)) {
-          r.error(item["ip"], where + ": ip: " + r.hide(e->message));
-        } else {
-          nic.ip = std::get<Ipv4>(ip);
-        }
-      }
-    }
-    if (item["mac"].IsDefined()) {
-      nic.mac_location = r.loc(item["mac"]);
-      if (auto s = r.string(item["mac"], where + ": mac")) {
-        auto mac = parse_mac(*s);
-        if (auto* e = std::get_if<ParseError>(&mac)) {
-          r.error(item["mac"], where + ": mac: " + r.hide(e->message));
-        } else {
-          nic.mac = std::get<Mac>(mac);
-        }
-      }
-    }
-  }
-  auto name = r.string(name_node, where + ": networks");
-  if (!name || r.refuse_sensitive(name_node, where + ": networks")) return;
-  nic.network = *name;
-  if (!cfg.find_network(*name)) {
-    if (sections.networks)
-      r.error(name_node, where + ": network " + quote(*name) + " is not defined" +
-                             did_you_mean(*name, names_of(cfg.networks)));
-    return;
-  }
-  out.push_back(std::move(nic));
-}
-
 void load_placement(Reader& r, const YAML::Node& f, const std::string& where, VmConfig& vm) {
   const std::vector<std::pair<std::string, PlacementStrategy>> strategies = {
       {"spread", PlacementStrategy::Spread}, {"pack", PlacementStrategy::Pack}};
@@ -362,7 +313,8 @@ void apply_vm_fields(Reader& r, const Reader::Entries& fields, const std::string
       }
     } else if (k == "placement") {
       load_placement(r, f, where, vm);
-    } else if (apply_run_field(r, k, f, fw, vm)) {
+    } else if (apply_run_field(r, k, f, fw, vm) || apply_machine_field(r, k, f, fw, vm) ||
+               apply_adopt_field(r, k, f, fw, where, vm)) {
     } else if (k == "cloud_init") {
       load_cloud_init(r, f, where, vm.cloud_init);
       // Again with each sensitive variable's value masked: the documents reviewers see.
@@ -458,15 +410,18 @@ void finish_vm(Reader& r, const YAML::Node& node, const std::string& where,
   } else if (own_placement && !has(node, "host") && vm.host) {
     vm.host.reset();  // ... and a VM's own placement overrides a host pinned in defaults
   }
+  finish_adopt(r, node, where, vm);
   const bool defaults_readable = !defaults.IsDefined() || defaults.IsNull() || defaults.IsMap();
-  if (vm.image.empty() && !has(defaults, "image") && defaults_readable) {
+  if (vm.image.empty() && !vm.adopt && !has(defaults, "image") && defaults_readable) {
     r.diagnostics().error(vm.location,
                           where + ": missing image (set image: here or under defaults:)");
   }
   if (!has(node, "networks") && !has(defaults, "networks")) {
     if (cfg.networks.size() == 1) {
-      vm.networks.push_back(
-          {cfg.networks.front().name, std::nullopt, std::nullopt, vm.location, {}, {}});
+      NicConfig only;
+      only.network = cfg.networks.front().name;
+      only.location = vm.location;
+      vm.networks.push_back(std::move(only));
     } else if (!cfg.networks.empty()) {
       r.diagnostics().warning(vm.location,
                               where +
@@ -505,6 +460,7 @@ void finish_vm(Reader& r, const YAML::Node& node, const std::string& where,
   }
   if (has(node, "cloud_init"))
     check_user_data(r, node, where, vm);  // else checked once, at defaults
+  finish_machine(r, where, vm);
 }
 
 }  // namespace

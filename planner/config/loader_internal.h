@@ -25,6 +25,22 @@ void validate_cluster(const ClusterConfig& cfg, Diagnostics& diags);
 // Context prefixes used in messages: vm "web", network "front", ...
 std::string ctx(const char* kind, const std::string& name);
 
+// One entry of a VM's networks: (load_nic.cpp): a name, or {network|bridge|direct, ...}.
+void load_nic(Reader& r, const YAML::Node& item, const std::string& where, const ClusterConfig& cfg,
+              const Sections& sections, std::vector<NicConfig>& out);
+
+// adopt and volumes (load_adopt.cpp): false for any other key.
+bool apply_adopt_field(Reader& r, const std::string& k, const YAML::Node& f, const std::string& fw,
+                       const std::string& where, VmConfig& vm);
+// An adopted VM's checks (and what defaults: gave it that does not apply).
+void finish_adopt(Reader& r, const YAML::Node& node, const std::string& where, VmConfig& vm);
+
+// A VM's firmware, secure_boot, tpm (load_machine.cpp): false for any other key.
+bool apply_machine_field(Reader& r, const std::string& k, const YAML::Node& f,
+                         const std::string& fw, VmConfig& vm);
+// What only the whole VM (defaults applied) can tell: secure boot without UEFI.
+void finish_machine(Reader& r, const std::string& where, VmConfig& vm);
+
 // hosts.<h>.migration (load_migration.cpp): fills `out` from {socket_dir} or {address}.
 void load_migration(Reader& r, const YAML::Node& f, const std::string& what, MigrationConfig& out);
 

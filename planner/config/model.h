@@ -30,6 +30,8 @@ enum class UserDataChange { Recreate, Ignore };
 enum class WaitFor { None, Running, Agent, CloudInit };
 // How a VM moves to another host: live where possible (auto), live or fail, or always cold.
 enum class MoveMode { Auto, Live, Cold };
+// The VM's firmware: SeaBIOS on the pc machine, or OVMF (UEFI) on q35.
+enum class Firmware { Bios, Uefi };
 
 // How a live move reaches a host (as its destination): QEMU's memory and NBD disk streams over
 // unix sockets in a directory every host's libvirtd sees, or over TCP to an address. Unset:
@@ -134,10 +136,17 @@ struct NetworkConfig {
   Ipv4 gateway() const { return cidr ? cidr->first_host() : Ipv4{}; }
 };
 
+// One NIC: on a network of the file, on a bridge the host already has, or straight on a host
+// interface (macvtap).
 struct NicConfig {
-  std::string network;
-  std::optional<Ipv4> ip;  // with count, instance i gets ip + i
-  std::optional<Mac> mac;  // with count, instance i gets mac + i
+  std::string network;        // a name under networks: ("" for bridge and direct NICs)
+  std::string bridge;         // {bridge: br0}: the host's bridge
+  std::string direct;         // {direct: eth1}: the host's interface, macvtap
+  std::string mode;           // direct: bridge (default) | vepa | private | passthrough
+  std::string model;          // "" = virtio
+  std::optional<int> queues;  // virtio multiqueue (unset: one per vCPU)
+  std::optional<Ipv4> ip;     // with count, instance i gets ip + i
+  std::optional<Mac> mac;     // with count, instance i gets mac + i
   Location location;
   Location ip_location, mac_location;
 };
@@ -146,6 +155,14 @@ struct DataDiskConfig {
   std::string name;
   std::uint64_t size = 0;
   Location location;
+};
+
+// An existing volume an adopted VM keeps as one of its disks: a pool's volume, or a file.
+struct VolumeRef {
+  std::string pool, volume;  // {pool, volume}
+  std::string path;          // {path}
+  Location location;
+  std::string str() const { return path.empty() ? pool + "/" + volume : path; }
 };
 
 struct CloudInitConfig {
@@ -179,6 +196,16 @@ struct VmConfig {
   bool running = true;
   bool autostart = true;
   MoveMode move = MoveMode::Auto;
+  Firmware firmware = Firmware::Bios;
+  bool secure_boot = false;  // UEFI only: OVMF's secure-boot build, keys enrolled, SMM on
+  bool tpm = false;          // an emulated TPM 2.0 (swtpm) whose state lives with the VM
+  std::string cache;         // the disks' cache mode ("" = none, kumo's default)
+  // adopt: a domain made by hand on `host`, taken over as it is (no image, no cloud-init): its
+  // disks are `volumes`, in order.
+  std::optional<std::string> adopt;
+  std::vector<VolumeRef> volumes;
+  Location adopt_location;
+  Location secure_boot_location;
   CloudInitConfig cloud_init;
   // cloud_init as read with every sensitive variable's value masked ("(sensitive)"): what the
   // plan shows of the documents kumo writes. Never written to a guest.

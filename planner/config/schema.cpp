@@ -90,6 +90,24 @@ json vm_properties() {
                        "How the VM moves to another host: auto (default: live when it runs and "
                        "both hosts allow it, else cold), live (or the plan fails), cold (shut "
                        "down, disks copied, started there).")},
+      {"firmware", enum_of({"bios", "uefi"},
+                           "bios (default: SeaBIOS, machine pc) or uefi (OVMF, machine q35, a "
+                           "per-VM NVRAM). Changing it recreates the VM.")},
+      {"secure_boot", boolean("UEFI secure boot with the standard keys enrolled (needs "
+                              "firmware: uefi; default false). Changing it recreates the VM.")},
+      {"tpm", boolean("An emulated TPM 2.0 (swtpm) whose state lives with the VM (default "
+                      "false). Changing it recreates the VM.")},
+      {"cache", enum_of({"none", "writeback", "writethrough", "directsync", "unsafe"},
+                        "The disks' host cache mode (default none: O_DIRECT with io=native, "
+                        "the guest's own cache is the only one). Changing it restarts the VM.")},
+      {"adopt", str("Take over this domain, made by hand on host: (no image, no cloud-init; "
+                    "kumo import HOST/DOMAIN prints the whole entry).")},
+      {"volumes",
+       described({{"type", "array"},
+                  {"items", object({{"pool", str("Storage pool.")},
+                                    {"volume", str("Volume in that pool.")},
+                                    {"path", str("A file that is no pool's volume.")}})}},
+                 "An adopted VM's disks, in order: {pool, volume} or {path}.")},
       {"cloud_init", ref("cloud_init")},
       {"lifecycle", ref("lifecycle")},
       {"ssh", ref("ssh")},
@@ -168,11 +186,20 @@ json build_schema() {
             described({{"type", "object"}, {"additionalProperties", str("IPv4 address.")}},
                       "Extra DNS names served on this network (name: address); changed live.")}}),
       "A virtual network.");
-  defs["nic"] =
-      object({{"network", str("Network name.")},
-              {"ip", str("Static IPv4 address (with count: the first; instance i gets +i).")},
-              {"mac", str("MAC address (with count: instance i gets +i).")}},
-             {"network"});
+  defs["nic"] = object(
+      {{"network", str("Network name (an entry of networks:).")},
+       {"bridge", str("A bridge the host already has (e.g. br0), instead of a network.")},
+       {"direct", str("A host interface (e.g. eth1): the NIC is a macvtap on it, instead of a "
+                      "network.")},
+       {"mode", enum_of({"bridge", "vepa", "private", "passthrough"},
+                        "direct: the macvtap mode (default bridge).")},
+       {"model", str("NIC model (default virtio; e1000e, rtl8139 for guests without virtio).")},
+       {"queues", described(or_expr({{"type", "integer"}, {"minimum", 1}, {"maximum", 256}}),
+                            "virtio multiqueue: queue pairs (default: one per vCPU).")},
+       {"ip", str("Static IPv4 address (with count: the first; instance i gets +i).")},
+       {"mac", str("MAC address (with count: instance i gets +i).")}});
+  defs["nic"]["oneOf"] = json::array(
+      {{{"required", {"network"}}}, {{"required", {"bridge"}}}, {{"required", {"direct"}}}});
   defs["placement"] =
       object({{"strategy", enum_of({"spread", "pack"}, "spread (default) or pack.")},
               {"anti_affinity", str("Group: never two of its members on one host.")}});

@@ -18,6 +18,7 @@ std::vector<std::string> candidate_hosts(const ClusterConfig& cfg, const VmConfi
   for (const auto& h : cfg.hosts) {
     bool ok = true;
     for (const auto& nic : vm.networks) {
+      if (nic.network.empty()) continue;  // a host bridge or interface
       const NetworkConfig* net = cfg.find_network(nic.network);
       ok = ok && net && on_host(*net, h.name);
     }

@@ -56,6 +56,8 @@ const char* to_string(StepKind k) {
       return "move: commit";
     case StepKind::MoveRemoveSource:
       return "move: remove source";
+    case StepKind::AdoptVm:
+      return "adopt vm";
   }
   return "?";
 }
@@ -95,6 +97,8 @@ class Builder {
     }
     for (const auto& c : plan_.changes) {
       if (c.kind() == ResourceKind::Vm && c.action == Action::Move) vm_move(c);
+      if (c.kind() == ResourceKind::Vm && c.action == Action::Adopt)
+        add(step(c, "adopt", StepKind::AdoptVm));
     }
     for (const auto& c : plan_.changes) {
       if (c.kind() == ResourceKind::Vm &&

@@ -46,6 +46,7 @@ enum class StepKind {
   MoveDefine,        // a cold move's definition on the destination (marked unverified)
   MoveCommit,        // the destination's copy marked as the VM
   MoveRemoveSource,  // the source's domain and volumes, once the copy is the VM
+  AdoptVm,           // a hand-made domain marked as this cluster's (renamed first if asked)
 };
 const char* to_string(StepKind k);
 

@@ -28,6 +28,9 @@ std::string remove_old_vm(ExecContext& ctx, const Task& t);
 std::string shutdown_vm(ExecContext& ctx, const Task& t);
 std::string define_vm(ExecContext& ctx, const Task& t);
 std::string update_vm(ExecContext& ctx, const Task& t);
+// A hand-made domain becomes this cluster's: checked to be the one planned and still nobody's,
+// renamed when the file names it otherwise (only while shut off), then marked (metadata only).
+std::string adopt_vm(ExecContext& ctx, const Task& t);
 std::string start_vm(ExecContext& ctx, const Task& t);
 std::string wait_vm(ExecContext& ctx, const Task& t);
 

@@ -30,9 +30,24 @@ DomainSpec vm_domain_spec(ExecContext& ctx, const ResourceChange& c, HostSession
     ++letter;
   }
   spec.disks.push_back({vm.seed_volume, "raw", std::string("vd") + letter, true, ""});
-  for (const auto& n : vm.nics) spec.nics.push_back({n.network, n.bridge, n.mac});
+  for (auto& d : spec.disks) d.cache = vm.record.cache.empty() ? "none" : vm.record.cache;
+  for (const auto& n : vm.nics) {
+    // Multiqueue virtio-net: one queue pair per vCPU unless the file says otherwise.
+    const bool virtio = n.model.empty() || n.model == "virtio";
+    const int queues = !virtio ? 0 : n.queues > 0 ? n.queues : vm.cpus;
+    spec.nics.push_back({n.network, n.bridge, n.mac, n.direct, n.mode, virtio ? "virtio" : n.model,
+                         queues > 1 ? queues : 0});
+  }
   const std::string dir = s.pool_path();
   if (!dir.empty()) spec.serial_log = dir + "/" + serial_log_name(ctx.plan().cluster, spec.name);
+  if (vm.record.firmware == "uefi") {
+    spec.firmware = "efi";
+    spec.secure_boot = vm.record.secure_boot;
+    // In a directory pool the NVRAM is one of the VM's volumes; elsewhere (a logical pool has
+    // no files) libvirt keeps it in its own directory. Removed with the domain either way.
+    if (!dir.empty()) spec.nvram = dir + "/" + nvram_volume_name(ctx.plan().cluster, spec.name);
+  }
+  spec.tpm = vm.record.tpm;
   spec.owner = Ownership{ctx.plan().cluster, c.address.str(), vm.spec_hash, vm.record, ready, ""};
   return spec;
 }
@@ -67,6 +82,16 @@ void define(ExecContext& ctx, const ResourceChange& c, int max_vcpus = 0,
   if (!diffs.empty()) throw HostError(what + " read back differs: " + join(diffs));
 }
 
+// An adopted VM's definition is the one it was made with: kumo changes its autostart and its
+// mark (the record of the file's entry), never the rest.
+void remark(ExecContext& ctx, const ResourceChange& c, bool ready) {
+  const VmPayload& vm = *c.vm();
+  HostSession& s = ctx.session(c.host);
+  s.set_domain_autostart(vm.name, vm.autostart);
+  s.set_domain_owner(
+      vm.name, Ownership{ctx.plan().cluster, c.address.str(), vm.spec_hash, vm.record, ready, ""});
+}
+
 std::string first_free_target(const std::set<std::string>& used) {
   for (char l = 'b'; l <= 'z'; ++l) {
     if (!used.count(std::string("vd") + l)) return std::string("vd") + l;
@@ -99,7 +124,8 @@ void hot_plug_data_disks(ExecContext& ctx, const ResourceChange& c,
           ctx.label(c.host) + ": domain " + vm.name + " has no free disk name left for " + vname +
           "; it is attached at the next restart (kumo apply --replace " + c.address.str() + ")");
     }
-    s.attach_disk(vm.name, DomainDisk{vname, "qcow2", target, false, disk_serial(disk)});
+    s.attach_disk(vm.name, DomainDisk{vname, "qcow2", target, false, disk_serial(disk),
+                                      vm.record.cache.empty() ? "none" : vm.record.cache});
     used.insert(target);
     plugged.push_back(v->path);
     done.push_back("disk " + disk + " hot-plugged as " + target);
@@ -201,7 +227,11 @@ std::string update_vm(ExecContext& ctx, const Task& t) {
     live_resize(ctx, c, *dom, done);
     const bool resized = !done.empty();
     hot_plug_data_disks(ctx, c, done);
-    define(ctx, c, dom->max_vcpus, dom->max_memory, dom->owner && dom->owner->ready);
+    if (!vm.record.adopted.empty()) {
+      remark(ctx, c, dom->owner && dom->owner->ready);
+    } else {
+      define(ctx, c, dom->max_vcpus, dom->max_memory, dom->owner && dom->owner->ready);
+    }
     if (resized) check_live_size(ctx, c);
     return done.empty() ? std::string() : "live: " + join(done);
   }
@@ -210,6 +240,15 @@ std::string update_vm(ExecContext& ctx, const Task& t) {
     const bool graceful = s.shutdown_domain(vm.name, timeout);
     done.push_back(graceful ? "shut down"
                             : "forced off after " + std::to_string(timeout.count()) + " s");
+  }
+  if (!vm.record.adopted.empty()) {
+    // Stopped: vCPUs and memory change in its persistent definition through the API.
+    if (!dom->active) {
+      if (dom->vcpus != vm.cpus) s.set_domain_vcpus(vm.name, vm.cpus);
+      if (dom->memory != vm.memory) s.set_domain_memory(vm.name, vm.memory);
+    }
+    remark(ctx, c, false);
+    return join(done);
   }
   define(ctx, c);
   return join(done);

@@ -105,6 +105,7 @@ class HostReader {
 
   void read_node();
   void read_details();
+  void read_machine_caps();
   void read_storage();
   void read_volumes(virStoragePoolPtr pool, const std::string& pool_name);
   void read_networks();
@@ -139,6 +140,25 @@ void HostReader::read_node() {
   unsigned long version = 0;
   if (call(virConnectGetLibVersion, conn_, &version) < 0) fail("reading libvirt's version");
   out_.facts.libvirt_version = version_string(version);
+  read_machine_caps();
+}
+
+// What a UEFI/TPM VM needs of the host, from the domain capabilities of q35 under the virt type
+// its VMs get. Advisory: a driver that cannot answer leaves them unknown.
+void HostReader::read_machine_caps() {
+  const std::string xml =
+      adopt_string(call(virConnectGetDomainCapabilities, conn_, nullptr,
+                        out_.facts.arch.empty() ? nullptr : out_.facts.arch.c_str(), "q35",
+                        out_.facts.kvm ? "kvm" : "qemu", 0u));
+  if (xml.empty()) {
+    virResetLastError();
+    return;
+  }
+  if (const auto caps = parse_domain_capabilities_xml(xml)) {
+    out_.facts.uefi = caps->uefi;
+    out_.facts.secure_boot = caps->secure_boot;
+    out_.facts.tpm = caps->tpm_emulator;
+  }
 }
 
 // What only `kumo hosts` shows, in three calls. Advisory: a driver that cannot answer one of them

@@ -132,8 +132,11 @@ void LibvirtSession::delete_domain(const std::string& name) {
     if (code != VIR_ERR_OPERATION_INVALID) fail(what + " (stopping it)");  // not "not running"
   }
   if (persistent == 0) return;  // a transient domain is gone once stopped
+  // The NVRAM file and the TPM's state go with the domain (a move keeps the UUID, and so would
+  // find a stale TPM state on a host it comes back to).
   constexpr unsigned kFlags = VIR_DOMAIN_UNDEFINE_MANAGED_SAVE |
-                              VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA | VIR_DOMAIN_UNDEFINE_NVRAM;
+                              VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA | VIR_DOMAIN_UNDEFINE_NVRAM |
+                              VIR_DOMAIN_UNDEFINE_TPM;
   if (virDomainUndefineFlags(dom.get(), kFlags) == 0) return;
   const int code = last_error().code;
   // Drivers that do not know a flag (the test driver rejects _NVRAM) undefine without them.
@@ -220,6 +223,11 @@ void LibvirtSession::set_domain_owner(const std::string& name, const Ownership& 
                              kOwnerNamespace, flags) < 0)
       fail(what);
   }
+}
+
+void LibvirtSession::rename_domain(const std::string& name, const std::string& to) {
+  const auto dom = need_domain(name, "renaming");
+  if (virDomainRename(dom.get(), to.c_str(), 0) < 0) fail("renaming domain " + name + " to " + to);
 }
 
 void LibvirtSession::resize_domain_disk(const std::string& name, const std::string& target,

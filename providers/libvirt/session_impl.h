@@ -94,6 +94,7 @@ class LibvirtSession final : public HostSession {
   void set_domain_vcpus(const std::string& name, int vcpus) override;
   void set_domain_memory(const std::string& name, std::uint64_t bytes) override;
   void set_domain_owner(const std::string& name, const Ownership& owner) override;
+  void rename_domain(const std::string& name, const std::string& to) override;
   void resize_domain_disk(const std::string& name, const std::string& target,
                           std::uint64_t capacity) override;
   std::vector<ObservedDisk> live_disks(const std::string& name) override;

@@ -83,7 +83,16 @@ void LibvirtSession::delete_volume(const std::string& name) {
     if (!vol) return;
   }
   if (virStorageVolDelete(vol.get(), 0) < 0) {
-    vanished_or_fail<void>(VIR_ERR_NO_STORAGE_VOL, "deleting " + volume_label(name));
+    const auto error = last_error();
+    if (error.code == VIR_ERR_NO_STORAGE_VOL) return;
+    // The file went behind libvirt's back (undefining a domain removes its NVRAM file): gone
+    // after a refresh is deleted.
+    {
+      const std::lock_guard lock(refresh_mutex_);
+      if (virStoragePoolRefresh(pool_.get(), 0) < 0) virResetLastError();
+    }
+    if (!find_volume(name)) return;
+    fail_because("deleting " + volume_label(name), error.message);
   }
 }
 

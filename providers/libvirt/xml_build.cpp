@@ -81,6 +81,13 @@ void add_disk(pugi::xml_node devices, const DomainDisk& disk, const std::string&
   auto driver = add(node, "driver");
   set(driver, "name", "qemu");
   set(driver, "type", disk.format);
+  // No host page cache by default: the guest caches already, and O_DIRECT keeps host memory for
+  // guests and writes honest. Native AIO needs O_DIRECT (none, directsync); otherwise threads.
+  const std::string cache = disk.cache.empty() ? "none" : disk.cache;
+  set(driver, "cache", cache);
+  set(driver, "io", cache == "none" || cache == "directsync" ? "native" : "threads");
+  // A guest's TRIM/discard frees the overlay's clusters on the host.
+  if (disk.format == "qcow2" && !disk.readonly) set(driver, "discard", "unmap");
   auto source = add(node, "source");
   set(source, "pool", pool);
   set(source, "volume", disk.volume);
@@ -93,15 +100,22 @@ void add_disk(pugi::xml_node devices, const DomainDisk& disk, const std::string&
 
 void add_nic(pugi::xml_node devices, const DomainNic& nic) {
   auto node = add(devices, "interface");
-  if (nic.network.empty()) {
-    set(node, "type", "bridge");
-    set(add(node, "source"), "bridge", nic.bridge);
-  } else {
+  if (!nic.network.empty()) {
     set(node, "type", "network");
     set(add(node, "source"), "network", nic.network);
+  } else if (!nic.direct.empty()) {
+    set(node, "type", "direct");  // macvtap on the host's interface
+    auto source = add(node, "source");
+    set(source, "dev", nic.direct);
+    set(source, "mode", nic.mode.empty() ? "bridge" : nic.mode);
+  } else {
+    set(node, "type", "bridge");
+    set(add(node, "source"), "bridge", nic.bridge);
   }
   set(add(node, "mac"), "address", nic.mac);
-  set(add(node, "model"), "type", "virtio");
+  set(add(node, "model"), "type", nic.model.empty() ? "virtio" : nic.model);
+  if (nic.queues > 1 && (nic.model.empty() || nic.model == "virtio"))
+    set(add(node, "driver"), "queues", std::to_string(nic.queues));
 }
 
 void add_console(pugi::xml_node devices, const std::string& serial_log) {
@@ -119,6 +133,47 @@ void add_console(pugi::xml_node devices, const std::string& serial_log) {
   auto target = add(console, "target");
   set(target, "type", "serial");
   set(target, "port", "0");
+}
+
+// <os>: BIOS on the pc machine, or UEFI on q35 with the firmware libvirt picks from the
+// host's firmware descriptors by the features asked for (secure boot with the standard keys
+// enrolled, or neither).
+void add_os(pugi::xml_node domain, const DomainSpec& spec) {
+  auto os = add(domain, "os");
+  const bool efi = spec.firmware == "efi";
+  if (efi) set(os, "firmware", "efi");
+  auto type = add_text(os, "type", "hvm");
+  set(type, "arch", "x86_64");
+  set(type, "machine", efi ? "q35" : "pc");
+  if (efi) {
+    auto firmware = add(os, "firmware");
+    for (const char* name : {"enrolled-keys", "secure-boot"}) {
+      auto feature = add(firmware, "feature");
+      set(feature, "enabled", spec.secure_boot ? "yes" : "no");
+      set(feature, "name", name);
+    }
+    if (spec.secure_boot) set(add(os, "loader"), "secure", "yes");
+    if (!spec.nvram.empty()) add_text(os, "nvram", spec.nvram);
+  }
+  set(add(os, "boot"), "dev", "hd");
+}
+
+// q35 plugs devices into PCIe root ports, one each, and hot-plugs only into a free one: enough
+// for every device libvirt adds (disks, NICs, the agent's serial, rng, balloon, USB) and four
+// spare for data disks plugged while the VM runs.
+void add_root_ports(pugi::xml_node devices, const DomainSpec& spec) {
+  // The root complex first: controllers without an index are numbered in order, and q35's index 0
+  // must be pcie-root.
+  auto root = add(devices, "controller");
+  set(root, "type", "pci");
+  set(root, "index", "0");
+  set(root, "model", "pcie-root");
+  const std::size_t ports = spec.disks.size() + spec.nics.size() + 4 + 4;
+  for (std::size_t i = 0; i < ports; ++i) {
+    auto controller = add(devices, "controller");
+    set(controller, "type", "pci");
+    set(controller, "model", "pcie-root-port");
+  }
 }
 
 }  // namespace
@@ -202,15 +257,11 @@ std::string domain_xml(const DomainSpec& spec, const std::string& pool, const st
   set(vcpu, "placement", "static");
   if (max_vcpus > spec.vcpus) set(vcpu, "current", std::to_string(spec.vcpus));
 
-  auto os = add(domain, "os");
-  auto type = add_text(os, "type", "hvm");
-  set(type, "arch", "x86_64");
-  set(type, "machine", "pc");
-  set(add(os, "boot"), "dev", "hd");
-
+  add_os(domain, spec);
   auto features = add(domain, "features");
   add(features, "acpi");
   add(features, "apic");
+  if (spec.secure_boot) set(add(features, "smm"), "state", "on");  // secure boot's flash needs it
   if (spec.virt_type == "qemu") {
     // TCG's translation cache defaults to a quarter of the guest's memory: cap it.
     set(add_text(add(features, "tcg"), "tb-cache", "128"), "unit", "MiB");
@@ -227,6 +278,7 @@ std::string domain_xml(const DomainSpec& spec, const std::string& pool, const st
   add_text(domain, "on_crash", "destroy");
 
   auto devices = add(domain, "devices");
+  if (spec.firmware == "efi") add_root_ports(devices, spec);
   for (const auto& disk : spec.disks) add_disk(devices, disk, pool);
   for (const auto& nic : spec.nics) add_nic(devices, nic);
   add_console(devices, spec.serial_log);
@@ -239,6 +291,13 @@ std::string domain_xml(const DomainSpec& spec, const std::string& pool, const st
   set(rng, "model", "virtio");
   set(add_text(rng, "backend", "/dev/urandom"), "model", "random");
   set(add(devices, "memballoon"), "model", "virtio");
+  if (spec.tpm) {
+    auto tpm = add(devices, "tpm");
+    set(tpm, "model", "tpm-crb");
+    auto backend = add(tpm, "backend");
+    set(backend, "type", "emulator");
+    set(backend, "version", "2.0");
+  }
   return render(doc);
 }
 

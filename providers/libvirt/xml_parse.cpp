@@ -107,7 +107,10 @@ ObservedNic parse_nic(pugi::xml_node nic) {
   const auto source = nic.child("source");
   if (n.type == "network") n.network = attr(source, "network");
   if (n.type == "bridge") n.network = attr(source, "bridge");
-  if (n.type == "direct") n.network = attr(source, "dev");
+  if (n.type == "direct") {
+    n.network = attr(source, "dev");
+    n.mode = attr(source, "mode", "vepa");  // libvirt's default
+  }
   n.mac = attr(nic.child("mac"), "address");
   n.model = attr(nic.child("model"), "type");
   return n;
@@ -198,6 +201,14 @@ std::optional<ObservedDomain> parse_domain_xml(std::string_view xml,
     d.disks.push_back(parse_disk(disk, lookup));
   }
   for (auto nic : root->child("devices").children("interface")) d.nics.push_back(parse_nic(nic));
+  // UEFI: asked for by name (firmware='efi'), or a pflash loader as older definitions have it.
+  const auto os = root->child("os");
+  const auto loader = os.child("loader");
+  if (attr(os, "firmware") == "efi" || attr(loader, "type") == "pflash") d.firmware = "uefi";
+  d.secure_boot = attr(loader, "secure") == "yes";
+  for (auto f : os.child("firmware").children("feature"))
+    if (attr(f, "name") == "secure-boot" && attr(f, "enabled") == "yes") d.secure_boot = true;
+  d.tpm = static_cast<bool>(root->child("devices").child("tpm"));
   d.owner = parse_owner_from_domain_xml(std::string(xml));
   return d;
 }
@@ -291,6 +302,23 @@ std::optional<DomainCapabilities> parse_domain_capabilities_xml(std::string_view
         caps.nested = true;
     }
   }
+  auto offers = [](pugi::xml_node node, const char* enum_name, const char* value) {
+    for (auto e : node.children("enum")) {
+      if (attr(e, "name") != enum_name) continue;
+      for (auto v : e.children("value"))
+        if (std::string_view(v.text().get()) == value) return true;
+    }
+    return false;
+  };
+  const auto os = root.child("os");
+  if (attr(os, "supported") == "yes") {
+    caps.uefi = offers(os, "firmware", "efi");
+    const auto loader = os.child("loader");
+    caps.secure_boot =
+        caps.uefi && attr(loader, "supported") == "yes" && offers(loader, "secure", "yes");
+  }
+  const auto tpm = root.child("devices").child("tpm");
+  caps.tpm_emulator = attr(tpm, "supported") == "yes" && offers(tpm, "backendModel", "emulator");
   return caps;
 }
 

@@ -42,6 +42,9 @@ std::optional<HostCapabilities> parse_capabilities_xml(std::string_view xml);
 struct DomainCapabilities {
   std::string virt_type;       // <domain>: kvm | qemu
   std::optional<bool> nested;  // host-model requires vmx/svm
+  bool uefi = false;           // <os><enum name='firmware'> offers efi (firmware descriptors)
+  bool secure_boot = false;    // <loader><enum name='secure'> offers yes
+  bool tpm_emulator = false;   // <tpm supported='yes'> with backendModel emulator (swtpm)
 };
 std::optional<DomainCapabilities> parse_domain_capabilities_xml(std::string_view xml);
 

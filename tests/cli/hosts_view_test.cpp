@@ -30,6 +30,7 @@ HostInfo kvm_host() {
   h.facts.hypervisor = "QEMU";
   h.facts.hypervisor_version = "7.2.0";
   h.facts.nested = true;
+  h.facts.uefi = h.facts.secure_boot = h.facts.tpm = true;
   h.virt_type = "kvm";
   h.pool = {"default", true, true, 500 * GiB, 320 * GiB};
   h.vms = {"web-0", "web-1"};
@@ -58,6 +59,8 @@ HostInfo emulated_host() {
   h.facts.cpu_model = "qemu64";
   h.facts.cpu_features = {"hypervisor"};
   h.facts.detailed = true;
+  h.facts.uefi = true;  // OVMF without its secure-boot build, and no swtpm
+  h.facts.secure_boot = h.facts.tpm = false;
   h.facts.hypervisor = "QEMU";
   h.facts.hypervisor_version = "7.2.0";
   h.virt_type = "qemu";
@@ -104,12 +107,16 @@ TEST_CASE("kumo hosts --json: the documented fields, null where a host cannot sa
   CHECK(up["kvm"] == true);
   CHECK(up["qemu_version"] == "7.2.0");
   CHECK(up["nested"] == true);
+  CHECK(up["uefi"] == true);
+  CHECK(up["tpm"] == true);
   CHECK(up["admit"]["vcpus"] == 27);
   CHECK(up["admit"]["memory_bytes"] == 26 * GiB);
   const auto& emulated = json["hosts"][1];
   CHECK(emulated["kvm"] == false);
   CHECK(emulated["kvm_reason"].get<std::string>().find("/dev/kvm") != std::string::npos);
   CHECK(emulated["nested"].is_null());
+  CHECK(emulated["secure_boot"] == false);
+  CHECK(emulated["tpm"] == false);
   CHECK(emulated["memory_free_bytes"].is_null());
   CHECK(emulated["pool"]["capacity_bytes"].is_null());
   CHECK(emulated["admit"]["vcpus"] == 3);

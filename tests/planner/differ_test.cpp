@@ -94,7 +94,8 @@ ObservedDomain domain_as_made(const std::string& cluster, const DesiredVm& vm) {
                        pool + vm.data_disks[i].volume, "qcow2", false});
   }
   d.disks.push_back({"sda", "cdrom", pool + vm.seed_volume, "raw", true});
-  for (const auto& n : vm.nics) d.nics.push_back({n.libvirt_network, "network", n.mac, "virtio"});
+  for (const auto& n : vm.nics)
+    d.nics.push_back({n.libvirt_network, "network", n.mac, "virtio", ""});
   d.owner = Ownership{cluster, vm.address(), vm.spec_hash(), vm.spec(), true};
   return d;
 }
@@ -555,7 +556,8 @@ std::vector<Row> change_rows() {
        .hosts_differ =
            [](auto& h) {
              add_our_network(h, "hv1", "back");
-             domain(h, "hv1", "web").nics.push_back({"kumo_fest_back", "network", "m", "virtio"});
+             domain(h, "hv1", "web")
+                 .nics.push_back({"kumo_fest_back", "network", "m", "virtio", ""});
            },
        .address = "network.back",
        .action = Action::Delete,

@@ -30,7 +30,7 @@ TEST_CASE("a saved plan reads back exactly, is private, and other files are refu
   vm.root_volume = "kumo_fest_web_root.qcow2";
   vm.seed_volume = "kumo_fest_web_seed.iso";
   vm.data_disks = {{"pg", "kumo_fest_web_data-pg.qcow2"}};
-  vm.nics = {{"kumo_fest_front", "", "52:54:00:00:00:01"}};
+  vm.nics = {{"kumo_fest_front", "", "52:54:00:00:00:01", "", "", "", 0}};
   c.desired = vm;
   c.observed = ObservedRef{"web", "uuid-1", "", "running", 0};
   c.steps.remove_old = c.steps.start = true;

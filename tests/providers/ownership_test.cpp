@@ -89,14 +89,14 @@ TEST_CASE("a network record names the network and its UUID, and is read back", "
 }
 
 TEST_CASE("kumo's bookkeeping volumes are told from objects", "[ownership]") {
-  for (const std::string name :
+  for (const std::string& name :
        {lock_volume_name("fest"), lock_volume_name("fest") + ".takeover-0123456789abcdef",
         network_record_name("fest", "front", "0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"),
         image_marker_name(image_volume_name("sha256", "ab12")), serial_log_name("fest", "web-0")}) {
     INFO(name);
     CHECK(is_bookkeeping_volume(name));
   }
-  for (const std::string name :
+  for (const std::string& name :
        {root_volume_name("fest", "web-0"), seed_volume_name("fest", "web-0"),
         data_volume_name("fest", "web-0", "pg"), image_volume_name("sha256", "ab12"),
         std::string("debian-12.qcow2")}) {

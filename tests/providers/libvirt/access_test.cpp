@@ -72,7 +72,7 @@ TEST_CASE("kumo ssh on real libvirt: addresses by MAC, the route, no unlearnable
     spec.name = "web-0";
     spec.virt_type = "qemu";
     spec.memory = 64ull << 20;
-    spec.nics = {{net.name, "", vm.nics[0].mac}};
+    spec.nics = {{net.name, "", vm.nics[0].mac, "", "", "virtio", 0}};
     spec.owner = {"festival", "vm.web-0", vm.spec_hash(), vm.spec(), true};
     session->define_domain(spec);
   }

@@ -34,7 +34,8 @@ const T& named(const std::vector<T>& objects, const std::string& name) {
 int expected_calls(const ObservedHost& host) {
   const auto active_pools = std::count_if(host.pools.begin(), host.pools.end(),
                                           [](const ObservedPool& p) { return p.active; });
-  return 17 + static_cast<int>(host.domains.size() + host.networks.size() + host.pools.size() +
+  // 18 per host: 17, and the q35 domain capabilities (UEFI, secure boot, TPM).
+  return 18 + static_cast<int>(host.domains.size() + host.networks.size() + host.pools.size() +
                                active_pools + host.volumes.size());
 }
 
@@ -85,7 +86,7 @@ TEST_CASE("a test-driver host is observed whole: domains, networks, pools, volum
                                       true});
   REQUIRE(web0.nics.size() == 1);
   CHECK(web0.nics[0] ==
-        ObservedNic{"kumo_festival_front", "network", "52:54:00:6b:3c:01", "virtio"});
+        ObservedNic{"kumo_festival_front", "network", "52:54:00:6b:3c:01", "virtio", ""});
   REQUIRE(web0.owner);
   CHECK(*web0.owner ==
         Ownership{"festival", "vm.web-0", "9c1185a5c5e9fc54612808977ee8f548b2258d31",
@@ -156,7 +157,7 @@ TEST_CASE("a test-driver host is observed whole: domains, networks, pools, volum
 
   // 3 domains, 2 networks, 2 pools (both active), 6 volumes.
   CHECK(host.api_calls == expected_calls(host));
-  CHECK(host.api_calls == 17 + 3 + 2 + 2 + 2 + 6);
+  CHECK(host.api_calls == 18 + 3 + 2 + 2 + 2 + 6);
   CHECK(host.seconds > 0);
 }
 
@@ -244,7 +245,7 @@ TEST_CASE("autostart, inactive and transient objects are learned from list flags
 
   // 2 domains, 3 networks, 2 pools of which 1 active, no volumes.
   CHECK(host.api_calls == expected_calls(host));
-  CHECK(host.api_calls == 17 + 2 + 3 + 2 + 1 + 0);
+  CHECK(host.api_calls == 18 + 2 + 3 + 2 + 1 + 0);
 
   virDomainUndefine(db.get());
   virNetworkUndefine(back.get());

@@ -80,7 +80,7 @@ DomainSpec web_domain() {
   spec.memory = 1ull << 30;
   spec.disks = {{"kumo_festival_web-0_root.qcow2", "qcow2", "vda", false, ""},
                 {"kumo_festival_web-0_seed.iso", "raw", "vdb", true, ""}};
-  spec.nics = {{"default", "", "52:54:00:6b:3c:01"}};
+  spec.nics = {{"default", "", "52:54:00:6b:3c:01", "", "", "virtio", 0}};
   spec.serial_log = "/default-pool/kumo_festival_web-0_serial.log";
   spec.owner = {"festival", "vm.web-0", "9c1185a5",
                 vm_record_from_json(R"({"cpus":2,"memory":1073741824,"image":"debian-12"})")};
@@ -350,7 +350,7 @@ TEST_CASE("a domain is defined and reads back with kumo's owner mark", "[session
             {"vda", "disk", "/default-pool/kumo_festival_web-0_root.qcow2", "qcow2", false},
             {"vdb", "disk", "default-pool/kumo_festival_web-0_seed.iso", "raw", true}});
   CHECK(domain->nics ==
-        std::vector<ObservedNic>{{"default", "network", "52:54:00:6b:3c:01", "virtio"}});
+        std::vector<ObservedNic>{{"default", "network", "52:54:00:6b:3c:01", "virtio", ""}});
 }
 
 TEST_CASE("a domain is redefined in place, keeping its UUID", "[session]") {

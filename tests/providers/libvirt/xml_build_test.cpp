@@ -49,7 +49,8 @@ DomainSpec web_domain() {
   spec.memory = 1ull << 30;
   spec.disks = {{"kumo_festival_web-0_root.qcow2", "qcow2", "vda", false, ""},
                 {"kumo_festival_web-0_seed.iso", "raw", "vdb", true, ""}};
-  spec.nics = {{"kumo_festival_front", "", "52:54:00:6b:3c:01"}, {"", "br0", "52:54:00:6b:3c:02"}};
+  spec.nics = {{"kumo_festival_front", "", "52:54:00:6b:3c:01", "", "", "virtio", 0},
+               {"", "br0", "52:54:00:6b:3c:02", "", "", "virtio", 0}};
   spec.serial_log = "/var/lib/libvirt/images/kumo_festival_web-0_serial.log";
   spec.owner = {"festival", "vm.web-0", "9c1185a5",
                 vm_record_from_json(R"({"cpus":2,"memory":1073741824,"image":"debian-12"})")};
@@ -201,9 +202,9 @@ TEST_CASE("domain XML reads back whole: owner, memory, vCPUs, disks, NICs", "[xm
         std::vector<ObservedDisk>{
             {"vda", "disk", "kumo-images/kumo_festival_web-0_root.qcow2", "qcow2", false},
             {"vdb", "disk", "kumo-images/kumo_festival_web-0_seed.iso", "raw", true}});
-  CHECK(domain->nics ==
-        std::vector<ObservedNic>{{"kumo_festival_front", "network", "52:54:00:6b:3c:01", "virtio"},
-                                 {"br0", "bridge", "52:54:00:6b:3c:02", "virtio"}});
+  CHECK(domain->nics == std::vector<ObservedNic>{
+                            {"kumo_festival_front", "network", "52:54:00:6b:3c:01", "virtio", ""},
+                            {"br0", "bridge", "52:54:00:6b:3c:02", "virtio", ""}});
 
   // The disks name the pool given, resolved through the caller's lookup like any volume disk.
   const auto resolved = parse_domain_xml(xml, [](const std::string& pool, const std::string& v) {
