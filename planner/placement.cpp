@@ -94,9 +94,17 @@ class Placer {
     for (const auto& d : load.observed->domains) {
       load.memory_now += d.memory;
       load.cpus_now += d.vcpus;
-      if (!is_cluster_vm(d, desired_.cluster)) load.room.add(d.vcpus, d.memory);
+      // A domain a VM of the file adopts counts once: as that VM, when it is placed.
+      if (!is_cluster_vm(d, desired_.cluster) && !adopted_here(h.name, d.name))
+        load.room.add(d.vcpus, d.memory);
     }
     return load;
+  }
+
+  bool adopted_here(const std::string& host, const std::string& domain) const {
+    return std::any_of(desired_.vms.begin(), desired_.vms.end(), [&](const DesiredVm& vm) {
+      return vm.adopted() && vm.adopt == domain && vm.pinned_host == host;
+    });
   }
 
   HostLoad* load_of(const std::string& host) {
