@@ -334,6 +334,11 @@ std::optional<std::string> migration_xml(
     disk.remove_child(source);
     while (auto backing = disk.child("backingStore")) disk.remove_child(backing);
   }
+  // A UEFI VM's NVRAM file in the source's pool directory: the destination's own, in its pool.
+  if (auto nvram = domain.child("os").child("nvram")) {
+    const std::string path = nvram.text().get();
+    if (!path.empty()) nvram.text().set(moved(path).c_str());
+  }
   for (const char* device : {"serial", "console"}) {
     for (auto node : domain.child("devices").children(device)) {
       auto source = node.child("source");

@@ -188,3 +188,22 @@ TEST_CASE("domain XML golden: bridge, direct (macvtap) and multiqueue NICs, disk
   CHECK(attr(disks[1].child("driver"), "io") == "native");
   CHECK_FALSE(disks[1].child("driver").attribute("discard"));
 }
+
+TEST_CASE("migration XML: a UEFI VM's NVRAM file is the destination's, in its pool directory",
+          "[xml]") {
+  const std::string live = R"(<domain type='qemu'><name>win</name>
+  <os firmware='efi'><type arch='x86_64' machine='pc-q35-7.2'>hvm</type>
+    <loader readonly='yes' secure='yes' type='pflash'>/usr/share/OVMF/OVMF_CODE_4M.ms.fd</loader>
+    <nvram template='/usr/share/OVMF/OVMF_VARS_4M.ms.fd'>/srv/a/kumo_fest_win_nvram.fd</nvram>
+  </os><devices/></domain>)";
+  const auto out = migration_xml(
+      live, [](const std::string& v) { return "/srv/b/" + v; }, "/srv/a", "/srv/b",
+      Ownership{"fest", "vm.win", "ab", std::nullopt, true});
+  REQUIRE(out);
+  const auto doc = load(*out);
+  const auto os = doc.child("domain").child("os");
+  CHECK(std::string(os.child("nvram").text().get()) == "/srv/b/kumo_fest_win_nvram.fd");
+  // The firmware build and its template stay what the guest runs with.
+  CHECK(attr(os.child("nvram"), "template") == "/usr/share/OVMF/OVMF_VARS_4M.ms.fd");
+  CHECK(std::string(os.child("loader").text().get()) == "/usr/share/OVMF/OVMF_CODE_4M.ms.fd");
+}
