@@ -56,8 +56,8 @@ std::vector<const ResourceChange*> carried(ExecContext& ctx, const ResourceChang
   return out;
 }
 
-// Every volume name this VM has on a host: carried, made there (seed, new data disks) and the
-// serial log.
+// Every volume name this VM has on a host: carried, made there (seed, new data disks), the
+// serial log and a UEFI VM's NVRAM (a migration undefines the source without it).
 std::vector<std::string> vm_volumes(ExecContext& ctx, const ResourceChange& c) {
   std::vector<std::string> out;
   for (const auto& k : ctx.plan().changes) {
@@ -65,6 +65,8 @@ std::vector<std::string> vm_volumes(ExecContext& ctx, const ResourceChange& c) {
       out.push_back(k.volume()->name);
   }
   out.push_back(serial_log_name(ctx.plan().cluster, c.vm()->name));
+  if (c.vm()->record.firmware == "uefi")
+    out.push_back(nvram_volume_name(ctx.plan().cluster, c.vm()->name));
   return out;
 }
 
@@ -316,7 +318,11 @@ std::string move_remove_source(ExecContext& ctx, const Task& t) {
   }
   int volumes = 0;
   for (const auto& name : vm_volumes(ctx, c)) {
-    if (!s.volume(name) && name != serial_log_name(ctx.plan().cluster, vm.name)) continue;
+    // Files libvirt lists only after a refresh (the serial log, the NVRAM) are looked up by
+    // delete_volume itself.
+    if (!s.volume(name) && name != serial_log_name(ctx.plan().cluster, vm.name) &&
+        name != nvram_volume_name(ctx.plan().cluster, vm.name))
+      continue;
     ctx.delete_volume(t.host, name);
     ++volumes;
   }

@@ -126,7 +126,10 @@ def config(env, hv):
     vt = virt_type(env)
     return {
         "cluster": CLUSTER,
-        "hosts": {h: {"uri": u, "virt_type": vt} for h, u in hv.items()},
+        # Live moves reach a host through unix sockets in the lab's migration directory.
+        "hosts": {h: {"uri": u, "virt_type": vt,
+                      "migration": {"socket_dir": env["KUMO_LAB_MIGRATION_DIR"]}}
+                  for h, u in hv.items()},
         "images": {"debian-12": lab_image(env)},
         "networks": {"front": {"cidr": "10.54.0.0/24", "domain": "mach.internal"}},
         "vms": {   # written last: entries printed by kumo import are pasted after it (render)
@@ -219,6 +222,7 @@ class Run:
         self.cache = ["--cache-dir", os.path.join(self.work, "cache")]
         self.kumo = kumo_runner("-f", self.cfg_path, *self.cache)
         self.sb_up = False             # sb applied and ready
+        self.sb_host = "hv1"           # where sb runs (it moves to hv2 live)
         self.save()
 
     def save(self):
@@ -278,7 +282,7 @@ class Run:
         return c
 
     def in_sb(self, *cmd, timeout=60):
-        return guest(self.hv["hv1"], "sb", *cmd, timeout=timeout)
+        return guest(self.hv[self.sb_host], "sb", *cmd, timeout=timeout)
 
     def secure_boot_byte(self):
         rc, out = self.in_sb("od", "-An", "-tu1", SB_VAR)
@@ -392,6 +396,40 @@ def step_restart(r):
     b = r.secure_boot_byte()
     check(b == "1", f"restart: SecureBoot still 1 ({b!r})")
     check_converged(r.kumo, "restart: plan has no changes")
+    r.nv_value = value
+
+
+def step_tpm_move(r):
+    """sb moves to hv2 live: the same boot, its TPM state carried by libvirt in the migration
+    stream, secure boot still on, nothing left on hv1."""
+    boot1 = r.boot_id()
+    t = time.monotonic()
+    r.cfg["vms"]["sb"]["host"] = "hv2"
+    r.save()
+    _, plan = plan_json(r.kumo)
+    changes = (plan or {"changes": []})["changes"]
+    top = [c for c in changes if not c.get("parent")]
+    c = top[0] if len(top) == 1 else {}
+    check(len(top) == 1 and c.get("address") == "vm.sb" and c.get("action") == "move"
+          and c.get("from_host") == "hv1" and c.get("host") == "hv2"
+          and not any(x.get("destroys_data") for x in changes),
+          f"tpm move: the plan moves vm.sb hv1 -> hv2 with its volumes, destroying nothing "
+          f"({[(x['address'], x['action'], x['host'], x['destroys_data']) for x in changes]})")
+    check(c.get("disruption") == "live", f"tpm move: planned live ({c.get('disruption')}: "
+                                          f"{c.get('reason', '')[:200]})")
+    r.apply("sb_move")
+    timings["tpm_move_s"] = round(time.monotonic() - t, 1)
+    r.sb_host = "hv2"
+    boot2 = r.boot_id()
+    check(boot1 is not None and boot1 == boot2, f"tpm move: the same boot on hv2 ({boot1} -> {boot2})")
+    rc, out = r.in_sb("sh", "-c", TPM_ENV + f"tpm2_nvread {NV_INDEX} -C o -s 8")
+    check(rc == 0 and out.strip() == r.nv_value,
+          f"tpm move: the TPM NV value moved with it ({r.nv_value} -> rc {rc}: {out.strip()!r})")
+    b = r.secure_boot_byte()
+    check(b == "1", f"tpm move: SecureBoot still 1 ({b!r})")
+    left = [n for n in inventory(r.hv["hv1"])["domains"] if n == "sb"]
+    check(left == [], f"tpm move: nothing of sb left on hv1 ({left})")
+    check_converged(r.kumo, "tpm move: plan has no changes")
 
 
 def step_adopt(r):
@@ -516,6 +554,7 @@ def main():
     step_sb(r)
     if r.sb_up:
         step_restart(r)
+        step_tpm_move(r)
     else:
         # sb did not come up (a failure already): the adoption scenario runs without it, after
         # what the failed apply left of sb is removed.
