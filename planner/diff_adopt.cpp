@@ -133,22 +133,15 @@ void Differ::vm_adopt(const DesiredVm& vm, const HostIndex& idx, const ObservedD
   c.attributes.push_back(attr("adopt", {}, text(d.name)));
   // Anything the domain does not match yet is changed by the next apply, as an update.
   std::vector<std::string> later;
-  if (d.vcpus != vm.cpus) {
-    c.attributes.push_back(attr("cpus", number(d.vcpus), number(vm.cpus)));
-    later.push_back("cpus");
-  }
-  if (d.memory != vm.memory) {
-    c.attributes.push_back(attr("memory", size_text(d.memory), size_text(vm.memory)));
-    later.push_back("memory");
-  }
-  if (d.autostart != vm.autostart) {
-    c.attributes.push_back(attr("autostart", flag(d.autostart), flag(vm.autostart)));
-    later.push_back("autostart");
-  }
-  if (d.active != vm.running) {
-    c.attributes.push_back(attr("running", flag(d.active), flag(vm.running)));
-    later.push_back("running");
-  }
+  auto differs = [&](bool differ, const char* name, Value now, Value wanted) {
+    if (!differ) return;
+    c.attributes.push_back(attr(name, std::move(now), std::move(wanted)));
+    later.push_back(name);
+  };
+  differs(d.vcpus != vm.cpus, "cpus", number(d.vcpus), number(vm.cpus));
+  differs(d.memory != vm.memory, "memory", size_text(d.memory), size_text(vm.memory));
+  differs(d.autostart != vm.autostart, "autostart", flag(d.autostart), flag(vm.autostart));
+  differs(d.active != vm.running, "running", flag(d.active), flag(vm.running));
   c.reason =
       "made by hand: kumo takes it over as it is (only its metadata is written; nothing in "
       "the guest changes)";

@@ -41,8 +41,6 @@ ObservedDomain& hand_made(Lab& lab, const std::string& name, bool running) {
   return d;
 }
 
-
-
 // The entry kumo import prints, indented under vms:.
 std::string imported(Lab& lab, const std::string& domain, const std::string& name = "") {
   std::lock_guard<std::recursive_mutex> lock(lab.state_mu);

@@ -48,8 +48,6 @@ const ResourceChange& vm_change(const Plan& p) {
   throw;
 }
 
-
-
 void facts(Lab& lab, const std::string& host, bool uefi, bool secure_boot, bool tpm) {
   std::lock_guard<std::recursive_mutex> lock(lab.state_mu);
   lab.host(host).facts.uefi = uefi;
