@@ -15,6 +15,7 @@
 #include "cli/views/apply_view.h"
 #include "cli/views/plan_view.h"
 #include "planner/lock.h"
+#include "planner/lock_pools.h"
 #include "planner/observe.h"
 #include "planner/plan_io.h"
 #include "planner/planner.h"
@@ -65,6 +66,43 @@ std::unique_ptr<ClusterLock> take_lock(HostConnector& connector,
   }
   *rc = 1;
   return nullptr;
+}
+
+// Hosts whose kumo pool this run makes (lock_pools.h): left out of the lock until the plan is
+// accepted (pools_first); then their pools are made and they are locked too (lock_after_pools:
+// false, after saying why, when that fails).
+std::vector<LockPool> pools_first(HostConnector& connector, const std::vector<LockPool>& candidates,
+                                  const ApplyState& s, std::vector<HostTarget>& lock_hosts) {
+  if (candidates.empty()) return {};
+  auto later = missing_lock_pools(connector, candidates, s.timeout.value());
+  std::erase_if(lock_hosts, [&](const HostTarget& t) {
+    return std::any_of(later.begin(), later.end(),
+                       [&](const LockPool& p) { return p.target.name == t.name; });
+  });
+  return later;
+}
+
+bool lock_after_pools(HostConnector& connector, const std::vector<LockPool>& later,
+                      const std::string& cluster, const ApplyState& s, ClusterLock& lock) {
+  if (later.empty()) return true;
+  std::vector<HostTarget> hosts;
+  try {
+    make_lock_pools(connector, later, s.timeout.value());
+  } catch (const HostError& e) {
+    std::cerr << "kumo apply: making a host's storage pool before locking it failed: " << e.what()
+              << "\nnothing else was changed\n";
+    return false;
+  }
+  for (const auto& p : later) {
+    std::cerr << "made storage pool \"" << p.spec.name << "\" on " << p.target.name
+              << " first: kumo's lock there lives in it\n";
+    hosts.push_back(p.target);
+  }
+  int rc = 0;
+  auto more = take_lock(connector, hosts, cluster, "apply", s, &rc);
+  if (!more) return false;
+  lock.absorb(*more);
+  return true;
 }
 
 int finish(std::unique_ptr<ClusterLock> lock, int rc) {
@@ -174,7 +212,16 @@ int apply_saved(const ApplyState& s, const GlobalOptions& global) {
   auto provider = make_libvirt_provider();
   auto lock_connector = make_connector();
   int rc = 0;
-  auto lock = take_lock(*lock_connector, plan_hosts(*plan), plan->cluster, "apply", s, &rc);
+  std::vector<HostTarget> lock_hosts = plan_hosts(*plan);
+  std::vector<LockPool> candidates;
+  for (const auto& c : plan->changes) {
+    const HostReport* h = plan->find_host(c.host);
+    if (c.kind() == ResourceKind::Pool && c.action == Action::Create && c.pool() && h &&
+        c.address.name == h->pool)
+      candidates.push_back({h->target(), *c.pool()});
+  }
+  const auto later = pools_first(*lock_connector, candidates, s, lock_hosts);
+  auto lock = take_lock(*lock_connector, lock_hosts, plan->cluster, "apply", s, &rc);
   if (!lock) return rc;
   const SavedPlanCheck check =
       check_saved_plan(*plan, *provider, s.timeout.value(), s.hosts_at_once());
@@ -187,6 +234,8 @@ int apply_saved(const ApplyState& s, const GlobalOptions& global) {
   views::ViewOptions view{colour_enabled(STDOUT_FILENO), s.show_sensitive};
   if (!global.quiet) std::cout << views::render_human(*plan, view);
   if (!plan->has_changes()) return finish(std::move(lock), 0);
+  if (!lock_after_pools(*lock_connector, later, plan->cluster, s, *lock))
+    return finish(std::move(lock), 1);
   const int rc_run = run_plan(*plan, s, cache_dir, "Apply", global, *lock);
   return finish(std::move(lock), rc_run);
 }
@@ -206,7 +255,14 @@ int plan_and_run(const ApplyState& s, const GlobalOptions& global, bool destroy)
   auto lock_connector = make_connector();
   int rc = 0;
   const DesiredCluster desired = expand(*loaded.config);
-  auto lock = take_lock(*lock_connector, desired.targets(), desired.cluster, verb, s, &rc);
+  std::vector<HostTarget> lock_hosts = desired.targets();
+  std::vector<LockPool> candidates;
+  for (const auto& h : desired.hosts) {
+    if (const DesiredPool* p = h.find_pool(h.pool); p && !destroy)
+      candidates.push_back({h.target(), p->spec});
+  }
+  const auto later = pools_first(*lock_connector, candidates, s, lock_hosts);
+  auto lock = take_lock(*lock_connector, lock_hosts, desired.cluster, verb, s, &rc);
   if (!lock) return rc;
   auto provider = make_libvirt_provider();
   PlanOptions options;
@@ -230,6 +286,8 @@ int plan_and_run(const ApplyState& s, const GlobalOptions& global, bool destroy)
   std::cout << views::render_human(plan, view);
   if (!plan.has_changes()) return finish(std::move(lock), 0);
   if (!confirm(verb, s.auto_approve, destroy ? "" : ", or apply a saved plan (kumo plan -o FILE)"))
+    return finish(std::move(lock), 1);
+  if (!lock_after_pools(*lock_connector, later, plan.cluster, s, *lock))
     return finish(std::move(lock), 1);
   const int rc_run = run_plan(plan, s, cache_dir, destroy ? "Destroy" : "Apply", global, *lock);
   return finish(std::move(lock), rc_run);

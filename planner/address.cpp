@@ -12,6 +12,8 @@ const char* to_string(ResourceKind k) {
       return "volume";
     case ResourceKind::Image:
       return "image";
+    case ResourceKind::Pool:
+      return "pool";
   }
   return "?";
 }
@@ -23,9 +25,13 @@ std::optional<Address> Address::parse(const std::string& text) {
   if (kind == "vm") return vm(rest);
   if (kind == "network") return network(rest);
   if (kind == "image") return image(rest);
-  if (kind == "volume") {
+  if (kind == "volume" || kind == "pool") {
     const auto slash = rest.find('/');
     if (slash == std::string::npos || slash == 0 || slash + 1 >= rest.size()) return std::nullopt;
+    if (kind == "pool") {
+      if (rest.find('/', slash + 1) != std::string::npos) return std::nullopt;
+      return pool(rest.substr(0, slash), rest.substr(slash + 1));
+    }
     return volume(rest.substr(0, slash), rest.substr(slash + 1));
   }
   return std::nullopt;
@@ -33,6 +39,7 @@ std::optional<Address> Address::parse(const std::string& text) {
 
 std::string Address::str() const {
   if (kind == ResourceKind::Volume) return "volume." + parent + "/" + name;
+  if (kind == ResourceKind::Pool) return "pool." + parent + "/" + name;
   return std::string(to_string(kind)) + "." + name;
 }
 

@@ -1,5 +1,6 @@
 // A resource's address, parsed: vm.web-0, network.front, image.debian-12, volume.web-0/root,
-// volume.web-0/data/pg. Volumes belong to a VM instance (their parent) and have a role.
+// volume.web-0/data/pg, pool.hv1/fast. Volumes belong to a VM instance (their parent) and have a
+// role; pools belong to a host.
 #pragma once
 
 #include <optional>
@@ -7,8 +8,8 @@
 
 namespace kumo {
 
-enum class ResourceKind { Vm, Network, Volume, Image };
-const char* to_string(ResourceKind k);  // vm | network | volume | image
+enum class ResourceKind { Vm, Network, Volume, Image, Pool };
+const char* to_string(ResourceKind k);  // vm | network | volume | image | pool
 
 enum class VolumeRole { Root, Seed, Data, Other };
 
@@ -20,6 +21,10 @@ struct Address {
   static Address vm(std::string instance) { return {ResourceKind::Vm, std::move(instance), ""}; }
   static Address network(std::string n) { return {ResourceKind::Network, std::move(n), ""}; }
   static Address image(std::string n) { return {ResourceKind::Image, std::move(n), ""}; }
+  // pool.hv1/fast: a storage pool belongs to its host (parent).
+  static Address pool(std::string host, std::string n) {
+    return {ResourceKind::Pool, std::move(n), std::move(host)};
+  }
   static Address volume(std::string instance, std::string role) {
     return {ResourceKind::Volume, std::move(role), std::move(instance)};
   }

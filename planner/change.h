@@ -58,6 +58,8 @@ struct VmPayload {
   bool autostart = true;
   std::string root_volume, seed_volume;
   std::vector<std::pair<std::string, std::string>> data_disks;  // disk name, volume; name order
+  // Data disks outside the host's pool (disks.<name>.pool): disk name -> pool.
+  std::map<std::string, std::string> data_disk_pools{};
   std::vector<VmNic> nics;
   WaitFor wait_for = WaitFor::CloudInit;
   std::chrono::seconds wait_timeout{600};
@@ -76,9 +78,10 @@ struct VolumePayload {
   std::string image;                  // root: the base image's name in the file
   std::string base_volume;            // root: the base image's volume on the host ("" unknown)
   std::optional<SeedDocs> seed;       // seed volumes
+  std::string pool{};                 // data disks: "" = the host's pool
 };
 
-using Desired = std::variant<std::monostate, VmPayload, NetworkSpec, VolumePayload>;
+using Desired = std::variant<std::monostate, VmPayload, NetworkSpec, VolumePayload, PoolSpec>;
 
 // The object as the plan saw it (update, replace, delete): what the executor acts on.
 // The state of a network delete's observed object when only kumo's record of the network is
@@ -91,6 +94,7 @@ struct ObservedRef {
   std::string host;  // set when it lives on another host than the change's (a moved VM)
   std::string state;
   std::uint64_t size = 0;  // volumes: capacity
+  std::string pool{};      // volumes outside the host's pool: theirs
 };
 
 // What a VM change asks of the executor besides defining it: explicit, never guessed from
@@ -126,6 +130,7 @@ struct ResourceChange {
   const VmPayload* vm() const { return std::get_if<VmPayload>(&desired); }
   const NetworkSpec* network() const { return std::get_if<NetworkSpec>(&desired); }
   const VolumePayload* volume() const { return std::get_if<VolumePayload>(&desired); }
+  const PoolSpec* pool() const { return std::get_if<PoolSpec>(&desired); }
   // The observed libvirt name ("" when the plan saw none).
   std::string observed_name() const { return observed ? observed->name : ""; }
 };

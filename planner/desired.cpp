@@ -138,8 +138,8 @@ DesiredVm expand_instance(const ClusterConfig& cfg, const VmConfig& vm, int inde
   d.root_volume = root_volume_name(cfg.name, d.instance);
   d.seed_volume = seed_volume_name(cfg.name, d.instance);
   for (const auto& disk : vm.disks) {
-    d.data_disks.push_back(
-        {disk.name, data_volume_name(cfg.name, d.instance, disk.name), disk.size});
+    d.data_disks.push_back({disk.name, data_volume_name(cfg.name, d.instance, disk.name), disk.size,
+                            disk.pool, disk.pool_location});
   }
   int n = 0;
   for (const auto& nic : vm.networks) {
@@ -245,8 +245,22 @@ DesiredCluster expand(const ClusterConfig& cfg) {
   out.cluster = cfg.name;
   out.file = cfg.file;
   for (const auto& h : cfg.hosts) {
-    out.hosts.push_back({h.name, h.uri, h.pool, h.virt_type, h.cpu_overcommit, h.memory_overcommit,
-                         h.ssh_jump, h.drain, h.migration, h.sensitive, h.location});
+    DesiredHost dh;
+    dh.name = h.name;
+    dh.uri = h.uri;
+    dh.pool = h.pool;
+    dh.pool_location = h.pool_location;
+    for (const auto& p : h.pools)
+      dh.pools.push_back({PoolSpec{p.name, p.type, p.path, p.devices, cfg.name}, p.location});
+    dh.virt_type = h.virt_type;
+    dh.cpu_overcommit = h.cpu_overcommit;
+    dh.memory_overcommit = h.memory_overcommit;
+    dh.ssh_jump = h.ssh_jump;
+    dh.drain = h.drain;
+    dh.migration = h.migration;
+    dh.sensitive = h.sensitive;
+    dh.location = h.location;
+    out.hosts.push_back(std::move(dh));
   }
   for (const auto& img : cfg.images) {
     const bool secret_source = img.sensitive.has("url") || img.sensitive.has("path");

@@ -11,6 +11,7 @@
 
 #include "planner/config/model.h"
 #include "planner/config/sensitive.h"
+#include "providers/host_session.h"
 #include "providers/observed.h"
 #include "providers/provider.h"
 
@@ -32,6 +33,8 @@ struct DesiredDisk {
   std::string name;    // "data"
   std::string volume;  // kumo_<cluster>_<instance>_data-<name>.qcow2
   std::uint64_t size = 0;
+  std::string pool{};  // disks.<name>.pool; "" = the host's pool
+  Location pool_location{};
 };
 
 struct DesiredVm {
@@ -109,9 +112,23 @@ struct DesiredNetwork {
   std::string address() const { return "network." + name; }
 };
 
+// A storage pool kumo makes on a host (hosts.<h>.pools.<name>).
+struct DesiredPool {
+  PoolSpec spec;  // spec.cluster set
+  Location location;
+  std::string address(const std::string& host) const { return "pool." + host + "/" + spec.name; }
+};
+
 struct DesiredHost {
   std::string name, uri;
   std::string pool = "default";
+  Location pool_location;
+  std::vector<DesiredPool> pools;
+  const DesiredPool* find_pool(const std::string& n) const {
+    for (const auto& p : pools)
+      if (p.spec.name == n) return &p;
+    return nullptr;
+  }
   VirtType virt_type = VirtType::Auto;
   double cpu_overcommit = 4.0;
   double memory_overcommit = 1.0;

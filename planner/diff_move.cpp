@@ -86,6 +86,16 @@ void Differ::vm_move(const DesiredVm& vm, const HostIndex& idx, const ObservedDo
                              "); a cold move would lose its TPM state, which lives on the host "
                              "outside the pool. Let it run and move live, or pin it back");
   }
+  for (const auto& disk : vm.data_disks) {
+    const DesiredHost* dh = desired_.find_host(vm.host);
+    if (disk.pool.empty() || (dh && disk.pool == dh->pool)) continue;
+    result_.errors.error(disk.pool_location.known() ? disk.pool_location : vm.location,
+                         vm.address() + " cannot move from " + from_host + " to " + vm.host +
+                             ": its data disk " + quote(disk.name) + " is in its own pool " +
+                             quote(disk.pool) +
+                             ", and kumo moves only disks in the hosts' pools. Pin it back, or "
+                             "move the data off that disk first");
+  }
   c.steps.remove_dest_copy = dest_copy != nullptr;
   c.steps.shutdown = !c.steps.live && src.active;
   c.steps.start = c.steps.wait_ready = !c.steps.live && vm.running;

@@ -21,7 +21,10 @@ VmPayload vm_payload(const DesiredVm& vm) {
   p.autostart = vm.autostart;
   p.root_volume = vm.root_volume;
   p.seed_volume = vm.seed_volume;
-  for (const auto& d : vm.data_disks) p.data_disks.emplace_back(d.name, d.volume);
+  for (const auto& d : vm.data_disks) {
+    p.data_disks.emplace_back(d.name, d.volume);
+    if (!d.pool.empty()) p.data_disk_pools[d.name] = d.pool;
+  }
   std::sort(p.data_disks.begin(), p.data_disks.end());
   for (const auto& n : vm.nics)
     p.nics.push_back({n.libvirt_network, n.bridge, n.mac, n.direct, n.mode, n.model, n.queues});

@@ -64,12 +64,23 @@ void Differ::data_volumes(const DesiredVm& vm, const HostIndex& idx, bool vm_is_
                           ResourceChange& parent, std::vector<ResourceChange>& children) {
   for (const auto& disk : vm.data_disks) {
     const ObservedVolume* v = find_volume(idx, disk.volume);
+    const std::string pool = disk.pool == idx.pool ? "" : disk.pool;
+    if (v && pool_of(idx, *v) != pool) {
+      result_.errors.error(
+          disk.pool_location.line > 0 ? disk.pool_location : vm.location,
+          vm.address() + ": data disk " + quote(disk.name) + " is in storage pool " +
+              quote(v->pool) + ", not " + quote(pool.empty() ? idx.pool : pool) +
+              ": kumo does not move disks between pools. Put pool: back, or remove the VM "
+              "with its disks first (kumo destroy --target " +
+              vm.address() + ")");
+      continue;
+    }
     if (!v) {
       auto ch = volume_change(vm, "data/" + disk.name, Action::Create);
       ch.attributes = {attr("size", {}, size_text(disk.size))};
       // A disk added to a running guest is hot-plugged: no restart.
       ch.disruption = !vm_is_new && running ? Disruption::Live : Disruption::None;
-      ch.desired = VolumePayload{disk.volume, disk.size, "", "", std::nullopt};
+      ch.desired = VolumePayload{disk.volume, disk.size, "", "", std::nullopt, pool};
       if (!vm_is_new)
         parent.attributes.push_back(attr("disks." + disk.name, {}, size_text(disk.size)));
       if (!vm_is_new && running) {
@@ -81,8 +92,8 @@ void Differ::data_volumes(const DesiredVm& vm, const HostIndex& idx, bool vm_is_
       auto ch = volume_change(vm, "data/" + disk.name, Action::Update);
       ch.attributes = {attr("size", size_text(v->capacity), size_text(disk.size))};
       ch.disruption = Disruption::Live;
-      ch.desired = VolumePayload{disk.volume, disk.size, "", "", std::nullopt};
-      ch.observed = ObservedRef{v->name, "", "", "", v->capacity};
+      ch.desired = VolumePayload{disk.volume, disk.size, "", "", std::nullopt, pool};
+      ch.observed = ObservedRef{v->name, "", "", "", v->capacity, pool};
       if (!vm_is_new)
         parent.attributes.push_back(
             attr("disks." + disk.name, size_text(v->capacity), size_text(disk.size)));

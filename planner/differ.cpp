@@ -98,8 +98,29 @@ Differ::Differ(const DesiredCluster& desired, const std::vector<ObservedHost>& o
     const std::string pool = dh ? dh->pool : "default";
     for (const auto& d : h.domains) idx.domains[d.name] = &d;
     for (const auto& n : h.networks) idx.networks[n.name] = &n;
+    idx.pool = pool;
     for (const auto& v : h.volumes) {
       if (v.pool == pool) idx.volumes[v.name] = &v;
+    }
+    // This cluster's volumes in other pools: only in pools the file has kumo make or puts data
+    // disks in, or attached to this cluster's domains. A copy of a kumo volume kept elsewhere
+    // (a backup pool) is nobody's business here.
+    std::set<std::string> pools_used, attached;
+    if (dh) {
+      for (const auto& p : dh->pools) pools_used.insert(p.spec.name);
+    }
+    for (const auto& vm : desired.vms) {
+      if (vm.host != h.host) continue;
+      for (const auto& disk : vm.data_disks)
+        if (!disk.pool.empty()) pools_used.insert(disk.pool);
+    }
+    for (const auto& d : h.domains) {
+      if (!ours(d.owner)) continue;
+      for (const auto& disk : d.disks) attached.insert(disk.path);
+    }
+    for (const auto& v : h.volumes) {
+      if (v.pool == pool || !ours(v.owner)) continue;
+      if (pools_used.count(v.pool) || attached.count(v.path)) idx.volumes.try_emplace(v.name, &v);
     }
     idx.network_records = network_records(h.volumes, pool, desired.cluster);
     hosts_[h.host] = idx;
@@ -115,16 +136,23 @@ DiffResult Differ::run() {
     diff_network(net);
     mark_network(result_.changes, from, net);
   }
+  diff_pools();
   for (const auto& vm : desired_.vms) {
     if (vm.host.empty()) continue;
+    check_vm_pools(vm);
     const auto from = result_.changes.size();
     diff_vm(vm);
     mark_vm(result_.changes, from, vm);
   }
   find_orphans();
-  // Deletes go last, in reverse dependency order: VMs and their volumes before networks.
+  pool_orphans();
+  // Deletes go last, in reverse dependency order: VMs and their volumes before networks, pools
+  // last of all.
+  std::stable_partition(deletes_.begin(), deletes_.end(), [](const ResourceChange& c) {
+    return c.kind() != ResourceKind::Network && c.kind() != ResourceKind::Pool;
+  });
   std::stable_partition(deletes_.begin(), deletes_.end(),
-                        [](const ResourceChange& c) { return c.kind() != ResourceKind::Network; });
+                        [](const ResourceChange& c) { return c.kind() != ResourceKind::Pool; });
   for (auto& d : deletes_) result_.changes.push_back(std::move(d));
   return std::move(result_);
 }
@@ -173,7 +201,7 @@ void Differ::delete_vm(const HostIndex& idx, const ObservedDomain& d, const std:
     ch.host = c.host;
     ch.parent = c.address;
     ch.action = Action::Delete;
-    ch.observed = ObservedRef{v->name, "", "", "", v->capacity};
+    ch.observed = ObservedRef{v->name, "", "", "", v->capacity, pool_of(idx, *v)};
     ch.destroys_data = ch.address.role() == VolumeRole::Data && !spare;
     c.destroys_data = c.destroys_data || ch.destroys_data;
     children.push_back(ch);
@@ -217,7 +245,7 @@ void Differ::delete_volume(const HostIndex& idx, const ObservedVolume& v) {
   c.host = idx.host->host;
   c.action = Action::Delete;
   c.destroys_data = c.address.role() == VolumeRole::Data;
-  c.observed = ObservedRef{v.name, "", "", "", v.capacity};
+  c.observed = ObservedRef{v.name, "", "", "", v.capacity, pool_of(idx, v)};
   c.reason = "left over: no VM of this cluster uses it";
   if (living_instances_.count(c.address.parent)) {
     // The VM lives on another host (an interrupted move): its data is there.
@@ -314,6 +342,11 @@ std::vector<ResourceChange> filter_targets(const std::vector<ResourceChange>& ch
     if (!keep.count(vm.address())) continue;
     for (const auto& nic : vm.nics)  // what it depends on
       if (!nic.network.empty()) keep.insert("network." + nic.network);
+    if (const DesiredHost* h = desired.find_host(vm.host)) {  // and the pools it needs made
+      keep.insert("pool." + vm.host + "/" + h->pool);
+      for (const auto& d : vm.data_disks)
+        if (!d.pool.empty()) keep.insert("pool." + vm.host + "/" + d.pool);
+    }
   }
   std::vector<ResourceChange> out;
   for (const auto& c : changes) {

@@ -17,7 +17,9 @@ struct HostIndex {
   const ObservedHost* host = nullptr;
   std::map<std::string, const ObservedDomain*> domains;
   std::map<std::string, const ObservedNetwork*> networks;
-  std::map<std::string, const ObservedVolume*> volumes;  // in the host's kumo pool
+  std::string pool;  // the host's kumo pool
+  // In the host's kumo pool, and this cluster's volumes in other pools (data disks).
+  std::map<std::string, const ObservedVolume*> volumes;
   std::set<NetworkRecord> network_records;  // of the networks kumo made for this cluster
 };
 
@@ -59,7 +61,11 @@ inline ResourceChange volume_change(const DesiredVm& vm, const std::string& role
   ch.action = action;
   return ch;
 }
-// The volume `name` of a host's kumo pool, or null.
+// Where a volume lives, as a change records it: "" in the host's kumo pool, else its pool.
+inline std::string pool_of(const HostIndex& idx, const ObservedVolume& v) {
+  return v.pool == idx.pool ? "" : v.pool;
+}
+// The volume `name` of a host's kumo pool (or a data disk of this cluster elsewhere), or null.
 inline const ObservedVolume* find_volume(const HostIndex& idx, const std::string& name) {
   auto it = idx.volumes.find(name);
   return it == idx.volumes.end() ? nullptr : it->second;
@@ -117,6 +123,10 @@ class Differ {
   void data_volumes(const DesiredVm& vm, const HostIndex& idx, bool vm_is_new, bool running,
                     ResourceChange& parent, std::vector<ResourceChange>& children);
   void unlisted_data_volumes(const DesiredVm& vm, const HostIndex& idx);
+  // diff_pool.cpp
+  void diff_pools();
+  void check_vm_pools(const DesiredVm& vm);
+  void pool_orphans();
   // differ.cpp
   void find_orphans();
   void delete_vm(const HostIndex& idx, const ObservedDomain& d, const std::string& reason,

@@ -85,6 +85,10 @@ std::string run_step(ExecContext& ctx, const Task& t) {
       return move_remove_source(ctx, t);
     case StepKind::AdoptVm:
       return adopt_vm(ctx, t);
+    case StepKind::ApplyPool:
+      return apply_pool(ctx, t);
+    case StepKind::DeletePool:
+      return delete_pool(ctx, t);
   }
   throw HostError(std::string("internal error: no step for ") + to_string(t.kind));
 }

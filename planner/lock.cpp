@@ -280,6 +280,11 @@ void ClusterLock::verify(const std::string& host, HostSession& session) const {
   }
 }
 
+void ClusterLock::absorb(ClusterLock& other) {
+  for (auto& h : other.held_) held_.push_back(std::move(h));
+  other.held_.clear();
+}
+
 std::vector<std::string> ClusterLock::release() {
   std::vector<std::string> problems;
   const std::string volume = lock_volume_name(cluster_);
@@ -292,6 +297,13 @@ std::vector<std::string> ClusterLock::release() {
       try {
         present = s->volume(volume).has_value();
       } catch (const HostError&) {
+        // The pool the lock was in went with this run (a destroy of the pool kumo made).
+        bool pool_gone = false;
+        try {
+          pool_gone = !s->pool(h.target.pool).has_value();
+        } catch (const HostError&) {
+        }
+        if (pool_gone) continue;
         fresh = connector_.connect(h.target, timeout_);
         s = fresh.get();
         present = s->volume(volume).has_value();

@@ -71,6 +71,8 @@ class ClusterLock {
   // Releases every host's lock that is still this holder's. Problems come back as warnings
   // (a host that went away keeps its lock until `kumo force-unlock`).
   std::vector<std::string> release();
+  // Takes over the hosts `other` holds (locked later: hosts whose pool this run made first).
+  void absorb(ClusterLock& other);
   ~ClusterLock();
 
   ClusterLock(const ClusterLock&) = delete;

@@ -47,6 +47,13 @@ std::string refusal(const DesiredCluster& desired, const DesiredVm& vm, const Ho
       return "a domain named \"" + vm.instance + "\" that kumo did not make is there";
   }
   if (auto why = machine_refusal(vm, load.observed->facts); !why.empty()) return why;
+  for (const auto& disk : vm.data_disks) {
+    if (disk.pool.empty() || load.config->find_pool(disk.pool)) continue;
+    const auto& pools = load.observed->pools;
+    if (std::none_of(pools.begin(), pools.end(),
+                     [&](const ObservedPool& p) { return p.name == disk.pool; }))
+      return "has no storage pool \"" + disk.pool + "\" (disks." + disk.name + ".pool)";
+  }
   if (vm.anti_affinity && load.affinity_groups.count(*vm.anti_affinity)) {
     return "already holds a member of anti_affinity group \"" + *vm.anti_affinity + "\"";
   }

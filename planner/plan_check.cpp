@@ -126,6 +126,30 @@ void check_volume(const Plan& plan, const ResourceChange& c, const VolumePayload
   }
 }
 
+// A pool a saved plan would make: on the change's host, of a type kumo makes, on an absolute
+// directory or on devices under /dev, marked as this plan's cluster's. (A logical pool's build
+// also refuses devices that hold a file system or an LVM label: storage_pools.md.)
+void check_pool(const Plan& plan, const ResourceChange& c, const PoolSpec& p,
+                const std::string& where) {
+  name_of(where, "pool name", p.name);
+  if (p.name != c.address.name) bad(where, "pool payload names another pool:", p.name);
+  if (c.address.parent != c.host) bad(where, "pool lives on another host:", c.address.parent);
+  if (p.cluster != plan.cluster) bad(where, "pool is marked as another cluster's:", p.cluster);
+  if (p.type == "dir") {
+    if (p.path.empty() || p.path[0] != '/' || p.path.find("..") != std::string::npos)
+      bad(where, "dir pool path is not an absolute path:", p.path);
+    if (!p.devices.empty()) bad(where, "a dir pool has no devices:", p.devices.front());
+  } else if (p.type == "logical") {
+    if (p.devices.empty()) bad(where, "a logical pool needs devices", "");
+    for (const auto& d : p.devices)
+      if (d.rfind("/dev/", 0) != 0 || d.find("..") != std::string::npos)
+        bad(where, "logical pool device is not under /dev:", d);
+    if (!p.path.empty()) bad(where, "a logical pool has no path:", p.path);
+  } else {
+    bad(where, "pool type is not dir or logical:", p.type);
+  }
+}
+
 void check_change(const Plan& plan, const std::set<std::string>& hosts, const ResourceChange& c) {
   const std::string where = "change " + c.address.str();
   if (!hosts.count(c.host)) bad(where, "host is not one of the plan's hosts:", c.host);
@@ -137,10 +161,12 @@ void check_change(const Plan& plan, const std::set<std::string>& hosts, const Re
   if (const auto* vm = c.vm()) check_vm(plan, c, *vm, where);
   if (const auto* n = c.network()) check_network(plan, c, *n, where);
   if (const auto* v = c.volume()) check_volume(plan, c, *v, where);
+  if (const auto* p = c.pool()) check_pool(plan, c, *p, where);
   const bool has_payload = !std::holds_alternative<std::monostate>(c.desired);
   const bool wrong_payload = (c.kind() == ResourceKind::Vm && has_payload && !c.vm()) ||
                              (c.kind() == ResourceKind::Network && has_payload && !c.network()) ||
-                             (c.kind() == ResourceKind::Volume && has_payload && !c.volume());
+                             (c.kind() == ResourceKind::Volume && has_payload && !c.volume()) ||
+                             (c.kind() == ResourceKind::Pool && has_payload && !c.pool());
   if (wrong_payload || (c.action != Action::Delete && !has_payload))
     bad(where, "desired state does not fit the change:", to_string(c.action));
   if (c.action == Action::Move &&
@@ -170,6 +196,10 @@ void check_change(const Plan& plan, const std::set<std::string>& hosts, const Re
       break;
     case ResourceKind::Volume:
       owned_volume(plan, where, "observed volume", o.name, c.address.str());
+      break;
+    case ResourceKind::Pool:
+      if (o.name != c.address.name)
+        bad(where, "observed pool is not " + c.address.name + ":", o.name);
       break;
     case ResourceKind::Image:
       break;

@@ -109,20 +109,22 @@ json vm_to_json(const VmPayload& v) {
                     {"model", n.model},
                     {"queues", n.queues}});
   }
-  return {{"name", v.name},
-          {"record", json::parse(vm_record_json(v.record))},
-          {"spec_hash", v.spec_hash},
-          {"cpus", v.cpus},
-          {"memory", v.memory},
-          {"running", v.running},
-          {"autostart", v.autostart},
-          {"root_volume", v.root_volume},
-          {"seed_volume", v.seed_volume},
-          {"data_disks", v.data_disks},
-          {"nics", nics},
-          {"wait_for", to_string(v.wait_for)},
-          {"wait_timeout_s", v.wait_timeout.count()},
-          {"adopt_from", v.adopt_from}};
+  json j = {{"name", v.name},
+            {"record", json::parse(vm_record_json(v.record))},
+            {"spec_hash", v.spec_hash},
+            {"cpus", v.cpus},
+            {"memory", v.memory},
+            {"running", v.running},
+            {"autostart", v.autostart},
+            {"root_volume", v.root_volume},
+            {"seed_volume", v.seed_volume},
+            {"data_disks", v.data_disks},
+            {"nics", nics},
+            {"wait_for", to_string(v.wait_for)},
+            {"wait_timeout_s", v.wait_timeout.count()},
+            {"adopt_from", v.adopt_from}};
+  if (!v.data_disk_pools.empty()) j["data_disk_pools"] = v.data_disk_pools;
+  return j;
 }
 
 VmPayload vm_from_json(const json& j) {
@@ -147,6 +149,8 @@ VmPayload vm_from_json(const json& j) {
   v.wait_for = enum_from(j.at("wait_for"), kWaits, "wait_for");
   v.wait_timeout = std::chrono::seconds(j.at("wait_timeout_s").get<long long>());
   v.adopt_from = j.value("adopt_from", "");
+  if (j.contains("data_disk_pools"))
+    v.data_disk_pools = j.at("data_disk_pools").get<std::map<std::string, std::string>>();
   return v;
 }
 
@@ -193,6 +197,7 @@ json volume_to_json(const VolumePayload& v) {
             {"size", v.size ? json(*v.size) : json(nullptr)},
             {"image", v.image},
             {"base_volume", v.base_volume}};
+  if (!v.pool.empty()) j["pool"] = v.pool;
   if (v.seed) {
     j["seed"] = {{"instance_id", v.seed->instance_id},
                  {"user_data", v.seed->user_data},
@@ -208,6 +213,7 @@ VolumePayload volume_from_json(const json& j) {
   if (!j.at("size").is_null()) v.size = j.at("size").get<std::uint64_t>();
   v.image = j.at("image").get<std::string>();
   v.base_volume = j.at("base_volume").get<std::string>();
+  v.pool = j.value("pool", "");
   if (j.contains("seed")) {
     const json& s = j["seed"];
     v.seed =
@@ -221,6 +227,13 @@ json desired_to_json(const Desired& d) {
   if (const auto* v = std::get_if<VmPayload>(&d)) return vm_to_json(*v);
   if (const auto* n = std::get_if<NetworkSpec>(&d)) return network_to_json(*n);
   if (const auto* v = std::get_if<VolumePayload>(&d)) return volume_to_json(*v);
+  if (const auto* p = std::get_if<PoolSpec>(&d)) {
+    return {{"name", p->name},
+            {"type", p->type},
+            {"path", p->path},
+            {"devices", p->devices},
+            {"cluster", p->cluster}};
+  }
   return nullptr;
 }
 
@@ -233,6 +246,11 @@ Desired desired_from_json(ResourceKind kind, const json& j) {
       return network_from_json(j);
     case ResourceKind::Volume:
       return volume_from_json(j);
+    case ResourceKind::Pool:
+      return PoolSpec{j.at("name").get<std::string>(), j.at("type").get<std::string>(),
+                      j.at("path").get<std::string>(),
+                      j.at("devices").get<std::vector<std::string>>(),
+                      j.at("cluster").get<std::string>()};
     case ResourceKind::Image:
       break;
   }
@@ -251,6 +269,7 @@ json change_to_json(const ResourceChange& c) {
                 {"host", c.observed->host},
                 {"state", c.observed->state},
                 {"size", c.observed->size}};
+    if (!c.observed->pool.empty()) observed["pool"] = c.observed->pool;
   }
   return {{"address", c.address.str()},
           {"host", c.host},
@@ -284,9 +303,9 @@ ResourceChange change_from_json(const json& j) {
   c.reason = j.at("reason").get<std::string>();
   c.desired = desired_from_json(c.address.kind, j.at("desired"));
   if (const json& o = j.at("observed"); !o.is_null()) {
-    c.observed = ObservedRef{o.at("name").get<std::string>(), o.at("uuid").get<std::string>(),
-                             o.at("host").get<std::string>(), o.at("state").get<std::string>(),
-                             o.at("size").get<std::uint64_t>()};
+    c.observed = ObservedRef{o.at("name").get<std::string>(),   o.at("uuid").get<std::string>(),
+                             o.at("host").get<std::string>(),   o.at("state").get<std::string>(),
+                             o.at("size").get<std::uint64_t>(), o.value("pool", "")};
   }
   const json& s = j.at("steps");
   c.steps = VmSteps{s.at("remove_old").get<bool>(),    s.at("shutdown").get<bool>(),

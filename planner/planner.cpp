@@ -170,6 +170,9 @@ void drop_destroyed(const PlanOptions& options, DesiredCluster& desired) {
   };
   std::erase_if(desired.vms, [&](const DesiredVm& vm) { return targeted(vm.address()); });
   std::erase_if(desired.networks, [&](const DesiredNetwork& n) { return targeted(n.address()); });
+  for (auto& h : desired.hosts) {
+    std::erase_if(h.pools, [&](const DesiredPool& p) { return targeted(p.address(h.name)); });
+  }
 }
 
 std::vector<ResourceChange> chosen_changes(std::vector<ResourceChange> changes,

@@ -27,6 +27,19 @@ class HostError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// A storage pool kumo makes (hosts.<h>.pools): a directory, or an LVM volume group on devices.
+struct PoolSpec {
+  std::string name;
+  std::string type;                  // dir | logical
+  std::string path;                  // dir: the directory
+  std::vector<std::string> devices;  // logical: the physical volumes
+  std::string cluster;               // marked as this cluster's (ObservedPool::owner_cluster)
+  // A delete: kumo's own volumes still in it that go with it (base images and their markers,
+  // the cluster's lock and records), the lock last.
+  std::vector<std::string> volumes{};
+  bool operator==(const PoolSpec&) const = default;
+};
+
 struct VolumeSpec {
   std::string name;
   std::uint64_t capacity = 0;  // bytes
@@ -92,7 +105,7 @@ inline std::string disk_serial(const std::string& name) {
 }
 
 struct DomainDisk {
-  std::string volume;  // in the session's pool
+  std::string volume;  // in the session's pool, or in `pool`
   std::string format;  // qcow2 | raw
   std::string target;  // vda, vdb...
   bool readonly = false;
@@ -101,6 +114,7 @@ struct DomainDisk {
   std::string serial;
   // QEMU's host cache: none (O_DIRECT, with Linux native AIO) unless the VM asks for another.
   std::string cache = "none";
+  std::string pool{};  // "" = the session's pool
 };
 
 struct DomainNic {
@@ -216,6 +230,15 @@ class HostSession {
   // The last `max_bytes` of a file in the pool directory that libvirt may not list yet (a
   // serial log): "" when there is none.
   virtual std::string tail_pool_file(const std::string& name, std::size_t max_bytes) = 0;
+
+  // --- storage pools, by name (any pool of the host, not only the session's)
+  virtual std::optional<ObservedPool> pool(const std::string& name) = 0;
+  // Defines the pool marked as spec.cluster's, builds it (mkdir; pvcreate + vgcreate), starts it
+  // and sets it to autostart. The definition goes again when a later step fails.
+  virtual void define_pool(const PoolSpec& spec) = 0;
+  virtual void start_pool(const std::string& name, bool autostart) = 0;
+  // Stops it, deletes what the build made (rmdir; vgremove + pvremove) and undefines it.
+  virtual void delete_pool(const std::string& name) = 0;
 
   // --- networks
   virtual std::optional<ObservedNetwork> network(const std::string& name) = 0;

@@ -146,7 +146,13 @@ struct ObservedPool {
   std::string type;  // dir | logical | ...
   std::string path;  // target path
   bool active = false;
+  bool autostart = false;                     // read only for kumo's own pools (owner_cluster set)
   std::uint64_t capacity = 0, available = 0;  // bytes
+  std::vector<std::string> devices;  // <source><device path>: a logical pool's physical volumes
+  std::string source_name;           // <source><name>: a logical pool's volume group
+  // The cluster whose kumo made the pool: libvirt pools have no <metadata>, so kumo marks its
+  // own in <source> as <vendor name='kumo'/><product name='cluster:<name>'/> (xml_build.h).
+  std::optional<std::string> owner_cluster;
 };
 
 struct ObservedVolume {

@@ -61,6 +61,14 @@ class FakeProvider : public Provider {
     if (fresh) {
       it->second.host = name;
       it->second.facts = host_facts(name, cpus, memory, kvm);
+      // Every host has the pool kumo uses unless told otherwise (as libvirt's "default").
+      ObservedPool pool;
+      pool.name = "default";
+      pool.type = "dir";
+      pool.path = "/var/lib/libvirt/images";
+      pool.active = true;
+      pool.autostart = true;
+      it->second.pools.push_back(pool);
     }
     return it->second;
   }

@@ -67,6 +67,10 @@ class FakeSession : public HostSession {
                       const MigrationRequest& req) override;
   bool resume_after_migration(const std::string& name) override;
   std::unique_ptr<VolumeReader> open_volume(const std::string& name) override;
+  std::optional<ObservedPool> pool(const std::string& name) override;
+  void define_pool(const PoolSpec& spec) override;
+  void start_pool(const std::string& name, bool autostart) override;
+  void delete_pool(const std::string& name) override;
 
  private:
   // Logs the call, applies the configured delay and failure, tracks concurrency.
@@ -664,6 +668,58 @@ inline nlohmann::json FakeSession::agent_command(const std::string& domain,
 
 inline std::vector<GuestAddress> FakeSession::addresses(const std::string& domain) {
   return {{"", "10.0.0." + std::to_string(domain.size()), "agent"}};
+}
+
+// --- pools: the host's ObservedPool list, as a real libvirt keeps its definitions.
+inline std::optional<ObservedPool> FakeSession::pool(const std::string& name) {
+  Call call(*this, "pool", name);
+  std::lock_guard<std::recursive_mutex> lock(c_.provider.state_mu);
+  for (const auto& p : host().pools)
+    if (p.name == name) return p;
+  return std::nullopt;
+}
+
+inline void FakeSession::define_pool(const PoolSpec& spec) {
+  Call call(*this, "define_pool", spec.name);
+  std::lock_guard<std::recursive_mutex> lock(c_.provider.state_mu);
+  for (auto& p : host().pools) {
+    if (p.name != spec.name) continue;
+    if (p.owner_cluster != spec.cluster || p.type != spec.type)
+      throw HostError("host " + target_.name + ": storage pool " + spec.name + " exists");
+    p.active = p.autostart = true;
+    return;
+  }
+  ObservedPool p;
+  p.name = spec.name;
+  p.type = spec.type;
+  p.path = spec.type == "logical" ? "/dev/" + spec.name : spec.path;
+  p.devices = spec.devices;
+  p.source_name = spec.type == "logical" ? spec.name : "";
+  p.owner_cluster = spec.cluster;
+  p.active = p.autostart = true;
+  host().pools.push_back(p);
+}
+
+inline void FakeSession::start_pool(const std::string& name, bool autostart) {
+  Call call(*this, "start_pool", name);
+  std::lock_guard<std::recursive_mutex> lock(c_.provider.state_mu);
+  for (auto& p : host().pools) {
+    if (p.name != name) continue;
+    p.active = true;
+    p.autostart = autostart;
+    return;
+  }
+  throw HostError("host " + target_.name + ": no storage pool " + name);
+}
+
+inline void FakeSession::delete_pool(const std::string& name) {
+  Call call(*this, "delete_pool", name);
+  std::lock_guard<std::recursive_mutex> lock(c_.provider.state_mu);
+  for (const auto& v : host().volumes) {
+    if (v.pool == name)
+      throw HostError("host " + target_.name + ": storage pool " + name + " is not empty");
+  }
+  std::erase_if(host().pools, [&](const ObservedPool& p) { return p.name == name; });
 }
 
 }  // namespace kumo::test

@@ -289,9 +289,9 @@ void apply_vm_fields(Reader& r, const Reader::Entries& fields, const std::string
           r.error(dname_at, fw + ": " + quote(dname) +
                                 " is reserved for kumo's own disks; choose another name");
         }
-        if (auto size = r.size(dn, fw + ": " + dname)) {
-          vm.disks.push_back({dname, *size, r.loc(dn)});
-        }
+        DataDiskConfig disk;
+        disk.name = dname;
+        if (detail::load_data_disk(r, dn, fw + ": " + dname, disk)) vm.disks.push_back(disk);
       }
     } else if (k == "networks") {
       if (!f.IsSequence()) {

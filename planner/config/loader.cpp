@@ -247,6 +247,7 @@ bool load_hosts(Reader& r, const YAML::Node& node, const LoadOptions& options, C
     HostConfig host;
     host.name = name;
     host.location = r.loc(name_at);
+    host.pool_location = host.location;
     const std::string where = ctx("host", name);
     if (auto bad = check_name(name)) r.error(name_at, where + ": " + *bad);
     auto fields = r.mapping(h, where, schema_keys("host"));
@@ -276,7 +277,10 @@ bool load_hosts(Reader& r, const YAML::Node& node, const LoadOptions& options, C
             r.refuse_sensitive(f, where + ": pool");
             if (s->empty()) r.error(f, where + ": pool: must not be empty");
             host.pool = *s;
+            host.pool_location = r.loc(f);
           }
+        } else if (k == "pools") {
+          detail::load_pools(r, f, where, host);
         } else if (k == "virt_type") {
           if (auto v = r.choice<VirtType>(
                   f, where + ": virt_type",

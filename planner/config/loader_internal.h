@@ -41,6 +41,11 @@ bool apply_machine_field(Reader& r, const std::string& k, const YAML::Node& f,
 // What only the whole VM (defaults applied) can tell: secure boot without UEFI.
 void finish_machine(Reader& r, const std::string& where, VmConfig& vm);
 
+// hosts.<h>.pools (load_pool.cpp).
+void load_pools(Reader& r, const YAML::Node& node, const std::string& where, HostConfig& host);
+// One entry of a VM's disks: (load_pool.cpp): SIZE or {size, pool}; false after an error.
+bool load_data_disk(Reader& r, const YAML::Node& dn, const std::string& fw, DataDiskConfig& disk);
+
 // hosts.<h>.migration (load_migration.cpp): fills `out` from {socket_dir} or {address}.
 void load_migration(Reader& r, const YAML::Node& f, const std::string& what, MigrationConfig& out);
 

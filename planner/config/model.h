@@ -74,10 +74,21 @@ struct SshJumpConfig {
   Location location;
 };
 
+// hosts.<h>.pools.<name>: a storage pool kumo makes and owns on that host.
+struct PoolConfig {
+  std::string name;
+  std::string type;                  // dir | logical
+  std::string path;                  // dir
+  std::vector<std::string> devices;  // logical
+  Location location;
+};
+
 struct HostConfig {
   std::string name;
   std::string uri;
   std::string pool = "default";
+  Location pool_location;  // where pool: is written (the host's name when it is not)
+  std::vector<PoolConfig> pools;
   VirtType virt_type = VirtType::Auto;
   double cpu_overcommit = 4.0;     // vCPUs per host CPU kumo will place
   double memory_overcommit = 1.0;  // guest memory per byte of host memory
@@ -155,6 +166,8 @@ struct DataDiskConfig {
   std::string name;
   std::uint64_t size = 0;
   Location location;
+  std::string pool{};  // "" = the host's pool
+  Location pool_location{};
 };
 
 // An existing volume an adopted VM keeps as one of its disks: a pool's volume, or a file.

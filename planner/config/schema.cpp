@@ -69,10 +69,17 @@ json vm_properties() {
        described(or_expr({{"type", "integer"}, {"minimum", 1}}), "Virtual CPUs (default 1).")},
       {"memory", described(ref("size"), "Memory, e.g. 512MiB or 2GiB (default 512MiB).")},
       {"disk", described(ref("size"), "Root disk size, e.g. 20G (grown from the image's size).")},
-      {"disks", described({{"type", "object"},
-                           {"propertyNames", ref("name")},
-                           {"additionalProperties", ref("size")}},
-                          "Extra data disks: name -> size. Kept when the VM is recreated.")},
+      {"disks",
+       described({{"type", "object"},
+                  {"propertyNames", ref("name")},
+                  {"additionalProperties",
+                   {{"anyOf", json::array({ref("size"),
+                                           object({{"size", ref("size")},
+                                                   {"pool", str("Storage pool of this disk "
+                                                                "(default: the host's pool).")}},
+                                                  {"size"})})}}}},
+                 "Extra data disks: name -> size, or {size, pool}. Kept when the VM is "
+                 "recreated.")},
       {"networks",
        described(
            {{"type", "array"},
@@ -140,7 +147,12 @@ json build_schema() {
   defs["host"] = described(
       object({{"uri", str("libvirt URI: qemu:///system, qemu+ssh://user@host/system, "
                           "qemu+unix:///system?socket=..., test:///default.")},
-              {"pool", str("Storage pool for disks and images (default: default).")},
+              {"pool", str("Storage pool for disks, images and kumo's lock (default: default): "
+                           "one of pools:, or one the host has.")},
+              {"pools", described({{"type", "object"},
+                                   {"propertyNames", ref("name")},
+                                   {"additionalProperties", ref("pool")}},
+                                  "Storage pools kumo makes and owns on this host.")},
               {"virt_type", enum_of({"auto", "kvm", "qemu"},
                                     "auto = KVM when the host offers it; qemu forces emulation.")},
               {"cpu_overcommit", described(or_expr({{"type", "number"}, {"exclusiveMinimum", 0}}),
@@ -155,6 +167,19 @@ json build_schema() {
               {"migration", ref("migration")}},
              {"uri"}),
       "A libvirt host.");
+  defs["pool"] = described(
+      {{"oneOf",
+        json::array(
+            {object({{"type", enum_of({"dir"}, "A directory of files.")},
+                     {"path", str("The directory (absolute); made by kumo when missing.")}},
+                    {"type", "path"}),
+             object({{"type", enum_of({"logical"}, "An LVM volume group named like the pool.")},
+                     {"devices", described({{"type", "array"},
+                                            {"minItems", 1},
+                                            {"items", str("A block device under /dev.")}},
+                                           "Its physical volumes; must hold no data.")}},
+                    {"type", "devices"})})}},
+      "A storage pool kumo makes: type dir with a path, or type logical on devices.");
   defs["image"] = described(
       object({{"url", str("Where to download it: https://, http:// or file://.")},
               {"path", str("A local file (relative to this file).")},

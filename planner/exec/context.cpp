@@ -89,13 +89,15 @@ ExecContext::HostState& ExecContext::host_state(const std::string& host) {
   return *p;
 }
 
-HostSession& ExecContext::session(const std::string& host) {
-  HostState& h = host_state(host);
+HostSession& ExecContext::session(const std::string& host, const std::string& pool) {
+  const HostReport* report = plan_.find_host(host);
+  HostTarget target = report ? report->target() : HostTarget{host, "", "default"};
+  const bool own_pool = !pool.empty() && pool != target.pool;
+  HostState& h = host_state(own_pool ? host + "\n" + pool : host);
   std::lock_guard<std::mutex> lock(h.mu);
   if (!h.tried) {
     h.tried = true;
-    const HostReport* report = plan_.find_host(host);
-    const HostTarget target = report ? report->target() : HostTarget{host, "", "default"};
+    if (own_pool) target.pool = pool;
     try {
       const Turn turn(connecting_);
       h.session = connector_.connect(target, options_.connect_timeout);
@@ -107,13 +109,16 @@ HostSession& ExecContext::session(const std::string& host) {
   return *h.session;
 }
 
-std::mutex& ExecContext::pool_mutex(const std::string& host) {
-  return host_state(host).pool;
+std::mutex& ExecContext::pool_mutex(const std::string& host, const std::string& pool) {
+  const HostReport* report = plan_.find_host(host);
+  const bool own_pool = !pool.empty() && (!report || pool != report->pool);
+  return host_state(own_pool ? host + "\n" + pool : host).pool;
 }
 
-void ExecContext::delete_volume(const std::string& host, const std::string& name) {
-  HostSession& s = session(host);
-  std::lock_guard<std::mutex> lock(pool_mutex(host));
+void ExecContext::delete_volume(const std::string& host, const std::string& name,
+                                const std::string& pool) {
+  HostSession& s = session(host, pool);
+  std::lock_guard<std::mutex> lock(pool_mutex(host, pool));
   s.delete_volume(name);
 }
 

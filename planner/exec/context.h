@@ -53,11 +53,14 @@ class ExecContext {
   Clock::time_point started() const { return t0_; }
 
   // The host's session, connected on first use; throws HostError when it cannot connect.
-  HostSession& session(const std::string& host);
+  // `pool`: a session whose volume calls go to that pool instead of the host's ("" = the host's;
+  // data disks in their own pool), on a connection of its own.
+  HostSession& session(const std::string& host, const std::string& pool = "");
   // Volume creation and deletion on one host's pool, one at a time (libvirt refuses a pool
   // change while another runs: "pool has asynchronous jobs running").
-  std::mutex& pool_mutex(const std::string& host);
-  void delete_volume(const std::string& host, const std::string& name);
+  std::mutex& pool_mutex(const std::string& host, const std::string& pool = "");
+  void delete_volume(const std::string& host, const std::string& name,
+                     const std::string& pool = "");
   // "host hv1 (qemu+ssh://root@hv1/system)"
   std::string label(const std::string& host) const;
   std::string virt_type(const std::string& host) const;

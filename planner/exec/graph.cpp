@@ -58,6 +58,10 @@ const char* to_string(StepKind k) {
       return "move: remove source";
     case StepKind::AdoptVm:
       return "adopt vm";
+    case StepKind::ApplyPool:
+      return "apply pool";
+    case StepKind::DeletePool:
+      return "delete pool";
   }
   return "?";
 }
@@ -79,6 +83,13 @@ class Builder {
       if (c.kind() == ResourceKind::Volume && c.parent)
         children_[c.host + "/" + c.parent->str()].push_back(&c);
     }
+    // Pools first: every other step on their host waits for them (a pool kumo makes is where
+    // that host's images, disks and lock go).
+    for (const auto& c : plan_.changes) {
+      if (c.kind() == ResourceKind::Pool && c.action != Action::Delete)
+        add(step(c, c.action == Action::Create ? "create" : "start", StepKind::ApplyPool));
+    }
+    const std::size_t first_other = graph_.tasks.size();
     for (const auto& im : plan_.images) image(im);
     for (const auto& c : plan_.changes) {
       if (c.kind() == ResourceKind::Network && c.action != Action::Delete) network(c);
@@ -113,6 +124,21 @@ class Builder {
         t.deps = vm_deletes_[c.host];
         add(std::move(t));
       }
+    }
+    for (std::size_t i = first_other; i < graph_.tasks.size(); ++i) {
+      Task& t = graph_.tasks[i];
+      for (std::size_t p = 0; p < first_other; ++p) {
+        if (!t.host.empty() && graph_.tasks[p].host == t.host) t.deps.push_back(p);
+      }
+    }
+    // Pools kumo removes go last on their host, once nothing else there runs.
+    for (const auto& c : plan_.changes) {
+      if (c.kind() != ResourceKind::Pool || c.action != Action::Delete) continue;
+      Task t = step(c, "delete", StepKind::DeletePool);
+      for (std::size_t i = 0; i < graph_.tasks.size(); ++i) {
+        if (graph_.tasks[i].host == c.host) t.deps.push_back(i);
+      }
+      add(std::move(t));
     }
     return std::move(graph_);
   }

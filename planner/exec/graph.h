@@ -47,6 +47,8 @@ enum class StepKind {
   MoveCommit,        // the destination's copy marked as the VM
   MoveRemoveSource,  // the source's domain and volumes, once the copy is the VM
   AdoptVm,           // a hand-made domain marked as this cluster's (renamed first if asked)
+  ApplyPool,         // a storage pool kumo makes: defined, built, started, autostarted
+  DeletePool,        // one kumo made, once nothing on its host uses it
 };
 const char* to_string(StepKind k);
 

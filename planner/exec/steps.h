@@ -13,6 +13,8 @@ std::string fetch_image(ExecContext& ctx, const Task& t);
 std::string upload_image(ExecContext& ctx, const Task& t);
 std::string check_image(ExecContext& ctx, const Task& t);
 
+std::string apply_pool(ExecContext& ctx, const Task& t);  // steps_pool.cpp
+std::string delete_pool(ExecContext& ctx, const Task& t);
 std::string apply_network(ExecContext& ctx, const Task& t);
 std::string delete_network(ExecContext& ctx, const Task& t);
 

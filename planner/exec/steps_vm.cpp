@@ -27,6 +27,8 @@ DomainSpec vm_domain_spec(ExecContext& ctx, const ResourceChange& c, HostSession
   char letter = 'b';
   for (const auto& [disk, volume] : vm.data_disks) {
     spec.disks.push_back({volume, "qcow2", std::string("vd") + letter, false, disk_serial(disk)});
+    if (auto it = vm.data_disk_pools.find(disk); it != vm.data_disk_pools.end())
+      spec.disks.back().pool = it->second;
     ++letter;
   }
   spec.disks.push_back({vm.seed_volume, "raw", std::string("vd") + letter, true, ""});
@@ -115,7 +117,9 @@ void hot_plug_data_disks(ExecContext& ctx, const ResourceChange& c,
   }
   std::vector<std::string> plugged;
   for (const auto& [disk, vname] : vm.data_disks) {
-    const auto v = s.volume(vname);
+    const auto in = vm.data_disk_pools.find(disk);
+    const std::string pool = in == vm.data_disk_pools.end() ? "" : in->second;
+    const auto v = ctx.session(c.host, pool).volume(vname);
     if (!v) throw HostError(ctx.label(c.host) + ": volume " + vname + " is gone; plan again");
     if (paths.count(v->path)) continue;
     const std::string target = first_free_target(used);
@@ -125,7 +129,7 @@ void hot_plug_data_disks(ExecContext& ctx, const ResourceChange& c,
           "; it is attached at the next restart (kumo apply --replace " + c.address.str() + ")");
     }
     s.attach_disk(vm.name, DomainDisk{vname, "qcow2", target, false, disk_serial(disk),
-                                      vm.record.cache.empty() ? "none" : vm.record.cache});
+                                      vm.record.cache.empty() ? "none" : vm.record.cache, pool});
     used.insert(target);
     plugged.push_back(v->path);
     done.push_back("disk " + disk + " hot-plugged as " + target);

@@ -10,7 +10,8 @@ namespace kumo::exec {
 
 std::string delete_volume(ExecContext& ctx, const Task& t) {
   const std::string name = t.change->observed_name();
-  if (verified_volume(ctx, *t.change, name)) ctx.delete_volume(t.host, name);
+  if (verified_volume(ctx, *t.change, name))
+    ctx.delete_volume(t.host, name, t.change->observed->pool);
   return "";
 }
 
@@ -70,9 +71,9 @@ std::string create_data(ExecContext& ctx, const Task& t) {
   const ResourceChange& k = *t.change;
   const VolumePayload& p = *k.volume();
   const std::uint64_t size = p.size.value_or(0);
-  HostSession& s = ctx.session(k.host);
+  HostSession& s = ctx.session(k.host, p.pool);
   {
-    std::lock_guard<std::mutex> lock(ctx.pool_mutex(k.host));
+    std::lock_guard<std::mutex> lock(ctx.pool_mutex(k.host, p.pool));
     s.create_volume(VolumeSpec{p.name, size, "qcow2", "", ""});
   }
   const auto v = s.volume(p.name);
@@ -111,11 +112,11 @@ std::string grow_disk(ExecContext& ctx, const Task& t) {
       s.resize_domain_disk(domain, target, size);
       how = "live, " + target + " in the running guest";
     } else {
-      std::lock_guard<std::mutex> lock(ctx.pool_mutex(k.host));
-      s.resize_volume(p.name, size);
+      std::lock_guard<std::mutex> lock(ctx.pool_mutex(k.host, p.pool));
+      ctx.session(k.host, p.pool).resize_volume(p.name, size);
     }
   }
-  const auto after = s.volume(p.name);
+  const auto after = ctx.session(k.host, p.pool).volume(p.name);
   if (!after || after->capacity != size) {
     throw HostError(ctx.label(k.host) + ": volume " + p.name + " read back with " +
                     (after ? std::to_string(after->capacity) : std::string("nothing")) +

@@ -90,7 +90,12 @@ std::optional<ObservedVolume> verified_volume(ExecContext& ctx, const ResourceCh
   if (c.observed && c.observed->name != name)
     refuse(ctx, c, "the plan recorded volume " + c.observed->name + ", not " + name);
   HostSession& s = ctx.session(c.host);
-  auto vol = s.volume(name);
+  // A data disk in its own pool is read there (the plan records which: observed, or desired).
+  const VolumePayload* payload = c.volume();
+  const std::string pool = c.observed && !c.observed->pool.empty() ? c.observed->pool
+                           : payload                               ? payload->pool
+                                                                   : "";
+  auto vol = ctx.session(c.host, pool).volume(name);
   if (!vol) return std::nullopt;
   // The domain named after the volume's VM must be that VM of this cluster, if it is there.
   const std::string instance = c.address.parent;

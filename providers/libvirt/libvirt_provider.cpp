@@ -202,6 +202,15 @@ void HostReader::read_storage() {
     if (!xml) continue;
     auto observed = parsed_or_fail(parse_pool_xml(*xml), "storage pool " + name);
     observed.active = active.count(name) > 0;
+    // Whether it starts with the host matters only for pools kumo made (one call each).
+    if (observed.owner_cluster) {
+      int autostart = 0;
+      if (call(virStoragePoolGetAutostart, pool.get(), &autostart) < 0) {
+        if (vanished(last_error().code)) continue;
+        fail("reading autostart of storage pool " + name);
+      }
+      observed.autostart = autostart != 0;
+    }
     // An inactive pool cannot list its volumes; they reappear when it is started.
     if (observed.active) read_volumes(pool.get(), name);
     out_.pools.push_back(std::move(observed));

@@ -10,24 +10,9 @@ class LibvirtConnector final : public HostConnector {
                                        std::chrono::milliseconds timeout) override {
     auto opened = open_connection(host, timeout);
     if (!opened.conn) throw HostError(opened.error);
-    const std::string label = host_label(host) + ": ";
-    const std::string pool = "storage pool " + quoted(host.pool);
+    // The pool is looked up on first use: a pool this apply makes may not exist yet.
     PoolHandle handle(virStoragePoolLookupByName(opened.conn.get(), host.pool.c_str()));
-    if (!handle) {
-      const auto error = last_error();
-      if (error.code == VIR_ERR_NO_STORAGE_POOL) {
-        throw HostError(label + pool + " not found — create it or set pool: in kumo.yaml");
-      }
-      throw HostError(label + "looking up " + pool + " failed: " + error.message);
-    }
-    const int active = virStoragePoolIsActive(handle.get());
-    if (active < 0) {
-      throw HostError(label + "reading " + pool + " failed: " + last_error().message);
-    }
-    if (active == 0) {
-      throw HostError(label + pool + " is not active — start it (virsh pool-start " + host.pool +
-                      "; virsh pool-autostart " + host.pool + ") or set pool: in kumo.yaml");
-    }
+    if (!handle) virResetLastError();
     return std::make_unique<LibvirtSession>(host, std::move(opened.conn), std::move(handle));
   }
 };

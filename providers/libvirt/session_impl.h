@@ -50,7 +50,7 @@ class LibvirtSession final : public HostSession {
   const HostTarget& target() const override { return target_; }
 
   std::string pool_path() override {
-    const std::string xml = adopt_string(virStoragePoolGetXMLDesc(pool_.get(), 0));
+    const std::string xml = adopt_string(virStoragePoolGetXMLDesc(kumo_pool(), 0));
     if (xml.empty()) fail("reading storage pool " + quoted(target_.pool));
     const auto pool = parse_pool_xml(xml);
     if (!pool) unreadable("storage pool " + quoted(target_.pool));
@@ -69,6 +69,12 @@ class LibvirtSession final : public HostSession {
   bool create_volume_exclusive(const std::string& name, const std::string& content) override;
   // Best effort: diagnostics for a guest that did not come up must never fail on their own.
   std::string tail_pool_file(const std::string& name, std::size_t max_bytes) override;
+
+  // --- storage pools (session_pools.cpp)
+  std::optional<ObservedPool> pool(const std::string& name) override;
+  void define_pool(const PoolSpec& spec) override;
+  void start_pool(const std::string& name, bool autostart) override;
+  void delete_pool(const std::string& name) override;
   std::string read_volume(const std::string& name, std::uint64_t offset,
                           std::size_t length) override;
   // Bytes [offset, offset+length) of a volume through a stream; fewer on failure (the libvirt
@@ -145,7 +151,7 @@ class LibvirtSession final : public HostSession {
 
   // Lookups: null when the object does not exist, HostError when the host did not answer.
   VolumeHandle find_volume(const std::string& name) const {
-    VolumeHandle vol(virStorageVolLookupByName(pool_.get(), name.c_str()));
+    VolumeHandle vol(virStorageVolLookupByName(kumo_pool(), name.c_str()));
     if (!vol && last_error().code != VIR_ERR_NO_STORAGE_VOL) {
       fail("looking up " + volume_label(name));
     }
@@ -193,7 +199,7 @@ class LibvirtSession final : public HostSession {
   // then reads "<pool>/<volume>").
   std::string volume_path(const std::string& pool, const std::string& volume) const {
     PoolHandle other;
-    virStoragePoolPtr in = pool_.get();
+    virStoragePoolPtr in = pool == target_.pool ? find_kumo_pool() : nullptr;
     if (pool != target_.pool) {
       other.reset(virStoragePoolLookupByName(conn_.get(), pool.c_str()));
       in = other.get();
@@ -207,7 +213,14 @@ class LibvirtSession final : public HostSession {
   const HostTarget target_;
   const std::string label_;
   const ConnectHandle conn_;
-  const PoolHandle pool_;
+  // The session's pool, looked up on first use (a pool kumo makes may not exist yet when the
+  // session opens): throws HostError, saying what to do, when it is missing or not active.
+  virStoragePoolPtr kumo_pool() const;
+  virStoragePoolPtr find_kumo_pool() const;             // null when missing
+  PoolHandle find_pool(const std::string& name) const;  // null when missing
+
+  mutable std::mutex pool_mutex_;
+  mutable PoolHandle pool_;
   std::mutex refresh_mutex_;
 };
 

@@ -18,7 +18,7 @@ std::optional<ObservedVolume> LibvirtSession::volume(const std::string& name) {
 }
 
 void LibvirtSession::create_volume(const VolumeSpec& spec) {
-  const VolumeHandle vol(virStorageVolCreateXML(pool_.get(), volume_xml(spec).c_str(), 0));
+  const VolumeHandle vol(virStorageVolCreateXML(kumo_pool(), volume_xml(spec).c_str(), 0));
   if (!vol) fail("creating " + volume_label(spec.name));
 }
 
@@ -27,7 +27,7 @@ void LibvirtSession::create_volume(const VolumeSpec& spec) {
 void LibvirtSession::upload_volume(const std::string& name, std::uint64_t size,
                                    const ByteReader& read, const TransferTick& tick) {
   const VolumeHandle vol(virStorageVolCreateXML(
-      pool_.get(), volume_xml({name, size, "raw", "", ""}, "0600").c_str(), 0));
+      kumo_pool(), volume_xml({name, size, "raw", "", ""}, "0600").c_str(), 0));
   if (!vol) fail("creating " + volume_label(name) + " for an upload");
   const std::string what = "uploading to " + volume_label(name);
   StreamHandle stream;
@@ -77,7 +77,7 @@ void LibvirtSession::delete_volume(const std::string& name) {
     // refresh; libvirt refuses two refreshes of one pool at once.
     {
       const std::lock_guard lock(refresh_mutex_);
-      if (virStoragePoolRefresh(pool_.get(), 0) < 0) virResetLastError();
+      if (virStoragePoolRefresh(kumo_pool(), 0) < 0) virResetLastError();
     }
     vol = find_volume(name);
     if (!vol) return;
@@ -89,7 +89,7 @@ void LibvirtSession::delete_volume(const std::string& name) {
     // after a refresh is deleted.
     {
       const std::lock_guard lock(refresh_mutex_);
-      if (virStoragePoolRefresh(pool_.get(), 0) < 0) virResetLastError();
+      if (virStoragePoolRefresh(kumo_pool(), 0) < 0) virResetLastError();
     }
     if (!find_volume(name)) return;
     fail_because("deleting " + volume_label(name), error.message);
@@ -104,7 +104,7 @@ void LibvirtSession::resize_volume(const std::string& name, std::uint64_t capaci
 
 bool LibvirtSession::create_volume_exclusive(const std::string& name, const std::string& content) {
   const VolumeHandle vol(virStorageVolCreateXML(
-      pool_.get(), volume_xml({name, content.size(), "raw", "", ""}).c_str(), 0));
+      kumo_pool(), volume_xml({name, content.size(), "raw", "", ""}).c_str(), 0));
   if (!vol) {
     // Drivers word "exists" differently (VIR_ERR_STORAGE_VOL_EXIST, or a plain "operation
     // failed"): whether the volume is there is what counts.
@@ -150,9 +150,9 @@ std::string LibvirtSession::tail_pool_file(const std::string& name, std::size_t 
     // libvirt lists a file that appeared behind its back (a serial log) only after a refresh.
     // It refuses to refresh a pool twice at once, so this session's threads take turns.
     const std::lock_guard lock(refresh_mutex_);
-    if (virStoragePoolRefresh(pool_.get(), 0) < 0) virResetLastError();
+    if (virStoragePoolRefresh(kumo_pool(), 0) < 0) virResetLastError();
   }
-  const VolumeHandle vol(virStorageVolLookupByName(pool_.get(), name.c_str()));
+  const VolumeHandle vol(virStorageVolLookupByName(kumo_pool(), name.c_str()));
   virStorageVolInfo info{};
   if (!vol || max_bytes == 0 || virStorageVolGetInfo(vol.get(), &info) < 0) {
     virResetLastError();

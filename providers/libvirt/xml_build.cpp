@@ -89,7 +89,7 @@ void add_disk(pugi::xml_node devices, const DomainDisk& disk, const std::string&
   // A guest's TRIM/discard frees the overlay's clusters on the host.
   if (disk.format == "qcow2" && !disk.readonly) set(driver, "discard", "unmap");
   auto source = add(node, "source");
-  set(source, "pool", pool);
+  set(source, "pool", disk.pool.empty() ? pool : disk.pool);
   set(source, "volume", disk.volume);
   auto target = add(node, "target");
   set(target, "dev", disk.target);
@@ -192,6 +192,24 @@ std::string volume_xml(const VolumeSpec& spec, const std::string& mode) {
     add_text(backing, "path", spec.backing_path);
     if (!spec.backing_format.empty()) set(add(backing, "format"), "type", spec.backing_format);
   }
+  return render(doc);
+}
+
+std::string pool_xml(const PoolSpec& spec) {
+  pugi::xml_document doc;
+  auto pool = add(doc, "pool");
+  set(pool, "type", spec.type);
+  add_text(pool, "name", spec.name);
+  auto source = add(pool, "source");
+  for (const auto& device : spec.devices) set(add(source, "device"), "path", device);
+  if (spec.type == "logical") {
+    add_text(source, "name", spec.name);
+    set(add(source, "format"), "type", "lvm2");
+  }
+  set(add(source, "vendor"), "name", kPoolVendor);
+  set(add(source, "product"), "name", std::string(kPoolProductPrefix) + spec.cluster);
+  auto target = add(pool, "target");
+  add_text(target, "path", spec.type == "logical" ? "/dev/" + spec.name : spec.path);
   return render(doc);
 }
 

@@ -16,6 +16,13 @@ namespace kumo::libvirt {
 // sets the file's permissions where the pool honours it; "" leaves them to the pool.
 std::string volume_xml(const VolumeSpec& spec, const std::string& mode = "");
 
+// <pool>: a storage pool kumo makes (dir on a path; logical: a volume group named like the pool
+// on the devices), marked as spec.cluster's in <source>: libvirt keeps <vendor name> and
+// <product name> for every pool type, and pools have no <metadata>.
+inline constexpr const char* kPoolVendor = "kumo";
+inline constexpr const char* kPoolProductPrefix = "cluster:";
+std::string pool_xml(const PoolSpec& spec);
+
 // <network>: a bridge libvirt creates (nat, route, isolated) with DHCP, its static hosts and
 // their DNS names; or, for mode bridge, only a <forward mode='bridge'/> onto the host's bridge.
 std::string network_xml(const NetworkSpec& spec);

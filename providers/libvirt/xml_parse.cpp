@@ -8,6 +8,7 @@
 
 #include <pugixml.hpp>
 
+#include "providers/libvirt/xml_build.h"
 #include "providers/ownership.h"
 
 namespace kumo::libvirt {
@@ -239,6 +240,13 @@ std::optional<ObservedPool> parse_pool_xml(std::string_view xml) {
   p.name = text(*root, "name");
   p.type = attr(*root, "type");
   p.path = text(root->child("target"), "path");
+  const auto source = root->child("source");
+  for (auto device : source.children("device")) p.devices.push_back(attr(device, "path"));
+  p.source_name = text(source, "name");
+  const std::string product = attr(source.child("product"), "name");
+  if (attr(source.child("vendor"), "name") == kPoolVendor &&
+      product.rfind(kPoolProductPrefix, 0) == 0)
+    p.owner_cluster = product.substr(std::string(kPoolProductPrefix).size());
   p.capacity = element_bytes(root->child("capacity"), "bytes");
   p.available = element_bytes(root->child("available"), "bytes");
   return p;

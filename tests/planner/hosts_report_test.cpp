@@ -170,8 +170,18 @@ TEST_CASE("the pool is the host's pool: capacity and free space, or that it is m
       expand(config(cluster("  hv1: {uri: \"test:///hv1\", pool: vms}\n"
                             "  hv2: {uri: \"test:///hv2\"}\n")));
   auto hv1 = host("hv1", 2, GiB);
-  hv1.pools.push_back({"default", "dir", "/var/lib/libvirt/images", true, 100 * GiB, 50 * GiB});
-  hv1.pools.push_back({"vms", "dir", "/srv/vms", true, 200 * GiB, 150 * GiB});
+  hv1.pools.push_back({"default",
+                       "dir",
+                       "/var/lib/libvirt/images",
+                       true,
+                       false,
+                       100 * GiB,
+                       50 * GiB,
+                       {},
+                       "",
+                       std::nullopt});
+  hv1.pools.push_back(
+      {"vms", "dir", "/srv/vms", true, false, 200 * GiB, 150 * GiB, {}, "", std::nullopt});
   const auto report = hosts_report(desired, {hv1, host("hv2", 2, GiB)});
   const auto& pool = find(report, "hv1").pool;
   CHECK(pool.name == "vms");
