@@ -68,40 +68,36 @@ std::unique_ptr<ClusterLock> take_lock(HostConnector& connector,
   return nullptr;
 }
 
-// Hosts whose kumo pool this run makes (lock_pools.h): left out of the lock until the plan is
-// accepted (pools_first); then their pools are made and they are locked too (lock_after_pools:
-// false, after saying why, when that fails).
-std::vector<LockPool> pools_first(HostConnector& connector, const std::vector<LockPool>& candidates,
-                                  const ApplyState& s, std::vector<HostTarget>& lock_hosts) {
-  if (candidates.empty()) return {};
-  auto later = missing_lock_pools(connector, candidates, s.timeout.value());
-  std::erase_if(lock_hosts, [&](const HostTarget& t) {
-    return std::any_of(later.begin(), later.end(),
-                       [&](const LockPool& p) { return p.target.name == t.name; });
-  });
-  return later;
-}
-
-bool lock_after_pools(HostConnector& connector, const std::vector<LockPool>& later,
-                      const std::string& cluster, const ApplyState& s, ClusterLock& lock) {
+// Hosts the lock left out because their kumo pool is not there (lock_pools.h): those whose pool
+// this run makes get it now, once the plan is accepted, and are locked too. False (after saying
+// why) when that fails.
+bool lock_after_pools(HostConnector& connector, const std::vector<LockPool>& candidates,
+                      const ApplyState& s, ClusterLock& lock) {
+  std::vector<LockPool> later;
+  for (const auto& t : lock.missing_pools()) {
+    for (const auto& c : candidates)
+      if (c.target.name == t.name) later.push_back(c);
+  }
   if (later.empty()) return true;
   std::vector<HostTarget> hosts;
+  std::vector<std::string> warnings;
   try {
     make_lock_pools(connector, later, s.timeout.value());
+    for (const auto& p : later) {
+      std::cerr << "made storage pool \"" << p.spec.name << "\" on " << p.target.name
+                << " first: kumo's lock there lives in it\n";
+      hosts.push_back(p.target);
+    }
+    lock.extend(hosts, lock_is_stale, warnings);
+  } catch (const LockHeld& e) {
+    std::cerr << "kumo apply: " << e.what() << "\n";
+    return false;
   } catch (const HostError& e) {
-    std::cerr << "kumo apply: making a host's storage pool before locking it failed: " << e.what()
+    std::cerr << "kumo apply: making a host's own storage pool and locking it failed: " << e.what()
               << "\nnothing else was changed\n";
     return false;
   }
-  for (const auto& p : later) {
-    std::cerr << "made storage pool \"" << p.spec.name << "\" on " << p.target.name
-              << " first: kumo's lock there lives in it\n";
-    hosts.push_back(p.target);
-  }
-  int rc = 0;
-  auto more = take_lock(connector, hosts, cluster, "apply", s, &rc);
-  if (!more) return false;
-  lock.absorb(*more);
+  for (const auto& w : warnings) std::cerr << "warning: " << w << "\n";
   return true;
 }
 
@@ -212,7 +208,6 @@ int apply_saved(const ApplyState& s, const GlobalOptions& global) {
   auto provider = make_libvirt_provider();
   auto lock_connector = make_connector();
   int rc = 0;
-  std::vector<HostTarget> lock_hosts = plan_hosts(*plan);
   std::vector<LockPool> candidates;
   for (const auto& c : plan->changes) {
     const HostReport* h = plan->find_host(c.host);
@@ -220,8 +215,7 @@ int apply_saved(const ApplyState& s, const GlobalOptions& global) {
         c.address.name == h->pool)
       candidates.push_back({h->target(), *c.pool()});
   }
-  const auto later = pools_first(*lock_connector, candidates, s, lock_hosts);
-  auto lock = take_lock(*lock_connector, lock_hosts, plan->cluster, "apply", s, &rc);
+  auto lock = take_lock(*lock_connector, plan_hosts(*plan), plan->cluster, "apply", s, &rc);
   if (!lock) return rc;
   const SavedPlanCheck check =
       check_saved_plan(*plan, *provider, s.timeout.value(), s.hosts_at_once());
@@ -234,8 +228,7 @@ int apply_saved(const ApplyState& s, const GlobalOptions& global) {
   views::ViewOptions view{colour_enabled(STDOUT_FILENO), s.show_sensitive};
   if (!global.quiet) std::cout << views::render_human(*plan, view);
   if (!plan->has_changes()) return finish(std::move(lock), 0);
-  if (!lock_after_pools(*lock_connector, later, plan->cluster, s, *lock))
-    return finish(std::move(lock), 1);
+  if (!lock_after_pools(*lock_connector, candidates, s, *lock)) return finish(std::move(lock), 1);
   const int rc_run = run_plan(*plan, s, cache_dir, "Apply", global, *lock);
   return finish(std::move(lock), rc_run);
 }
@@ -255,15 +248,21 @@ int plan_and_run(const ApplyState& s, const GlobalOptions& global, bool destroy)
   auto lock_connector = make_connector();
   int rc = 0;
   const DesiredCluster desired = expand(*loaded.config);
-  std::vector<HostTarget> lock_hosts = desired.targets();
   std::vector<LockPool> candidates;
   for (const auto& h : desired.hosts) {
     if (const DesiredPool* p = h.find_pool(h.pool); p && !destroy)
       candidates.push_back({h.target(), p->spec});
   }
-  const auto later = pools_first(*lock_connector, candidates, s, lock_hosts);
-  auto lock = take_lock(*lock_connector, lock_hosts, desired.cluster, verb, s, &rc);
+  auto lock = take_lock(*lock_connector, desired.targets(), desired.cluster, verb, s, &rc);
   if (!lock) return rc;
+  if (destroy) {
+    lock->change_missing_pools_unlocked();
+    for (const auto& t : lock->missing_pools()) {
+      std::cerr << "warning: host " << t.name << ": its storage pool \"" << t.pool
+                << "\" (where the cluster's lock lives) is gone, so it is not locked; what is "
+                   "left of the cluster there is removed without it\n";
+    }
+  }
   auto provider = make_libvirt_provider();
   PlanOptions options;
   options.timeout = s.timeout.value();
@@ -287,8 +286,7 @@ int plan_and_run(const ApplyState& s, const GlobalOptions& global, bool destroy)
   if (!plan.has_changes()) return finish(std::move(lock), 0);
   if (!confirm(verb, s.auto_approve, destroy ? "" : ", or apply a saved plan (kumo plan -o FILE)"))
     return finish(std::move(lock), 1);
-  if (!lock_after_pools(*lock_connector, later, plan.cluster, s, *lock))
-    return finish(std::move(lock), 1);
+  if (!lock_after_pools(*lock_connector, candidates, s, *lock)) return finish(std::move(lock), 1);
   const int rc_run = run_plan(plan, s, cache_dir, destroy ? "Destroy" : "Apply", global, *lock);
   return finish(std::move(lock), rc_run);
 }

@@ -154,7 +154,13 @@ void Differ::pool_orphans() {
   const std::string lock = lock_volume_name(desired_.cluster);
   for (auto& [name, idx] : hosts_) {
     const DesiredHost* host = desired_.find_host(name);
-    for (const auto& p : idx.host->pools) {
+    // The host's own pool goes last of its pools: the lock lives in it until the end.
+    std::vector<const ObservedPool*> order;
+    for (const auto& p : idx.host->pools) order.push_back(&p);
+    std::stable_partition(order.begin(), order.end(),
+                          [&](const ObservedPool* p) { return !host || p->name != host->pool; });
+    for (const ObservedPool* pp : order) {
+      const ObservedPool& p = *pp;
       if (!p.owner_cluster || *p.owner_cluster != desired_.cluster) continue;
       if (host && host->find_pool(p.name)) continue;  // wanted
       ResourceChange c;

@@ -239,7 +239,15 @@ std::unique_ptr<ClusterLock> ClusterLock::acquire(
     if (!s) continue;
     // Refused or failed: what was taken is given back as `lock` goes.
     HostTake take{*s, sorted[i], cluster, me, stale, warnings};
-    take_host_lock(take);
+    try {
+      take_host_lock(take);
+    } catch (const HostError&) {
+      // No pool to keep the lock in: one kumo makes once the plan is accepted (extend), or an
+      // unknown pool the plan reports at its line. Any other failure is the host's.
+      if (s->pool(sorted[i].pool)) throw;
+      lock->missing_pools_.push_back(sorted[i]);
+      continue;
+    }
     lock->held_.push_back({sorted[i], std::move(s)});
   }
   return lock;
@@ -262,6 +270,9 @@ std::unique_ptr<ClusterLock> acquire_waiting(
 void ClusterLock::verify(const std::string& host, HostSession& session) const {
   const bool locked =
       std::any_of(held_.begin(), held_.end(), [&](const Held& h) { return h.target.name == host; });
+  const bool no_pool = std::any_of(missing_pools_.begin(), missing_pools_.end(),
+                                   [&](const HostTarget& t) { return t.name == host; });
+  if (!locked && no_pool && unlocked_without_pool_) return;
   if (!locked) {
     throw HostError("host " + host +
                     ": not locked by this run (it could not be reached when "
@@ -280,9 +291,19 @@ void ClusterLock::verify(const std::string& host, HostSession& session) const {
   }
 }
 
-void ClusterLock::absorb(ClusterLock& other) {
-  for (auto& h : other.held_) held_.push_back(std::move(h));
-  other.held_.clear();
+void ClusterLock::extend(const std::vector<HostTarget>& hosts, const StaleCheck& stale,
+                         std::vector<std::string>& warnings) {
+  auto more = acquire(connector_, hosts, cluster_, me_, timeout_, stale, warnings);
+  if (!more->missing_pools_.empty()) {
+    throw HostError("host " + more->missing_pools_.front().name + ": storage pool \"" +
+                    more->missing_pools_.front().pool + "\" is still missing after making it");
+  }
+  for (auto& h : more->held_) held_.push_back(std::move(h));
+  more->held_.clear();
+  std::erase_if(missing_pools_, [&](const HostTarget& t) {
+    return std::any_of(hosts.begin(), hosts.end(),
+                       [&](const HostTarget& h) { return h.name == t.name; });
+  });
 }
 
 std::vector<std::string> ClusterLock::release() {

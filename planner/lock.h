@@ -71,8 +71,16 @@ class ClusterLock {
   // Releases every host's lock that is still this holder's. Problems come back as warnings
   // (a host that went away keeps its lock until `kumo force-unlock`).
   std::vector<std::string> release();
-  // Takes over the hosts `other` holds (locked later: hosts whose pool this run made first).
-  void absorb(ClusterLock& other);
+  // Hosts left unlocked because their pool (where the lock lives) is not there: a pool kumo
+  // makes (lock_pools.h), or an unknown one, which the plan reports. Steps there fail (verify).
+  const std::vector<HostTarget>& missing_pools() const { return missing_pools_; }
+  // kumo destroy: what is left on a host whose pool (and so the lock's place) is gone, say a
+  // pool kumo made that the last destroy kept, is removed without the lock there.
+  void change_missing_pools_unlocked() { unlocked_without_pool_ = true; }
+  // Locks `hosts` too, as this same holder (hosts whose pool this run made once its plan was
+  // accepted). Throws LockHeld or HostError as acquire does.
+  void extend(const std::vector<HostTarget>& hosts, const StaleCheck& stale,
+              std::vector<std::string>& warnings);
   ~ClusterLock();
 
   ClusterLock(const ClusterLock&) = delete;
@@ -94,6 +102,8 @@ class ClusterLock {
   LockHolder me_;
   std::chrono::milliseconds timeout_;
   std::vector<Held> held_;
+  std::vector<HostTarget> missing_pools_;
+  bool unlocked_without_pool_ = false;
 };
 
 // Asked each time the lock is found held by another (live) holder: true to try again, after

@@ -19,12 +19,6 @@ struct LockPool {
   PoolSpec spec;  // target.pool
 };
 
-// Of `candidates`, those whose pool is not on their host. A host that cannot be asked is left
-// out (the lock reports it).
-std::vector<LockPool> missing_lock_pools(HostConnector& connector,
-                                         const std::vector<LockPool>& candidates,
-                                         std::chrono::milliseconds timeout);
-
 // Makes each pool (defined, built, started, autostarted; as the plan's pool step would). Throws
 // HostError naming the host.
 void make_lock_pools(HostConnector& connector, const std::vector<LockPool>& pools,

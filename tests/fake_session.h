@@ -273,6 +273,11 @@ inline bool FakeSession::create_volume_exclusive(const std::string& name,
                                                  const std::string& content) {
   Call call(*this, "create_volume_exclusive", name);
   std::lock_guard<std::recursive_mutex> lock(c_.provider.state_mu);
+  // As libvirt: a volume needs its pool (the lock's first volume shows a missing one).
+  const auto& pools = host().pools;
+  if (std::none_of(pools.begin(), pools.end(),
+                   [&](const ObservedPool& p) { return p.name == target_.pool; }))
+    throw HostError("host " + target_.name + ": storage pool \"" + target_.pool + "\" not found");
   if (volume(name)) return false;
   ObservedVolume& v = c_.provider.add_volume(target_.name, name, content.size(), target_.pool);
   v.path = pool_path() + "/" + name;

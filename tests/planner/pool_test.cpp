@@ -4,6 +4,8 @@
 // pools kumo did not make are used and never changed; unknown pools are located plan errors.
 #include <catch2/catch.hpp>
 
+#include "planner/lock.h"
+#include "planner/lock_pools.h"
 #include "planner/plan_io.h"
 #include "providers/ownership.h"
 #include "tests/exec_fixture.h"
@@ -244,7 +246,7 @@ TEST_CASE("destroy removes the pools kumo made, last, unless something not kumo'
                            "kumo will not remove (backup.img)") != std::string::npos;
   CHECK(warned);
   // The base image in fast goes with it; the pool is the last change.
-  CHECK(&p.changes.back() == fast);
+  CHECK(&p.changes.back() == fast);  // the host's own pool, after every other pool there
   const auto& gone = fast->pool()->volumes;
   CHECK(std::any_of(gone.begin(), gone.end(),
                     [](const std::string& v) { return v.rfind("kumo-image_", 0) == 0; }));
@@ -257,6 +259,31 @@ TEST_CASE("destroy removes the pools kumo made, last, unless something not kumo'
   CHECK(pool_of_volume(lab, "hv1", "backup.img") == "vg0");
   CHECK(lab.connector.index_of("hv1 delete_pool fast") >
         lab.connector.index_of("hv1 delete_domain"));
+
+  // Emptied by hand, vg0 goes on the next destroy.
+  {
+    std::lock_guard<std::recursive_mutex> lock(lab.state_mu);
+    std::erase_if(lab.host("hv1").volumes,
+                  [](const ObservedVolume& v) { return v.name == "backup.img"; });
+  }
+  const Plan again = lab.plan(config(kPools), destroy);
+  REQUIRE(find(again, "pool.hv1/vg0"));
+  REQUIRE(lab.apply(again).success());
+  CHECK_FALSE(pool_on(lab, "hv1", "vg0"));
+}
+
+TEST_CASE("destroy removes the host's own pool after its other pools", "[pool]") {
+  Lab lab;
+  REQUIRE(lab.apply(lab.plan(config(kPools))).success());
+  PlanOptions destroy;
+  destroy.destroy = true;
+  const Plan p = lab.plan(config(kPools), destroy);
+  REQUIRE(p.changes.size() >= 2);
+  CHECK(p.changes.back().address.str() == "pool.hv1/fast");
+  CHECK(p.changes[p.changes.size() - 2].address.str() == "pool.hv1/vg0");
+  REQUIRE(lab.apply(p).success());
+  CHECK(lab.connector.index_of("hv1 delete_pool vg0") <
+        lab.connector.index_of("hv1 delete_pool fast"));
 }
 
 TEST_CASE("a saved plan's pool is checked, not trusted", "[pool]") {
@@ -282,4 +309,29 @@ TEST_CASE("a saved plan's pool is checked, not trusted", "[pool]") {
     bad[json::json_pointer("/changes/" + std::to_string(at) + pointer)] = value;
     CHECK_FALSE(plan_from_json(bad, &error).has_value());
   }
+}
+
+TEST_CASE("the lock leaves out a host whose own pool kumo makes, until it is made", "[pool]") {
+  Lab lab;
+  const DesiredCluster desired = expand(config(kPools));
+  const LockHolder me{"root", "here", "kumo apply", 4343, "2026-12-02T10:00:00Z", "tok-me"};
+  std::vector<std::string> warnings;
+  auto lock = ClusterLock::acquire(lab.connector, desired.targets(), "fest", me,
+                                   std::chrono::milliseconds(500), {}, warnings);
+  REQUIRE(lock->missing_pools().size() == 1);
+  CHECK(lock->missing_pools().front().name == "hv1");
+  CHECK_FALSE(pool_on(lab, "hv1", "fast"));  // nothing made while locking
+  // hv1 is not locked: a step there is refused.
+  auto session = lab.connector.connect(desired.targets().front(), std::chrono::milliseconds(500));
+  CHECK_THROWS_AS(lock->verify("hv1", *session), HostError);
+
+  const DesiredHost& hv1 = desired.hosts.front();
+  make_lock_pools(lab.connector, {{hv1.target(), hv1.find_pool("fast")->spec}},
+                  std::chrono::milliseconds(500));
+  lock->extend({hv1.target()}, {}, warnings);
+  CHECK(lock->missing_pools().empty());
+  REQUIRE(pool_on(lab, "hv1", "fast"));
+  CHECK_NOTHROW(lock->verify("hv1", *session));  // the same holder on every host
+  CHECK(lock->release().empty());
+  CHECK(pool_of_volume(lab, "hv1", lock_volume_name("fest")).empty());
 }
