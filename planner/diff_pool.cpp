@@ -102,8 +102,20 @@ void Differ::diff_pools() {
     // The pool kumo keeps this host's disks, images and lock in.
     const bool used = std::any_of(desired_.vms.begin(), desired_.vms.end(),
                                   [&](const DesiredVm& vm) { return vm.host == host.name; });
-    if (!used || host.find_pool(host.pool)) continue;
+    if (!used) continue;
+    const DesiredPool* made = host.find_pool(host.pool);
     const ObservedPool* p = observed_pool(idx, host.pool);
+    if ((made ? made->spec.type : p ? p->type : "") == "logical") {
+      result_.errors.error(host.pool_location,
+                           "hosts." + host.name + ": pool " + quote(host.pool) +
+                               " is a logical pool (LVM); the host's pool holds the VMs' root "
+                               "disks, qcow2 overlays on the base image, so it must be a "
+                               "directory pool. Put data disks in it instead "
+                               "(disks: {NAME: {size, pool: " +
+                               host.pool + "}})");
+      continue;
+    }
+    if (made) continue;
     if (!p) {
       const std::string names = pool_names(idx, host);
       result_.errors.error(

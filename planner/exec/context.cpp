@@ -122,6 +122,19 @@ void ExecContext::delete_volume(const std::string& host, const std::string& name
   s.delete_volume(name);
 }
 
+std::string ExecContext::disk_format(const std::string& host, const std::string& pool) {
+  if (pool.empty()) return "qcow2";
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = formats_.find(host + "/" + pool); it != formats_.end()) return it->second;
+  }
+  const auto p = session(host).pool(pool);
+  const std::string format = p && p->type == "logical" ? "raw" : "qcow2";
+  std::lock_guard<std::mutex> lock(mu_);
+  formats_[host + "/" + pool] = format;
+  return format;
+}
+
 std::string ExecContext::label(const std::string& host) const {
   const HostReport* report = plan_.find_host(host);
   return "host " + host + (report ? " (" + report->shown_uri() + ")" : "");

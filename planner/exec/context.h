@@ -61,6 +61,10 @@ class ExecContext {
   std::mutex& pool_mutex(const std::string& host, const std::string& pool = "");
   void delete_volume(const std::string& host, const std::string& name,
                      const std::string& pool = "");
+  // The format of a data disk in `pool` ("" = the host's): raw in a logical pool (a logical
+  // volume holds the guest's bytes; libvirt makes no qcow2 there), else qcow2. Read from the
+  // host once per pool.
+  std::string disk_format(const std::string& host, const std::string& pool);
   // "host hv1 (qemu+ssh://root@hv1/system)"
   std::string label(const std::string& host) const;
   std::string virt_type(const std::string& host) const;
@@ -94,7 +98,8 @@ class ExecContext {
   std::mutex mu_;                         // guards everything below
   std::map<std::string, std::unique_ptr<HostState>> hosts_;
   std::map<std::string, FetchedImage> fetched_;
-  std::map<std::string, BaseImage> bases_;  // image@host
+  std::map<std::string, BaseImage> bases_;      // image@host
+  std::map<std::string, std::string> formats_;  // host/pool -> disk format
   std::vector<VmOutcome> vms_;
 };
 

@@ -26,9 +26,11 @@ DomainSpec vm_domain_spec(ExecContext& ctx, const ResourceChange& c, HostSession
   spec.disks.push_back({vm.root_volume, "qcow2", "vda", false, ""});
   char letter = 'b';
   for (const auto& [disk, volume] : vm.data_disks) {
-    spec.disks.push_back({volume, "qcow2", std::string("vd") + letter, false, disk_serial(disk)});
-    if (auto it = vm.data_disk_pools.find(disk); it != vm.data_disk_pools.end())
-      spec.disks.back().pool = it->second;
+    const auto in = vm.data_disk_pools.find(disk);
+    const std::string pool = in == vm.data_disk_pools.end() ? "" : in->second;
+    spec.disks.push_back({volume, ctx.disk_format(c.host, pool), std::string("vd") + letter, false,
+                          disk_serial(disk)});
+    spec.disks.back().pool = pool;
     ++letter;
   }
   spec.disks.push_back({vm.seed_volume, "raw", std::string("vd") + letter, true, ""});
@@ -128,8 +130,9 @@ void hot_plug_data_disks(ExecContext& ctx, const ResourceChange& c,
           ctx.label(c.host) + ": domain " + vm.name + " has no free disk name left for " + vname +
           "; it is attached at the next restart (kumo apply --replace " + c.address.str() + ")");
     }
-    s.attach_disk(vm.name, DomainDisk{vname, "qcow2", target, false, disk_serial(disk),
-                                      vm.record.cache.empty() ? "none" : vm.record.cache, pool});
+    s.attach_disk(vm.name,
+                  DomainDisk{vname, ctx.disk_format(c.host, pool), target, false, disk_serial(disk),
+                             vm.record.cache.empty() ? "none" : vm.record.cache, pool});
     used.insert(target);
     plugged.push_back(v->path);
     done.push_back("disk " + disk + " hot-plugged as " + target);

@@ -74,7 +74,7 @@ std::string create_data(ExecContext& ctx, const Task& t) {
   HostSession& s = ctx.session(k.host, p.pool);
   {
     std::lock_guard<std::mutex> lock(ctx.pool_mutex(k.host, p.pool));
-    s.create_volume(VolumeSpec{p.name, size, "qcow2", "", ""});
+    s.create_volume(VolumeSpec{p.name, size, ctx.disk_format(k.host, p.pool), "", ""});
   }
   const auto v = s.volume(p.name);
   if (!v || v->capacity != size) {

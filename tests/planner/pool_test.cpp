@@ -128,6 +128,11 @@ TEST_CASE("pools kumo makes come first, hold the VM's disks, and the next plan i
   for (const auto& d : spec.disks) pools[d.volume] = d.pool;
   CHECK(pools[data_volume_name("fest", "db", "logs")] == "vg0");
   CHECK(pools[data_volume_name("fest", "db", "data")].empty());  // the session's: fast
+  // A logical volume holds the guest's bytes as they are: raw, not qcow2.
+  std::map<std::string, std::string> formats;
+  for (const auto& d : spec.disks) formats[d.volume] = d.format;
+  CHECK(formats[data_volume_name("fest", "db", "logs")] == "raw");
+  CHECK(formats[data_volume_name("fest", "db", "data")] == "qcow2");
 
   const Plan again = lab.plan(config(kPools));
   INFO(again.changes.size());
@@ -214,6 +219,11 @@ TEST_CASE("unknown pools are located plan errors and nothing is changed", "[pool
                                           "      logs: {size: 2GiB, pool: vg0}\n", ""));
   CHECK_THAT(errors_of(none), Catch::Contains("kumo.yaml:10:3: error: hosts.hv2: unknown pool "
                                               "\"default\": host \"hv2\" has no pool. List it"));
+  // A logical pool as the host's pool: the root overlays cannot live there.
+  const auto lvm = plan_result(lab, with(kPools, "    pool: fast", "    pool: vg0"));
+  CHECK_THAT(errors_of(lvm), Catch::Contains("kumo.yaml:6:11: error: hosts.hv1: pool \"vg0\" is "
+                                             "a logical pool (LVM); the host's pool holds the "
+                                             "VMs' root disks"));
   nothing_changed(lab);
 }
 
