@@ -13,6 +13,7 @@
 //     destroy: VM root-volume seed-volume
 //
 //   kumo_scale_floor read URI...
+//   kumo_scale_floor connect URI...          (open, one call, close: what connecting costs)
 //   kumo_scale_floor apply|destroy DIR PARALLELISM URI...
 // Prints key=value figures: the whole wall time and its phases (connect, list, fetch: summed over
 // hosts; write: wall of the write phase), the number of calls and objects.
@@ -199,9 +200,9 @@ int main(int argc, char** argv) {
   const std::string mode = argc > 1 ? argv[1] : "";
   const bool write = mode == "apply" || mode == "destroy";
   const int first_uri = write ? 4 : 2;
-  if ((mode != "read" && !write) || argc <= first_uri) {
+  if ((mode != "read" && mode != "connect" && !write) || argc <= first_uri) {
     std::fprintf(stderr,
-                 "usage: %s read URI...\n       %s apply|destroy DIR PARALLELISM URI...\n",
+                 "usage: %s read|connect URI...\n       %s apply|destroy DIR PARALLELISM URI...\n",
                  argv[0], argv[0]);
     return 2;
   }
@@ -220,7 +221,10 @@ int main(int argc, char** argv) {
         ++calls;
         add(connect_s, since(t));
         if (!conns[i]) return fail("opening", uris[i]);
-        read_host(conns[i]);
+        if (mode != "connect") return read_host(conns[i]);
+        unsigned long version = 0;
+        if (virConnectGetLibVersion(conns[i], &version) < 0) fail("asking", uris[i]);
+        ++calls;
       });
     }
     for (auto& t : threads) t.join();
