@@ -192,70 +192,6 @@ void run_open(const std::shared_ptr<PendingOpen>& pending, const Opener& opener,
   pending->finished.notify_one();
 }
 
-// The connections open now, by URI. Another open of a URI that has one shares it (a new reference
-// to the same virConnectPtr) instead of opening one more: during an apply the lock's connection
-// to a host is also the plan's and the executor's, so each host is connected to (over ssh: an ssh
-// session started) once, not three times. Holds no connection itself: the last handle to go
-// closes it. Connections are thread-safe in libvirt, and errors are kept per thread.
-class SharedConnections {
- public:
-  static SharedConnections& get() {
-    static SharedConnections* const all = new SharedConnections;  // never destroyed, like above
-    return *all;
-  }
-
-  // A new handle to the live connection open to `uri`, or null.
-  ConnectHandle find(const std::string& uri) {
-    std::shared_ptr<Entry> entry;  // released after the mutex: the last one erases its entry
-    {
-      std::lock_guard lock(mu_);
-      if (const auto it = open_.find(uri); it != open_.end()) entry = it->second.lock();
-    }
-    if (!entry || virConnectIsAlive(entry->own.get()) != 1 || virConnectRef(entry->own.get()) < 0) {
-      virResetLastError();
-      return nullptr;
-    }
-    return ConnectHandle(entry->own.get(), ConnectCloser{entry});
-  }
-
-  // Shares `conn`, just opened to `uri`, from now on; returns the caller's handle to it.
-  ConnectHandle share(const std::string& uri, ConnectHandle conn) {
-    auto entry = std::make_shared<Entry>(*this, uri, std::move(conn));
-    if (virConnectRef(entry->own.get()) < 0) {  // cannot happen with a live pointer
-      virResetLastError();
-      return std::move(entry->own);
-    }
-    ConnectHandle handle(entry->own.get(), ConnectCloser{entry});
-    std::shared_ptr<Entry> replaced;  // a dead one: goes after the mutex
-    {
-      std::lock_guard lock(mu_);
-      auto& slot = open_[uri];
-      replaced = slot.lock();
-      slot = entry;
-    }
-    return handle;
-  }
-
- private:
-  // One shared connection: holds the opener's handle (and with it the budget slot) until the
-  // last handle given out goes.
-  struct Entry {
-    Entry(SharedConnections& all, std::string uri, ConnectHandle own)
-        : all(all), uri(std::move(uri)), own(std::move(own)) {}
-    ~Entry() {
-      std::lock_guard lock(all.mu_);
-      if (const auto it = all.open_.find(uri); it != all.open_.end() && it->second.expired())
-        all.open_.erase(it);
-    }
-    SharedConnections& all;
-    std::string uri;
-    ConnectHandle own;
-  };
-
-  std::mutex mu_;
-  std::map<std::string, std::weak_ptr<Entry>> open_;
-};
-
 virConnectPtr default_opener(const std::string& uri) {
   return virConnectOpenAuth(uri.c_str(), virConnectAuthPtrDefault, 0);
 }
@@ -359,12 +295,6 @@ OpenResult open_connection(const HostTarget& host, std::chrono::milliseconds tim
   ensure_libvirt_ready();
   // An empty URI would make libvirt guess one (LIBVIRT_DEFAULT_URI, then probing): never that.
   if (host.uri.empty()) return {nullptr, prefix(host) + "no URI — " + std::string(kUriCheck), 0};
-  // libvirt's test driver keeps a private state per open of a file (test:///path): not shared,
-  // nor are opens through a test's own opener.
-  const bool shareable = !opener && host.uri.rfind("test:", 0) != 0;
-  if (shareable) {
-    if (auto shared = SharedConnections::get().find(host.uri)) return {std::move(shared), "", 1};
-  }
 
   std::string refusal;
   auto& all = ProcessConnections::get();
@@ -392,7 +322,6 @@ OpenResult open_connection(const HostTarget& host, std::chrono::milliseconds tim
   // Keepalive makes a host that dies mid-observation fail within ~20s instead of hanging.
   // In-process drivers (test:///) refuse it, and need none.
   if (virConnectSetKeepAlive(result.conn.get(), 5, 3) < 0) virResetLastError();
-  if (shareable) result.conn = SharedConnections::get().share(host.uri, std::move(result.conn));
   return result;
 }
 

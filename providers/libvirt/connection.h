@@ -46,10 +46,6 @@ using Opener = std::function<virConnectPtr(const std::string& uri)>;
 // aborts the process (GLib), so the process counts its connections (abandoned ones included)
 // and opens none beyond connection_budget(): the host is then reported as not tried, at once.
 // A host whose abandoned open still waits is not tried again either (describe_still_silent).
-//
-// While a connection to host.uri is open and alive in this process, another open of that URI
-// shares it (a new reference, no new socket or ssh session): apply's lock, plan and steps use one
-// connection per host. Not for test:/// URIs or a caller's own opener.
 OpenResult open_connection(const HostTarget& host, std::chrono::milliseconds timeout,
                            const Opener& opener = {});
 
