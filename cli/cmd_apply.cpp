@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <fstream>
 #include <iostream>
 #include <thread>
@@ -179,8 +180,12 @@ int run_plan(const Plan& plan, const ApplyState& s, const std::string& cache_dir
     }
   });
   std::cerr << "\n";
-  const ExecResult result =
-      execute(plan, *connector, fetcher, options, [&](const ExecEvent& e) { view.on_event(e); });
+  const ExecResult result = execute(plan, *connector, fetcher, options, [&](const ExecEvent& e) {
+    view.on_event(e);
+    if (e.kind == ExecEvent::Kind::Finished)
+      spdlog::debug("step {} on {}: {} in {:.4f} s", e.address, e.host, e.what, e.seconds);
+  });
+  spdlog::debug("{}: steps ran in {:.3f} s", verb, result.seconds);
   running = false;
   if (ticker.joinable()) ticker.join();
   view.finish();
@@ -253,8 +258,15 @@ int plan_and_run(const ApplyState& s, const GlobalOptions& global, bool destroy)
     if (const DesiredPool* p = h.find_pool(h.pool); p && !destroy)
       candidates.push_back({h.target(), p->spec});
   }
+  auto started = std::chrono::steady_clock::now();
   auto lock = take_lock(*lock_connector, desired.targets(), desired.cluster, verb, s, &rc);
   if (!lock) return rc;
+  auto lap = [&started](const char* what) {
+    const auto now = std::chrono::steady_clock::now();
+    spdlog::debug("{} in {:.3f} s", what, std::chrono::duration<double>(now - started).count());
+    started = now;
+  };
+  lap("lock taken");
   if (destroy) {
     lock->change_missing_pools_unlocked();
     for (const auto& t : lock->missing_pools()) {
@@ -273,6 +285,7 @@ int plan_and_run(const ApplyState& s, const GlobalOptions& global, bool destroy)
   options.destroy = destroy;
   if (!destroy) options.resolve_image = make_image_resolver(cache_dir);
   PlanResult result = make_plan(desired, *provider, options);
+  lap("planned");
   if (!result.plan) {
     print_diagnostics(result.errors);
     std::cerr << "kumo " << verb << ": no plan (" << result.errors.error_count() << " error"

@@ -1,7 +1,10 @@
 // kumo plan: read every host, diff against the file, show what would change.
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <iostream>
+#include <mutex>
 
 #include <spdlog/spdlog.h>
 
@@ -13,6 +16,14 @@
 #include "providers/libvirt/libvirt_provider.h"
 
 namespace kumo::cli {
+namespace {
+
+double seconds_between(std::chrono::steady_clock::time_point from,
+                       std::chrono::steady_clock::time_point to) {
+  return std::chrono::duration<double>(to - from).count();
+}
+
+}  // namespace
 
 Runner add_plan_command(CLI::App& app, const GlobalOptions& global) {
   auto* cmd =
@@ -53,6 +64,8 @@ Runner add_plan_command(CLI::App& app, const GlobalOptions& global) {
 
   return [state, &global, cmd]() -> int {
     if (!cmd->parsed()) return -1;
+    using Clock = std::chrono::steady_clock;
+    const auto started = Clock::now();
     LoadResult loaded = state->config.load();
     print_diagnostics(loaded.diagnostics);
     if (!loaded.config) return 1;
@@ -69,14 +82,27 @@ Runner add_plan_command(CLI::App& app, const GlobalOptions& global) {
       return 1;
     }
     options.resolve_image = make_image_resolver(cache_dir);
-    PlanResult result =
-        make_plan(expand(*loaded.config), *provider, options, [](const ObservedHost& h) {
-          if (h.reachable) {
-            spdlog::debug("{}: {} domains, {} networks, {} volumes in {:.3f} s ({} libvirt calls)",
-                          h.host, h.domains.size(), h.networks.size(), h.volumes.size(), h.seconds,
-                          h.api_calls);
-          }
-        });
+    const DesiredCluster desired = expand(*loaded.config);
+    const auto loaded_at = Clock::now();
+    std::mutex mu;
+    auto read_at = loaded_at;  // when the last host was read
+    PlanResult result = make_plan(desired, *provider, options, [&](const ObservedHost& h) {
+      const std::lock_guard lock(mu);
+      read_at = std::max(read_at, Clock::now());
+      if (!h.reachable) return;
+      const auto& t = h.phases;
+      spdlog::debug(
+          "{}: {} domains, {} networks, {} volumes in {:.3f} s ({} libvirt calls; connect {:.3f} "
+          "s, facts {:.3f} s, list {:.3f} s, fetch {:.3f} s, parse {:.3f} s)",
+          h.host, h.domains.size(), h.networks.size(), h.volumes.size(), h.seconds, h.api_calls,
+          t.connect, t.facts, t.list, t.fetch, t.parse);
+    });
+    const auto planned_at = Clock::now();
+    spdlog::debug(
+        "plan: file loaded in {:.3f} s, hosts read in {:.3f} s, placed and diffed in "
+        "{:.3f} s",
+        seconds_between(started, loaded_at), seconds_between(loaded_at, read_at),
+        seconds_between(read_at, planned_at));
     if (!result.plan) {
       print_diagnostics(result.errors);
       std::cerr << "kumo plan: no plan (" << result.errors.error_count() << " error"
@@ -93,6 +119,8 @@ Runner add_plan_command(CLI::App& app, const GlobalOptions& global) {
     } else if (!global.quiet || plan.has_changes()) {
       std::cout << views::render_human(plan, view);
     }
+    std::cout << std::flush;
+    spdlog::debug("plan: rendered in {:.3f} s", seconds_between(planned_at, Clock::now()));
     if (!state->out.empty()) {
       std::string error;
       if (!save_plan(plan, state->out, &error)) {

@@ -1,5 +1,6 @@
 #include "providers/libvirt/libvirt_provider.h"
 
+#include <chrono>
 #include <map>
 #include <set>
 #include <utility>
@@ -44,6 +45,21 @@ std::string version_string(unsigned long version) {
          std::to_string(version % 1000);
 }
 
+// Adds the time its scope takes to one of ObservedHost::phases.
+class PhaseTimer {
+ public:
+  explicit PhaseTimer(double& into) : into_(into), start_(std::chrono::steady_clock::now()) {}
+  ~PhaseTimer() {
+    into_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  }
+  PhaseTimer(const PhaseTimer&) = delete;
+  PhaseTimer& operator=(const PhaseTimer&) = delete;
+
+ private:
+  double& into_;
+  std::chrono::steady_clock::time_point start_;
+};
+
 class HostReader {
  public:
   HostReader(virConnectPtr conn, ObservedHost& out) : conn_(conn), out_(out) {}
@@ -51,8 +67,11 @@ class HostReader {
   // Storage before domains: a domain's <disk type='volume'> is resolved to a path from the
   // volumes already read.
   void read_all(bool details) {
-    read_node();
-    if (details) read_details();
+    {
+      const PhaseTimer timer(out_.phases.facts);
+      read_node();
+      if (details) read_details();
+    }
     read_storage();
     read_networks();
     read_domains();
@@ -73,6 +92,7 @@ class HostReader {
   template <typename Handle, typename ListFn>
   std::vector<Handle> list_all(ListFn list, unsigned flags, const char* what) {
     typename Handle::pointer* raw = nullptr;
+    const PhaseTimer timer(out_.phases.list);
     const int count = call(list, conn_, &raw, flags);
     if (count < 0) fail(std::string("listing ") + what);
     return adopt_list<Handle>(raw, count);
@@ -91,6 +111,7 @@ class HostReader {
   template <typename GetXml, typename Ptr>
   std::optional<std::string> xml_of(GetXml get_xml, Ptr object, unsigned flags,
                                     const std::string& what) {
+    const PhaseTimer timer(out_.phases.fetch);
     std::string xml = adopt_string(call(get_xml, object, flags));
     if (!xml.empty()) return xml;
     if (vanished(last_error().code)) return std::nullopt;
@@ -101,6 +122,13 @@ class HostReader {
   static Parsed parsed_or_fail(std::optional<Parsed> parsed, const std::string& what) {
     if (!parsed) throw ReadFailure{"reading " + what, "libvirt returned XML kumo cannot read"};
     return std::move(*parsed);
+  }
+
+  // parse() of an object's XML, timed as parsing.
+  template <typename Parse>
+  auto parse(Parse fn, const std::string& what) {
+    const PhaseTimer timer(out_.phases.parse);
+    return parsed_or_fail(fn(), what);
   }
 
   void read_node();
@@ -200,7 +228,7 @@ void HostReader::read_storage() {
     const std::string name = name_of(pool);
     const auto xml = xml_of(virStoragePoolGetXMLDesc, pool.get(), 0, "storage pool " + name);
     if (!xml) continue;
-    auto observed = parsed_or_fail(parse_pool_xml(*xml), "storage pool " + name);
+    auto observed = parse([&] { return parse_pool_xml(*xml); }, "storage pool " + name);
     observed.active = active.count(name) > 0;
     // Whether it starts with the host matters only for pools kumo made (one call each).
     if (observed.owner_cluster) {
@@ -219,7 +247,11 @@ void HostReader::read_storage() {
 
 void HostReader::read_volumes(virStoragePoolPtr pool, const std::string& pool_name) {
   virStorageVolPtr* raw = nullptr;
-  const int count = call(virStoragePoolListAllVolumes, pool, &raw, 0u);
+  int count = 0;
+  {
+    const PhaseTimer timer(out_.phases.list);
+    count = call(virStoragePoolListAllVolumes, pool, &raw, 0u);
+  }
   if (count < 0) {
     if (vanished(last_error().code)) return;
     fail("listing the volumes of storage pool " + pool_name);
@@ -228,7 +260,7 @@ void HostReader::read_volumes(virStoragePoolPtr pool, const std::string& pool_na
     const std::string what = "volume " + pool_name + "/" + virStorageVolGetName(volume.get());
     const auto xml = xml_of(virStorageVolGetXMLDesc, volume.get(), 0, what);
     if (!xml) continue;
-    auto observed = parsed_or_fail(parse_volume_xml(*xml), what);
+    auto observed = parse([&] { return parse_volume_xml(*xml); }, what);
     observed.pool = pool_name;
     out_.volumes.push_back(std::move(observed));
   }
@@ -248,7 +280,7 @@ void HostReader::read_networks() {
     // network's two definitions differ only between a redefine and the restart that applies it.
     const auto xml = xml_of(virNetworkGetXMLDesc, network.get(), 0, "network " + name);
     if (!xml) continue;
-    auto observed = parsed_or_fail(parse_network_xml(*xml), "network " + name);
+    auto observed = parse([&] { return parse_network_xml(*xml); }, "network " + name);
     observed.active = active.count(name) > 0;
     observed.persistent = transient.count(name) == 0;
     observed.autostart = autostart.count(name) > 0;
@@ -259,6 +291,7 @@ void HostReader::read_networks() {
 // Every domain's state in one call, by name.
 std::map<std::string, int> HostReader::domain_states() {
   virDomainStatsRecordPtr* raw = nullptr;
+  const PhaseTimer timer(out_.phases.list);
   const int count = call(virConnectGetAllDomainStats, conn_, VIR_DOMAIN_STATS_STATE, &raw, 0u);
   if (count < 0) fail("reading domain states");
   const StatsList records(raw);
@@ -302,7 +335,7 @@ void HostReader::read_domains() {
     const auto xml =
         xml_of(virDomainGetXMLDesc, domain.get(), VIR_DOMAIN_XML_INACTIVE, "domain " + name);
     if (!xml) continue;
-    auto observed = parsed_or_fail(parse_domain_xml(*xml, lookup), "domain " + name);
+    auto observed = parse([&] { return parse_domain_xml(*xml, lookup); }, "domain " + name);
     observed.state = domain_state_name(state);
     observed.active = state != VIR_DOMAIN_SHUTOFF && state != VIR_DOMAIN_NOSTATE;
     observed.persistent = transient.count(name) == 0;
@@ -342,7 +375,10 @@ class LibvirtProvider final : public Provider {
 
   static void read(const HostTarget& host, std::chrono::milliseconds timeout, bool details,
                    ObservedHost& out) {
-    auto opened = open_connection(host, timeout);
+    auto opened = [&] {
+      const PhaseTimer timer(out.phases.connect);
+      return open_connection(host, timeout);
+    }();
     out.api_calls = opened.api_calls;
     if (!opened.conn) {
       out.error = opened.error;

@@ -2,9 +2,10 @@
 // connection and keeps no state between calls.
 //
 // observe() reads a host with bulk calls, so its cost grows by one call per object:
-//   api_calls = 17 + D + N + P + A + V
+//   api_calls = 18 + D + N + P + A + V
 // D domains, N networks, P storage pools (of which A active), V volumes in the active pools.
-// The 17: open + keepalive; 5 node calls (info, free memory, capabilities, hostname, version);
+// The 18: open + keepalive; 6 node calls (info, free memory, capabilities, hostname, version,
+// q35's domain capabilities);
 // 2 pool lists (all, active); 4 network lists (all, autostart, active, transient); 3 domain
 // lists (all, autostart, transient) and one state-stats call for every domain. Each object then
 // costs one XML call, each active pool one volume list. A domain defined between the domain list
