@@ -1,6 +1,7 @@
 #include "planner/lock.h"
 
 #include <algorithm>
+#include <optional>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -307,9 +308,12 @@ void ClusterLock::extend(const std::vector<HostTarget>& hosts, const StaleCheck&
 }
 
 std::vector<std::string> ClusterLock::release() {
-  std::vector<std::string> problems;
   const std::string volume = lock_volume_name(cluster_);
-  for (auto& h : held_) {
+  // One host after another would cost a few round trips each (over ssh, each a while): every
+  // host at once (up to the bound), the problems in host order.
+  std::vector<std::optional<std::string>> problem(held_.size());
+  bounded_for(held_.size(), kHostParallelism, [&](std::size_t i) {
+    Held& h = held_[i];
     try {
       // The connection may have died with its host's libvirtd: once more with a new one.
       std::unique_ptr<HostSession> fresh;
@@ -324,7 +328,7 @@ std::vector<std::string> ClusterLock::release() {
           pool_gone = !s->pool(h.target.pool).has_value();
         } catch (const HostError&) {
         }
-        if (pool_gone) continue;
+        if (pool_gone) return;
         fresh = connector_.connect(h.target, timeout_);
         s = fresh.get();
         present = s->volume(volume).has_value();
@@ -332,24 +336,28 @@ std::vector<std::string> ClusterLock::release() {
       const std::string what =
           "host " + h.target.name + ": the lock of cluster \"" + cluster_ + "\"";
       if (!present) {
-        problems.push_back(what + " was removed while this run held it (kumo force-unlock?)");
-        continue;
+        problem[i] = what + " was removed while this run held it (kumo force-unlock?)";
+        return;
       }
       const auto holder = LockHolder::from_json(read_holder_text(*s, volume));
       if (holder && holder->token == me_.token) {
         s->delete_volume(volume);
       } else {
-        problems.push_back(what + " is held by " +
-                           (holder ? holder->describe() : std::string("an unreadable lock")) +
-                           " since this run took it; left to its holder");
+        problem[i] = what + " is held by " +
+                     (holder ? holder->describe() : std::string("an unreadable lock")) +
+                     " since this run took it; left to its holder";
       }
     } catch (const std::exception& e) {
-      problems.push_back("host " + h.target.name + ": the lock of cluster \"" + cluster_ +
-                         "\" could not be released (" + e.what() +
-                         "); once the host is back, run: kumo force-unlock");
+      problem[i] = "host " + h.target.name + ": the lock of cluster \"" + cluster_ +
+                   "\" could not be released (" + e.what() +
+                   "); once the host is back, run: kumo force-unlock";
     }
-  }
+  });
   held_.clear();
+  std::vector<std::string> problems;
+  for (auto& p : problem) {
+    if (p) problems.push_back(std::move(*p));
+  }
   return problems;
 }
 

@@ -117,9 +117,9 @@ std::mutex& ExecContext::pool_mutex(const std::string& host, const std::string& 
 
 void ExecContext::delete_volume(const std::string& host, const std::string& name,
                                 const std::string& pool) {
-  HostSession& s = session(host, pool);
-  std::lock_guard<std::mutex> lock(pool_mutex(host, pool));
-  s.delete_volume(name);
+  // Not under pool_mutex: deletes of one pool run side by side, and the session itself waits
+  // out a create for the refresh a delete may need.
+  session(host, pool).delete_volume(name);
 }
 
 std::string ExecContext::disk_format(const std::string& host, const std::string& pool) {

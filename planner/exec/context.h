@@ -56,8 +56,8 @@ class ExecContext {
   // `pool`: a session whose volume calls go to that pool instead of the host's ("" = the host's;
   // data disks in their own pool), on a connection of its own.
   HostSession& session(const std::string& host, const std::string& pool = "");
-  // Volume creation and deletion on one host's pool, one at a time (libvirt refuses a pool
-  // change while another runs: "pool has asynchronous jobs running").
+  // Volume creation on one host's pool, one at a time (libvirt refuses a pool refresh while a
+  // volume is being created: "pool has asynchronous jobs running").
   std::mutex& pool_mutex(const std::string& host, const std::string& pool = "");
   void delete_volume(const std::string& host, const std::string& name,
                      const std::string& pool = "");

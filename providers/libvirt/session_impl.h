@@ -6,6 +6,7 @@
 #include "providers/libvirt/session.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -221,7 +222,14 @@ class LibvirtSession final : public HostSession {
 
   mutable std::mutex pool_mutex_;
   mutable PoolHandle pool_;
+  // Lists files that appeared in the pool behind libvirt's back (serial logs). A refresh reads
+  // every file of the pool (a pool of 900 volumes takes a while), and libvirt refuses one while
+  // another runs or a volume is being created ("asynchronous jobs running": tried again for a
+  // while). Callers that asked while one ran share the next one: a refresh that started after
+  // a caller asked serves it. Best effort: a refresh that fails leaves the list as it was.
+  void refresh_pool();
   std::mutex refresh_mutex_;
+  std::atomic<std::uint64_t> refreshes_started_{0};  // changed under refresh_mutex_
 };
 
 }  // namespace kumo::libvirt

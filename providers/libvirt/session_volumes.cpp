@@ -70,15 +70,30 @@ void LibvirtSession::upload_volume(const std::string& name, std::uint64_t size,
   }
 }
 
+void LibvirtSession::refresh_pool() {
+  const std::uint64_t asked = refreshes_started_.load();
+  const std::lock_guard lock(refresh_mutex_);
+  // A refresh numbered after `asked` started after this caller asked, and has ended (it held
+  // the mutex): every file there when the caller asked is listed.
+  if (refreshes_started_.load() > asked) return;
+  ++refreshes_started_;
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    if (virStoragePoolRefresh(kumo_pool(), 0) == 0) return;
+    const auto error = last_error();
+    virResetLastError();
+    if (error.code != VIR_ERR_OPERATION_INVALID ||
+        error.message.find("asynchronous jobs") == std::string::npos)
+      return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
 void LibvirtSession::delete_volume(const std::string& name) {
   auto vol = find_volume(name);
   if (!vol) {
     // A file libvirt does not list yet (a serial log written behind its back) shows after a
-    // refresh; libvirt refuses two refreshes of one pool at once.
-    {
-      const std::lock_guard lock(refresh_mutex_);
-      if (virStoragePoolRefresh(kumo_pool(), 0) < 0) virResetLastError();
-    }
+    // refresh.
+    refresh_pool();
     vol = find_volume(name);
     if (!vol) return;
   }
@@ -87,10 +102,7 @@ void LibvirtSession::delete_volume(const std::string& name) {
     if (error.code == VIR_ERR_NO_STORAGE_VOL) return;
     // The file went behind libvirt's back (undefining a domain removes its NVRAM file): gone
     // after a refresh is deleted.
-    {
-      const std::lock_guard lock(refresh_mutex_);
-      if (virStoragePoolRefresh(kumo_pool(), 0) < 0) virResetLastError();
-    }
+    refresh_pool();
     if (!find_volume(name)) return;
     fail_because("deleting " + volume_label(name), error.message);
   }
@@ -146,12 +158,8 @@ bool LibvirtSession::create_volume_exclusive(const std::string& name, const std:
 
 // Best effort: diagnostics for a guest that did not come up must never fail on their own.
 std::string LibvirtSession::tail_pool_file(const std::string& name, std::size_t max_bytes) {
-  {
-    // libvirt lists a file that appeared behind its back (a serial log) only after a refresh.
-    // It refuses to refresh a pool twice at once, so this session's threads take turns.
-    const std::lock_guard lock(refresh_mutex_);
-    if (virStoragePoolRefresh(kumo_pool(), 0) < 0) virResetLastError();
-  }
+  // libvirt lists a file that appeared behind its back (a serial log) only after a refresh.
+  refresh_pool();
   const VolumeHandle vol(virStorageVolLookupByName(kumo_pool(), name.c_str()));
   virStorageVolInfo info{};
   if (!vol || max_bytes == 0 || virStorageVolGetInfo(vol.get(), &info) < 0) {

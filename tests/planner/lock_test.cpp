@@ -298,6 +298,31 @@ TEST_CASE(
   CHECK(locks[3].error.empty());
 }
 
+TEST_CASE("release gives every host back at once and says its problems in host order", "[lock]") {
+  Lab lab;
+  std::vector<std::string> warnings;
+  lab.host("hv4");
+  const auto hosts = targets({"hv1", "hv2", "hv3", "hv4"});
+  auto lock = take(lab, kAlice, warnings, hosts);
+  REQUIRE(lock);
+  lab.connector.fail.insert("hv4 read_volume");
+  lab.connector.fail.insert("hv1 read_volume");
+  lab.connector.delay = std::chrono::milliseconds(20);
+  {
+    std::lock_guard<std::mutex> l(lab.connector.mu);
+    lab.connector.max_in_flight_total = 0;
+  }
+  const auto problems = lock->release();
+  REQUIRE(problems.size() == 2);
+  CHECK(problems[0].rfind("host hv1: ", 0) == 0);
+  CHECK(problems[1].rfind("host hv4: ", 0) == 0);
+  CHECK(lab.connector.max_in_flight_total >= 2);  // not one host after another
+  CHECK(token_on(lab, "hv1") == "tok-a");
+  CHECK_FALSE(locked(lab, "hv2"));
+  CHECK_FALSE(locked(lab, "hv3"));
+  CHECK(token_on(lab, "hv4") == "tok-a");
+}
+
 TEST_CASE("break_lock removes the cluster's lock whoever holds it, and nothing else", "[lock]") {
   Lab lab;
   plant(lab, "hv1", "garbage");
