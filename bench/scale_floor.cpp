@@ -4,13 +4,13 @@
 // fetch each one's XML, one thread per host. The writes are the calls that make or remove the
 // objects kumo's apply makes, with kumo's default parallelism (10 steps at once over all hosts):
 //   apply:   per VM, virStorageVolCreateXML (overlay), virStorageVolCreateXML + virStorageVolUpload
-//            + stream (seed), virDomainDefineXML
+//            + stream (seed), virStorageVolCreateXML (the empty serial log), virDomainDefineXML
 //   destroy: per VM, virDomainLookupByName + virDomainUndefineFlags, and per volume
 //            virStorageVolLookupByName + virStorageVolDelete
 // What to write comes from a manifest per host, made by bench/scale from objects kumo made:
 //   DIR/N.txt (N: 1-based index of the host's URI), one line per VM:
-//     apply:   VM root.xml seed.xml seed.data domain.xml   (files in DIR)
-//     destroy: VM root-volume seed-volume
+//     apply:   VM root.xml seed.xml seed.data domain.xml log-volume   (files in DIR)
+//     destroy: VM root-volume seed-volume log-volume
 //
 //   kumo_scale_floor read URI...
 //   kumo_scale_floor connect URI...          (open, one call, close: what connecting costs)
@@ -155,7 +155,7 @@ int upload(virConnectPtr c, virStorageVolPtr vol, const std::string& data) {
 }
 
 void apply_vm(virConnectPtr c, virStoragePoolPtr pool, const std::string& dir, const Vm& vm) {
-  const auto& f = vm.fields;  // root.xml seed.xml seed.data domain.xml
+  const auto& f = vm.fields;  // root.xml seed.xml seed.data domain.xml log-volume
   virStorageVolPtr root = virStorageVolCreateXML(pool, slurp(dir + "/" + f[0]).c_str(), 0);
   ++calls;
   if (!root) return fail("creating the root of", vm.name);
@@ -165,6 +165,15 @@ void apply_vm(virConnectPtr c, virStoragePoolPtr pool, const std::string& dir, c
   if (!seed) return fail("creating the seed of", vm.name);
   if (upload(c, seed, slurp(dir + "/" + f[2])) != 0) fail("uploading the seed of", vm.name);
   virStorageVolFree(seed);
+  if (f.size() > 4) {
+    const std::string log = "<volume><name>" + f[4] +
+                            "</name><capacity unit='bytes'>0</capacity><target><format "
+                            "type='raw'/></target></volume>";
+    virStorageVolPtr v = virStorageVolCreateXML(pool, log.c_str(), 0);
+    ++calls;
+    if (!v) return fail("creating the serial log of", vm.name);
+    virStorageVolFree(v);
+  }
   virDomainPtr dom = virDomainDefineXML(c, slurp(dir + "/" + f[3]).c_str());
   ++calls;
   if (!dom) return fail("defining", vm.name);

@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <fstream>
@@ -121,6 +122,47 @@ TEST_CASE("destroy deletes VMs before their volumes and networks, and nothing fo
   CHECK(left == 3);
   CHECK(c.count("hv1 delete_domain handmade") == 0);
   CHECK_FALSE(lab.plan(cfg, destroy).has_changes());
+}
+
+TEST_CASE("a new VM's serial log is made before its domain and goes with it, never in the plan",
+          "[executor]") {
+  // libvirt lists a file that virtlogd wrote behind its back only after refreshing the whole
+  // pool; a log kumo made itself is listed from the start and deleted without one.
+  Lab lab;
+  const auto cfg = config(kCluster);
+  const std::string log = "kumo_fest_web-0_serial.log";
+  auto& c = lab.connector;
+  auto has_log = [&] {
+    const auto& vs = lab.host("hv1").volumes;
+    return std::any_of(vs.begin(), vs.end(),
+                       [&](const ObservedVolume& v) { return v.name == log; });
+  };
+  SECTION("made, listed, and removed with its VM") {
+    REQUIRE(lab.apply(lab.plan(cfg)).success());
+    CHECK(has_log());
+    CHECK(c.index_of("hv1 create_volume " + log) < c.index_of("hv1 define_domain web-0"));
+    CHECK_FALSE(lab.plan(cfg).has_changes());
+    PlanOptions destroy;
+    destroy.destroy = true;
+    const Plan p = lab.plan(cfg, destroy);
+    for (const auto& ch : p.changes) {
+      CHECK(!(ch.observed && ch.observed->name == log));  // the VM's own step removes it
+    }
+    const ExecResult r = lab.apply(p);
+    INFO(failures(r));
+    REQUIRE(r.success());
+    CHECK_FALSE(has_log());
+    CHECK(c.count("hv1 delete_volume " + log) == 1);
+    CHECK(c.index_of("hv1 delete_domain web-0") < c.index_of("hv1 delete_volume " + log));
+  }
+  SECTION("a log that cannot be made does not stop the apply") {
+    c.fail.insert("hv1 create_volume " + log);
+    const ExecResult r = lab.apply(lab.plan(cfg));
+    INFO(failures(r));
+    CHECK(r.success());
+    CHECK_FALSE(has_log());
+    CHECK_FALSE(lab.plan(cfg).has_changes());
+  }
 }
 
 TEST_CASE("parallelism limits hold overall and per host", "[executor]") {
