@@ -71,6 +71,13 @@ std::string serial_log_name(const std::string& cluster, const std::string& insta
   return std::string(kOwnerPrefix) + "_" + cluster + "_" + instance + "_serial.log";
 }
 
+bool is_serial_log(const std::string& volume_name) {
+  const auto owner = volume_owner(volume_name);
+  const std::string suffix = "/serial";
+  return owner && owner->address.size() > suffix.size() &&
+         owner->address.compare(owner->address.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
 std::string lock_volume_name(const std::string& cluster) {
   return std::string(kOwnerPrefix) + "-lock_" + cluster;
 }

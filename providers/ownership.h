@@ -44,6 +44,8 @@ std::string image_volume_name(const std::string& algo, const std::string& hex);
 std::string image_marker_name(const std::string& image_volume);
 // Lives in the pool's directory so that its tail can be read back over any libvirt connection.
 std::string serial_log_name(const std::string& cluster, const std::string& instance);
+// Whether a volume's name is a kumo serial log's (any cluster): its name says all a plan needs.
+bool is_serial_log(const std::string& volume_name);
 
 std::string lock_volume_name(const std::string& cluster);
 bool is_lock_volume(const std::string& volume_name);

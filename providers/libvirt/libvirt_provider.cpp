@@ -10,6 +10,7 @@
 #include "providers/libvirt/connection.h"
 #include "providers/libvirt/handles.h"
 #include "providers/libvirt/xml_parse.h"
+#include "providers/ownership.h"
 
 namespace kumo {
 namespace {
@@ -257,7 +258,21 @@ void HostReader::read_volumes(virStoragePoolPtr pool, const std::string& pool_na
     fail("listing the volumes of storage pool " + pool_name);
   }
   for (const auto& volume : adopt_list<VolumeHandle>(raw, count)) {
-    const std::string what = "volume " + pool_name + "/" + virStorageVolGetName(volume.get());
+    const std::string name = virStorageVolGetName(volume.get());
+    // A serial log (one per VM kumo made) needs no XML: its name says whose it is, and the
+    // list's reply already holds its key, in a directory pool its path. A round trip saved per VM.
+    const char* key = virStorageVolGetKey(volume.get());
+    if (is_serial_log(name) && key && key[0] == '/') {
+      ObservedVolume log;
+      log.pool = pool_name;
+      log.name = name;
+      log.path = key;
+      log.format = "raw";
+      log.owner = volume_owner(name);
+      out_.volumes.push_back(std::move(log));
+      continue;
+    }
+    const std::string what = "volume " + pool_name + "/" + name;
     const auto xml = xml_of(virStorageVolGetXMLDesc, volume.get(), 0, what);
     if (!xml) continue;
     auto observed = parse([&] { return parse_volume_xml(*xml); }, what);

@@ -29,6 +29,10 @@ TEST_CASE("reserved names round-trip to ownership", "[ownership]") {
   CHECK(volume_owner(img)->address == "image.sha256-ab12");
   CHECK(serial_log_name("fest", "web-0") == "kumo_fest_web-0_serial.log");
   CHECK(volume_owner("kumo_fest_web-0_serial.log")->address == "volume.web-0/serial");
+  CHECK(is_serial_log("kumo_fest_web-0_serial.log"));
+  CHECK_FALSE(is_serial_log("kumo_fest_web-0_root.qcow2"));
+  CHECK_FALSE(is_serial_log("notes_serial.log"));  // not kumo's
+  CHECK_FALSE(is_serial_log(img));
   CHECK(volume_owner(img) == Ownership{"", "image.sha256-ab12", "", std::nullopt});
 }
 

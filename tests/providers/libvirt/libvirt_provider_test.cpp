@@ -253,6 +253,39 @@ TEST_CASE("autostart, inactive and transient objects are learned from list flags
   virStoragePoolUndefine(cold.get());
 }
 
+TEST_CASE("a serial log is known from the volume list alone: its path, no XML call", "[provider]") {
+  ConnectHandle conn(virConnectOpen("test:///default"));
+  REQUIRE(conn);
+  PoolHandle pool(virStoragePoolLookupByName(conn.get(), "default-pool"));
+  REQUIRE(pool);
+  std::vector<VolumeHandle> made;
+  for (const char* name :
+       {"kumo_fest_web-0_serial.log", "kumo_fest_web-0_root.qcow2", "notes_serial.log"}) {
+    made.emplace_back(virStorageVolCreateXML(
+        pool.get(),
+        ("<volume><name>" + std::string(name) +
+         "</name><capacity unit='bytes'>4096</capacity><target><format type='raw'/></target>"
+         "</volume>")
+            .c_str(),
+        0));
+    REQUIRE(made.back());
+  }
+  const auto host =
+      make_libvirt_provider()->observe({"hv1", "test:///default", "default-pool"}, 5s);
+  REQUIRE(host.reachable);
+  const auto& log = named(host.volumes, "kumo_fest_web-0_serial.log");
+  CHECK(log.pool == "default-pool");
+  CHECK(log.path == "/default-pool/kumo_fest_web-0_serial.log");
+  CHECK(log.format == "raw");
+  CHECK(log.owner == volume_owner("kumo_fest_web-0_serial.log"));
+  // The others are read from their XML, a hand-made file named like a log too.
+  CHECK(named(host.volumes, "kumo_fest_web-0_root.qcow2").capacity == 4096);
+  CHECK(named(host.volumes, "notes_serial.log").capacity == 4096);
+  CHECK(host.volumes.size() == 3);
+  CHECK(host.api_calls == expected_calls(host) - 1);  // the log's XML is never asked for
+  for (auto& v : made) virStorageVolDelete(v.get(), 0);
+}
+
 TEST_CASE("an unreachable host comes back unreachable with what to check", "[provider]") {
   const std::string uri = "qemu+unix:///system?socket=/nonexistent/sock";
   const auto host = make_libvirt_provider()->observe({"hv1", uri, "default"}, 5s);
