@@ -193,13 +193,12 @@ void Differ::delete_vm(const HostIndex& idx, const ObservedDomain& d, const std:
                              "prevent_destroy: false and apply before removing it from the file");
   }
   const std::string prefix = "volume." + c.address.name + "/";
-  // The serial log goes with the domain, in the VM's own step, listed or not (libvirt lists one
-  // kumo made with the VM, and others only once it refreshed the pool): the plan reads the same.
-  const std::string serial_log = serial_log_name(desired_.cluster, c.address.name);
   std::vector<ResourceChange> children;
   for (const auto& [name, v] : idx.volumes) {
     if (!ours(v->owner) || v->owner->address.rfind(prefix, 0) != 0) continue;
-    if (v->name == serial_log) {
+    // The serial log goes with the domain, in the VM's own step, listed or not (libvirt lists one
+    // kumo made with the VM, and others only once it refreshed the pool): the plan reads the same.
+    if (is_serial_log(v->name)) {
       claimed_volumes_.insert(c.host + "/" + v->name);
       continue;
     }
