@@ -121,6 +121,11 @@ class ProcessConnections {
   // A place for one more connection to `host`, or nullptr and why not: the budget is used up,
   // or the host's last open is still waiting (trying again would only hold more descriptors).
   std::shared_ptr<Slot> take(const HostTarget& host, std::string* refusal);
+  // A place for an open ahead (OpenAhead): only while at most half the budget is held, so opens
+  // ahead never leave a needed open without one.
+  std::shared_ptr<Slot> take_ahead(const HostTarget& host);
+  // Why `host` is not tried (its last open still waits for an answer), or "".
+  std::string still_silent(const HostTarget& host);
 
  private:
   std::mutex mu_;
@@ -168,6 +173,20 @@ std::shared_ptr<ProcessConnections::Slot> ProcessConnections::take(const HostTar
   return slot;
 }
 
+std::shared_ptr<ProcessConnections::Slot> ProcessConnections::take_ahead(const HostTarget& host) {
+  std::lock_guard lock(mu_);
+  if (silent_.count(silent_key(host)) > 0 || held_ >= connection_budget() / 2) return nullptr;
+  auto slot = std::make_shared<Slot>(*this);
+  ++held_;
+  return slot;
+}
+
+std::string ProcessConnections::still_silent(const HostTarget& host) {
+  std::lock_guard lock(mu_);
+  const auto it = silent_.find(silent_key(host));
+  return it == silent_.end() ? std::string() : describe_still_silent(host, it->second);
+}
+
 // What a caller and its worker share; whoever finishes last frees it (shared_ptr).
 struct PendingOpen {
   std::mutex mutex;
@@ -176,7 +195,82 @@ struct PendingOpen {
   bool abandoned = false;
   ConnectHandle conn;
   LibvirtError error;
+  // Opens ahead only (OpenAhead): whether its worker began, whether a caller (or the OpenAhead's
+  // end) took it before that, and its place in the budget once begun.
+  bool started = false;
+  bool claimed = false;
+  std::shared_ptr<ProcessConnections::Slot> slot;
 };
+
+// Keepalive makes a host that dies mid-observation fail within ~20s instead of hanging.
+// In-process drivers (test:///) refuse it, and need none.
+void keep_alive(virConnectPtr conn) {
+  if (virConnectSetKeepAlive(conn, 5, 3) < 0) virResetLastError();
+}
+
+// The opens ahead not yet taken, by URI, in the order they were asked for.
+class OpensAhead {
+ public:
+  static OpensAhead& get() {
+    static OpensAhead* const all = new OpensAhead;  // never destroyed: workers may outlive main
+    return *all;
+  }
+  void add(const std::string& uri, std::shared_ptr<PendingOpen> open) {
+    std::lock_guard lock(mu_);
+    waiting_.emplace(uri, std::move(open));
+  }
+  // The first one of `uri` not yet taken, now taken; or null.
+  std::shared_ptr<PendingOpen> take(const std::string& uri) {
+    std::lock_guard lock(mu_);
+    const auto it = waiting_.find(uri);
+    if (it == waiting_.end()) return nullptr;
+    auto open = std::move(it->second);
+    waiting_.erase(it);
+    return open;
+  }
+  // Takes `open` out if it is still there; whether it was.
+  bool remove(const std::string& uri, const std::shared_ptr<PendingOpen>& open) {
+    std::lock_guard lock(mu_);
+    for (auto [it, end] = waiting_.equal_range(uri); it != end; ++it) {
+      if (it->second == open) {
+        waiting_.erase(it);
+        return true;
+      }
+    }
+    return false;
+  }
+
+ private:
+  std::mutex mu_;
+  std::multimap<std::string, std::shared_ptr<PendingOpen>> waiting_;
+};
+
+// One open ahead, on an OpenAhead's worker thread: unless taken already, opens and keeps the
+// connection (with keepalive) for whoever takes it; one that nobody wants any more is closed.
+void run_open_ahead(const HostTarget& host, const std::shared_ptr<PendingOpen>& pending,
+                    const Opener& opener) {
+  {
+    std::lock_guard lock(pending->mutex);
+    if (pending->claimed || pending->abandoned) return;
+    pending->started = true;
+    pending->slot = ProcessConnections::get().take_ahead(host);
+    if (!pending->slot) {  // no room: its taker opens afresh
+      pending->done = true;
+      pending->finished.notify_one();
+      return;
+    }
+  }
+  ConnectHandle conn(opener(host.uri), ConnectCloser{pending->slot});
+  const LibvirtError error = conn ? LibvirtError{} : last_error();
+  if (conn) keep_alive(conn.get());
+  std::lock_guard lock(pending->mutex);
+  pending->slot.reset();           // from now on only the connection holds it
+  if (pending->abandoned) return;  // `conn` closes as it goes out of scope
+  pending->conn = std::move(conn);
+  pending->error = error;
+  pending->done = true;
+  pending->finished.notify_one();
+}
 
 // The connection carries `slot` to its close (ConnectCloser); a failed or abandoned open gives it
 // back as this worker ends.
@@ -290,11 +384,78 @@ int connection_budget() {
   return static_cast<int>(std::min<rlim_t>(budget, 1 << 18));
 }
 
+struct OpenAhead::State {
+  std::vector<std::pair<HostTarget, std::shared_ptr<PendingOpen>>> opens;
+  std::atomic<std::size_t> next{0};
+};
+
+OpenAhead::OpenAhead(const std::vector<HostTarget>& hosts, int uses, int parallelism,
+                     const Opener& opener)
+    : state_(std::make_shared<State>()) {
+  ensure_libvirt_ready();
+  for (int use = 0; use < uses; ++use) {  // every host's first use before any host's second
+    for (const auto& host : hosts) {
+      if (host.uri.empty()) continue;
+      auto pending = std::make_shared<PendingOpen>();
+      OpensAhead::get().add(host.uri, pending);
+      state_->opens.emplace_back(host, std::move(pending));
+    }
+  }
+  const std::size_t workers = std::min<std::size_t>(
+      state_->opens.size(), static_cast<std::size_t>(std::max(parallelism, 1)));
+  const Opener open = opener ? opener : Opener(default_opener);
+  for (std::size_t w = 0; w < workers; ++w) {
+    try {
+      // Detached: an open may never end (a host that does not answer); its taker's timeout
+      // bounds the wait, as for any open.
+      std::thread([state = state_, open] {
+        for (std::size_t i = state->next++; i < state->opens.size(); i = state->next++)
+          run_open_ahead(state->opens[i].first, state->opens[i].second, open);
+      }).detach();
+    } catch (const std::system_error&) {
+      break;  // fewer workers; opens not begun are opened afresh by their takers
+    }
+  }
+}
+
+OpenAhead::~OpenAhead() {
+  for (auto& [host, pending] : state_->opens) {
+    if (!OpensAhead::get().remove(host.uri, pending)) continue;  // taken
+    std::lock_guard lock(pending->mutex);
+    pending->claimed = true;
+    pending->abandoned = true;  // a worker still opening closes what it gets
+    pending->conn.reset();
+  }
+}
+
+std::size_t OpenAhead::size() const {
+  return state_->opens.size();
+}
+
 OpenResult open_connection(const HostTarget& host, std::chrono::milliseconds timeout,
                            const Opener& opener) {
   ensure_libvirt_ready();
   // An empty URI would make libvirt guess one (LIBVIRT_DEFAULT_URI, then probing): never that.
   if (host.uri.empty()) return {nullptr, prefix(host) + "no URI — " + std::string(kUriCheck), 0};
+
+  if (auto ahead = OpensAhead::get().take(host.uri)) {
+    std::unique_lock lock(ahead->mutex);
+    ahead->claimed = true;
+    if (std::string silent = ProcessConnections::get().still_silent(host); !silent.empty()) {
+      ahead->abandoned = true;  // the host did not answer another open: not waited for again
+      ahead->conn.reset();
+      return {nullptr, std::move(silent), 0};
+    }
+    if (ahead->started) {
+      if (!ahead->finished.wait_for(lock, timeout, [&] { return ahead->done; })) {
+        ahead->abandoned = true;
+        if (ahead->slot) ahead->slot->abandon(host, timeout);
+        return {nullptr, describe_timeout(host, timeout), 1};
+      }
+      if (ahead->conn) return {std::move(ahead->conn), "", 2};
+    }
+    // Not begun, or it failed: opened afresh below, and what that says is what is reported.
+  }
 
   std::string refusal;
   auto& all = ProcessConnections::get();
@@ -319,9 +480,7 @@ OpenResult open_connection(const HostTarget& host, std::chrono::milliseconds tim
 
   OpenResult result{std::move(pending->conn), "", 2};
   lock.unlock();
-  // Keepalive makes a host that dies mid-observation fail within ~20s instead of hanging.
-  // In-process drivers (test:///) refuse it, and need none.
-  if (virConnectSetKeepAlive(result.conn.get(), 5, 3) < 0) virResetLastError();
+  keep_alive(result.conn.get());
   return result;
 }
 

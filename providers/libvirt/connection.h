@@ -3,8 +3,11 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <functional>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "providers/libvirt/handles.h"
 #include "providers/provider.h"
@@ -48,6 +51,30 @@ using Opener = std::function<virConnectPtr(const std::string& uri)>;
 // A host whose abandoned open still waits is not tried again either (describe_still_silent).
 OpenResult open_connection(const HostTarget& host, std::chrono::milliseconds timeout,
                            const Opener& opener = {});
+
+// Connections opened ahead of their use. Before apply and destroy take the lock they know that
+// their plan's reads and then their steps will each open a connection to every host, one after
+// the other, and over ssh every open starts an ssh session (0.35–0.5 s here). An OpenAhead
+// starts `uses` opens per host at once, in the background (at most `parallelism` at a time),
+// while the lock is being taken. A later open_connection of the same URI takes one of them
+// instead of opening, waiting for it within its own timeout: each serves one caller, as a fresh
+// open would (nothing is shared). One that failed, or has not begun, is not used: its taker
+// opens afresh, and reports what that says. Opens ahead use at most half of the process's
+// connection budget, never a host whose earlier open still waits for an answer, and what nobody
+// took is closed (or never begun) when the OpenAhead goes.
+class OpenAhead {
+ public:
+  OpenAhead(const std::vector<HostTarget>& hosts, int uses, int parallelism,
+            const Opener& opener = {});
+  ~OpenAhead();
+  OpenAhead(const OpenAhead&) = delete;
+  OpenAhead& operator=(const OpenAhead&) = delete;
+  std::size_t size() const;  // opens asked for
+
+ private:
+  struct State;
+  std::shared_ptr<State> state_;
+};
 
 // How many connections the process may hold at once: what RLIMIT_NOFILE's soft limit leaves
 // after a reserve for everything else (files, downloads), at a few descriptors each.

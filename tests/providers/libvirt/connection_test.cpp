@@ -2,10 +2,13 @@
 
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <atomic>
 #include <future>
 #include <memory>
+#include <mutex>
 #include <thread>
+#include <vector>
 
 #include <libvirt/virterror.h>
 #include <catch2/catch.hpp>
@@ -260,5 +263,161 @@ TEST_CASE("opens abandoned at their timeout count against the descriptor budget 
   CHECK(back);
   CHECK_THAT(open_connection(silent_host(0), 5s).error,  // tried again: its socket is gone now
              Catch::Contains("cannot connect to the libvirt socket"));
+  setrlimit(RLIMIT_NOFILE, &saved);
+}
+
+namespace {
+
+// An opener for opens ahead that records what it opened, and can be held back.
+struct AheadOpener {
+  struct Shared {  // outlives the test if a worker does
+    std::mutex mu;
+    std::vector<virConnectPtr> opened;
+    std::atomic<int> calls = 0;
+    std::atomic<bool> hold = false;
+    bool fail = false;
+  };
+  std::shared_ptr<Shared> shared = std::make_shared<Shared>();
+  Opener opener() const {
+    return [shared = shared](const std::string& uri) -> virConnectPtr {
+      ++shared->calls;
+      while (shared->hold) std::this_thread::sleep_for(2ms);
+      if (shared->fail) return nullptr;
+      virConnectPtr conn = virConnectOpen(uri.c_str());
+      const std::lock_guard lock(shared->mu);
+      shared->opened.push_back(conn);
+      return conn;
+    };
+  }
+  bool opened(virConnectPtr conn) const {
+    const std::lock_guard lock(shared->mu);
+    return std::find(shared->opened.begin(), shared->opened.end(), conn) != shared->opened.end();
+  }
+  // Waits (up to 5 s) until `n` opens have been asked for.
+  bool wait_calls(int n) const {
+    for (const auto deadline = std::chrono::steady_clock::now() + 5s;
+         std::chrono::steady_clock::now() < deadline; std::this_thread::sleep_for(2ms)) {
+      if (shared->calls >= n) return true;
+    }
+    return false;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("opens ahead are taken by the next opens of their URI, one each", "[connection]") {
+  AheadOpener ahead;
+  const HostTarget host{"ahead1", "test:///default", "default"};
+  OpenAhead opens({host}, 2, 4, ahead.opener());
+  CHECK(opens.size() == 2);
+  REQUIRE(ahead.wait_calls(2));
+
+  const auto first = open_connection(host, 5s);
+  const auto second = open_connection(host, 5s);
+  REQUIRE(first.conn);
+  REQUIRE(second.conn);
+  CHECK(first.error.empty());
+  CHECK(first.conn.get() != second.conn.get());  // never shared
+  CHECK(ahead.opened(first.conn.get()));
+  CHECK(ahead.opened(second.conn.get()));
+  const auto third = open_connection(host, 5s);  // none left: opened afresh
+  REQUIRE(third.conn);
+  CHECK_FALSE(ahead.opened(third.conn.get()));
+  CHECK(ahead.shared->calls == 2);
+}
+
+TEST_CASE("an open ahead that failed or never began is opened afresh", "[connection]") {
+  const HostTarget host{"ahead2", "test:///default", "default"};
+  AheadOpener failing;
+  failing.shared->fail = true;
+  OpenAhead failed({host}, 1, 1, failing.opener());
+  REQUIRE(failing.wait_calls(1));
+  std::this_thread::sleep_for(20ms);  // its worker has reported the failure
+  const auto result = open_connection(host, 5s);
+  REQUIRE(result.conn);  // libvirt's own opener, afresh
+  CHECK(result.error.empty());
+
+  // One worker, held on the first host's open: the second host's has not begun when it is
+  // taken, so it is opened afresh (and fails as such an open does), never by the opener.
+  AheadOpener held;
+  held.shared->hold = true;
+  const HostTarget gone{"ahead2b", "qemu+unix:///system?socket=/nonexistent/kumo-sock", "default"};
+  OpenAhead queued({host, gone}, 1, 1, held.opener());
+  REQUIRE(held.wait_calls(1));
+  CHECK_THAT(open_connection(gone, 5s).error,
+             Catch::Contains("cannot connect to the libvirt socket /nonexistent/kumo-sock"));
+  held.shared->hold = false;
+  std::this_thread::sleep_for(50ms);
+  CHECK(held.shared->calls == 1);
+  const auto first = open_connection(host, 5s);  // the one that was held, now open
+  REQUIRE(first.conn);
+  CHECK(held.opened(first.conn.get()));
+}
+
+TEST_CASE("an open ahead its taker waits for is bounded by the taker's timeout", "[connection]") {
+  const HostTarget host{"ahead3", "test:///default", "default"};
+  AheadOpener held;
+  held.shared->hold = true;
+  {
+    OpenAhead opens({host}, 1, 1, held.opener());
+    REQUIRE(held.wait_calls(1));
+    const auto start = std::chrono::steady_clock::now();
+    const auto result = open_connection(host, 100ms);
+    CHECK_FALSE(result.conn);
+    CHECK(result.error ==
+          "host ahead3 (test:///default): timed out after 100ms — is the host up and reachable?");
+    CHECK(std::chrono::steady_clock::now() - start < 2s);
+    // Like any open that timed out, the host is not tried again while it has not answered.
+    CHECK_THAT(open_connection(host, 5s).error,
+               Catch::Contains("earlier in this run and has still not answered"));
+  }
+  held.shared->hold = false;  // it answers at last: its worker closes what it got
+  bool back = false;
+  for (const auto deadline = std::chrono::steady_clock::now() + 5s;
+       !back && std::chrono::steady_clock::now() < deadline; std::this_thread::sleep_for(5ms)) {
+    back = static_cast<bool>(open_connection(host, 5s).conn);
+  }
+  CHECK(back);
+}
+
+TEST_CASE("opens ahead that nobody took are never begun, and the host's silence is respected",
+          "[connection]") {
+  const HostTarget host{"ahead4", "test:///default", "default"};
+  AheadOpener held;
+  held.shared->hold = true;
+  {
+    OpenAhead opens({host}, 3, 1, held.opener());  // one worker: one begun, two queued
+    REQUIRE(held.wait_calls(1));
+  }  // gone before any was taken
+  held.shared->hold = false;
+  std::this_thread::sleep_for(50ms);
+  CHECK(held.shared->calls == 1);                 // the queued ones never began
+  const auto result = open_connection(host, 5s);  // and none is left to take
+  REQUIRE(result.conn);
+  CHECK_FALSE(held.opened(result.conn.get()));
+}
+
+TEST_CASE("opens ahead leave half the descriptor budget to the opens that are needed",
+          "[connection]") {
+  rlimit saved{};
+  REQUIRE(getrlimit(RLIMIT_NOFILE, &saved) == 0);
+  rlimit low = saved;
+  low.rlim_cur = 128 + 4 * 4;  // room for 4 connections
+  REQUIRE(setrlimit(RLIMIT_NOFILE, &low) == 0);
+  {
+    const HostTarget host{"ahead5", "test:///default", "default"};
+    AheadOpener ahead;
+    OpenAhead opens({host}, 4, 4, ahead.opener());
+    std::this_thread::sleep_for(100ms);
+    CHECK(ahead.shared->calls == 2);  // two begun; two found no room and were left to takers
+    std::vector<OpenResult> all;
+    for (int i = 0; i < 4; ++i) all.push_back(open_connection(host, 5s));
+    int taken = 0;
+    for (const auto& r : all) {
+      REQUIRE(r.conn);
+      taken += ahead.opened(r.conn.get()) ? 1 : 0;
+    }
+    CHECK(taken == 2);
+  }
   setrlimit(RLIMIT_NOFILE, &saved);
 }
