@@ -211,7 +211,7 @@ int apply_saved(const ApplyState& s, const GlobalOptions& global) {
   }
   // The plan is only valid against the state it was made from.
   auto provider = make_libvirt_provider();
-  auto lock_connector = make_connector();
+  auto lock_connector = make_lock_connector();
   int rc = 0;
   std::vector<LockPool> candidates;
   for (const auto& c : plan->changes) {
@@ -220,6 +220,9 @@ int apply_saved(const ApplyState& s, const GlobalOptions& global) {
         c.address.name == h->pool)
       candidates.push_back({h->target(), *c.pool()});
   }
+  // The check's reads, the steps and their streams (seeds, images) each connect to every host:
+  // begun while the lock is taken.
+  const auto ahead = open_ahead(plan_hosts(*plan), 3, s.hosts_at_once());
   auto lock = take_lock(*lock_connector, plan_hosts(*plan), plan->cluster, "apply", s, &rc);
   if (!lock) return rc;
   const SavedPlanCheck check =
@@ -250,7 +253,7 @@ int plan_and_run(const ApplyState& s, const GlobalOptions& global, bool destroy)
     return 1;
   }
   // Locked before the hosts are read: the plan shown is the one carried out.
-  auto lock_connector = make_connector();
+  auto lock_connector = make_lock_connector();
   int rc = 0;
   const DesiredCluster desired = expand(*loaded.config);
   std::vector<LockPool> candidates;
@@ -259,6 +262,9 @@ int plan_and_run(const ApplyState& s, const GlobalOptions& global, bool destroy)
       candidates.push_back({h.target(), p->spec});
   }
   auto started = std::chrono::steady_clock::now();
+  // The plan's reads, then the steps, and an apply's streams (seeds, images) each connect to
+  // every host: begun now, while the lock is taken (over ssh each is a new ssh session).
+  const auto ahead = open_ahead(desired.targets(), destroy ? 2 : 3, s.hosts_at_once());
   auto lock = take_lock(*lock_connector, desired.targets(), desired.cluster, verb, s, &rc);
   if (!lock) return rc;
   auto lap = [&started](const char* what) {

@@ -12,6 +12,7 @@
 #include "planner/run_identity.h"
 #include "providers/images/cache.h"
 #include "providers/images/fetch.h"
+#include "providers/libvirt/connection.h"
 #include "providers/libvirt/session.h"
 
 namespace kumo::cli {
@@ -77,6 +78,14 @@ ImageFetcher make_image_fetcher(const std::string& cache_dir) {
 
 std::unique_ptr<HostConnector> make_connector() {
   return make_libvirt_connector();
+}
+
+std::unique_ptr<HostConnector> make_lock_connector() {
+  return make_libvirt_connector(Streams::InLine);
+}
+
+std::shared_ptr<void> open_ahead(const std::vector<HostTarget>& hosts, int uses, int parallelism) {
+  return std::make_shared<libvirt::OpenAhead>(hosts, uses, parallelism);
 }
 
 LockHolder lock_holder(const std::string& command) {

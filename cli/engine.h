@@ -25,6 +25,12 @@ struct CacheArgs {
 ImageResolver make_image_resolver(const std::string& cache_dir);
 ImageFetcher make_image_fetcher(const std::string& cache_dir);
 std::unique_ptr<HostConnector> make_connector();
+// For the lock's sessions: each is used by one thread at a time, so its streams (writing and
+// reading the lock) stay on its one connection (providers/libvirt/session.h).
+std::unique_ptr<HostConnector> make_lock_connector();
+// Begins `uses` connections to each host now, in the background, for later opens to take
+// (providers/libvirt/connection.h, OpenAhead); what nobody took is closed when the result goes.
+std::shared_ptr<void> open_ahead(const std::vector<HostTarget>& hosts, int uses, int parallelism);
 
 // This process as a lock holder: user, machine, its run identity, `command`, now, a random token.
 LockHolder lock_holder(const std::string& command);

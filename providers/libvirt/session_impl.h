@@ -40,12 +40,51 @@ inline std::string quoted(const std::string& s) {
   return "\"" + s + "\"";
 }
 
+// A connection for streams (session.h), and the session's pool on it, looked up on first use.
+struct StreamConnection {
+  ConnectHandle conn;
+  PoolHandle pool;
+};
+// A session's stream connections not in use; `opened` counts all it opened.
+struct StreamConnections {
+  std::mutex mu;
+  std::vector<StreamConnection> idle;
+  std::atomic<int> opened{0};
+};
+
+// One stream's connection, for the stream's life (free its stream first): goes back to its
+// session's idle ones when the lease ends, unless it died. In line (Streams::InLine), the
+// session's own connection and pool, borrowed.
+class StreamLease {
+ public:
+  StreamLease(std::shared_ptr<StreamConnections> home, StreamConnection own)
+      : home_(std::move(home)), own_(std::move(own)) {}
+  StreamLease(virConnectPtr conn, virStoragePoolPtr pool)
+      : borrowed_conn_(conn), borrowed_pool_(pool) {}
+  ~StreamLease();
+  StreamLease(const StreamLease&) = delete;
+  StreamLease& operator=(const StreamLease&) = delete;
+  virConnectPtr conn() const { return own_.conn ? own_.conn.get() : borrowed_conn_; }
+  // The pool `name` on this connection; null with libvirt's error set when it cannot be found.
+  virStoragePoolPtr pool(const std::string& name);
+
+ private:
+  std::shared_ptr<StreamConnections> home_;
+  StreamConnection own_;
+  virConnectPtr borrowed_conn_ = nullptr;
+  virStoragePoolPtr borrowed_pool_ = nullptr;
+};
+
 class LibvirtSession final : public HostSession {
  public:
-  LibvirtSession(const HostTarget& target, ConnectHandle conn, PoolHandle pool)
+  LibvirtSession(const HostTarget& target, ConnectHandle conn, PoolHandle pool,
+                 Streams streams = Streams::Apart,
+                 std::chrono::milliseconds timeout = std::chrono::seconds(30))
       : target_(target),
         label_(host_label(target)),
         conn_(std::move(conn)),
+        streams_(streams),
+        timeout_(timeout),
         pool_(std::move(pool)) {}
 
   const HostTarget& target() const override { return target_; }
@@ -78,9 +117,20 @@ class LibvirtSession final : public HostSession {
   void delete_pool(const std::string& name) override;
   std::string read_volume(const std::string& name, std::uint64_t offset,
                           std::size_t length) override;
-  // Bytes [offset, offset+length) of a volume through a stream; fewer on failure (the libvirt
-  // error is left set for the caller).
-  std::string download(virStorageVolPtr vol, std::uint64_t offset, std::uint64_t length);
+  // Bytes [offset, offset+length) of a volume (looked up on `lease`) through a stream; on
+  // failure, what was read before it, and libvirt's error in *error (code 0: none).
+  std::string download(StreamLease& lease, virStorageVolPtr vol, std::uint64_t offset,
+                       std::uint64_t length, LibvirtError* error);
+
+  // --- streams (session.cpp)
+  // A connection for one stream (session.h): an idle one of the session's, or a new one (within
+  // the session's connect timeout; HostError saying `what` when it cannot be opened).
+  std::unique_ptr<StreamLease> lease_stream(const std::string& what);
+  // Volume `name` of the session's pool, looked up on `lease`'s connection (HostError saying
+  // `what` when it is not there or cannot be looked up).
+  VolumeHandle stream_volume(StreamLease& lease, const std::string& name, const std::string& what);
+  // Connections the session opened for streams (tests).
+  int stream_connections_opened() const { return stream_pool_->opened; }
 
   // --- networks
   std::optional<ObservedNetwork> network(const std::string& name) override;
@@ -214,6 +264,9 @@ class LibvirtSession final : public HostSession {
   const HostTarget target_;
   const std::string label_;
   const ConnectHandle conn_;
+  const Streams streams_;
+  const std::chrono::milliseconds timeout_;
+  const std::shared_ptr<StreamConnections> stream_pool_ = std::make_shared<StreamConnections>();
   // The session's pool, looked up on first use (a pool kumo makes may not exist yet when the
   // session opens): throws HostError, saying what to do, when it is missing or not active.
   virStoragePoolPtr kumo_pool() const;

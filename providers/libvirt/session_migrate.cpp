@@ -49,8 +49,9 @@ Transfer job_progress(virDomainPtr dom) {
 
 class StreamReader final : public VolumeReader {
  public:
-  StreamReader(StreamHandle stream, std::uint64_t size, std::string what)
-      : stream_(std::move(stream)), size_(size), what_(std::move(what)) {}
+  StreamReader(std::unique_ptr<StreamLease> lease, StreamHandle stream, std::uint64_t size,
+               std::string what)
+      : lease_(std::move(lease)), stream_(std::move(stream)), size_(size), what_(std::move(what)) {}
   ~StreamReader() override {
     if (!finished_) virStreamAbort(stream_.get());
     virResetLastError();
@@ -72,6 +73,7 @@ class StreamReader final : public VolumeReader {
   }
 
  private:
+  std::unique_ptr<StreamLease> lease_;  // the stream's connection, given back after the stream
   StreamHandle stream_;
   std::uint64_t size_;
   std::string what_;
@@ -176,16 +178,17 @@ bool LibvirtSession::resume_after_migration(const std::string& name) {
 }
 
 std::unique_ptr<VolumeReader> LibvirtSession::open_volume(const std::string& name) {
-  const auto vol = find_volume(name);
   const std::string what = "reading " + volume_label(name);
-  if (!vol) fail_because(what, "it does not exist");
+  auto lease = lease_stream(what);
+  const VolumeHandle vol = stream_volume(*lease, name, what);
   virStorageVolInfo info{};
   // The allocation field then holds the file's own size: what a download brings.
   if (virStorageVolGetInfoFlags(vol.get(), &info, VIR_STORAGE_VOL_GET_PHYSICAL) < 0) fail(what);
-  StreamHandle stream(virStreamNew(conn_.get(), 0));
+  StreamHandle stream(virStreamNew(lease->conn(), 0));
   if (!stream || virStorageVolDownload(vol.get(), stream.get(), 0, info.allocation, 0) < 0)
     fail(what);
-  return std::make_unique<StreamReader>(std::move(stream), info.allocation, label_ + ": " + what);
+  return std::make_unique<StreamReader>(std::move(lease), std::move(stream), info.allocation,
+                                        label_ + ": " + what);
 }
 
 }  // namespace kumo::libvirt

@@ -30,15 +30,18 @@ void LibvirtSession::upload_volume(const std::string& name, std::uint64_t size,
       kumo_pool(), volume_xml({name, size, "raw", "", ""}, "0600").c_str(), 0));
   if (!vol) fail("creating " + volume_label(name) + " for an upload");
   const std::string what = "uploading to " + volume_label(name);
+  std::unique_ptr<StreamLease> lease;  // outlives the stream
   StreamHandle stream;
   // Whatever goes wrong, nothing half-written stays behind: a volume of the right name and
   // size but the wrong content would pass for a finished one. The reader's and the tick's own
   // exceptions come back unchanged once the volume is gone.
   try {
     if (size > 0) {
-      stream.reset(virStreamNew(conn_.get(), 0));
+      lease = lease_stream(what);
+      const VolumeHandle target = stream_volume(*lease, name, what);
+      stream.reset(virStreamNew(lease->conn(), 0));
       if (!stream) fail(what);
-      if (virStorageVolUpload(vol.get(), stream.get(), 0, size, 0) < 0) fail(what);
+      if (virStorageVolUpload(target.get(), stream.get(), 0, size, 0) < 0) fail(what);
       virStreamPtr st = stream.get();
       const auto sent = pump_upload(
           size, kUploadChunk, read,
@@ -64,6 +67,8 @@ void LibvirtSession::upload_volume(const std::string& name, std::uint64_t size,
     if (stream && virStreamFinish(stream.get()) < 0) fail(what);
   } catch (...) {
     if (stream) virStreamAbort(stream.get());
+    stream.reset();
+    lease.reset();
     virStorageVolDelete(vol.get(), 0);
     virResetLastError();
     throw;
@@ -129,10 +134,12 @@ bool LibvirtSession::create_volume_exclusive(const std::string& name, const std:
   }
   if (content.empty()) return true;  // a marker: nothing to write, no stream needed
   try {
-    const StreamHandle stream(virStreamNew(conn_.get(), 0));
     const std::string what = "writing " + volume_label(name);
+    const auto lease = lease_stream(what);
+    const VolumeHandle target = stream_volume(*lease, name, what);
+    const StreamHandle stream(virStreamNew(lease->conn(), 0));
     std::string_view rest(content);
-    if (!stream || virStorageVolUpload(vol.get(), stream.get(), 0, content.size(), 0) < 0)
+    if (!stream || virStorageVolUpload(target.get(), stream.get(), 0, content.size(), 0) < 0)
       fail(what);
     if (!content.empty() && virStreamSendAll(
                                 stream.get(),
@@ -144,8 +151,9 @@ bool LibvirtSession::create_volume_exclusive(const std::string& name, const std:
                                   return static_cast<int>(take);
                                 },
                                 &rest) < 0) {
+      const std::string why = last_error().message;  // the abort resets it
       virStreamAbort(stream.get());
-      fail(what);
+      fail_because(what, why);
     }
     if (virStreamFinish(stream.get()) < 0) fail(what);
   } catch (...) {
@@ -160,16 +168,25 @@ bool LibvirtSession::create_volume_exclusive(const std::string& name, const std:
 std::string LibvirtSession::tail_pool_file(const std::string& name, std::size_t max_bytes) {
   // libvirt lists a file that appeared behind its back (a serial log) only after a refresh.
   refresh_pool();
-  const VolumeHandle vol(virStorageVolLookupByName(kumo_pool(), name.c_str()));
+  std::unique_ptr<StreamLease> lease;
+  VolumeHandle vol;
+  try {
+    lease = lease_stream("reading " + volume_label(name));
+    vol = stream_volume(*lease, name, "reading " + volume_label(name));
+  } catch (const HostError&) {
+    virResetLastError();
+    return "";
+  }
   virStorageVolInfo info{};
-  if (!vol || max_bytes == 0 || virStorageVolGetInfo(vol.get(), &info) < 0) {
+  if (max_bytes == 0 || virStorageVolGetInfo(vol.get(), &info) < 0) {
     virResetLastError();
     return "";
   }
   const std::uint64_t size = info.capacity;
   const std::uint64_t offset = size > max_bytes ? size - max_bytes : 0;
   if (size == offset) return "";
-  std::string out = download(vol.get(), offset, size - offset);
+  LibvirtError error;
+  std::string out = download(*lease, vol.get(), offset, size - offset, &error);
   virResetLastError();
   if (out.size() > max_bytes) out.erase(0, out.size() - max_bytes);
   return out;
@@ -177,26 +194,31 @@ std::string LibvirtSession::tail_pool_file(const std::string& name, std::size_t 
 
 std::string LibvirtSession::read_volume(const std::string& name, std::uint64_t offset,
                                         std::size_t length) {
-  const auto vol = find_volume(name);
-  if (!vol) fail_because("reading " + volume_label(name), "it does not exist");
+  const std::string what = "reading " + volume_label(name);
+  const auto lease = lease_stream(what);
+  const VolumeHandle vol = stream_volume(*lease, name, what);
   virStorageVolInfo info{};
-  if (virStorageVolGetInfo(vol.get(), &info) < 0) fail("reading " + volume_label(name));
+  if (virStorageVolGetInfo(vol.get(), &info) < 0) fail(what);
   // Sparse raw files report their size as capacity; never ask past it.
   const std::uint64_t size = std::max<std::uint64_t>(info.capacity, info.allocation);
   if (offset >= size || length == 0) return "";
   const std::uint64_t want = std::min<std::uint64_t>(length, size - offset);
-  std::string out = download(vol.get(), offset, want);
-  if (out.size() < want && virGetLastErrorCode() != VIR_ERR_OK)
-    fail("reading " + volume_label(name));
+  LibvirtError error;
+  std::string out = download(*lease, vol.get(), offset, want, &error);
+  if (error.code != 0) fail_because(what, error.message);
   return out;
 }
 
-// Bytes [offset, offset+length) of a volume through a stream; fewer on failure (the libvirt
-// error is left set for the caller).
-std::string LibvirtSession::download(virStorageVolPtr vol, std::uint64_t offset,
-                                     std::uint64_t length) {
-  const StreamHandle stream(virStreamNew(conn_.get(), 0));
-  if (!stream || virStorageVolDownload(vol, stream.get(), offset, length, 0) < 0) return "";
+// Bytes [offset, offset+length) of a volume through a stream on `lease`; on failure, what was
+// read before it, and libvirt's error in *error.
+std::string LibvirtSession::download(StreamLease& lease, virStorageVolPtr vol, std::uint64_t offset,
+                                     std::uint64_t length, LibvirtError* error) {
+  // Freeing a stream resets the thread's libvirt error: what failed is kept before that.
+  const StreamHandle stream(virStreamNew(lease.conn(), 0));
+  if (!stream || virStorageVolDownload(vol, stream.get(), offset, length, 0) < 0) {
+    *error = last_error();
+    return "";
+  }
   std::string out;
   std::vector<char> buf(kDownloadChunk);
   for (;;) {
@@ -204,12 +226,13 @@ std::string LibvirtSession::download(virStorageVolPtr vol, std::uint64_t offset,
     if (got == 0) break;
     if (got == -2) continue;  // only a non-blocking stream says "try again"
     if (got < 0) {
+      *error = last_error();
       virStreamAbort(stream.get());
       return out;
     }
     out.append(buf.data(), static_cast<std::size_t>(got));
   }
-  virStreamFinish(stream.get());
+  if (virStreamFinish(stream.get()) < 0) *error = last_error();
   return out;
 }
 
