@@ -1,6 +1,7 @@
 #include "planner/lock.h"
 
 #include <algorithm>
+#include <exception>
 #include <optional>
 #include <thread>
 
@@ -40,6 +41,16 @@ std::optional<LockHolder> current_holder(HostSession& s, const std::string& volu
   }
   auto holder = LockHolder::from_json(text);
   return holder ? *holder : LockHolder{};
+}
+
+// The lock volume's `changed` stamp now, when its content (read after the stamp) is `token`'s:
+// the file this run wrote. "" otherwise, or when the host gives no stamps: verify then reads the
+// content every time.
+std::string own_stamp(HostSession& s, const std::string& volume, const std::string& token) {
+  const auto v = s.volume(volume);
+  if (!v || v->changed.empty()) return "";
+  const auto holder = current_holder(s, volume);
+  return holder && holder->token == token ? v->changed : "";
 }
 
 bool is_hex(const std::string& s) {
@@ -226,8 +237,8 @@ std::unique_ptr<ClusterLock> ClusterLock::acquire(
   std::vector<HostTarget> sorted = hosts;
   std::sort(sorted.begin(), sorted.end(),
             [](const HostTarget& a, const HostTarget& b) { return a.name < b.name; });
-  // Connect in parallel through the pool (an ssh connection takes a while), lock one after the
-  // other. An unreachable host stays null: the plan says so (or skips it with --skip-unreachable).
+  // Connect in parallel through the pool (an ssh connection takes a while). An unreachable host
+  // stays null: the plan says so (or skips it with --skip-unreachable).
   std::vector<std::unique_ptr<HostSession>> sessions(sorted.size());
   bounded_for(sorted.size(), parallelism, [&](std::size_t i) {
     try {
@@ -235,22 +246,64 @@ std::unique_ptr<ClusterLock> ClusterLock::acquire(
     } catch (const HostError&) {
     }
   });
-  for (std::size_t i = 0; i < sorted.size(); ++i) {
-    std::unique_ptr<HostSession> s = std::move(sessions[i]);
-    if (!s) continue;
-    // Refused or failed: what was taken is given back as `lock` goes.
-    HostTake take{*s, sorted[i], cluster, me, stale, warnings};
+  // One host's outcome, kept apart while hosts are locked at once.
+  struct Taken {
+    bool held = false, missing_pool = false;
+    std::vector<std::string> warnings;
+    std::exception_ptr error;
+    std::string changed;
+  };
+  std::vector<Taken> taken(sorted.size());
+  const std::string volume = lock_volume_name(cluster);
+  auto take_one = [&](std::size_t i) {
+    Taken& t = taken[i];
+    HostSession& s = *sessions[i];
     try {
-      take_host_lock(take);
-    } catch (const HostError&) {
-      // No pool to keep the lock in: one kumo makes once the plan is accepted (extend), or an
-      // unknown pool the plan reports at its line. Any other failure is the host's.
-      if (s->pool(sorted[i].pool)) throw;
-      lock->missing_pools_.push_back(sorted[i]);
-      continue;
+      HostTake take{s, sorted[i], cluster, me, stale, t.warnings};
+      try {
+        take_host_lock(take);
+      } catch (const HostError&) {
+        // No pool to keep the lock in: one kumo makes once the plan is accepted (extend), or an
+        // unknown pool the plan reports at its line. Any other failure is the host's.
+        if (s.pool(sorted[i].pool)) throw;
+        t.missing_pool = true;
+        return;
+      }
+      t.held = true;
+      // The stamps verify compares with, saving it a read of the content (a stream) before
+      // each change. A host that fails here is verified by its content.
+      try {
+        t.changed = own_stamp(s, volume, me.token);
+      } catch (const HostError&) {
+      }
+    } catch (...) {
+      t.error = std::current_exception();
     }
-    lock->held_.push_back({sorted[i], std::move(s)});
+  };
+  // The first reachable host (in name order) is the cluster's gate: locked alone, first. Whoever
+  // holds it takes all the others at once; a contender is refused there and holds nothing, so
+  // two never hold parts of the lock each.
+  std::vector<std::size_t> rest;
+  for (std::size_t i = 0; i < sorted.size(); ++i) {
+    if (sessions[i]) rest.push_back(i);
   }
+  if (!rest.empty()) {
+    take_one(rest.front());
+    if (!taken[rest.front()].error) {
+      bounded_for(rest.size() - 1, parallelism, [&](std::size_t k) { take_one(rest[k + 1]); });
+    }
+  }
+  // In host order: what was taken is kept (and given back as `lock` goes, if refused or failed
+  // elsewhere), warnings as they came per host, the first host's refusal or failure thrown.
+  std::exception_ptr first;
+  for (std::size_t i = 0; i < sorted.size(); ++i) {
+    Taken& t = taken[i];
+    for (auto& w : t.warnings) warnings.push_back(std::move(w));
+    if (t.error && !first) first = t.error;
+    if (t.missing_pool) lock->missing_pools_.push_back(sorted[i]);
+    if (t.held) lock->held_.push_back({sorted[i], std::move(sessions[i]), std::move(t.changed)});
+  }
+  if (first) std::rethrow_exception(first);
   return lock;
 }
 
@@ -283,8 +336,19 @@ void ClusterLock::verify(const std::string& host, HostSession& session) const {
                     "again");
   }
   const std::string what = "the lock of cluster \"" + cluster_ + "\" on host " + host;
-  const auto now = current_holder(session, lock_volume_name(cluster_));
-  if (!now) throw LockLost(what + " was removed while this apply held it (kumo force-unlock?)");
+  const std::string removed = what + " was removed while this apply held it (kumo force-unlock?)";
+  const std::string volume = lock_volume_name(cluster_);
+  // The very file this run wrote, not written since: this run's (a lock made anew, or written
+  // to, has other stamps). Otherwise its content says whose it is.
+  const auto held = std::find_if(held_.begin(), held_.end(),
+                                 [&](const Held& h) { return h.target.name == host; });
+  if (held != held_.end() && !held->changed.empty()) {
+    const auto v = session.volume(volume);
+    if (!v) throw LockLost(removed);
+    if (v->changed == held->changed) return;
+  }
+  const auto now = current_holder(session, volume);
+  if (!now) throw LockLost(removed);
   if (now->token != me_.token) {
     throw LockLost(what + " was taken from this apply while it ran: it is held by " +
                    (now->token.empty() ? std::string("an unreadable lock") : now->describe()) +

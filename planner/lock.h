@@ -1,9 +1,10 @@
 // The cluster lock: held on the hosts themselves, so a laptop and CI cannot change one cluster
 // at the same time (kumo keeps no state file, and no lock server either). On every host of the
 // cluster, the lock is a small volume kumo-lock_<cluster> in the kumo pool that holds who took it;
-// creating a volume that exists fails atomically inside libvirt, which makes it a mutex. Hosts
-// are locked in name order, so two contenders never deadlock: the second is refused and releases
-// what it took. `kumo plan` takes no lock.
+// creating a volume that exists fails atomically inside libvirt, which makes it a mutex. The
+// first host in name order is locked first, alone, then all the others at once: two contenders
+// never deadlock, nor hold parts of the lock each (the second is refused at the first host). `kumo
+// plan` takes no lock.
 #pragma once
 
 #include <chrono>
@@ -90,6 +91,9 @@ class ClusterLock {
   struct Held {
     HostTarget target;
     std::unique_ptr<HostSession> session;
+    // The lock volume's ObservedVolume::changed as this run wrote it ("" when the host gives
+    // none): while it is unchanged, verify needs no read of its content.
+    std::string changed{};
   };
   ClusterLock(HostConnector& connector, std::string cluster, LockHolder me,
               std::chrono::milliseconds timeout)

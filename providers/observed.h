@@ -163,6 +163,10 @@ struct ObservedVolume {
   std::uint64_t capacity = 0, allocation = 0;  // bytes
   std::string backing_path;                    // qcow2 backing file, if any
   std::optional<Ownership> owner;
+  // When its file last changed, as libvirt reports it ("<mtime> <ctime>", nanoseconds where the
+  // file system has them; directory pools): a file made anew or written to differs. "" where
+  // libvirt gives no timestamps.
+  std::string changed{};
 };
 
 struct HostFacts {

@@ -100,6 +100,7 @@ class FakeProvider : public Provider {
     v.capacity = capacity;
     v.format = "qcow2";
     v.owner = volume_owner(name);
+    v.changed = "made-" + std::to_string(++volumes_made_);
     host(host_name).volumes.push_back(v);
     return host(host_name).volumes.back();
   }
@@ -137,6 +138,7 @@ class FakeProvider : public Provider {
   std::map<std::string, ObservedHost> hosts_;
   mutable std::mutex mu_;
   std::vector<std::string> calls_;
+  std::uint64_t volumes_made_ = 0;  // add_volume numbers the volumes it makes (their `changed`)
 };
 
 }  // namespace kumo::test

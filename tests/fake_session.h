@@ -200,8 +200,18 @@ inline ObservedHost& FakeSession::host() {
 
 inline std::optional<ObservedVolume> FakeSession::volume(const std::string& name) {
   std::lock_guard<std::recursive_mutex> lock(c_.provider.state_mu);
-  for (const auto& v : host().volumes)
-    if (v.pool == target_.pool && v.name == name) return v;
+  for (const auto& v : host().volumes) {
+    if (v.pool != target_.pool || v.name != name) continue;
+    // As a file's timestamps: a volume made anew (FakeProvider::add_volume numbers each), or
+    // written to, changed.
+    ObservedVolume found = v;
+    std::lock_guard<std::mutex> l2(c_.mu);
+    const auto it = c_.contents.find(target_.name + "/" + name);
+    found.changed = v.changed + " " +
+                    std::to_string(std::hash<std::string>{}(it == c_.contents.end() ? std::string()
+                                                                                    : it->second));
+    return found;
+  }
   return std::nullopt;
 }
 

@@ -265,6 +265,9 @@ std::optional<ObservedVolume> parse_volume_xml(std::string_view xml) {
   v.allocation = element_bytes(root->child("allocation"), "bytes");
   v.backing_path = text(root->child("backingStore"), "path");
   v.owner = volume_owner(v.name);
+  const auto stamps = root->child("target").child("timestamps");
+  const std::string mtime = text(stamps, "mtime"), ctime = text(stamps, "ctime");
+  if (!mtime.empty() && !ctime.empty()) v.changed = mtime + " " + ctime;
   return v;
 }
 

@@ -137,3 +137,47 @@ TEST_CASE("a host left out of the lock is not changed in that run", "[lock]") {
   CHECK(lab.connector.count("hv1 define_domain") == 1);
   CHECK(lab.connector.count("hv3 define_domain") == 1);
 }
+
+TEST_CASE("while the lock is the very file this run wrote, no check reads its content", "[lock]") {
+  // Each check compares the lock volume's stamps (its file's times) with those it had once this
+  // run had written it: a lookup, no stream.
+  Lab lab;
+  const auto cfg = config(kCluster);
+  std::vector<std::string> warnings;
+  auto lock =
+      ClusterLock::acquire(lab.connector, hosts_of(cfg), "fest", kMe, kTimeout, {}, warnings);
+  REQUIRE(lock);
+  const std::size_t mark = lab.connector.calls().size();
+  const ExecResult r = lab.apply(lab.plan(cfg), guarded_by(*lock));
+  INFO(failures(r));
+  REQUIRE(r.success());
+  for (const std::string host : {"hv1", "hv2", "hv3"}) {
+    for (const auto& c : calls_on(lab, host, mark))
+      CHECK(c != host + " read_volume kumo-lock_fest");
+  }
+  CHECK(lock->release().empty());
+}
+
+TEST_CASE("a lock written over where it is stops the apply before its next change", "[lock]") {
+  // Not removed and made anew: the same volume, its content replaced (its file's times change).
+  Lab lab;
+  const auto cfg = config(kCluster);
+  std::vector<std::string> warnings;
+  auto lock =
+      ClusterLock::acquire(lab.connector, hosts_of(cfg), "fest", kMe, kTimeout, {}, warnings);
+  REQUIRE(lock);
+  std::string host;
+  lab.connector.on_call = [&](const std::string& call) {
+    if (!host.empty() || call.find(" create_volume ") == std::string::npos) return;
+    host = call.substr(0, call.find(' '));
+    std::lock_guard<std::mutex> contents(lab.connector.mu);
+    lab.connector.contents[host + "/kumo-lock_fest"] = kOther.to_json();
+  };
+  const ExecResult r = lab.apply(lab.plan(cfg), guarded_by(*lock));
+  REQUIRE_FALSE(host.empty());
+  CHECK_THAT(r.stopped, Catch::StartsWith("the lock of cluster \"fest\" on host " + host +
+                                          " was taken from this apply while it ran: it is held "
+                                          "by " +
+                                          kOther.describe() + " now"));
+  CHECK_FALSE(r.success());
+}

@@ -82,7 +82,8 @@ inline nlohmann::json render(const ObservedVolume& v) {
           {"capacity", v.capacity},
           {"allocation", v.allocation},
           {"backing_path", v.backing_path},
-          {"owner", render(v.owner)}};
+          {"owner", render(v.owner)},
+          {"changed", v.changed}};
 }
 
 inline std::string data_path(const std::string& name) {
