@@ -1,9 +1,16 @@
 #include "providers/libvirt/libvirt_provider.h"
 
+#include <atomic>
 #include <chrono>
+#include <exception>
 #include <map>
+#include <mutex>
+#include <optional>
 #include <set>
+#include <system_error>
+#include <thread>
 #include <utility>
+#include <vector>
 
 #include <libvirt/virterror.h>
 
@@ -46,12 +53,17 @@ std::string version_string(unsigned long version) {
          std::to_string(version % 1000);
 }
 
-// Adds the time its scope takes to one of ObservedHost::phases.
+// Adds the time its scope takes to one of ObservedHost::phases (from any of a host's threads:
+// fetch and parse are then summed over them).
 class PhaseTimer {
  public:
   explicit PhaseTimer(double& into) : into_(into), start_(std::chrono::steady_clock::now()) {}
   ~PhaseTimer() {
-    into_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    static std::mutex mu;
+    const double s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    const std::lock_guard lock(mu);
+    into_ += s;
   }
   PhaseTimer(const PhaseTimer&) = delete;
   PhaseTimer& operator=(const PhaseTimer&) = delete;
@@ -61,9 +73,50 @@ class PhaseTimer {
   std::chrono::steady_clock::time_point start_;
 };
 
+// Calls in flight at once on a host's connection while its objects' XML is fetched. libvirtd
+// serves up to max_client_requests (5 by default) calls of one connection side by side and stops
+// reading it at that many, keepalive included; so one fewer, on a connection that carries nothing
+// else (the plan's: no streams, providers/libvirt/session.h). A host over ssh then costs one round
+// trip per kInFlight objects instead of one per object.
+constexpr std::size_t kInFlight = 4;
+
+// Runs fn(i) for every i in [0, count), up to kInFlight at once (on the caller's thread alone
+// for a few). The first exception stops what has not begun and is rethrown once all have ended.
+template <typename Fn>
+void concurrently(std::size_t count, const Fn& fn) {
+  std::atomic<std::size_t> next{0};
+  std::mutex mu;
+  std::exception_ptr first;
+  auto worker = [&] {
+    for (std::size_t i = next++; i < count; i = next++) {
+      try {
+        fn(i);
+      } catch (...) {
+        const std::lock_guard lock(mu);
+        if (!first) first = std::current_exception();
+        next = count;
+      }
+    }
+  };
+  if (count < 2 * kInFlight) {
+    worker();
+  } else {
+    std::vector<std::jthread> threads;
+    try {
+      for (std::size_t t = 1; t < kInFlight; ++t) threads.emplace_back(worker);
+    } catch (const std::system_error&) {  // fewer threads: the ones there (and this) do it all
+    }
+    worker();
+  }  // joined here
+  if (first) std::rethrow_exception(first);
+}
+
 class HostReader {
  public:
   HostReader(virConnectPtr conn, ObservedHost& out) : conn_(conn), out_(out) {}
+  ~HostReader() { out_.api_calls += calls_; }
+  HostReader(const HostReader&) = delete;
+  HostReader& operator=(const HostReader&) = delete;
 
   // Storage before domains: a domain's <disk type='volume'> is resolved to a path from the
   // volumes already read.
@@ -82,7 +135,7 @@ class HostReader {
   // Every libvirt call that reaches the host goes through here, so none goes uncounted.
   template <typename F, typename... Args>
   auto call(F f, Args... args) {
-    ++out_.api_calls;
+    ++calls_;
     return f(args...);
   }
 
@@ -143,6 +196,7 @@ class HostReader {
 
   virConnectPtr conn_;
   ObservedHost& out_;
+  std::atomic<int> calls_{0};  // added to out_.api_calls at the end (several threads count)
 };
 
 void HostReader::read_node() {
@@ -257,11 +311,14 @@ void HostReader::read_volumes(virStoragePoolPtr pool, const std::string& pool_na
     if (vanished(last_error().code)) return;
     fail("listing the volumes of storage pool " + pool_name);
   }
-  for (const auto& volume : adopt_list<VolumeHandle>(raw, count)) {
-    const std::string name = virStorageVolGetName(volume.get());
+  const auto volumes = adopt_list<VolumeHandle>(raw, count);
+  std::vector<std::optional<ObservedVolume>> read(volumes.size());
+  std::vector<std::size_t> fetch;  // the ones whose XML is needed
+  for (std::size_t i = 0; i < volumes.size(); ++i) {
+    const std::string name = virStorageVolGetName(volumes[i].get());
     // A serial log (one per VM kumo made) needs no XML: its name says whose it is, and the
     // list's reply already holds its key, in a directory pool its path. A round trip saved per VM.
-    const char* key = virStorageVolGetKey(volume.get());
+    const char* key = virStorageVolGetKey(volumes[i].get());
     if (is_serial_log(name) && key && key[0] == '/') {
       ObservedVolume log;
       log.pool = pool_name;
@@ -269,15 +326,21 @@ void HostReader::read_volumes(virStoragePoolPtr pool, const std::string& pool_na
       log.path = key;
       log.format = "raw";
       log.owner = volume_owner(name);
-      out_.volumes.push_back(std::move(log));
-      continue;
+      read[i] = std::move(log);
+    } else {
+      fetch.push_back(i);
     }
-    const std::string what = "volume " + pool_name + "/" + name;
-    const auto xml = xml_of(virStorageVolGetXMLDesc, volume.get(), 0, what);
-    if (!xml) continue;
-    auto observed = parse([&] { return parse_volume_xml(*xml); }, what);
-    observed.pool = pool_name;
-    out_.volumes.push_back(std::move(observed));
+  }
+  concurrently(fetch.size(), [&](std::size_t f) {
+    const std::size_t i = fetch[f];
+    const std::string what = "volume " + pool_name + "/" + virStorageVolGetName(volumes[i].get());
+    const auto xml = xml_of(virStorageVolGetXMLDesc, volumes[i].get(), 0, what);
+    if (!xml) return;
+    read[i] = parse([&] { return parse_volume_xml(*xml); }, what);
+    read[i]->pool = pool_name;
+  });
+  for (auto& v : read) {
+    if (v) out_.volumes.push_back(std::move(*v));
   }
 }
 
@@ -336,26 +399,31 @@ void HostReader::read_domains() {
     return it == volume_paths.end() ? std::string() : it->second;
   };
 
-  for (const auto& domain : domains) {
+  std::vector<std::optional<ObservedDomain>> read(domains.size());
+  concurrently(domains.size(), [&](std::size_t i) {
+    const DomainHandle& domain = domains[i];
     const std::string name = name_of(domain);
     int state = VIR_DOMAIN_NOSTATE;
     if (const auto it = states.find(name); it != states.end()) {
       state = it->second;
     } else if (call(virDomainGetState, domain.get(), &state, nullptr, 0u) < 0) {
-      if (vanished(last_error().code)) continue;
+      if (vanished(last_error().code)) return;
       fail("reading the state of domain " + name);
     }
     // The persistent definition: redefining a running domain changes only that one, so kumo's
     // metadata (the spec hash) and settings waiting for a reboot are read from it.
     const auto xml =
         xml_of(virDomainGetXMLDesc, domain.get(), VIR_DOMAIN_XML_INACTIVE, "domain " + name);
-    if (!xml) continue;
+    if (!xml) return;
     auto observed = parse([&] { return parse_domain_xml(*xml, lookup); }, "domain " + name);
     observed.state = domain_state_name(state);
     observed.active = state != VIR_DOMAIN_SHUTOFF && state != VIR_DOMAIN_NOSTATE;
     observed.persistent = transient.count(name) == 0;
     observed.autostart = autostart.count(name) > 0;
-    out_.domains.push_back(std::move(observed));
+    read[i] = std::move(observed);
+  });
+  for (auto& d : read) {
+    if (d) out_.domains.push_back(std::move(*d));
   }
 }
 

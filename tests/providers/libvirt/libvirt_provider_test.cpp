@@ -286,6 +286,53 @@ TEST_CASE("a serial log is known from the volume list alone: its path, no XML ca
   for (auto& v : made) virStorageVolDelete(v.get(), 0);
 }
 
+TEST_CASE("many objects are read side by side and come back whole, in libvirt's order",
+          "[provider]") {
+  // Enough domains and volumes that their XML is fetched several at a time on the connection.
+  ConnectHandle conn(virConnectOpen("test:///default"));
+  REQUIRE(conn);
+  PoolHandle pool(virStoragePoolLookupByName(conn.get(), "default-pool"));
+  REQUIRE(pool);
+  std::vector<VolumeHandle> volumes;
+  std::vector<DomainHandle> domains;
+  for (int i = 0; i < 40; ++i) {
+    const std::string n = std::to_string(i);
+    volumes.emplace_back(virStorageVolCreateXML(
+        pool.get(),
+        ("<volume><name>many-" + n + ".qcow2</name><capacity unit='bytes'>" +
+         std::to_string(4096 * (i + 1)) +
+         "</capacity><target><format type='qcow2'/></target></volume>")
+            .c_str(),
+        0));
+    REQUIRE(volumes.back());
+    domains.emplace_back(virDomainDefineXML(
+        conn.get(), ("<domain type='test'><name>many-" + n + "</name><memory>" +
+                     std::to_string(1024 * (i + 1)) +
+                     "</memory><vcpu>1</vcpu><os><type>hvm</type></os></domain>")
+                        .c_str()));
+    REQUIRE(domains.back());
+  }
+  const auto host =
+      make_libvirt_provider()->observe({"hv1", "test:///default", "default-pool"}, 5s);
+  REQUIRE(host.reachable);
+  CHECK(host.api_calls == expected_calls(host));
+
+  // libvirt's own list order, and each object with its own values.
+  virDomainPtr* raw_domains = nullptr;
+  const auto listed =
+      adopt_list<DomainHandle>(raw_domains, virConnectListAllDomains(conn.get(), &raw_domains, 0));
+  REQUIRE(host.domains.size() == listed.size());
+  for (std::size_t i = 0; i < listed.size(); ++i)
+    CHECK(host.domains[i].name == virDomainGetName(listed[i].get()));
+  for (int i = 0; i < 40; ++i) {
+    const std::string n = std::to_string(i);
+    CHECK(named(host.domains, "many-" + n).memory == 1024ull * 1024 * (i + 1));
+    CHECK(named(host.volumes, "many-" + n + ".qcow2").capacity == 4096ull * (i + 1));
+  }
+  for (auto& d : domains) virDomainUndefine(d.get());
+  for (auto& v : volumes) virStorageVolDelete(v.get(), 0);
+}
+
 TEST_CASE("an unreachable host comes back unreachable with what to check", "[provider]") {
   const std::string uri = "qemu+unix:///system?socket=/nonexistent/sock";
   const auto host = make_libvirt_provider()->observe({"hv1", uri, "default"}, 5s);
