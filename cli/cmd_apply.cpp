@@ -220,11 +220,13 @@ int apply_saved(const ApplyState& s, const GlobalOptions& global) {
         c.address.name == h->pool)
       candidates.push_back({h->target(), *c.pool()});
   }
-  // The check's reads, the steps and their streams (seeds, images) each connect to every host:
-  // begun while the lock is taken.
-  const auto ahead = open_ahead(plan_hosts(*plan), 3, s.hosts_at_once());
+  // The check's reads connect to every host: begun while the lock is taken; the steps' and their
+  // streams' connections (seeds, images) while the check reads (not beside the lock's own
+  // connects, which they would slow).
+  const auto ahead = open_ahead(plan_hosts(*plan), 1, s.hosts_at_once());
   auto lock = take_lock(*lock_connector, plan_hosts(*plan), plan->cluster, "apply", s, &rc);
   if (!lock) return rc;
+  const auto ahead_steps = open_ahead(plan_hosts(*plan), 2, s.hosts_at_once());
   const SavedPlanCheck check =
       check_saved_plan(*plan, *provider, s.timeout.value(), s.hosts_at_once());
   if (!check.current) {
@@ -263,10 +265,13 @@ int plan_and_run(const ApplyState& s, const GlobalOptions& global, bool destroy)
   }
   auto started = std::chrono::steady_clock::now();
   // The plan's reads, then the steps, and an apply's streams (seeds, images) each connect to
-  // every host: begun now, while the lock is taken (over ssh each is a new ssh session).
-  const auto ahead = open_ahead(desired.targets(), destroy ? 2 : 3, s.hosts_at_once());
+  // every host (over ssh each is a new ssh session): the plan's begun now, while the lock is
+  // taken; the others while the plan reads (not beside the lock's own connects, which they
+  // would slow).
+  const auto ahead = open_ahead(desired.targets(), 1, s.hosts_at_once());
   auto lock = take_lock(*lock_connector, desired.targets(), desired.cluster, verb, s, &rc);
   if (!lock) return rc;
+  const auto ahead_steps = open_ahead(desired.targets(), destroy ? 1 : 2, s.hosts_at_once());
   auto lap = [&started](const char* what) {
     const auto now = std::chrono::steady_clock::now();
     spdlog::debug("{} in {:.3f} s", what, std::chrono::duration<double>(now - started).count());

@@ -81,7 +81,7 @@ std::unique_ptr<HostConnector> make_connector() {
 }
 
 std::unique_ptr<HostConnector> make_lock_connector() {
-  return make_libvirt_connector(Streams::InLine);
+  return make_libvirt_connector(Streams::InLine, false);
 }
 
 std::shared_ptr<void> open_ahead(const std::vector<HostTarget>& hosts, int uses, int parallelism) {

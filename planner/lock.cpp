@@ -427,6 +427,8 @@ std::vector<std::string> ClusterLock::release() {
 
 ClusterLock::~ClusterLock() {
   release();
+  // Closing a connection is a round trip (over ssh, an ssh session's end too): all at once.
+  bounded_for(held_.size(), kHostParallelism, [&](std::size_t i) { held_[i].session.reset(); });
 }
 
 std::vector<HostLock> read_locks(HostConnector& connector, const std::vector<HostTarget>& hosts,

@@ -1,5 +1,7 @@
 #include "planner/exec/context.h"
 
+#include "planner/bounded.h"
+
 #include <algorithm>
 
 namespace kumo::exec {
@@ -70,6 +72,13 @@ void EventSink::status(const Task& t, const std::string& message) {
   ExecEvent e = event_of(t, ExecEvent::Kind::Progress);
   e.message = message;
   emit(e);
+}
+
+ExecContext::~ExecContext() {
+  std::vector<HostState*> states;
+  for (auto& [name, state] : hosts_) states.push_back(state.get());
+  bounded_for(states.size(), std::max(1, options_.connections),
+              [&](std::size_t i) { states[i]->session.reset(); });
 }
 
 ExecContext::ExecContext(const Plan& plan, HostConnector& connector, const ImageFetcher& fetch,

@@ -46,6 +46,11 @@ class ExecContext {
  public:
   ExecContext(const Plan& plan, HostConnector& connector, const ImageFetcher& fetch,
               const ExecOptions& options, EventSink& sink);
+  // Closes every host's session at once (each close is a round trip; over ssh, an ssh session's
+  // end too).
+  ~ExecContext();
+  ExecContext(const ExecContext&) = delete;
+  ExecContext& operator=(const ExecContext&) = delete;
 
   const Plan& plan() const { return plan_; }
   const ExecOptions& options() const { return options_; }

@@ -433,26 +433,26 @@ std::size_t OpenAhead::size() const {
 }
 
 OpenResult open_connection(const HostTarget& host, std::chrono::milliseconds timeout,
-                           const Opener& opener) {
+                           const Opener& opener, bool ahead) {
   ensure_libvirt_ready();
   // An empty URI would make libvirt guess one (LIBVIRT_DEFAULT_URI, then probing): never that.
   if (host.uri.empty()) return {nullptr, prefix(host) + "no URI — " + std::string(kUriCheck), 0};
 
-  if (auto ahead = OpensAhead::get().take(host.uri)) {
-    std::unique_lock lock(ahead->mutex);
-    ahead->claimed = true;
+  if (auto opened = ahead ? OpensAhead::get().take(host.uri) : nullptr) {
+    std::unique_lock lock(opened->mutex);
+    opened->claimed = true;
     if (std::string silent = ProcessConnections::get().still_silent(host); !silent.empty()) {
-      ahead->abandoned = true;  // the host did not answer another open: not waited for again
-      ahead->conn.reset();
+      opened->abandoned = true;  // the host did not answer another open: not waited for again
+      opened->conn.reset();
       return {nullptr, std::move(silent), 0};
     }
-    if (ahead->started) {
-      if (!ahead->finished.wait_for(lock, timeout, [&] { return ahead->done; })) {
-        ahead->abandoned = true;
-        if (ahead->slot) ahead->slot->abandon(host, timeout);
+    if (opened->started) {
+      if (!opened->finished.wait_for(lock, timeout, [&] { return opened->done; })) {
+        opened->abandoned = true;
+        if (opened->slot) opened->slot->abandon(host, timeout);
         return {nullptr, describe_timeout(host, timeout), 1};
       }
-      if (ahead->conn) return {std::move(ahead->conn), "", 2};
+      if (opened->conn) return {std::move(opened->conn), "", 2};
     }
     // Not begun, or it failed: opened afresh below, and what that says is what is reported.
   }

@@ -49,8 +49,10 @@ using Opener = std::function<virConnectPtr(const std::string& uri)>;
 // aborts the process (GLib), so the process counts its connections (abandoned ones included)
 // and opens none beyond connection_budget(): the host is then reported as not tried, at once.
 // A host whose abandoned open still waits is not tried again either (describe_still_silent).
+// `ahead`: whether it may take a connection opened ahead (OpenAhead) for host.uri; false for one
+// that is not among the uses they were opened for (the lock's).
 OpenResult open_connection(const HostTarget& host, std::chrono::milliseconds timeout,
-                           const Opener& opener = {});
+                           const Opener& opener = {}, bool ahead = true);
 
 // Connections opened ahead of their use. Before apply and destroy take the lock they know that
 // their plan's reads and then their steps will each open a connection to every host, one after

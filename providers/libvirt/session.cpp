@@ -6,10 +6,11 @@ namespace {
 
 class LibvirtConnector final : public HostConnector {
  public:
-  explicit LibvirtConnector(Streams streams) : streams_(streams) {}
+  LibvirtConnector(Streams streams, bool opened_ahead)
+      : streams_(streams), opened_ahead_(opened_ahead) {}
   std::unique_ptr<HostSession> connect(const HostTarget& host,
                                        std::chrono::milliseconds timeout) override {
-    auto opened = open_connection(host, timeout);
+    auto opened = open_connection(host, timeout, {}, opened_ahead_);
     if (!opened.conn) throw HostError(opened.error);
     // The pool is looked up on first use: a pool this apply makes may not exist yet.
     PoolHandle handle(virStoragePoolLookupByName(opened.conn.get(), host.pool.c_str()));
@@ -20,6 +21,7 @@ class LibvirtConnector final : public HostConnector {
 
  private:
   const Streams streams_;
+  const bool opened_ahead_;
 };
 
 }  // namespace
@@ -71,8 +73,8 @@ VolumeHandle LibvirtSession::stream_volume(StreamLease& lease, const std::string
 
 }  // namespace libvirt
 
-std::unique_ptr<HostConnector> make_libvirt_connector(Streams streams) {
-  return std::make_unique<libvirt::LibvirtConnector>(streams);
+std::unique_ptr<HostConnector> make_libvirt_connector(Streams streams, bool opened_ahead) {
+  return std::make_unique<libvirt::LibvirtConnector>(streams, opened_ahead);
 }
 
 }  // namespace kumo

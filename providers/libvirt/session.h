@@ -23,6 +23,9 @@ namespace kumo {
 
 enum class Streams { Apart, InLine };
 
-std::unique_ptr<HostConnector> make_libvirt_connector(Streams streams = Streams::Apart);
+// `opened_ahead`: whether its sessions may take connections opened ahead (connection.h,
+// OpenAhead); the lock's do not, they are not among the uses those were opened for.
+std::unique_ptr<HostConnector> make_libvirt_connector(Streams streams = Streams::Apart,
+                                                      bool opened_ahead = true);
 
 }  // namespace kumo

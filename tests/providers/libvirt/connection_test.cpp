@@ -421,3 +421,16 @@ TEST_CASE("opens ahead leave half the descriptor budget to the opens that are ne
   }
   setrlimit(RLIMIT_NOFILE, &saved);
 }
+
+TEST_CASE("an open not among the uses opened ahead (the lock's) never takes one", "[connection]") {
+  const HostTarget host{"ahead6", "test:///default", "default"};
+  AheadOpener ahead;
+  OpenAhead opens({host}, 1, 1, ahead.opener());
+  REQUIRE(ahead.wait_calls(1));
+  const auto lock = open_connection(host, 5s, {}, false);
+  REQUIRE(lock.conn);
+  CHECK_FALSE(ahead.opened(lock.conn.get()));
+  const auto plan = open_connection(host, 5s);  // still there for its use
+  REQUIRE(plan.conn);
+  CHECK(ahead.opened(plan.conn.get()));
+}
