@@ -34,7 +34,7 @@ Runner add_force_unlock_command(CLI::App& app, const GlobalOptions& global) {
     if (!loaded.config) return 1;
     const auto& cfg = *loaded.config;
     const auto timeout = s->timeout.value();
-    auto connector = make_connector();
+    auto connector = make_lock_connector();  // reads and removes locks, a host at a time
     const auto hosts = expand(cfg).targets();
     const auto locks = read_locks(*connector, hosts, cfg.name, timeout);
     int held = 0, failed = 0;
