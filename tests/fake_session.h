@@ -122,6 +122,7 @@ class FakeConnector : public HostConnector {
   std::vector<std::string> log_;
   std::set<std::string> fail;  // "host op" or "host op name": throw HostError
   std::chrono::milliseconds delay{0};
+  bool volume_stamps = true;  // false: volumes come without `changed`, as from a logical pool
   std::map<std::string, std::chrono::milliseconds> slow;  // "host op name": this call is slow
   // Called with "host op name" as each call begins, on the caller's thread, before the call
   // acts: a test changes the hosts or holds a call back there. Set it before any call runs.
@@ -210,6 +211,7 @@ inline std::optional<ObservedVolume> FakeSession::volume(const std::string& name
     found.changed = v.changed + " " +
                     std::to_string(std::hash<std::string>{}(it == c_.contents.end() ? std::string()
                                                                                     : it->second));
+    if (!c_.volume_stamps) found.changed.clear();
     return found;
   }
   return std::nullopt;

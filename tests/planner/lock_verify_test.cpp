@@ -142,6 +142,7 @@ TEST_CASE("while the lock is the very file this run wrote, no check reads its co
   // Each check compares the lock volume's stamps (its file's times) with those it had once this
   // run had written it: a lookup, no stream.
   Lab lab;
+  CHECK(lab.connector.volume_stamps);
   const auto cfg = config(kCluster);
   std::vector<std::string> warnings;
   auto lock =
@@ -180,4 +181,30 @@ TEST_CASE("a lock written over where it is stops the apply before its next chang
                                           "by " +
                                           kOther.describe() + " now"));
   CHECK_FALSE(r.success());
+}
+
+TEST_CASE("where the host gives no file times, every check reads the lock's content", "[lock]") {
+  Lab lab;
+  lab.connector.volume_stamps = false;
+  const auto cfg = config(kCluster);
+  std::vector<std::string> warnings;
+  auto lock =
+      ClusterLock::acquire(lab.connector, hosts_of(cfg), "fest", kMe, kTimeout, {}, warnings);
+  REQUIRE(lock);
+  const std::size_t mark = lab.connector.calls().size();
+  std::string host;
+  lab.connector.on_call = [&](const std::string& call) {
+    if (!host.empty() || call.find(" define_domain ") == std::string::npos) return;
+    host = call.substr(0, call.find(' '));
+    std::lock_guard<std::mutex> contents(lab.connector.mu);
+    lab.connector.contents[host + "/kumo-lock_fest"] = kOther.to_json();
+  };
+  const ExecResult r = lab.apply(lab.plan(cfg), guarded_by(*lock));
+  REQUIRE_FALSE(host.empty());
+  CHECK_THAT(r.stopped, Catch::StartsWith("the lock of cluster \"fest\" on host " + host +
+                                          " was taken from this apply while it ran"));
+  std::size_t reads = 0;
+  for (const auto& c : calls_on(lab, host, mark))
+    reads += c == host + " read_volume kumo-lock_fest";
+  CHECK(reads > 0);
 }
