@@ -297,19 +297,19 @@ TEST_CASE("many objects are read side by side and come back whole, in libvirt's 
   std::vector<DomainHandle> domains;
   for (int i = 0; i < 40; ++i) {
     const std::string n = std::to_string(i);
-    volumes.emplace_back(virStorageVolCreateXML(
-        pool.get(),
-        ("<volume><name>many-" + n + ".qcow2</name><capacity unit='bytes'>" +
-         std::to_string(4096 * (i + 1)) +
-         "</capacity><target><format type='qcow2'/></target></volume>")
-            .c_str(),
-        0));
+    volumes.emplace_back(
+        virStorageVolCreateXML(pool.get(),
+                               ("<volume><name>many-" + n + ".qcow2</name><capacity unit='bytes'>" +
+                                std::to_string(4096 * (i + 1)) +
+                                "</capacity><target><format type='qcow2'/></target></volume>")
+                                   .c_str(),
+                               0));
     REQUIRE(volumes.back());
-    domains.emplace_back(virDomainDefineXML(
-        conn.get(), ("<domain type='test'><name>many-" + n + "</name><memory>" +
-                     std::to_string(1024 * (i + 1)) +
-                     "</memory><vcpu>1</vcpu><os><type>hvm</type></os></domain>")
-                        .c_str()));
+    domains.emplace_back(
+        virDomainDefineXML(conn.get(), ("<domain type='test'><name>many-" + n + "</name><memory>" +
+                                        std::to_string(1024 * (i + 1)) +
+                                        "</memory><vcpu>1</vcpu><os><type>hvm</type></os></domain>")
+                                           .c_str()));
     REQUIRE(domains.back());
   }
   const auto host =

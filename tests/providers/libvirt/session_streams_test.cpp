@@ -9,10 +9,12 @@
 #include <catch2/catch.hpp>
 
 #include "providers/libvirt/session_impl.h"
+#include "test_support.h"
 
 using namespace kumo;
 using namespace kumo::libvirt;
 using namespace std::chrono_literals;
+using kumo::testing::host_error;
 
 namespace {
 
@@ -30,16 +32,6 @@ Opened open_session(Streams streams) {
   o.libvirt = dynamic_cast<LibvirtSession*>(o.session.get());
   REQUIRE(o.libvirt != nullptr);
   return o;
-}
-
-std::string host_error(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const HostError& e) {
-    return e.what();
-  }
-  FAIL("no HostError was thrown");
-  return "";
 }
 
 }  // namespace

@@ -21,12 +21,14 @@
 #include "providers/libvirt/connection.h"
 #include "providers/libvirt/handles.h"
 #include "providers/ownership.h"
+#include "test_support.h"
 
 using namespace kumo;
 using namespace kumo::libvirt;
 using namespace std::chrono_literals;
 using Catch::Matchers::Contains;
 using Catch::Matchers::StartsWith;
+using kumo::testing::host_error;
 
 namespace {
 
@@ -43,17 +45,6 @@ ConnectHandle side_connection() {
   ConnectHandle conn(virConnectOpen("test:///default"));
   REQUIRE(conn);
   return conn;
-}
-
-template <typename F>
-std::string host_error(F&& f) {
-  try {
-    f();
-  } catch (const HostError& e) {
-    return e.what();
-  }
-  FAIL("no HostError was thrown");
-  return "";
 }
 
 NetworkSpec front_network() {

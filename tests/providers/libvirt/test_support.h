@@ -10,7 +10,21 @@
 
 #include <catch2/catch.hpp>
 
+#include "providers/host_session.h"
+
 namespace kumo::testing {
+
+// The message of the HostError f() throws; the test fails when it throws none.
+template <typename F>
+std::string host_error(F&& f) {
+  try {
+    f();
+  } catch (const HostError& e) {
+    return e.what();
+  }
+  FAIL("no HostError was thrown");
+  return "";
+}
 
 // A unix socket that listens but never accepts: connect() succeeds (the kernel queues it) and
 // libvirt then waits forever for an answer. Closing it resets the queued connection.
