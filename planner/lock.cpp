@@ -1,7 +1,9 @@
 #include "planner/lock.h"
 
 #include <algorithm>
+#include <condition_variable>
 #include <exception>
+#include <mutex>
 #include <optional>
 #include <thread>
 
@@ -227,25 +229,78 @@ void take_host_lock(HostTake& h) {
                  " (it kept changing hands); nothing was changed");
 }
 
-}  // namespace
-
-std::unique_ptr<ClusterLock> ClusterLock::acquire(
-    HostConnector& connector, const std::vector<HostTarget>& hosts, const std::string& cluster,
-    const LockHolder& me, std::chrono::milliseconds timeout, const StaleCheck& stale,
-    std::vector<std::string>& warnings, int parallelism) {
-  std::unique_ptr<ClusterLock> lock(new ClusterLock(connector, cluster, me, timeout));
-  std::vector<HostTarget> sorted = hosts;
-  std::sort(sorted.begin(), sorted.end(),
-            [](const HostTarget& a, const HostTarget& b) { return a.name < b.name; });
-  // Connect in parallel through the pool (an ssh connection takes a while). An unreachable host
-  // stays null: the plan says so (or skips it with --skip-unreachable).
-  std::vector<std::unique_ptr<HostSession>> sessions(sorted.size());
+// Connects to every host of `sorted` (in name order) and locks it with `take` (false: refused or
+// failed there), each host by one worker of the pool, in parallel: an ssh connection takes a
+// while. An unreachable host keeps a null session and is ready (to be read, and said so) at once.
+void connect_and_take(HostConnector& connector, const std::vector<HostTarget>& sorted,
+                      std::chrono::milliseconds timeout, int parallelism,
+                      std::vector<std::unique_ptr<HostSession>>& sessions,
+                      const std::function<bool(std::size_t)>& take, const HostReady& ready) {
+  // The first reachable host (in name order) is the cluster's gate: locked alone, first. Whoever
+  // holds it takes all the others at once; a contender is refused there and holds nothing, so
+  // two never hold parts of the lock each. Each host is locked as soon as the gate allows:
+  // a worker waits to know which host is the gate, then for the gate's outcome.
+  enum { kPending, kUp, kDown };
+  std::vector<int> connected(sorted.size(), kPending);
+  int gate = kPending;  // kUp: the gate is taken; kDown: refused or failed there
+  std::mutex mu;
+  std::condition_variable changed;
   bounded_for(sorted.size(), parallelism, [&](std::size_t i) {
     try {
       sessions[i] = connector.connect(sorted[i], timeout);
     } catch (const HostError&) {
     }
+    {
+      std::lock_guard l(mu);
+      connected[i] = sessions[i] ? kUp : kDown;
+    }
+    changed.notify_all();
+    if (!sessions[i]) {
+      if (ready) ready(sorted[i].name);
+      return;
+    }
+    // The gate is the first host (by name) not found unreachable: known once the hosts before
+    // it have failed to connect and it has connected. Hosts after it need not wait for theirs.
+    auto first_not_down = [&] {
+      std::size_t j = 0;
+      while (j < i && connected[j] == kDown) ++j;
+      return j;
+    };
+    std::unique_lock l(mu);
+    changed.wait(l, [&] {
+      const std::size_t j = first_not_down();
+      return j == i || connected[j] == kUp;
+    });
+    const bool is_gate = first_not_down() == i;
+    if (!is_gate) {
+      changed.wait(l, [&] { return gate != kPending; });
+      if (gate == kDown) return;
+    }
+    l.unlock();
+    const bool ok = take(i);
+    if (is_gate) {
+      {
+        std::lock_guard g(mu);
+        gate = ok ? kUp : kDown;
+      }
+      changed.notify_all();
+    }
   });
+}
+
+}  // namespace
+
+std::unique_ptr<ClusterLock> ClusterLock::acquire(
+    HostConnector& connector, const std::vector<HostTarget>& hosts, const std::string& cluster,
+    const LockHolder& me, std::chrono::milliseconds timeout, const StaleCheck& stale,
+    std::vector<std::string>& warnings, int parallelism, const HostReady& ready) {
+  std::unique_ptr<ClusterLock> lock(new ClusterLock(connector, cluster, me, timeout));
+  std::vector<HostTarget> sorted = hosts;
+  std::sort(sorted.begin(), sorted.end(),
+            [](const HostTarget& a, const HostTarget& b) { return a.name < b.name; });
+  // An unreachable host keeps a null session: the plan says so (or skips it with
+  // --skip-unreachable).
+  std::vector<std::unique_ptr<HostSession>> sessions(sorted.size());
   // One host's outcome, kept apart while hosts are locked at once.
   struct Taken {
     bool held = false, missing_pool = false;
@@ -267,9 +322,11 @@ std::unique_ptr<ClusterLock> ClusterLock::acquire(
         // unknown pool the plan reports at its line. Any other failure is the host's.
         if (s.pool(sorted[i].pool)) throw;
         t.missing_pool = true;
+        if (ready) ready(sorted[i].name);
         return;
       }
       t.held = true;
+      if (ready) ready(sorted[i].name);
       // The stamps verify compares with, saving it a read of the content (a stream) before
       // each change. A host that fails here is verified by its content.
       try {
@@ -280,19 +337,13 @@ std::unique_ptr<ClusterLock> ClusterLock::acquire(
       t.error = std::current_exception();
     }
   };
-  // The first reachable host (in name order) is the cluster's gate: locked alone, first. Whoever
-  // holds it takes all the others at once; a contender is refused there and holds nothing, so
-  // two never hold parts of the lock each.
-  std::vector<std::size_t> rest;
-  for (std::size_t i = 0; i < sorted.size(); ++i) {
-    if (sessions[i]) rest.push_back(i);
-  }
-  if (!rest.empty()) {
-    take_one(rest.front());
-    if (!taken[rest.front()].error) {
-      bounded_for(rest.size() - 1, parallelism, [&](std::size_t k) { take_one(rest[k + 1]); });
-    }
-  }
+  connect_and_take(
+      connector, sorted, timeout, parallelism, sessions,
+      [&](std::size_t i) {
+        take_one(i);
+        return !taken[i].error;
+      },
+      ready);
   // In host order: what was taken is kept (and given back as `lock` goes, if refused or failed
   // elsewhere), warnings as they came per host, the first host's refusal or failure thrown.
   std::exception_ptr first;
@@ -310,11 +361,12 @@ std::unique_ptr<ClusterLock> ClusterLock::acquire(
 std::unique_ptr<ClusterLock> acquire_waiting(
     HostConnector& connector, const std::vector<HostTarget>& hosts, const std::string& cluster,
     const LockHolder& me, std::chrono::milliseconds timeout, const StaleCheck& stale,
-    std::vector<std::string>& warnings, const LockWait& wait, int parallelism) {
+    std::vector<std::string>& warnings, const LockWait& wait, int parallelism,
+    const HostReady& ready) {
   for (;;) {
     try {
       return ClusterLock::acquire(connector, hosts, cluster, me, timeout, stale, warnings,
-                                  parallelism);
+                                  parallelism, ready);
     } catch (const LockHeld& e) {
       if (!wait || !wait(e)) throw;
     }
@@ -378,13 +430,19 @@ std::vector<std::string> ClusterLock::release() {
   std::vector<std::optional<std::string>> problem(held_.size());
   bounded_for(held_.size(), kHostParallelism, [&](std::size_t i) {
     Held& h = held_[i];
+    // Closing a connection is a round trip (over ssh, an ssh session's end too): each host's is
+    // closed here, all at once, not one after the other as held_ goes.
+    struct Close {
+      Held& h;
+      ~Close() { h.session.reset(); }
+    } close{h};
     try {
       // The connection may have died with its host's libvirtd: once more with a new one.
       std::unique_ptr<HostSession> fresh;
       HostSession* s = h.session.get();
-      bool present = false;
+      std::optional<ObservedVolume> present;
       try {
-        present = s->volume(volume).has_value();
+        present = s->volume(volume);
       } catch (const HostError&) {
         // The pool the lock was in went with this run (a destroy of the pool kumo made).
         bool pool_gone = false;
@@ -395,7 +453,7 @@ std::vector<std::string> ClusterLock::release() {
         if (pool_gone) return;
         fresh = connector_.connect(h.target, timeout_);
         s = fresh.get();
-        present = s->volume(volume).has_value();
+        present = s->volume(volume);
       }
       const std::string what =
           "host " + h.target.name + ": the lock of cluster \"" + cluster_ + "\"";
@@ -403,7 +461,11 @@ std::vector<std::string> ClusterLock::release() {
         problem[i] = what + " was removed while this run held it (kumo force-unlock?)";
         return;
       }
-      const auto holder = LockHolder::from_json(read_holder_text(*s, volume));
+      // The very file this run wrote (its times unchanged, as verify checks them) needs no read
+      // of its content; otherwise whose it is decides.
+      const bool own_file = !h.changed.empty() && present->changed == h.changed;
+      const auto holder = own_file ? std::optional<LockHolder>(me_)
+                                   : LockHolder::from_json(read_holder_text(*s, volume));
       if (holder && holder->token == me_.token) {
         s->delete_volume(volume);
       } else {
@@ -427,8 +489,6 @@ std::vector<std::string> ClusterLock::release() {
 
 ClusterLock::~ClusterLock() {
   release();
-  // Closing a connection is a round trip (over ssh, an ssh session's end too): all at once.
-  bounded_for(held_.size(), kHostParallelism, [&](std::size_t i) { held_[i].session.reset(); });
 }
 
 std::vector<HostLock> read_locks(HostConnector& connector, const std::vector<HostTarget>& hosts,

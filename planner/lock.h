@@ -47,6 +47,11 @@ class LockLost : public ApplyStopped {
   using ApplyStopped::ApplyStopped;
 };
 
+// Called (from the locking threads) as each host becomes safe to read for the run taking the
+// lock: locked by it, or left out by the lock (unreachable, or its pool not there). Lets the
+// reads of one host begin while the others are being locked (kumo apply, destroy).
+using HostReady = std::function<void(const std::string& host)>;
+
 // Says whether a holder is certainly gone (holder_is_stale): its lock is taken over.
 using StaleCheck = std::function<bool(const LockHolder&)>;
 
@@ -63,7 +68,8 @@ class ClusterLock {
   static std::unique_ptr<ClusterLock> acquire(
       HostConnector& connector, const std::vector<HostTarget>& hosts, const std::string& cluster,
       const LockHolder& me, std::chrono::milliseconds timeout, const StaleCheck& stale,
-      std::vector<std::string>& warnings, int parallelism = kHostParallelism);
+      std::vector<std::string>& warnings, int parallelism = kHostParallelism,
+      const HostReady& ready = {});
   // Whether this run holds the lock on `host` now, read through `session` (the executor's own
   // connection to it; nothing is cached). Throws LockLost naming the host and what is there
   // instead when the lock was removed or replaced, HostError when this run never locked `host`
@@ -119,7 +125,8 @@ using LockWait = std::function<bool(const LockHeld&)>;
 std::unique_ptr<ClusterLock> acquire_waiting(
     HostConnector& connector, const std::vector<HostTarget>& hosts, const std::string& cluster,
     const LockHolder& me, std::chrono::milliseconds timeout, const StaleCheck& stale,
-    std::vector<std::string>& warnings, const LockWait& wait, int parallelism = kHostParallelism);
+    std::vector<std::string>& warnings, const LockWait& wait, int parallelism = kHostParallelism,
+    const HostReady& ready = {});
 
 struct HostLock {
   std::string host;

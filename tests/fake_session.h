@@ -90,6 +90,7 @@ class FakeConnector : public HostConnector {
   explicit FakeConnector(FakeProvider& p) : provider(p) {}
   std::unique_ptr<HostSession> connect(const HostTarget& host, std::chrono::milliseconds) override {
     log("connect", host.name, "");
+    if (on_connect) on_connect(host.name);
     if (provider.unreachable.count(host.name))
       throw HostError("host " + host.name + " (" + host.uri + "): connection refused");
     return std::make_unique<FakeSession>(*this, host);
@@ -127,6 +128,8 @@ class FakeConnector : public HostConnector {
   // Called with "host op name" as each call begins, on the caller's thread, before the call
   // acts: a test changes the hosts or holds a call back there. Set it before any call runs.
   std::function<void(const std::string& call)> on_call;
+  // Called with the host's name as a connection to it begins, on the caller's thread.
+  std::function<void(const std::string& host)> on_connect;
   // Every call's begin and end in order ("begin hv1 delete_domain old", "end ..."): what ran
   // while something else was still running.
   std::vector<std::string> timeline;

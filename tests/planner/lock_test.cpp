@@ -3,6 +3,10 @@
 // hosts skipped, what was taken given back on failure, and only one's own lock released.
 #include "planner/lock.h"
 
+#include <algorithm>
+#include <condition_variable>
+#include <mutex>
+
 #include <catch2/catch.hpp>
 
 #include "providers/ownership.h"
@@ -249,11 +253,11 @@ TEST_CASE("release removes only this holder's lock and reports what it could not
     for (const char* h : {"hv1", "hv2", "hv3"}) CHECK_FALSE(locked(lab, h));
   }
   SECTION("a host that fails keeps its lock, with what to do about it") {
-    lab.connector.fail.insert("hv2 read_volume");
+    lab.connector.fail.insert("hv2 delete_volume");
     CHECK(lock->release() ==
           std::vector<std::string>{
               "host hv2: the lock of cluster \"fest\" could not be released (host hv2: "
-              "read_volume kumo-lock_fest: injected failure); once the host is back, run: kumo "
+              "delete_volume kumo-lock_fest: injected failure); once the host is back, run: kumo "
               "force-unlock"});
     CHECK_FALSE(locked(lab, "hv1"));
     CHECK(token_on(lab, "hv2") == "tok-a");
@@ -304,8 +308,8 @@ TEST_CASE("release gives every host back at once and says its problems in host o
   const auto hosts = targets({"hv1", "hv2", "hv3", "hv4"});
   auto lock = take(lab, kAlice, warnings, hosts);
   REQUIRE(lock);
-  lab.connector.fail.insert("hv4 read_volume");
-  lab.connector.fail.insert("hv1 read_volume");
+  lab.connector.fail.insert("hv4 delete_volume");
+  lab.connector.fail.insert("hv1 delete_volume");
   lab.connector.delay = std::chrono::milliseconds(20);
   {
     std::lock_guard<std::mutex> l(lab.connector.mu);
@@ -572,4 +576,93 @@ TEST_CASE("waiting for a held lock: taken once its holder lets go, refused namin
   CHECK_THROWS_AS(
       acquire_waiting(lab.connector, kHosts, "fest", kAlice, kTimeout, kNeverStale, warnings, {}),
       LockHeld);
+}
+
+TEST_CASE("each host is ready to read as soon as it is locked or left out, not when all are",
+          "[lock]") {
+  Lab lab;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::string> ready, not_locked_when_ready, locked_before_hv1_ready;
+  auto is_ready = [&](const std::string& h) {
+    return std::find(ready.begin(), ready.end(), h) != ready.end();
+  };
+  const HostReady on_ready = [&](const std::string& host) {
+    // Locked already when said ready (or left out: hv4 is unreachable, hv5 has no pool).
+    const bool tried = lab.connector.count(host + " create_volume_exclusive") > 0;
+    {
+      std::lock_guard l(mu);
+      if (host != "hv4" && !tried) not_locked_when_ready.push_back(host);
+      ready.push_back(host);
+    }
+    cv.notify_all();
+  };
+  lab.host("hv4");
+  lab.unreachable.insert("hv4");
+  lab.host("hv5");
+  auto hosts = targets({"hv1", "hv2", "hv3", "hv4", "hv5"});
+  hosts[4].pool = "kumo";  // not there
+  std::vector<std::string> warnings;
+
+  SECTION("a slow host holds up no other") {
+    bool hv3_waited_for_hv2 = false;
+    lab.connector.on_connect = [&](const std::string& host) {
+      if (host != "hv3") return;
+      std::unique_lock l(mu);
+      hv3_waited_for_hv2 = cv.wait_for(l, std::chrono::seconds(5), [&] { return is_ready("hv2"); });
+    };
+    auto lock = ClusterLock::acquire(lab.connector, hosts, "fest", kAlice, kTimeout, kNeverStale,
+                                     warnings, 5, on_ready);
+    REQUIRE(lock);
+    CHECK(hv3_waited_for_hv2);  // hv2 was locked (and ready) while hv3 was still connecting
+    std::sort(ready.begin(), ready.end());
+    CHECK(ready == std::vector<std::string>{"hv1", "hv2", "hv3", "hv4", "hv5"});
+    CHECK(lock->missing_pools().size() == 1);
+    CHECK(not_locked_when_ready.empty());
+  }
+  SECTION("a slow host holds up none of the hosts after it by name once the gate is known") {
+    // As an ssh host hv10 sorts before hv2..hv9: once hv1 is the gate, they need not wait for it.
+    bool hv2_waited_for_hv3 = false;
+    lab.connector.on_connect = [&](const std::string& host) {
+      if (host != "hv2") return;
+      std::unique_lock l(mu);
+      hv2_waited_for_hv3 = cv.wait_for(l, std::chrono::seconds(5), [&] { return is_ready("hv3"); });
+    };
+    auto lock = ClusterLock::acquire(lab.connector, hosts, "fest", kAlice, kTimeout, kNeverStale,
+                                     warnings, 5, on_ready);
+    REQUIRE(lock);
+    CHECK(hv2_waited_for_hv3);
+    CHECK(not_locked_when_ready.empty());
+  }
+  SECTION("the first host by name is ready before any other is locked") {
+    lab.connector.on_call = [&](const std::string& call) {
+      if (call.rfind("hv1", 0) == 0 || call.find("create_volume_exclusive") == std::string::npos)
+        return;
+      std::lock_guard l(mu);
+      if (!is_ready("hv1")) locked_before_hv1_ready.push_back(call);
+    };
+    auto lock = ClusterLock::acquire(lab.connector, hosts, "fest", kAlice, kTimeout, kNeverStale,
+                                     warnings, 5, on_ready);
+    REQUIRE(lock);
+    CHECK(locked_before_hv1_ready.empty());
+    CHECK(not_locked_when_ready.empty());
+  }
+  SECTION("refused at the first host, only the unreachable one was said ready") {
+    plant(lab, "hv1", kCi.to_json());
+    CHECK_THROWS_AS(ClusterLock::acquire(lab.connector, hosts, "fest", kAlice, kTimeout,
+                                         kNeverStale, warnings, 5, on_ready),
+                    LockHeld);
+    CHECK(ready == std::vector<std::string>{"hv4"});
+    CHECK_FALSE(locked(lab, "hv2"));
+  }
+  SECTION("an unreachable first host: the next one by name is the gate") {
+    lab.unreachable.insert("hv1");
+    plant(lab, "hv2", kCi.to_json());
+    CHECK_THROWS_WITH(ClusterLock::acquire(lab.connector, hosts, "fest", kAlice, kTimeout,
+                                           kNeverStale, warnings, 5, on_ready),
+                      Catch::StartsWith("cluster \"fest\" is locked on host hv2 by ci@runner"));
+    CHECK(lab.connector.count("hv3 create_volume_exclusive") == 0);
+    std::sort(ready.begin(), ready.end());
+    CHECK(ready == std::vector<std::string>{"hv1", "hv4"});
+  }
 }
