@@ -1,6 +1,8 @@
 // The cluster lock during an apply (ClusterLock::verify as the executor's before_change): a
 // lock removed or replaced on a host stops the apply before its next change there, and a host
 // the lock left out (unreachable when it was taken) is never changed in that run.
+#include <algorithm>
+
 #include <catch2/catch.hpp>
 
 #include "planner/lock.h"
@@ -156,7 +158,37 @@ TEST_CASE("while the lock is the very file this run wrote, no check reads its co
     for (const auto& c : calls_on(lab, host, mark))
       CHECK(c != host + " read_volume kumo-lock_fest");
   }
+  // Nor does release: the lock is the very file, so it is deleted without a read.
+  const std::size_t before_release = lab.connector.calls().size();
   CHECK(lock->release().empty());
+  for (const std::string host : {"hv1", "hv2", "hv3"}) {
+    const auto calls = calls_on(lab, host, before_release);
+    CHECK(std::count(calls.begin(), calls.end(), host + " read_volume kumo-lock_fest") == 0);
+    CHECK(std::count(calls.begin(), calls.end(), host + " delete_volume kumo-lock_fest") == 1);
+  }
+}
+
+TEST_CASE("where the host gives no file times, release reads whose the lock is first", "[lock]") {
+  Lab lab;
+  lab.connector.volume_stamps = false;
+  std::vector<std::string> warnings;
+  auto lock = ClusterLock::acquire(lab.connector, hosts_of(config(kCluster)), "fest", kMe, kTimeout,
+                                   {}, warnings);
+  REQUIRE(lock);
+  {
+    std::lock_guard<std::mutex> contents(lab.connector.mu);
+    lab.connector.contents["hv2/kumo-lock_fest"] = kOther.to_json();
+  }
+  const std::size_t mark = lab.connector.calls().size();
+  const auto problems = lock->release();
+  REQUIRE(problems.size() == 1);
+  CHECK_THAT(problems[0], Catch::StartsWith("host hv2: the lock of cluster \"fest\" is held by "));
+  for (const std::string host : {"hv1", "hv2", "hv3"}) {
+    const auto calls = calls_on(lab, host, mark);
+    CHECK(std::count(calls.begin(), calls.end(), host + " read_volume kumo-lock_fest") == 1);
+    CHECK(std::count(calls.begin(), calls.end(), host + " delete_volume kumo-lock_fest") ==
+          (host == "hv2" ? 0 : 1));
+  }
 }
 
 TEST_CASE("a lock written over where it is stops the apply before its next change", "[lock]") {
