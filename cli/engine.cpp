@@ -88,6 +88,10 @@ std::shared_ptr<void> open_ahead(const std::vector<HostTarget>& hosts, int uses,
   return std::make_shared<libvirt::OpenAhead>(hosts, uses, parallelism);
 }
 
+std::shared_ptr<void> reuse_connections() {
+  return std::make_shared<libvirt::ConnectionReuse>();
+}
+
 LockHolder lock_holder(const std::string& command) {
   LockHolder h;
   if (const passwd* pw = getpwuid(geteuid())) {

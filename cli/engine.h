@@ -33,6 +33,11 @@ std::unique_ptr<HostConnector> make_lock_connector();
 // (providers/libvirt/connection.h, OpenAhead); what nobody took is closed when the result goes.
 std::shared_ptr<void> open_ahead(const std::vector<HostTarget>& hosts, int uses, int parallelism);
 
+// While the result lives, the plan's connections, once it is done with a host, are handed on to
+// the steps there (providers/libvirt/connection.h, ConnectionReuse); what nobody took is closed
+// when it goes.
+std::shared_ptr<void> reuse_connections();
+
 // This process as a lock holder: user, machine, its run identity, `command`, now, a random token.
 LockHolder lock_holder(const std::string& command);
 // A holder on this machine whose process is gone (holder_is_stale).

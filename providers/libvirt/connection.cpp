@@ -219,11 +219,19 @@ class OpensAhead {
     std::lock_guard lock(mu_);
     waiting_.emplace(uri, std::move(open));
   }
-  // The first one of `uri` not yet taken, now taken; or null.
+  // One of `uri` not yet taken, now taken (one that is open already before one still opening);
+  // or null.
   std::shared_ptr<PendingOpen> take(const std::string& uri) {
     std::lock_guard lock(mu_);
-    const auto it = waiting_.find(uri);
-    if (it == waiting_.end()) return nullptr;
+    auto [it, end] = waiting_.equal_range(uri);
+    if (it == end) return nullptr;
+    for (auto ready = it; ready != end; ++ready) {
+      std::lock_guard open_lock(ready->second->mutex);
+      if (ready->second->done && ready->second->conn) {
+        it = ready;
+        break;
+      }
+    }
     auto open = std::move(it->second);
     waiting_.erase(it);
     return open;
@@ -430,6 +438,66 @@ OpenAhead::~OpenAhead() {
 
 std::size_t OpenAhead::size() const {
   return state_->opens.size();
+}
+
+struct ConnectionReuse::State {
+  std::mutex mu;
+  std::vector<std::pair<std::string, std::shared_ptr<PendingOpen>>> given;  // uri, connection
+};
+
+namespace {
+
+std::mutex reuse_mu;
+std::shared_ptr<ConnectionReuse::State> reuse_now;  // the live ConnectionReuse's, if any
+
+}  // namespace
+
+ConnectionReuse::ConnectionReuse() : state_(std::make_shared<State>()) {
+  std::lock_guard lock(reuse_mu);
+  reuse_now = state_;
+}
+
+ConnectionReuse::~ConnectionReuse() {
+  {
+    std::lock_guard lock(reuse_mu);
+    if (reuse_now == state_) reuse_now.reset();
+  }
+  std::vector<ConnectHandle> left;
+  {
+    std::lock_guard lock(state_->mu);
+    for (auto& [uri, pending] : state_->given) {
+      if (!OpensAhead::get().remove(uri, pending)) continue;  // taken
+      std::lock_guard open_lock(pending->mutex);
+      pending->claimed = true;
+      left.push_back(std::move(pending->conn));
+    }
+  }
+  // Closing one is a round trip (over ssh, an ssh session's end too): all at once.
+  std::vector<std::jthread> closing;
+  for (auto& conn : left) {
+    try {
+      closing.emplace_back([c = std::move(conn)]() mutable { c.reset(); });
+    } catch (const std::system_error&) {
+      // no thread to be had: closed here, as the lambda holding it goes
+    }
+  }
+}
+
+void give_back(const HostTarget& host, ConnectHandle conn) {
+  if (!conn || virConnectIsAlive(conn.get()) != 1) return;  // closed here
+  std::shared_ptr<ConnectionReuse::State> reuse;
+  {
+    std::lock_guard lock(reuse_mu);
+    reuse = reuse_now;
+  }
+  if (!reuse) return;
+  auto pending = std::make_shared<PendingOpen>();
+  pending->started = true;
+  pending->done = true;
+  pending->conn = std::move(conn);
+  std::lock_guard lock(reuse->mu);
+  reuse->given.emplace_back(host.uri, pending);
+  OpensAhead::get().add(host.uri, std::move(pending));
 }
 
 OpenResult open_connection(const HostTarget& host, std::chrono::milliseconds timeout,

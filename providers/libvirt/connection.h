@@ -78,6 +78,28 @@ class OpenAhead {
   std::shared_ptr<State> state_;
 };
 
+// While a ConnectionReuse lives, a connection given back (give_back) waits for the next
+// open_connection of its URI to take it, as an open ahead does: the plan's reads of an apply or
+// destroy, done with a host, hand their connection on to the steps there, instead of closing it
+// while the steps open another (over ssh, a new ssh session). One serves one caller at a time, as
+// ever. What nobody took is closed when the ConnectionReuse goes.
+class ConnectionReuse {
+ public:
+  ConnectionReuse();
+  ~ConnectionReuse();
+  ConnectionReuse(const ConnectionReuse&) = delete;
+  ConnectionReuse& operator=(const ConnectionReuse&) = delete;
+
+  struct State;
+
+ private:
+  std::shared_ptr<State> state_;
+};
+
+// A connection its user is done with: kept for a later open of `host` while a ConnectionReuse
+// lives and the connection is alive, closed otherwise.
+void give_back(const HostTarget& host, ConnectHandle conn);
+
 // How many connections the process may hold at once: what RLIMIT_NOFILE's soft limit leaves
 // after a reserve for everything else (files, downloads), at a few descriptors each.
 int connection_budget();

@@ -469,6 +469,7 @@ class LibvirtProvider final : public Provider {
     }
     HostReader(opened.conn.get(), out).read_all(details);
     out.reachable = true;
+    give_back(host, std::move(opened.conn));  // for the steps of an apply (ConnectionReuse)
   }
 
   // Half a host must not reach the planner: it would recreate what it did not get to read.

@@ -7,12 +7,14 @@
 #include <future>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
 #include <libvirt/virterror.h>
 #include <catch2/catch.hpp>
 
+#include "providers/libvirt/libvirt_provider.h"
 #include "test_support.h"
 
 using namespace kumo;
@@ -433,4 +435,66 @@ TEST_CASE("an open not among the uses opened ahead (the lock's) never takes one"
   const auto plan = open_connection(host, 5s);  // still there for its use
   REQUIRE(plan.conn);
   CHECK(ahead.opened(plan.conn.get()));
+}
+
+TEST_CASE("a connection given back is the next open's of its URI while reuse lives",
+          "[connection]") {
+  const HostTarget host{"reuse1", "test:///default", "default"};
+  AheadOpener opener;
+  std::optional<ConnectionReuse> reuse(std::in_place);
+  auto first = open_connection(host, 5s, opener.opener());
+  REQUIRE(first.conn);
+  virConnectPtr raw = first.conn.get();
+  give_back(host, std::move(first.conn));
+  const auto again = open_connection(host, 5s, opener.opener());
+  CHECK(again.conn.get() == raw);  // taken over, not opened
+  CHECK(again.error.empty());
+  CHECK(opener.shared->calls == 1);
+  const auto other = open_connection(host, 5s, opener.opener());  // one taker each
+  REQUIRE(other.conn);
+  CHECK(other.conn.get() != raw);
+  CHECK(opener.shared->calls == 2);
+  // Not taken before the reuse ends: closed then, and the next open opens.
+  auto third = open_connection(host, 5s, opener.opener());
+  give_back(host, std::move(third.conn));
+  reuse.reset();
+  CHECK(open_connection(host, 5s, opener.opener()).conn);
+  CHECK(opener.shared->calls == 4);
+}
+
+TEST_CASE("without reuse, a connection given back is closed", "[connection]") {
+  const HostTarget host{"reuse2", "test:///default", "default"};
+  AheadOpener opener;
+  auto first = open_connection(host, 5s, opener.opener());
+  REQUIRE(first.conn);
+  give_back(host, std::move(first.conn));
+  CHECK(open_connection(host, 5s, opener.opener()).conn);
+  CHECK(opener.shared->calls == 2);
+}
+
+TEST_CASE("an open takes a connection given back before one still opening ahead", "[connection]") {
+  const HostTarget host{"reuse3", "test:///default", "default"};
+  ConnectionReuse reuse;
+  AheadOpener ahead;
+  ahead.shared->hold = true;
+  OpenAhead opens({host}, 1, 1, ahead.opener());
+  REQUIRE(ahead.wait_calls(1));  // begun, held back
+  auto done = open_connection(host, 5s, {}, false);
+  virConnectPtr raw = done.conn.get();
+  give_back(host, std::move(done.conn));
+  const auto taken = open_connection(host, 5s);
+  CHECK(taken.conn.get() == raw);  // no wait for the one still opening
+  ahead.shared->hold = false;
+}
+
+TEST_CASE("a host's read hands its connection on to the next open of that host while reuse lives",
+          "[connection]") {
+  const HostTarget host{"reuse4", "test:///default", "default"};
+  ConnectionReuse reuse;
+  const ObservedHost read = make_libvirt_provider()->observe(host, 5s);
+  REQUIRE(read.reachable);
+  AheadOpener opener;
+  const auto steps = open_connection(host, 5s, opener.opener());
+  REQUIRE(steps.conn);
+  CHECK(opener.shared->calls == 0);  // the read's connection, not a new one
 }
