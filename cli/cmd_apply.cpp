@@ -3,10 +3,12 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <fstream>
+#include <functional>
 #include <iostream>
+#include <mutex>
 #include <thread>
 
 #include <spdlog/spdlog.h>
@@ -16,6 +18,7 @@
 #include "cli/views/apply_view.h"
 #include "cli/views/plan_view.h"
 #include "planner/lock.h"
+#include "planner/lock_gate.h"
 #include "planner/lock_pools.h"
 #include "planner/observe.h"
 #include "planner/plan_io.h"
@@ -47,16 +50,29 @@ struct ApplyState {
   }
 };
 
-// Takes the cluster's lock on its hosts; nullptr (after saying why) when it is held elsewhere.
-std::unique_ptr<ClusterLock> take_lock(HostConnector& connector,
-                                       const std::vector<HostTarget>& hosts,
-                                       const std::string& cluster, const std::string& verb,
-                                       const ApplyState& s, int* rc) {
+// Takes the cluster's lock on its hosts while `read` reads them (acquire_while_reading: each host
+// read once locked); nullptr (after saying why, *rc set) when it is held elsewhere, and what
+// `read` made is then not to be used. `locked` runs as soon as the lock is held.
+std::unique_ptr<ClusterLock> lock_and_read(HostConnector& connector,
+                                           const std::vector<HostTarget>& hosts,
+                                           const std::string& cluster, const std::string& verb,
+                                           const ApplyState& s, int* rc, Provider& provider,
+                                           const std::function<void(Provider&)>& read,
+                                           const std::function<void()>& locked) {
+  const auto started = std::chrono::steady_clock::now();
+  auto since = [&started] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  };
   std::vector<std::string> warnings;
   try {
-    auto lock = acquire_waiting(
-        connector, hosts, cluster, lock_holder("kumo " + verb), s.timeout.value(), lock_is_stale,
-        warnings, lock_waiter(s.lock_timeout.value(), verb, std::cerr), s.hosts_at_once());
+    auto lock = acquire_while_reading(connector, hosts, cluster, lock_holder("kumo " + verb),
+                                      s.timeout.value(), lock_is_stale, warnings,
+                                      lock_waiter(s.lock_timeout.value(), verb, std::cerr),
+                                      s.hosts_at_once(), provider, read, [&] {
+                                        spdlog::debug("lock taken in {:.3f} s", since());
+                                        locked();
+                                      });
+    spdlog::debug("lock taken and hosts read in {:.3f} s", since());
     for (const auto& w : warnings) std::cerr << "warning: " << w << "\n";
     return lock;
   } catch (const LockHeld& e) {
@@ -171,12 +187,17 @@ int run_plan(const Plan& plan, const ApplyState& s, const std::string& cache_dir
   const int width =
       tty && ioctl(STDERR_FILENO, TIOCGWINSZ, &size) == 0 && size.ws_col > 0 ? size.ws_col : 80;
   views::ProgressView view(std::cerr, tty, colour_enabled(STDERR_FILENO), global.quiet, width);
-  std::atomic<bool> running{true};
   // On a terminal it redraws the status line; in a log it says which steps are still running.
+  // Woken at once when the steps are over (not at its next tick: up to half a second more).
+  std::mutex ticking;
+  std::condition_variable stop;
+  bool running = true;
   std::thread ticker([&] {
-    while (running) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    std::unique_lock l(ticking);
+    while (!stop.wait_for(l, std::chrono::milliseconds(500), [&] { return !running; })) {
+      l.unlock();
       view.tick();
+      l.lock();
     }
   });
   std::cerr << "\n";
@@ -186,7 +207,11 @@ int run_plan(const Plan& plan, const ApplyState& s, const std::string& cache_dir
       spdlog::debug("step {} on {}: {} in {:.4f} s", e.address, e.host, e.what, e.seconds);
   });
   spdlog::debug("{}: steps ran in {:.3f} s", verb, result.seconds);
-  running = false;
+  {
+    std::lock_guard l(ticking);
+    running = false;
+  }
+  stop.notify_all();
   if (ticker.joinable()) ticker.join();
   view.finish();
   std::cout << views::render_summary(result, verb, colour_enabled(STDOUT_FILENO));
@@ -220,15 +245,21 @@ int apply_saved(const ApplyState& s, const GlobalOptions& global) {
         c.address.name == h->pool)
       candidates.push_back({h->target(), *c.pool()});
   }
-  // The check's reads connect to every host: begun while the lock is taken; the steps' and their
-  // streams' connections (seeds, images) while the check reads (not beside the lock's own
-  // connects, which they would slow).
+  // The check's reads connect to every host: begun before the lock is taken, and each host read
+  // once locked. The steps take over the check's connection to a host (reuse); their streams'
+  // (seeds, images) are begun once the lock is held (not beside the lock's own connects, which
+  // they would slow).
+  const auto reuse = reuse_connections();
   const auto ahead = open_ahead(plan_hosts(*plan), 1, s.hosts_at_once());
-  auto lock = take_lock(*lock_connector, plan_hosts(*plan), plan->cluster, "apply", s, &rc);
+  std::shared_ptr<void> ahead_streams;
+  SavedPlanCheck check;
+  auto lock = lock_and_read(
+      *lock_connector, plan_hosts(*plan), plan->cluster, "apply", s, &rc, *provider,
+      [&](Provider& reader) {
+        check = check_saved_plan(*plan, reader, s.timeout.value(), s.hosts_at_once());
+      },
+      [&] { ahead_streams = open_ahead(plan_hosts(*plan), 1, s.hosts_at_once()); });
   if (!lock) return rc;
-  const auto ahead_steps = open_ahead(plan_hosts(*plan), 2, s.hosts_at_once());
-  const SavedPlanCheck check =
-      check_saved_plan(*plan, *provider, s.timeout.value(), s.hosts_at_once());
   if (!check.current) {
     std::cerr << "kumo apply: " << s.plan_file << " is stale: the hosts changed since it was made ("
               << plan->config_file << "); nothing was changed. Run kumo plan again.\n";
@@ -263,29 +294,6 @@ int plan_and_run(const ApplyState& s, const GlobalOptions& global, bool destroy)
     if (const DesiredPool* p = h.find_pool(h.pool); p && !destroy)
       candidates.push_back({h.target(), p->spec});
   }
-  auto started = std::chrono::steady_clock::now();
-  // The plan's reads, then the steps, and an apply's streams (seeds, images) each connect to
-  // every host (over ssh each is a new ssh session): the plan's begun now, while the lock is
-  // taken; the others while the plan reads (not beside the lock's own connects, which they
-  // would slow).
-  const auto ahead = open_ahead(desired.targets(), 1, s.hosts_at_once());
-  auto lock = take_lock(*lock_connector, desired.targets(), desired.cluster, verb, s, &rc);
-  if (!lock) return rc;
-  const auto ahead_steps = open_ahead(desired.targets(), destroy ? 1 : 2, s.hosts_at_once());
-  auto lap = [&started](const char* what) {
-    const auto now = std::chrono::steady_clock::now();
-    spdlog::debug("{} in {:.3f} s", what, std::chrono::duration<double>(now - started).count());
-    started = now;
-  };
-  lap("lock taken");
-  if (destroy) {
-    lock->change_missing_pools_unlocked();
-    for (const auto& t : lock->missing_pools()) {
-      std::cerr << "warning: host " << t.name << ": its storage pool \"" << t.pool
-                << "\" (where the cluster's lock lives) is gone, so it is not locked; what is "
-                   "left of the cluster there is removed without it\n";
-    }
-  }
   auto provider = make_libvirt_provider();
   PlanOptions options;
   options.timeout = s.timeout.value();
@@ -295,8 +303,29 @@ int plan_and_run(const ApplyState& s, const GlobalOptions& global, bool destroy)
   options.replace = s.replace;
   options.destroy = destroy;
   if (!destroy) options.resolve_image = make_image_resolver(cache_dir);
-  PlanResult result = make_plan(desired, *provider, options);
-  lap("planned");
+  // The plan's reads, and an apply's streams (seeds, images) each connect to every host (over
+  // ssh each is a new ssh session): the plan's begun now, and each host read as soon as it is
+  // locked; the steps then take over the plan's connection to a host (reuse); the streams' are
+  // begun once the lock is held (not beside the lock's own connects, which they would slow).
+  const auto reuse = reuse_connections();
+  const auto ahead = open_ahead(desired.targets(), 1, s.hosts_at_once());
+  std::shared_ptr<void> ahead_streams;
+  PlanResult result;
+  auto lock = lock_and_read(
+      *lock_connector, desired.targets(), desired.cluster, verb, s, &rc, *provider,
+      [&](Provider& reader) { result = make_plan(desired, reader, options, log_host_read); },
+      [&] {
+        if (!destroy) ahead_streams = open_ahead(desired.targets(), 1, s.hosts_at_once());
+      });
+  if (!lock) return rc;
+  if (destroy) {
+    lock->change_missing_pools_unlocked();
+    for (const auto& t : lock->missing_pools()) {
+      std::cerr << "warning: host " << t.name << ": its storage pool \"" << t.pool
+                << "\" (where the cluster's lock lives) is gone, so it is not locked; what is "
+                   "left of the cluster there is removed without it\n";
+    }
+  }
   if (!result.plan) {
     print_diagnostics(result.errors);
     std::cerr << "kumo " << verb << ": no plan (" << result.errors.error_count() << " error"

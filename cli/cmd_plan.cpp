@@ -89,13 +89,7 @@ Runner add_plan_command(CLI::App& app, const GlobalOptions& global) {
     PlanResult result = make_plan(desired, *provider, options, [&](const ObservedHost& h) {
       const std::lock_guard lock(mu);
       read_at = std::max(read_at, Clock::now());
-      if (!h.reachable) return;
-      const auto& t = h.phases;
-      spdlog::debug(
-          "{}: {} domains, {} networks, {} volumes in {:.3f} s ({} libvirt calls; connect {:.3f} "
-          "s, facts {:.3f} s, list {:.3f} s, fetch {:.3f} s, parse {:.3f} s)",
-          h.host, h.domains.size(), h.networks.size(), h.volumes.size(), h.seconds, h.api_calls,
-          t.connect, t.facts, t.list, t.fetch, t.parse);
+      log_host_read(h);
     });
     const auto planned_at = Clock::now();
     spdlog::debug(

@@ -157,4 +157,14 @@ void setup_logging(const GlobalOptions& opts) {
   spdlog::set_default_logger(logger);
 }
 
+void log_host_read(const ObservedHost& h) {
+  if (!h.reachable) return;
+  const auto& t = h.phases;
+  spdlog::debug(
+      "{}: {} domains, {} networks, {} volumes in {:.3f} s ({} libvirt calls; connect {:.3f} "
+      "s, facts {:.3f} s, list {:.3f} s, fetch {:.3f} s, parse {:.3f} s)",
+      h.host, h.domains.size(), h.networks.size(), h.volumes.size(), h.seconds, h.api_calls,
+      t.connect, t.facts, t.list, t.fetch, t.parse);
+}
+
 }  // namespace kumo::cli

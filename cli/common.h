@@ -13,6 +13,7 @@
 #include "planner/config/diagnostics.h"
 #include "planner/config/loader.h"
 #include "planner/config/schema.h"
+#include "providers/observed.h"
 
 namespace kumo::cli {
 
@@ -64,6 +65,8 @@ bool colour_enabled(int fd);
 int print_diagnostics(const Diagnostics& diags);
 
 void setup_logging(const GlobalOptions& opts);
+// -vv: what reading one host took, by phase (make_plan's HostObserved; any thread).
+void log_host_read(const ObservedHost& host);
 
 // Each command registers itself and returns a callback that yields the exit code.
 using Runner = std::function<int()>;
