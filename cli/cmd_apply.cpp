@@ -245,12 +245,10 @@ int apply_saved(const ApplyState& s, const GlobalOptions& global) {
         c.address.name == h->pool)
       candidates.push_back({h->target(), *c.pool()});
   }
-  // The check's reads connect to every host: begun before the lock is taken, and each host read
-  // once locked. The steps take over the check's connection to a host (reuse); their streams'
-  // (seeds, images) are begun once the lock is held (not beside the lock's own connects, which
-  // they would slow).
+  // Each host is read once locked, over the lock's connection (lent), which the steps then take
+  // over (reuse); their streams' connections (seeds, images) are begun once the lock is held (not
+  // beside the lock's own connects, which they would slow).
   const auto reuse = reuse_connections();
-  const auto ahead = open_ahead(plan_hosts(*plan), 1, s.hosts_at_once());
   std::shared_ptr<void> ahead_streams;
   SavedPlanCheck check;
   auto lock = lock_and_read(
@@ -303,12 +301,11 @@ int plan_and_run(const ApplyState& s, const GlobalOptions& global, bool destroy)
   options.replace = s.replace;
   options.destroy = destroy;
   if (!destroy) options.resolve_image = make_image_resolver(cache_dir);
-  // The plan's reads, and an apply's streams (seeds, images) each connect to every host (over
-  // ssh each is a new ssh session): the plan's begun now, and each host read as soon as it is
-  // locked; the steps then take over the plan's connection to a host (reuse); the streams' are
-  // begun once the lock is held (not beside the lock's own connects, which they would slow).
+  // Over ssh every connection is a new ssh session. Each host is read as soon as it is locked,
+  // over the lock's connection (lent: ClusterLock), which the steps then take over (reuse); an
+  // apply's streams (seeds, images) have connections of their own, begun once the lock is held
+  // (not beside the lock's own connects, which they would slow).
   const auto reuse = reuse_connections();
-  const auto ahead = open_ahead(desired.targets(), 1, s.hosts_at_once());
   std::shared_ptr<void> ahead_streams;
   PlanResult result;
   auto lock = lock_and_read(

@@ -322,17 +322,21 @@ std::unique_ptr<ClusterLock> ClusterLock::acquire(
         // unknown pool the plan reports at its line. Any other failure is the host's.
         if (s.pool(sorted[i].pool)) throw;
         t.missing_pool = true;
+        s.lend_connection();
         if (ready) ready(sorted[i].name);
         return;
       }
       t.held = true;
-      if (ready) ready(sorted[i].name);
       // The stamps verify compares with, saving it a read of the content (a stream) before
       // each change. A host that fails here is verified by its content.
       try {
         t.changed = own_stamp(s, volume, me.token);
       } catch (const HostError&) {
       }
+      // Idle from now until release (verify goes through the steps' sessions): the reads of this
+      // host may use the lock's connection, then its steps.
+      s.lend_connection();
+      if (ready) ready(sorted[i].name);
     } catch (...) {
       t.error = std::current_exception();
     }

@@ -298,6 +298,13 @@ class HostSession {
   // Addresses of the guest's interfaces (not loopback): from the agent, else DHCP leases.
   // Neither answers (no agent, no lease yet): empty.
   virtual std::vector<GuestAddress> addresses(const std::string& domain) = 0;
+
+  // --- sharing
+  // Offers this session's connection, which its owner leaves idle from now until it is done
+  // with the others, to the next open of its host (the lock's, to the plan's reads and then the
+  // steps of kumo apply: one connection instead of three; providers/libvirt/connection.h,
+  // ConnectionReuse). The connection stays this session's as well. The default offers nothing.
+  virtual void lend_connection() {}
 };
 
 class HostConnector {

@@ -63,6 +63,7 @@ class FakeSession : public HostSession {
   nlohmann::json agent_command(const std::string& domain, const nlohmann::json& command,
                                std::chrono::seconds timeout) override;
   std::vector<GuestAddress> addresses(const std::string& domain) override;
+  void lend_connection() override;
   void migrate_domain(const std::string& name, HostSession& dest,
                       const MigrationRequest& req) override;
   bool resume_after_migration(const std::string& name) override;
@@ -688,6 +689,11 @@ inline nlohmann::json FakeSession::agent_command(const std::string& domain,
 
 inline std::vector<GuestAddress> FakeSession::addresses(const std::string& domain) {
   return {{"", "10.0.0." + std::to_string(domain.size()), "agent"}};
+}
+
+// Logged only: the fake's sessions have no connection to share.
+inline void FakeSession::lend_connection() {
+  c_.log("lend_connection", target_.name, "");
 }
 
 // --- pools: the host's ObservedPool list, as a real libvirt keeps its definitions.

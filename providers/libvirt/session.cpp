@@ -43,7 +43,8 @@ virStoragePoolPtr StreamLease::pool(const std::string& name) {
 }
 
 std::unique_ptr<StreamLease> LibvirtSession::lease_stream(const std::string& what) {
-  if (streams_ == Streams::InLine) return std::make_unique<StreamLease>(conn_.get(), kumo_pool());
+  if (streams_ == Streams::InLine && !lent_)
+    return std::make_unique<StreamLease>(conn_.get(), kumo_pool());
   {
     const std::lock_guard lock(stream_pool_->mu);
     if (!stream_pool_->idle.empty()) {

@@ -89,6 +89,14 @@ class LibvirtSession final : public HostSession {
 
   const HostTarget& target() const override { return target_; }
 
+  // Once lent, the connection may carry another's calls: this session's streams go on
+  // connections of their own from then on, even in line (session.h: why).
+  void lend_connection() override {
+    if (virConnectRef(conn_.get()) != 0) return;
+    lent_ = true;
+    give_back(target_, ConnectHandle(conn_.get(), conn_.get_deleter()));  // closes the ref
+  }
+
   std::string pool_path() override {
     const std::string xml = adopt_string(virStoragePoolGetXMLDesc(kumo_pool(), 0));
     if (xml.empty()) fail("reading storage pool " + quoted(target_.pool));
@@ -265,6 +273,7 @@ class LibvirtSession final : public HostSession {
   const std::string label_;
   const ConnectHandle conn_;
   const Streams streams_;
+  std::atomic<bool> lent_{false};
   const std::chrono::milliseconds timeout_;
   const std::shared_ptr<StreamConnections> stream_pool_ = std::make_shared<StreamConnections>();
   // The session's pool, looked up on first use (a pool kumo makes may not exist yet when the

@@ -588,8 +588,10 @@ TEST_CASE("each host is ready to read as soon as it is locked or left out, not w
     return std::find(ready.begin(), ready.end(), h) != ready.end();
   };
   const HostReady on_ready = [&](const std::string& host) {
-    // Locked already when said ready (or left out: hv4 is unreachable, hv5 has no pool).
-    const bool tried = lab.connector.count(host + " create_volume_exclusive") > 0;
+    // Locked already when said ready (or left out: hv4 is unreachable, hv5 has no pool), and
+    // the lock's connection lent for the reads of the host.
+    const bool tried = lab.connector.count(host + " create_volume_exclusive") > 0 &&
+                       lab.connector.count(host + " lend_connection") == 1;
     {
       std::lock_guard l(mu);
       if (host != "hv4" && !tried) not_locked_when_ready.push_back(host);

@@ -8,6 +8,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "providers/libvirt/connection.h"
 #include "providers/libvirt/session_impl.h"
 #include "test_support.h"
 
@@ -86,6 +87,22 @@ TEST_CASE("a session one thread uses (the lock's) keeps its streams on its own c
   CHECK_THAT(host_error([&] { o.session->upload_volume("up.raw", 1u << 20, none, {}); }),
              Catch::Contains("virStorageVolUpload"));
   CHECK(o.libvirt->stream_connections_opened() == 0);
+}
+
+TEST_CASE("a lock's session lends its connection to the next open of its host, then streams apart",
+          "[session]") {
+  const auto o = open_session(Streams::InLine);
+  {
+    ConnectionReuse reuse;
+    o.session->lend_connection();
+    const auto reader = open_connection(kHost, 5s);
+    CHECK(reader.conn.get() == o.libvirt->connection());  // shared, not opened
+    // Another may be calling on it now: the session's streams no longer run there.
+    const auto lease = o.libvirt->lease_stream("x");
+    CHECK(lease->conn() != o.libvirt->connection());
+    CHECK(o.libvirt->stream_connections_opened() == 1);
+  }
+  CHECK(o.session->pool("default-pool"));  // still the session's, after the reader let go
 }
 
 TEST_CASE("a stream whose connection cannot be opened says so, and leaves nothing behind",
