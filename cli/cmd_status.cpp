@@ -57,6 +57,57 @@ VmStatus probe(HostConnector& connector, const HostTarget& host, const ObservedD
   return v;
 }
 
+// kumo status --json (docs/status-json.md).
+std::string status_json(const std::string& cluster, const std::vector<VmStatus>& rows) {
+  nlohmann::ordered_json out = nlohmann::ordered_json::array();
+  for (const auto& r : rows) {
+    nlohmann::ordered_json networks = nlohmann::ordered_json::array();
+    for (const auto& n : r.networks) {
+      networks.push_back(
+          {{"network", n.network},
+           {"mac", n.mac},
+           {"ip", n.ip.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(n.ip)},
+           {"source",
+            n.source.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(n.source)}});
+    }
+    out.push_back({{"address", r.address},
+                   {"name", r.name},
+                   {"host", r.host},
+                   {"state", r.state},
+                   {"vcpus", r.vcpus},
+                   {"memory", r.memory},
+                   {"addresses", r.addresses},
+                   {"networks", networks},
+                   {"ready", r.ready == "yes"},
+                   {"ready_detail", r.ready}});
+  }
+  return nlohmann::ordered_json{{"schema_version", 1}, {"cluster", cluster}, {"vms", out}}.dump(2);
+}
+
+// One aligned row per VM.
+void print_table(const std::vector<VmStatus>& rows) {
+  std::vector<std::vector<std::string>> table = {
+      {"ADDRESS", "HOST", "STATE", "VCPUS", "MEMORY", "IP", "READY"}};
+  for (const auto& r : rows) {
+    std::string addrs;
+    for (const auto& a : r.addresses) addrs += (addrs.empty() ? "" : ",") + a;
+    table.push_back({r.address, r.host, r.state, std::to_string(r.vcpus),
+                     views::human_bytes(r.memory), addrs.empty() ? "-" : addrs, r.ready});
+  }
+  std::vector<std::size_t> width(table[0].size(), 0);
+  for (const auto& row : table)
+    for (std::size_t c = 0; c < row.size(); ++c) width[c] = std::max(width[c], row[c].size());
+  for (const auto& row : table) {
+    std::string line;
+    for (std::size_t c = 0; c < row.size(); ++c) {
+      std::string cell = row[c];
+      if (c + 1 < row.size()) cell.resize(width[c] + 2, ' ');
+      line += cell;
+    }
+    std::cout << line << "\n";
+  }
+}
+
 }  // namespace
 
 Runner add_status_command(CLI::App& app, const GlobalOptions& global) {
@@ -111,59 +162,14 @@ Runner add_status_command(CLI::App& app, const GlobalOptions& global) {
     std::sort(rows.begin(), rows.end(),
               [](const VmStatus& a, const VmStatus& b) { return a.name < b.name; });
     if (s->json) {
-      nlohmann::ordered_json out = nlohmann::ordered_json::array();
-      for (const auto& r : rows) {
-        nlohmann::ordered_json networks = nlohmann::ordered_json::array();
-        for (const auto& n : r.networks) {
-          networks.push_back(
-              {{"network", n.network},
-               {"mac", n.mac},
-               {"ip", n.ip.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(n.ip)},
-               {"source",
-                n.source.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(n.source)}});
-        }
-        out.push_back({{"address", r.address},
-                       {"name", r.name},
-                       {"host", r.host},
-                       {"state", r.state},
-                       {"vcpus", r.vcpus},
-                       {"memory", r.memory},
-                       {"addresses", r.addresses},
-                       {"networks", networks},
-                       {"ready", r.ready == "yes"},
-                       {"ready_detail", r.ready}});
-      }
-      std::cout << nlohmann::ordered_json{{"schema_version", 1},
-                                          {"cluster", cfg.name},
-                                          {"vms", out}}
-                       .dump(2)
-                << "\n";
+      std::cout << status_json(cfg.name, rows) << "\n";
       return rc;
     }
     if (rows.empty()) {
       std::cout << "No VMs of cluster " << cfg.name << " on any host.\n";
       return rc;
     }
-    std::vector<std::vector<std::string>> table = {
-        {"ADDRESS", "HOST", "STATE", "VCPUS", "MEMORY", "IP", "READY"}};
-    for (const auto& r : rows) {
-      std::string addrs;
-      for (const auto& a : r.addresses) addrs += (addrs.empty() ? "" : ",") + a;
-      table.push_back({r.address, r.host, r.state, std::to_string(r.vcpus),
-                       views::human_bytes(r.memory), addrs.empty() ? "-" : addrs, r.ready});
-    }
-    std::vector<std::size_t> width(table[0].size(), 0);
-    for (const auto& row : table)
-      for (std::size_t c = 0; c < row.size(); ++c) width[c] = std::max(width[c], row[c].size());
-    for (const auto& row : table) {
-      std::string line;
-      for (std::size_t c = 0; c < row.size(); ++c) {
-        std::string cell = row[c];
-        if (c + 1 < row.size()) cell.resize(width[c] + 2, ' ');
-        line += cell;
-      }
-      std::cout << line << "\n";
-    }
+    print_table(rows);
     return rc;
   };
 }

@@ -56,28 +56,15 @@ std::string Differ::live_refusal(const DesiredVm& vm, const ObservedDomain& src,
   return "";
 }
 
-void Differ::vm_move(const DesiredVm& vm, const HostIndex& idx, const ObservedDomain& src,
-                     const std::string& from_host, const ObservedDomain* dest_copy) {
-  const HostIndex& src_idx = hosts_.at(from_host);
-  ResourceChange c;
-  c.address = Address::vm(vm.instance);
-  c.host = vm.host;
-  c.desired = vm_payload(vm);
-  c.action = Action::Move;
-  c.observed = ObservedRef{src.name, src.uuid, from_host, src.state, 0};
-  c.attributes.push_back(attr("host", text(from_host), text(vm.host)));
-  if (vm.cpus != src.vcpus)
-    c.attributes.push_back(attr("cpus", number(src.vcpus), number(vm.cpus)));
-  if (vm.memory != src.memory)
-    c.attributes.push_back(attr("memory", size_text(src.memory), size_text(vm.memory)));
-  const std::string why_not_live = live_refusal(vm, src, src_idx, vm.host);
-  c.steps.live = why_not_live.empty();
-  if (!c.steps.live && vm.move == MoveMode::Live) {
+// What a VM that cannot move live refuses instead of a cold move: move: live, and a TPM.
+void Differ::refuse_cold_move(const DesiredVm& vm, const std::string& from_host,
+                              const std::string& why_not_live) {
+  if (vm.move == MoveMode::Live) {
     result_.errors.error(vm.location, vm.address() +
                                           " has move: live, but it cannot move live from " +
                                           from_host + " to " + vm.host + ": " + why_not_live);
   }
-  if (!c.steps.live && vm.tpm) {
+  if (vm.tpm) {
     // swtpm keeps the TPM's state in a host directory, outside every pool: only a live
     // migration carries it (in the migration stream). A cold copy would leave it behind.
     result_.errors.error(vm.location,
@@ -86,6 +73,10 @@ void Differ::vm_move(const DesiredVm& vm, const HostIndex& idx, const ObservedDo
                              "); a cold move would lose its TPM state, which lives on the host "
                              "outside the pool. Let it run and move live, or pin it back");
   }
+}
+
+// Data disks in pools of their own are not moved (only the hosts' pools are).
+void Differ::refuse_move_of_own_pools(const DesiredVm& vm, const std::string& from_host) {
   for (const auto& disk : vm.data_disks) {
     const DesiredHost* dh = desired_.find_host(vm.host);
     if (disk.pool.empty() || (dh && disk.pool == dh->pool)) continue;
@@ -96,37 +87,12 @@ void Differ::vm_move(const DesiredVm& vm, const HostIndex& idx, const ObservedDo
                              ", and kumo moves only disks in the hosts' pools. Pin it back, or "
                              "move the data off that disk first");
   }
-  c.steps.remove_dest_copy = dest_copy != nullptr;
-  c.steps.shutdown = !c.steps.live && src.active;
-  c.steps.start = c.steps.wait_ready = !c.steps.live && vm.running;
-  c.disruption = c.steps.live ? Disruption::Live
-                 : src.active ? Disruption::Restart
-                              : Disruption::None;
-  if (c.steps.live) {
-    c.reason = "moved live: memory and disks are copied while it runs, then it continues on " +
-               vm.host + " (same boot); " + from_host +
-               "'s copy is removed after. Nothing is destroyed";
-  } else {
-    c.reason = std::string(src.active ? "shut down on " + from_host + ", its" : "its") +
-               " disks copied to " + vm.host + " through kumo, " +
-               (vm.running ? "started there and, once ready, " : "defined there, then ") +
-               from_host + "'s copy removed. Cold, as " + why_not_live + ". Nothing is destroyed";
-  }
-  bool leftovers = dest_copy != nullptr;
-  const std::string prefix = "volume." + vm.instance + "/";
-  for (const auto& [name, v] : idx.volumes)
-    leftovers = leftovers || (ours(v->owner) && v->owner->address.rfind(prefix, 0) == 0);
-  if (leftovers) {
-    c.reason += "; the unfinished copy of an interrupted move on " + vm.host +
-                " is removed first and made again";
-  }
-  // The moving source is removed by the move itself, volumes and all, once the copy is verified.
-  moving_sources_.insert(from_host + "/" + src.name);
-  for (const auto& [name, v] : src_idx.volumes) {
-    if (ours(v->owner) && v->owner->address.rfind(prefix, 0) == 0)
-      claimed_volumes_.insert(from_host + "/" + name);
-  }
+}
 
+// The moving VM's volumes: root and data disks moved (a data disk new in the file made), the
+// seed made anew there.
+std::vector<ResourceChange> Differ::move_volumes(const DesiredVm& vm, const HostIndex& src_idx,
+                                                 const std::string& from_host) {
   std::vector<ResourceChange> children;
   const ObservedVolume* root = find_volume(src_idx, vm.root_volume);
   if (!root) {
@@ -161,6 +127,59 @@ void Differ::vm_move(const DesiredVm& vm, const HostIndex& idx, const ObservedDo
       VolumePayload{vm.seed_volume, std::nullopt, "", "",
                     SeedDocs{vm.instance_id, vm.user_data, vm.meta_data, vm.network_config}};
   children.push_back(seed);
+  return children;
+}
+
+void Differ::vm_move(const DesiredVm& vm, const HostIndex& idx, const ObservedDomain& src,
+                     const std::string& from_host, const ObservedDomain* dest_copy) {
+  const HostIndex& src_idx = hosts_.at(from_host);
+  ResourceChange c;
+  c.address = Address::vm(vm.instance);
+  c.host = vm.host;
+  c.desired = vm_payload(vm);
+  c.action = Action::Move;
+  c.observed = ObservedRef{src.name, src.uuid, from_host, src.state, 0};
+  c.attributes.push_back(attr("host", text(from_host), text(vm.host)));
+  if (vm.cpus != src.vcpus)
+    c.attributes.push_back(attr("cpus", number(src.vcpus), number(vm.cpus)));
+  if (vm.memory != src.memory)
+    c.attributes.push_back(attr("memory", size_text(src.memory), size_text(vm.memory)));
+  const std::string why_not_live = live_refusal(vm, src, src_idx, vm.host);
+  c.steps.live = why_not_live.empty();
+  if (!c.steps.live) refuse_cold_move(vm, from_host, why_not_live);
+  refuse_move_of_own_pools(vm, from_host);
+  c.steps.remove_dest_copy = dest_copy != nullptr;
+  c.steps.shutdown = !c.steps.live && src.active;
+  c.steps.start = c.steps.wait_ready = !c.steps.live && vm.running;
+  c.disruption = c.steps.live ? Disruption::Live
+                 : src.active ? Disruption::Restart
+                              : Disruption::None;
+  if (c.steps.live) {
+    c.reason = "moved live: memory and disks are copied while it runs, then it continues on " +
+               vm.host + " (same boot); " + from_host +
+               "'s copy is removed after. Nothing is destroyed";
+  } else {
+    c.reason = std::string(src.active ? "shut down on " + from_host + ", its" : "its") +
+               " disks copied to " + vm.host + " through kumo, " +
+               (vm.running ? "started there and, once ready, " : "defined there, then ") +
+               from_host + "'s copy removed. Cold, as " + why_not_live + ". Nothing is destroyed";
+  }
+  bool leftovers = dest_copy != nullptr;
+  const std::string prefix = "volume." + vm.instance + "/";
+  for (const auto& [name, v] : idx.volumes)
+    leftovers = leftovers || (ours(v->owner) && v->owner->address.rfind(prefix, 0) == 0);
+  if (leftovers) {
+    c.reason += "; the unfinished copy of an interrupted move on " + vm.host +
+                " is removed first and made again";
+  }
+  // The moving source is removed by the move itself, volumes and all, once the copy is verified.
+  moving_sources_.insert(from_host + "/" + src.name);
+  for (const auto& [name, v] : src_idx.volumes) {
+    if (ours(v->owner) && v->owner->address.rfind(prefix, 0) == 0)
+      claimed_volumes_.insert(from_host + "/" + name);
+  }
+
+  std::vector<ResourceChange> children = move_volumes(vm, src_idx, from_host);
   result_.changes.push_back(std::move(c));
   for (auto& ch : children) result_.changes.push_back(std::move(ch));
 }

@@ -31,107 +31,112 @@ std::vector<std::string> pool_attributes_text(const PoolSpec& p) {
 
 }  // namespace
 
+// One pool kumo makes on `host`: made, started again, or refused (not kumo's, another
+// cluster's, or changed where it cannot be).
+void Differ::diff_pool(const DesiredHost& host, const HostIndex& idx, const DesiredPool& want) {
+  const PoolSpec& spec = want.spec;
+  const std::string address = want.address(host.name);
+  const ObservedPool* have = observed_pool(idx, spec.name);
+  if (!have) {
+    ResourceChange c;
+    c.address = Address::pool(host.name, spec.name);
+    c.host = host.name;
+    c.action = Action::Create;
+    c.attributes = {attr("type", {}, text(spec.type)),
+                    spec.type == "logical" ? attr("devices", {}, Value(spec.devices))
+                                           : attr("path", {}, text(spec.path))};
+    c.reason = spec.type == "logical"
+                   ? "a volume group on " + join(spec.devices) + " (they must hold no data)"
+                   : "";
+    c.desired = spec;
+    result_.changes.push_back(std::move(c));
+    return;
+  }
+  if (!have->owner_cluster) {
+    result_.errors.error(
+        want.location,
+        address + ": host " + quote(host.name) + " has a storage pool " + quote(spec.name) +
+            " that kumo did not make, and kumo never changes it. To use it as it is, take it "
+            "out of pools: and name it (pool: " +
+            spec.name + ", or a data disk's pool:); to have kumo make one, choose another name");
+    return;
+  }
+  if (*have->owner_cluster != desired_.cluster) {
+    result_.errors.error(want.location, address + ": the storage pool " + quote(spec.name) +
+                                            " on " + quote(host.name) +
+                                            " belongs to kumo cluster " +
+                                            quote(*have->owner_cluster) + "; choose another name");
+    return;
+  }
+  const bool same = have->type == spec.type && (spec.type != "dir" || have->path == spec.path) &&
+                    (spec.type != "logical" || have->devices == spec.devices);
+  if (!same) {
+    const PoolSpec was{have->name, have->type, have->path, have->devices, desired_.cluster};
+    result_.errors.error(
+        want.location,
+        address + ": kumo made this pool as " + have->type + " on " +
+            join(pool_attributes_text(was)) +
+            "; a pool's type, path and devices are fixed. "
+            "Put them back, or remove the VMs using it and the pool (take it out of pools:, "
+            "apply), then add it anew");
+    return;
+  }
+  if (have->active && have->autostart) return;
+  ResourceChange c;
+  c.address = Address::pool(host.name, spec.name);
+  c.host = host.name;
+  c.action = Action::Update;
+  if (!have->active) c.attributes.push_back(attr("active", flag(false), flag(true)));
+  if (!have->autostart) c.attributes.push_back(attr("autostart", flag(false), flag(true)));
+  for (auto& a : c.attributes) a.drift = true;
+  c.reason = "stopped or no longer started with the host, outside kumo";
+  c.desired = spec;
+  c.observed = ObservedRef{have->name, "", "", have->active ? "active" : "inactive", 0};
+  result_.changes.push_back(std::move(c));
+}
+
+// The pool kumo keeps this host's disks, images and lock in, when VMs use the host: a directory
+// pool, made by kumo or there and active.
+void Differ::check_host_pool(const DesiredHost& host, const HostIndex& idx) {
+  const bool used = std::any_of(desired_.vms.begin(), desired_.vms.end(),
+                                [&](const DesiredVm& vm) { return vm.host == host.name; });
+  if (!used) return;
+  const DesiredPool* made = host.find_pool(host.pool);
+  const ObservedPool* p = observed_pool(idx, host.pool);
+  if ((made ? made->spec.type : p ? p->type : "") == "logical") {
+    result_.errors.error(host.pool_location,
+                         "hosts." + host.name + ": pool " + quote(host.pool) +
+                             " is a logical pool (LVM); the host's pool holds the VMs' root "
+                             "disks, qcow2 overlays on the base image, so it must be a "
+                             "directory pool. Put data disks in it instead "
+                             "(disks: {NAME: {size, pool: " +
+                             host.pool + "}})");
+    return;
+  }
+  if (made) return;
+  if (!p) {
+    const std::string names = pool_names(idx, host);
+    result_.errors.error(
+        host.pool_location,
+        "hosts." + host.name + ": unknown pool " + quote(host.pool) + ": host " + quote(host.name) +
+            (names == "none" ? " has no pool. List it"
+                             : " has " + names + ". Name one of them in pool:, or list it") +
+            " under hosts." + host.name + ".pools for kumo to make");
+  } else if (!p->active) {
+    result_.errors.error(host.pool_location, "hosts." + host.name + ": storage pool " +
+                                                 quote(host.pool) + " is not active on " +
+                                                 quote(host.name) + ": start it (virsh " +
+                                                 "pool-start " + host.pool +
+                                                 "; virsh pool-autostart " + host.pool + ")");
+  }
+}
+
 void Differ::diff_pools() {
   for (const auto& host : desired_.hosts) {
     auto it = hosts_.find(host.name);
     if (it == hosts_.end()) continue;  // unreachable: left alone
-    const HostIndex& idx = it->second;
-    for (const auto& want : host.pools) {
-      const PoolSpec& spec = want.spec;
-      const std::string address = want.address(host.name);
-      const ObservedPool* have = observed_pool(idx, spec.name);
-      if (!have) {
-        ResourceChange c;
-        c.address = Address::pool(host.name, spec.name);
-        c.host = host.name;
-        c.action = Action::Create;
-        c.attributes = {attr("type", {}, text(spec.type)),
-                        spec.type == "logical" ? attr("devices", {}, Value(spec.devices))
-                                               : attr("path", {}, text(spec.path))};
-        c.reason = spec.type == "logical"
-                       ? "a volume group on " + join(spec.devices) + " (they must hold no data)"
-                       : "";
-        c.desired = spec;
-        result_.changes.push_back(std::move(c));
-        continue;
-      }
-      if (!have->owner_cluster) {
-        result_.errors.error(
-            want.location,
-            address + ": host " + quote(host.name) + " has a storage pool " + quote(spec.name) +
-                " that kumo did not make, and kumo never changes it. To use it as it is, take it "
-                "out of pools: and name it (pool: " +
-                spec.name +
-                ", or a data disk's pool:); to have kumo make one, choose another name");
-        continue;
-      }
-      if (*have->owner_cluster != desired_.cluster) {
-        result_.errors.error(want.location,
-                             address + ": the storage pool " + quote(spec.name) + " on " +
-                                 quote(host.name) + " belongs to kumo cluster " +
-                                 quote(*have->owner_cluster) + "; choose another name");
-        continue;
-      }
-      const bool same = have->type == spec.type &&
-                        (spec.type != "dir" || have->path == spec.path) &&
-                        (spec.type != "logical" || have->devices == spec.devices);
-      if (!same) {
-        const PoolSpec was{have->name, have->type, have->path, have->devices, desired_.cluster};
-        result_.errors.error(
-            want.location,
-            address + ": kumo made this pool as " + have->type + " on " +
-                join(pool_attributes_text(was)) +
-                "; a pool's type, path and devices are fixed. "
-                "Put them back, or remove the VMs using it and the pool (take it out of pools:, "
-                "apply), then add it anew");
-        continue;
-      }
-      if (have->active && have->autostart) continue;
-      ResourceChange c;
-      c.address = Address::pool(host.name, spec.name);
-      c.host = host.name;
-      c.action = Action::Update;
-      if (!have->active) c.attributes.push_back(attr("active", flag(false), flag(true)));
-      if (!have->autostart) c.attributes.push_back(attr("autostart", flag(false), flag(true)));
-      for (auto& a : c.attributes) a.drift = true;
-      c.reason = "stopped or no longer started with the host, outside kumo";
-      c.desired = spec;
-      c.observed = ObservedRef{have->name, "", "", have->active ? "active" : "inactive", 0};
-      result_.changes.push_back(std::move(c));
-    }
-    // The pool kumo keeps this host's disks, images and lock in.
-    const bool used = std::any_of(desired_.vms.begin(), desired_.vms.end(),
-                                  [&](const DesiredVm& vm) { return vm.host == host.name; });
-    if (!used) continue;
-    const DesiredPool* made = host.find_pool(host.pool);
-    const ObservedPool* p = observed_pool(idx, host.pool);
-    if ((made ? made->spec.type : p ? p->type : "") == "logical") {
-      result_.errors.error(host.pool_location,
-                           "hosts." + host.name + ": pool " + quote(host.pool) +
-                               " is a logical pool (LVM); the host's pool holds the VMs' root "
-                               "disks, qcow2 overlays on the base image, so it must be a "
-                               "directory pool. Put data disks in it instead "
-                               "(disks: {NAME: {size, pool: " +
-                               host.pool + "}})");
-      continue;
-    }
-    if (made) continue;
-    if (!p) {
-      const std::string names = pool_names(idx, host);
-      result_.errors.error(
-          host.pool_location,
-          "hosts." + host.name + ": unknown pool " + quote(host.pool) + ": host " +
-              quote(host.name) +
-              (names == "none" ? " has no pool. List it"
-                               : " has " + names + ". Name one of them in pool:, or list it") +
-              " under hosts." + host.name + ".pools for kumo to make");
-    } else if (!p->active) {
-      result_.errors.error(host.pool_location, "hosts." + host.name + ": storage pool " +
-                                                   quote(host.pool) + " is not active on " +
-                                                   quote(host.name) + ": start it (virsh " +
-                                                   "pool-start " + host.pool +
-                                                   "; virsh pool-autostart " + host.pool + ")");
-    }
+    for (const auto& want : host.pools) diff_pool(host, it->second, want);
+    check_host_pool(host, it->second);
   }
 }
 

@@ -112,6 +112,11 @@ class Differ {
   const ObservedDomain* copy_on(const std::string& host, const DesiredVm& vm) const;
   std::string live_refusal(const DesiredVm& vm, const ObservedDomain& src, const HostIndex& src_idx,
                            const std::string& dest) const;
+  void refuse_cold_move(const DesiredVm& vm, const std::string& from_host,
+                        const std::string& why_not_live);
+  void refuse_move_of_own_pools(const DesiredVm& vm, const std::string& from_host);
+  std::vector<ResourceChange> move_volumes(const DesiredVm& vm, const HostIndex& src_idx,
+                                           const std::string& from_host);
   void vm_move(const DesiredVm& vm, const HostIndex& idx, const ObservedDomain& src,
                const std::string& from_host, const ObservedDomain* dest_copy);
   void spare_copies_except(const DesiredVm& vm, const std::set<std::string>& keep);
@@ -124,6 +129,8 @@ class Differ {
                     ResourceChange& parent, std::vector<ResourceChange>& children);
   void unlisted_data_volumes(const DesiredVm& vm, const HostIndex& idx);
   // diff_pool.cpp
+  void diff_pool(const DesiredHost& host, const HostIndex& idx, const DesiredPool& want);
+  void check_host_pool(const DesiredHost& host, const HostIndex& idx);
   void diff_pools();
   void check_vm_pools(const DesiredVm& vm);
   void pool_orphans();
