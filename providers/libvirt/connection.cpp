@@ -472,15 +472,22 @@ ConnectionReuse::~ConnectionReuse() {
       left.push_back(std::move(pending->conn));
     }
   }
-  // Closing one is a round trip (over ssh, an ssh session's end too): all at once.
-  std::vector<std::jthread> closing;
-  for (auto& conn : left) {
-    try {
-      closing.emplace_back([c = std::move(conn)]() mutable { c.reset(); });
-    } catch (const std::system_error&) {
-      // no thread to be had: closed here, as the lambda holding it goes
+  // Closing one is a round trip (over ssh, an ssh session's end too): 32 at a time.
+  std::atomic<std::size_t> next{0};
+  auto close_some = [&] {
+    for (std::size_t i = next++; i < left.size(); i = next++) left[i].reset();
+  };
+  {
+    std::vector<std::jthread> closing;
+    for (std::size_t t = 0; t < std::min<std::size_t>(left.size(), 32); ++t) {
+      try {
+        closing.emplace_back(close_some);
+      } catch (const std::system_error&) {
+        break;  // fewer threads: the others close the rest
+      }
     }
   }
+  close_some();  // whatever no thread got to
 }
 
 void give_back(const HostTarget& host, ConnectHandle conn) {
