@@ -94,18 +94,7 @@ void print_table(const std::vector<VmStatus>& rows) {
     table.push_back({r.address, r.host, r.state, std::to_string(r.vcpus),
                      views::human_bytes(r.memory), addrs.empty() ? "-" : addrs, r.ready});
   }
-  std::vector<std::size_t> width(table[0].size(), 0);
-  for (const auto& row : table)
-    for (std::size_t c = 0; c < row.size(); ++c) width[c] = std::max(width[c], row[c].size());
-  for (const auto& row : table) {
-    std::string line;
-    for (std::size_t c = 0; c < row.size(); ++c) {
-      std::string cell = row[c];
-      if (c + 1 < row.size()) cell.resize(width[c] + 2, ' ');
-      line += cell;
-    }
-    std::cout << line << "\n";
-  }
+  std::cout << views::aligned(table);
 }
 
 }  // namespace

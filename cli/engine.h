@@ -26,8 +26,9 @@ ImageResolver make_image_resolver(const std::string& cache_dir);
 ImageFetcher make_image_fetcher(const std::string& cache_dir);
 std::unique_ptr<HostConnector> make_connector();
 // For the lock's sessions: each is used by one thread at a time, so its streams (writing and
-// reading the lock) stay on its one connection (providers/libvirt/session.h); they never take
-// connections opened ahead (those are for the plan and the steps).
+// reading the lock) stay on its one connection until it lends it (providers/libvirt/session.h);
+// they never take connections opened ahead or given back (those are for the reads, the steps
+// and their streams).
 std::unique_ptr<HostConnector> make_lock_connector();
 // Begins `uses` connections to each host now, in the background, for later opens to take
 // (providers/libvirt/connection.h, OpenAhead); what nobody took is closed when the result goes.

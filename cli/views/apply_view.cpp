@@ -1,11 +1,29 @@
 #include "cli/views/apply_view.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <sstream>
 
 namespace kumo::views {
 
 using Clock = std::chrono::steady_clock;
+
+std::string aligned(const std::vector<std::vector<std::string>>& table) {
+  std::vector<std::size_t> width(table[0].size(), 0);
+  for (const auto& row : table)
+    for (std::size_t c = 0; c < row.size(); ++c) width[c] = std::max(width[c], row[c].size());
+  std::string out;
+  for (const auto& row : table) {
+    std::string line;
+    for (std::size_t c = 0; c < row.size(); ++c) {
+      std::string cell = row[c];
+      if (c + 1 < row.size()) cell.resize(width[c] + 2, ' ');
+      line += cell;
+    }
+    out += line + "\n";
+  }
+  return out;
+}
 
 std::string human_bytes(std::uint64_t bytes) {
   const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};

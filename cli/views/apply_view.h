@@ -8,6 +8,7 @@
 #include <mutex>
 #include <ostream>
 #include <string>
+#include <vector>
 
 #include "planner/executor.h"
 
@@ -51,5 +52,8 @@ std::string render_summary(const ExecResult& result, const std::string& verb, bo
 
 // "512 MiB", "1.5 GiB"
 std::string human_bytes(std::uint64_t bytes);
+
+// The rows of `table` (the first one its header) in columns two spaces apart, one line each.
+std::string aligned(const std::vector<std::vector<std::string>>& table);
 
 }  // namespace kumo::views

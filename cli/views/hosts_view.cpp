@@ -112,23 +112,6 @@ std::vector<std::string> table_row(const HostInfo& h) {
               : std::to_string(room.cpus_free()) + " vCPUs, " + human_bytes(room.memory_free())};
 }
 
-std::string aligned(const std::vector<std::vector<std::string>>& table) {
-  std::vector<std::size_t> width(table[0].size(), 0);
-  for (const auto& row : table)
-    for (std::size_t c = 0; c < row.size(); ++c) width[c] = std::max(width[c], row[c].size());
-  std::string out;
-  for (const auto& row : table) {
-    std::string line;
-    for (std::size_t c = 0; c < row.size(); ++c) {
-      std::string cell = row[c];
-      if (c + 1 < row.size()) cell.resize(width[c] + 2, ' ');
-      line += cell;
-    }
-    out += line + "\n";
-  }
-  return out;
-}
-
 // `text` in lines of at most `width` columns (words longer than that stay whole), each after
 // `indent`.
 std::string wrapped(const std::string& text, const std::string& indent, std::size_t width = 100) {
