@@ -160,10 +160,14 @@ void setup_logging(const GlobalOptions& opts) {
 void log_host_read(const ObservedHost& h) {
   if (!h.reachable) return;
   const auto& t = h.phases;
+  const std::string of_all = h.scoped
+                                 ? fmt::format(" (of {} domains and {} volumes: the targets' only)",
+                                               h.scoped->domains, h.scoped->volumes)
+                                 : "";
   spdlog::debug(
-      "{}: {} domains, {} networks, {} volumes in {:.3f} s ({} libvirt calls; connect {:.3f} "
+      "{}: {} domains, {} networks, {} volumes{} in {:.3f} s ({} libvirt calls; connect {:.3f} "
       "s, facts {:.3f} s, list {:.3f} s, fetch {:.3f} s, parse {:.3f} s)",
-      h.host, h.domains.size(), h.networks.size(), h.volumes.size(), h.seconds, h.api_calls,
+      h.host, h.domains.size(), h.networks.size(), h.volumes.size(), of_all, h.seconds, h.api_calls,
       t.connect, t.facts, t.list, t.fetch, t.parse);
 }
 

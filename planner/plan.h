@@ -19,13 +19,15 @@ struct HostReport {
   bool skipped = false;  // unreachable and --skip-unreachable
   std::string error;
   bool kvm = false;
-  std::string virt_type;  // what kumo will use there: kvm | qemu
-  int domains = 0, networks = 0, volumes = 0;
+  std::string virt_type;                       // what kumo will use there: kvm | qemu
+  int domains = 0, networks = 0, volumes = 0;  // what the host has
   int api_calls = 0;
   double seconds = 0;
   bool drain = false;
   // How a live move reaches this host (hosts.<h>.migration): "" and "" for libvirt's default.
   std::string migration_socket_dir{}, migration_address{};
+  // Only the targets' objects were read (kumo destroy --target of VMs; ObservedHost::scoped).
+  bool scoped{false};
   HostTarget target() const { return HostTarget{name, uri, pool, uri_sensitive}; }
   std::string shown_uri() const;  // the uri for display: masked, or without a password
 };

@@ -316,23 +316,25 @@ ResourceChange change_from_json(const json& j) {
 }
 
 json host_to_json(const HostReport& h) {
-  return {{"name", h.name},
-          {"uri", h.uri},
-          {"uri_sensitive", h.uri_sensitive},
-          {"pool", h.pool},
-          {"reachable", h.reachable},
-          {"skipped", h.skipped},
-          {"error", h.error},
-          {"kvm", h.kvm},
-          {"virt_type", h.virt_type},
-          {"domains", h.domains},
-          {"networks", h.networks},
-          {"volumes", h.volumes},
-          {"api_calls", h.api_calls},
-          {"seconds", h.seconds},
-          {"drain", h.drain},
-          {"migration_socket_dir", h.migration_socket_dir},
-          {"migration_address", h.migration_address}};
+  json j = {{"name", h.name},
+            {"uri", h.uri},
+            {"uri_sensitive", h.uri_sensitive},
+            {"pool", h.pool},
+            {"reachable", h.reachable},
+            {"skipped", h.skipped},
+            {"error", h.error},
+            {"kvm", h.kvm},
+            {"virt_type", h.virt_type},
+            {"domains", h.domains},
+            {"networks", h.networks},
+            {"volumes", h.volumes},
+            {"api_calls", h.api_calls},
+            {"seconds", h.seconds},
+            {"drain", h.drain},
+            {"migration_socket_dir", h.migration_socket_dir},
+            {"migration_address", h.migration_address}};
+  if (h.scoped) j["scoped"] = true;
+  return j;
 }
 
 HostReport host_from_json(const json& j) {
@@ -354,6 +356,7 @@ HostReport host_from_json(const json& j) {
   h.drain = j.value("drain", false);
   h.migration_socket_dir = j.value("migration_socket_dir", std::string());
   h.migration_address = j.value("migration_address", std::string());
+  h.scoped = j.value("scoped", false);
   return h;
 }
 

@@ -44,6 +44,11 @@ HostReport report_for(const DesiredHost& h, const ObservedHost& o, bool skipped)
   r.volumes = static_cast<int>(std::count_if(o.volumes.begin(), o.volumes.end(), [](const auto& v) {
     return !is_bookkeeping_volume(v.name);
   }));
+  if (o.scoped) {  // what the host has, not what was read
+    r.scoped = true;
+    r.domains = o.scoped->domains;
+    r.volumes = o.scoped->volumes;
+  }
   r.api_calls = o.api_calls;
   r.seconds = o.seconds;
   r.drain = h.drain;
@@ -162,6 +167,72 @@ std::vector<std::string> expand_vm_groups(const std::vector<std::string>& addres
 
 namespace {
 
+// kumo destroy --target of VMs reads only what their names tie to them: the domains so named
+// and the volumes whose reserved names say they are theirs (providers/read_scope.h). Unset for
+// everything else: a network's removal asks which running VMs lose it, so every domain is read.
+std::shared_ptr<const ReadScope> destroy_scope(const DesiredCluster& desired,
+                                               const PlanOptions& options) {
+  if (!options.destroy || options.targets.empty()) return nullptr;
+  auto scope = std::make_shared<ReadScope>();
+  scope->cluster = desired.cluster;
+  for (const auto& t : options.targets) {
+    if (t.rfind("vm.", 0) != 0) return nullptr;
+    const std::string name = t.substr(3);
+    for (const auto& vm : desired.vms) {
+      if (vm.group == name) scope->groups.insert(name);  // and what a lowered count left
+      if (vm.instance != name && vm.group != name) continue;
+      scope->names.insert(vm.instance);
+      if (vm.adopted()) scope->names.insert(vm.adopt);
+    }
+  }
+  return scope;
+}
+
+// Did the scoped read find every targeted VM of the file, on some host? A domain named otherwise
+// (or a VM already gone) is found only by reading every domain.
+bool found_every_target(const DesiredCluster& desired, const PlanOptions& options,
+                        const std::vector<ObservedHost>& observed) {
+  for (const auto& a : expand_vm_groups(options.targets, desired, {})) {
+    const bool found = std::any_of(observed.begin(), observed.end(), [&](const ObservedHost& h) {
+      return std::any_of(h.domains.begin(), h.domains.end(), [&](const ObservedDomain& d) {
+        return d.owner && d.owner->cluster == desired.cluster && d.owner->address == a;
+      });
+    });
+    if (!found) return false;
+  }
+  return true;
+}
+
+// A scoped destroy plans the targets alone: the file's other VMs are left out, and of what was
+// read, only the targets' domains and volumes are kept (a name can match another VM's: web-12
+// alone and group web), with the network records that say whose the networks are.
+void narrow_to_targets(const std::vector<std::string>& targets, DesiredCluster& desired,
+                       std::vector<ObservedHost>& observed) {
+  const std::set<std::string> keep(targets.begin(), targets.end());
+  std::erase_if(desired.vms, [&](const DesiredVm& vm) { return !keep.count(vm.address()); });
+  auto ours = [&](const std::optional<Ownership>& o) { return o && o->cluster == desired.cluster; };
+  for (auto& h : observed) {
+    if (!h.scoped) {  // a provider that read everything: still count what the host has
+      ObservedHost::Listed listed;
+      listed.domains = static_cast<int>(h.domains.size());
+      listed.volumes = static_cast<int>(
+          std::count_if(h.volumes.begin(), h.volumes.end(),
+                        [](const ObservedVolume& v) { return !is_bookkeeping_volume(v.name); }));
+      h.scoped = listed;
+    }
+    std::erase_if(h.domains, [&](const ObservedDomain& d) {
+      return !ours(d.owner) || !keep.count(d.owner->address);
+    });
+    std::erase_if(h.volumes, [&](const ObservedVolume& v) {
+      if (network_record(v.name, desired.cluster)) return false;
+      if (!ours(v.owner)) return true;
+      const auto slash = v.owner->address.find('/');
+      return v.owner->address.rfind("volume.", 0) != 0 || slash == std::string::npos ||
+             !keep.count("vm." + v.owner->address.substr(7, slash - 7));
+    });
+  }
+}
+
 // kumo destroy: nothing (or nothing of the targets) is wanted any more.
 void drop_destroyed(const PlanOptions& options, DesiredCluster& desired) {
   auto targeted = [&](const std::string& address) {
@@ -270,8 +341,21 @@ PlanResult make_plan(const DesiredCluster& desired_in, Provider& provider,
   PlanResult result;
   result.desired = desired_in;
   DesiredCluster& desired = result.desired;
-  result.observed =
-      observe_hosts(provider, desired.targets(), options.timeout, on_host, options.parallelism);
+  auto hosts = desired.targets();
+  auto scope = destroy_scope(desired, options);
+  for (auto& h : hosts) h.scope = scope;
+  result.observed = observe_hosts(provider, hosts, options.timeout, on_host, options.parallelism);
+  if (scope && !found_every_target(desired, options, result.observed)) {
+    scope = nullptr;  // read again in full what could be read (an unreachable host is not retried)
+    std::vector<HostTarget> again;
+    for (std::size_t i = 0; i < hosts.size(); ++i) {
+      hosts[i].scope = nullptr;
+      if (result.observed[i].reachable) again.push_back(hosts[i]);
+    }
+    auto full = observe_hosts(provider, again, options.timeout, on_host, options.parallelism);
+    for (std::size_t i = 0, j = 0; i < hosts.size(); ++i)
+      if (result.observed[i].reachable) result.observed[i] = std::move(full[j++]);
+  }
 
   Plan plan;
   plan.cluster = desired.cluster;
@@ -284,6 +368,7 @@ PlanResult make_plan(const DesiredCluster& desired_in, Provider& provider,
   PlanOptions chosen = options;  // vm.web: every instance of web
   chosen.targets = expand_vm_groups(options.targets, desired, result.observed);
   chosen.replace = expand_vm_groups(options.replace, desired, {});
+  if (scope) narrow_to_targets(chosen.targets, desired, result.observed);
   PlacementResult placed = place(result.observed, desired);
   result.errors.append(placed.errors);
   check_machines(desired, result.observed, result.errors);

@@ -215,6 +215,12 @@ struct ObservedHost {
   struct Phases {
     double connect = 0, facts = 0, list = 0, fetch = 0, parse = 0;
   } phases;
+  // Set when the read was limited to a ReadScope (HostTarget::scope): only the objects in scope
+  // are above; these are how many the host has in all (volumes: not kumo's bookkeeping).
+  struct Listed {
+    int domains = 0, volumes = 0;
+  };
+  std::optional<Listed> scoped{};
 };
 
 }  // namespace kumo

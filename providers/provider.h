@@ -3,9 +3,11 @@
 #pragma once
 
 #include <chrono>
+#include <memory>
 #include <string>
 
 #include "providers/observed.h"
+#include "providers/read_scope.h"
 
 namespace kumo {
 
@@ -14,6 +16,8 @@ struct HostTarget {
   std::string uri;
   std::string pool = "default";
   bool uri_sensitive = false;  // the uri came from a sensitive variable: never shown
+  // Unset: read everything. Set: fetch only what it names (ObservedHost::scoped says so).
+  std::shared_ptr<const ReadScope> scope{};
 };
 
 class Provider {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <mutex>
@@ -51,6 +52,19 @@ class FakeProvider : public Provider {
     std::lock_guard<std::recursive_mutex> lock(state_mu);
     ObservedHost h = host(target.name);
     h.reachable = true;
+    if (target.scope) {  // as the libvirt provider: everything counted, only the scope read
+      ++scoped_reads;
+      ObservedHost::Listed listed;
+      listed.domains = static_cast<int>(h.domains.size());
+      listed.volumes = static_cast<int>(
+          std::count_if(h.volumes.begin(), h.volumes.end(),
+                        [](const ObservedVolume& v) { return !is_bookkeeping_volume(v.name); }));
+      h.scoped = listed;
+      std::erase_if(h.domains,
+                    [&](const ObservedDomain& d) { return !target.scope->has_domain(d.name); });
+      std::erase_if(h.volumes,
+                    [&](const ObservedVolume& v) { return !target.scope->has_volume(v.name); });
+    }
     h.api_calls = 5 + static_cast<int>(h.domains.size() + h.networks.size() + h.volumes.size());
     return h;
   }
@@ -124,7 +138,8 @@ class FakeProvider : public Provider {
 
   std::set<std::string> unreachable;
   std::map<std::string, std::chrono::milliseconds> delays;
-  std::recursive_mutex state_mu;  // guards the hosts' state against FakeSession writes
+  std::atomic<int> scoped_reads{0};  // observes limited by HostTarget::scope
+  std::recursive_mutex state_mu;     // guards the hosts' state against FakeSession writes
 
  private:
   static ObservedHost unreachable_host(const HostTarget& t, const std::string& why) {

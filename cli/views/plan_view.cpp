@@ -247,8 +247,8 @@ std::string render_human(const Plan& plan, const ViewOptions& o, bool documents)
       out << (h.skipped ? "NOT LOOKED AT (unreachable, skipped)" : "unreachable") << "\n";
     } else {
       out << h.virt_type << ", " << plural(h.domains, "domain") << ", "
-          << plural(h.networks, "network") << ", " << plural(h.volumes, "volume") << ", read in "
-          << secs << "\n";
+          << plural(h.networks, "network") << ", " << plural(h.volumes, "volume")
+          << (h.scoped ? ", the targets' read in " : ", read in ") << secs << "\n";
     }
   }
   if (!plan.targets.empty()) {
@@ -360,6 +360,7 @@ nlohmann::ordered_json render_json(const Plan& plan, const ViewOptions& o) {
                             {"volumes", h.volumes},
                             {"api_calls", h.api_calls},
                             {"seconds", h.seconds}});
+    if (h.scoped) out["hosts"].back()["scoped"] = true;
   }
   out["warnings"] = plan.warnings;
   out["targets"] = plan.targets;

@@ -113,7 +113,11 @@ void concurrently(std::size_t count, const Fn& fn) {
 
 class HostReader {
  public:
-  HostReader(virConnectPtr conn, ObservedHost& out) : conn_(conn), out_(out) {}
+  // `scope` set: fetch only what it names, count the rest (ObservedHost::scoped).
+  HostReader(virConnectPtr conn, ObservedHost& out, const ReadScope* scope)
+      : conn_(conn), out_(out), scope_(scope) {
+    if (scope_) out_.scoped.emplace();
+  }
   ~HostReader() { out_.api_calls += calls_; }
   HostReader(const HostReader&) = delete;
   HostReader& operator=(const HostReader&) = delete;
@@ -191,11 +195,12 @@ class HostReader {
   void read_storage();
   void read_volumes(virStoragePoolPtr pool, const std::string& pool_name);
   void read_networks();
-  std::map<std::string, int> domain_states();
+  std::map<std::string, int> domain_states(const std::vector<DomainHandle>& domains);
   void read_domains();
 
   virConnectPtr conn_;
   ObservedHost& out_;
+  const ReadScope* scope_;
   std::atomic<int> calls_{0};  // added to out_.api_calls at the end (several threads count)
 };
 
@@ -316,6 +321,10 @@ void HostReader::read_volumes(virStoragePoolPtr pool, const std::string& pool_na
   std::vector<std::size_t> fetch;  // the ones whose XML is needed
   for (std::size_t i = 0; i < volumes.size(); ++i) {
     const std::string name = virStorageVolGetName(volumes[i].get());
+    if (scope_) {
+      if (!is_bookkeeping_volume(name)) ++out_.scoped->volumes;
+      if (!scope_->has_volume(name)) continue;
+    }
     // A serial log (one per VM kumo made) needs no XML: its name says whose it is, and the
     // list's reply already holds its key, in a directory pool its path. A round trip saved per VM.
     const char* key = virStorageVolGetKey(volumes[i].get());
@@ -366,11 +375,19 @@ void HostReader::read_networks() {
   }
 }
 
-// Every domain's state in one call, by name.
-std::map<std::string, int> HostReader::domain_states() {
+// The states of `domains` (all of the host's, or those a scope picked) in one call, by name.
+std::map<std::string, int> HostReader::domain_states(const std::vector<DomainHandle>& domains) {
   virDomainStatsRecordPtr* raw = nullptr;
   const PhaseTimer timer(out_.phases.list);
-  const int count = call(virConnectGetAllDomainStats, conn_, VIR_DOMAIN_STATS_STATE, &raw, 0u);
+  int count = 0;
+  if (!scope_) {
+    count = call(virConnectGetAllDomainStats, conn_, VIR_DOMAIN_STATS_STATE, &raw, 0u);
+  } else if (!domains.empty()) {
+    std::vector<virDomainPtr> list;
+    for (const auto& d : domains) list.push_back(d.get());
+    list.push_back(nullptr);
+    count = call(virDomainListGetStats, list.data(), VIR_DOMAIN_STATS_STATE, &raw, 0u);
+  }
   if (count < 0) fail("reading domain states");
   const StatsList records(raw);
   std::map<std::string, int> states;
@@ -385,12 +402,16 @@ std::map<std::string, int> HostReader::domain_states() {
 }
 
 void HostReader::read_domains() {
-  const auto domains = list_all<DomainHandle>(virConnectListAllDomains, 0, "domains");
+  auto domains = list_all<DomainHandle>(virConnectListAllDomains, 0, "domains");
+  if (scope_) {
+    out_.scoped->domains = static_cast<int>(domains.size());
+    std::erase_if(domains, [&](const DomainHandle& d) { return !scope_->has_domain(name_of(d)); });
+  }
   const auto autostart =
       names<DomainHandle>(virConnectListAllDomains, VIR_CONNECT_LIST_DOMAINS_AUTOSTART, "domains");
   const auto transient =
       names<DomainHandle>(virConnectListAllDomains, VIR_CONNECT_LIST_DOMAINS_TRANSIENT, "domains");
-  const auto states = domain_states();
+  const auto states = domain_states(domains);
 
   std::map<std::pair<std::string, std::string>, std::string> volume_paths;
   for (const auto& v : out_.volumes) volume_paths[{v.pool, v.name}] = v.path;
@@ -467,7 +488,7 @@ class LibvirtProvider final : public Provider {
       out.error = opened.error;
       return;
     }
-    HostReader(opened.conn.get(), out).read_all(details);
+    HostReader(opened.conn.get(), out, host.scope.get()).read_all(details);
     out.reachable = true;
     give_back(host, std::move(opened.conn));  // for the steps of an apply (ConnectionReuse)
   }

@@ -15,8 +15,9 @@ that leaves a marker). Before kumo runs, a VM and a network are defined by hand 
      the hosts, host keys learned from the guests and a forged one refused, kumo console in a
      pty, Ansible through kumo inventory, status --json's addresses by network, bad inputs;
   5. destroy is refused while api has prevent_destroy (nothing changes on any host);
-  6. after lifting prevent_destroy, destroy leaves nothing of the cluster on any host, while the
-     hand-made VM and network (and the base images) are untouched.
+  6. after lifting prevent_destroy, destroy --target vm.web-1 reads only web-1's objects and
+     removes exactly its domain and volumes; then destroy leaves nothing of the cluster on any
+     host, while the hand-made VM and network (and the base images) are untouched.
 
 usage: apply_e2e.py path/to/kumo
 """
@@ -191,6 +192,17 @@ def main():
     check(a3.returncode == 0 and "Apply complete" in a3.stdout,
           f"apply PLANFILE records prevent_destroy: false ({a3.stdout[-300:]} {a3.stderr[-300:]})")
     check_not_running(kumo, hv, placed, "web-1")
+    # destroy --target reads only the target's objects and removes exactly those
+    before = {h: inventory(u) for h, u in hv.items()}
+    d = kumo("destroy", "--target", "vm.web-1", "--auto-approve")
+    check(d.returncode == 0 and "Destroy complete" in d.stdout and "the targets' read in" in d.stdout,
+          f"destroy --target vm.web-1 reads only its objects ({d.stdout[-800:]} {d.stderr[-300:]})")
+    gone = {h: sorted(set(before[h][k]) - set(inventory(u)[k]) for k in ("domains", "networks", "volumes"))
+            for h, u in hv.items()}
+    check(gone[placed["web-1"]][0] == ["web-1"] and gone[placed["web-1"]][1] == []
+          and gone[placed["web-1"]][2] and all("_web-1_" in v for v in gone[placed["web-1"]][2])
+          and all(g == [[], [], []] for h, g in gone.items() if h != placed["web-1"]),
+          f"destroy --target removed web-1's domain and volumes and nothing else ({gone})")
     d = kumo("destroy", "--auto-approve")
     print(d.stdout[-2000:], d.stderr[-1000:])
     check(d.returncode == 0 and "Destroy complete" in d.stdout, "destroy succeeds")

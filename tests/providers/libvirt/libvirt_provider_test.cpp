@@ -416,3 +416,61 @@ TEST_CASE("the masked cloud-init documents a plan diffs against live in the doma
   CHECK(seen.owner->spec->network_config_shown == "version: 2\n");
   REQUIRE(virDomainUndefine(dom.get()) == 0);
 }
+
+TEST_CASE("a scoped read fetches only the domains and volumes it names, and counts the rest",
+          "[provider]") {
+  const auto full = make_libvirt_provider()->observe({"hv1", kNodeUri, "kumo-images"}, 5s);
+  REQUIRE(full.reachable);
+  CHECK_FALSE(full.scoped);
+  auto scope = std::make_shared<ReadScope>();
+  scope->cluster = "festival";
+  scope->names = {"web-0"};
+  HostTarget target{"hv1", kNodeUri, "kumo-images"};
+  target.scope = scope;
+  auto host = make_libvirt_provider()->observe(target, 5s);
+  REQUIRE(host.error == "");
+  REQUIRE(host.reachable);
+  REQUIRE(host.domains.size() == 1);
+  // The domain as a full read sees it, its disks resolved from the volumes in scope.
+  const auto& web0 = host.domains[0];
+  CHECK(web0.name == "web-0");
+  CHECK(web0.state == "running");
+  CHECK(web0.disks == named(full.domains, "web-0").disks);
+  CHECK(web0.owner == named(full.domains, "web-0").owner);
+  std::vector<std::string> volumes;
+  for (const auto& v : host.volumes) volumes.push_back(v.name);
+  std::sort(volumes.begin(), volumes.end());
+  CHECK(volumes ==
+        std::vector<std::string>{"kumo_festival_web-0_root.qcow2", "kumo_festival_web-0_seed.iso"});
+  CHECK(named(host.volumes, "kumo_festival_web-0_root.qcow2").capacity ==
+        named(full.volumes, "kumo_festival_web-0_root.qcow2").capacity);
+  // Networks and pools whole; what the host has in all, counted from the lists.
+  CHECK(host.networks.size() == full.networks.size());
+  CHECK(host.pools.size() == full.pools.size());
+  REQUIRE(host.scoped);
+  CHECK(host.scoped->domains == 3);
+  CHECK(host.scoped->volumes == static_cast<int>(full.volumes.size()));
+  // One XML fetch per object read, none for the others.
+  CHECK(host.api_calls == expected_calls(host));
+  CHECK(host.api_calls == full.api_calls - 2 - 4);
+
+  // A group's instances (web-<n>), never another name; a cluster's volumes only.
+  scope->names.clear();
+  scope->groups = {"web"};
+  host = make_libvirt_provider()->observe(target, 5s);
+  REQUIRE(host.reachable);
+  std::vector<std::string> domains;
+  for (const auto& d : host.domains) domains.push_back(d.name);
+  std::sort(domains.begin(), domains.end());
+  CHECK(domains == std::vector<std::string>{"web-0", "web-1"});
+  CHECK(host.volumes.size() == 3);
+  scope->cluster = "other";
+  host = make_libvirt_provider()->observe(target, 5s);
+  CHECK(host.volumes.empty());
+  // Nothing named: nothing fetched, and the states call is not made.
+  scope->groups.clear();
+  host = make_libvirt_provider()->observe(target, 5s);
+  REQUIRE(host.reachable);
+  CHECK(host.domains.empty());
+  CHECK(host.api_calls == expected_calls(host) - 1);
+}
