@@ -1,7 +1,9 @@
 // The floors for bench/scale: the least any tool must do, through the libvirt API, to read many
 // hosts (plan), and to read them and then create (apply) or remove (destroy) a set of VMs. The
 // reads are bench/plan_floor.cpp's: open, list every domain, network, pool and volume in bulk,
-// fetch each one's XML, one thread per host. The writes are the calls that make or remove the
+// fetch each one's XML, one thread per host. A destroy reads as kumo destroy --target does: every
+// object listed, networks and pools fetched, but the XML only of the VMs to remove and of their
+// volumes (destroy-full: every object's XML, as before 2026-12-03). The writes are the calls that make or remove the
 // objects kumo's apply makes, with kumo's default parallelism (10 steps at once over all hosts):
 //   apply:   per VM, virStorageVolCreateXML (overlay), virStorageVolCreateXML + virStorageVolUpload
 //            + stream (seed), virStorageVolCreateXML (the empty serial log), virDomainDefineXML
@@ -63,8 +65,24 @@ std::string slurp(const std::string& path) {
   return ss.str();
 }
 
-// bench/plan_floor.cpp's read_host, with the time of each phase.
-void read_host(virConnectPtr c) {
+struct Vm {
+  std::size_t host;
+  std::vector<std::string> fields;  // the manifest line after the VM's name
+  std::string name;
+};
+
+// bench/plan_floor.cpp's read_host, with the time of each phase. `only` set: of the domains and
+// volumes, only the XML of these VMs and of their volumes is fetched.
+void read_host(virConnectPtr c, const std::vector<Vm>* only = nullptr) {
+  auto wanted = [only](const std::string& name, bool volume) {
+    if (!only) return true;
+    for (const auto& vm : *only) {
+      if (!volume && vm.name == name) return true;
+      for (const auto& f : vm.fields)
+        if (volume && f == name) return true;
+    }
+    return false;
+  };
   double list = 0, fetch = 0;
   auto t = Clock::now();
   virDomainPtr* doms = nullptr;
@@ -73,9 +91,11 @@ void read_host(virConnectPtr c) {
   list += since(t);
   t = Clock::now();
   for (int i = 0; i < nd; ++i) {
-    char* xml = virDomainGetXMLDesc(doms[i], VIR_DOMAIN_XML_INACTIVE);
-    ++calls;
-    std::free(xml);
+    if (wanted(virDomainGetName(doms[i]), false)) {
+      char* xml = virDomainGetXMLDesc(doms[i], VIR_DOMAIN_XML_INACTIVE);
+      ++calls;
+      std::free(xml);
+    }
     virDomainFree(doms[i]);
   }
   std::free(doms);
@@ -115,7 +135,7 @@ void read_host(virConnectPtr c) {
     for (int j = 0; j < nv; ++j) {
       // A serial log's name says all (kumo's one per VM): no XML.
       const std::string name = virStorageVolGetName(vols[j]);
-      if (!name.ends_with("_serial.log")) {
+      if (!name.ends_with("_serial.log") && wanted(name, true)) {
         char* xml = virStorageVolGetXMLDesc(vols[j], 0);
         ++calls;
         std::free(xml);
@@ -134,11 +154,6 @@ void read_host(virConnectPtr c) {
   add(fetch_s, fetch);
 }
 
-struct Vm {
-  std::size_t host;
-  std::vector<std::string> fields;  // the manifest line after the VM's name
-  std::string name;
-};
 
 int upload(virConnectPtr c, virStorageVolPtr vol, const std::string& data) {
   virStreamPtr st = virStreamNew(c, 0);
@@ -211,17 +226,33 @@ void destroy_vm(virConnectPtr c, virStoragePoolPtr pool, const Vm& vm) {
 
 int main(int argc, char** argv) {
   const std::string mode = argc > 1 ? argv[1] : "";
-  const bool write = mode == "apply" || mode == "destroy";
+  const bool full = mode == "destroy-full";
+  const bool write = mode == "apply" || mode == "destroy" || full;
   const int first_uri = write ? 4 : 2;
   if ((mode != "read" && mode != "connect" && !write) || argc <= first_uri) {
     std::fprintf(stderr,
-                 "usage: %s read|connect URI...\n       %s apply|destroy DIR PARALLELISM URI...\n",
+                 "usage: %s read|connect URI...\n       %s apply|destroy|destroy-full DIR "
+                 "PARALLELISM URI...\n",
                  argv[0], argv[0]);
     return 2;
   }
   const std::string dir = write ? argv[2] : "";
   const int parallelism = write ? std::max(1, std::atoi(argv[3])) : 1;
   std::vector<std::string> uris(argv + first_uri, argv + argc);
+
+  // What to write, per host (read before the clock starts).
+  std::vector<std::vector<Vm>> per_host(uris.size());
+  for (std::size_t h = 0; write && h < uris.size(); ++h) {
+    std::ifstream in(dir + "/" + std::to_string(h + 1) + ".txt");
+    for (std::string line; std::getline(in, line);) {
+      std::istringstream words(line);
+      Vm vm{h, {}, ""};
+      words >> vm.name;
+      for (std::string w; words >> w;) vm.fields.push_back(w);
+      if (!vm.name.empty()) per_host[h].push_back(vm);
+    }
+  }
+  const bool scoped = mode == "destroy";
 
   const auto start = Clock::now();
   std::vector<virConnectPtr> conns(uris.size(), nullptr);
@@ -234,7 +265,7 @@ int main(int argc, char** argv) {
         ++calls;
         add(connect_s, since(t));
         if (!conns[i]) return fail("opening", uris[i]);
-        if (mode != "connect") return read_host(conns[i]);
+        if (mode != "connect") return read_host(conns[i], scoped ? &per_host[i] : nullptr);
         unsigned long version = 0;
         if (virConnectGetLibVersion(conns[i], &version) < 0) fail("asking", uris[i]);
         ++calls;
@@ -246,17 +277,8 @@ int main(int argc, char** argv) {
   long vms = 0;
   if (write && failures == 0) {
     // The VMs in round-robin order over the hosts, as kumo's scheduler meets them.
-    std::vector<std::vector<Vm>> per_host(uris.size());
     std::vector<virStoragePoolPtr> pools(uris.size(), nullptr);
     for (std::size_t h = 0; h < uris.size(); ++h) {
-      std::ifstream in(dir + "/" + std::to_string(h + 1) + ".txt");
-      for (std::string line; std::getline(in, line);) {
-        std::istringstream words(line);
-        Vm vm{h, {}, ""};
-        words >> vm.name;
-        for (std::string w; words >> w;) vm.fields.push_back(w);
-        if (!vm.name.empty()) per_host[h].push_back(vm);
-      }
       if (!per_host[h].empty()) {
         pools[h] = virStoragePoolLookupByName(conns[h], "default");
         ++calls;

@@ -284,6 +284,7 @@ class LibvirtSession final : public HostSession {
 
   mutable std::mutex pool_mutex_;
   mutable PoolHandle pool_;
+  mutable std::atomic<bool> pool_active_{false};  // kumo_pool() found it active once
   // Lists files that appeared in the pool behind libvirt's back (serial logs). A refresh reads
   // every file of the pool (a pool of 900 volumes takes a while), and libvirt refuses one while
   // another runs or a volume is being created ("asynchronous jobs running": tried again for a

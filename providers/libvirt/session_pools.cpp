@@ -22,6 +22,9 @@ virStoragePoolPtr LibvirtSession::find_kumo_pool() const {
 
 virStoragePoolPtr LibvirtSession::kumo_pool() const {
   virStoragePoolPtr pool = find_kumo_pool();
+  // Found active once, it is taken as active from then on: a round trip saved on every volume
+  // call (a pool stopped while kumo runs fails the next call with libvirt's own message).
+  if (pool && pool_active_) return pool;
   const std::string what = "storage pool " + quoted(target_.pool);
   if (!pool) {
     throw HostError(label_ + ": " + what + " not found — create it, list it under hosts." +
@@ -34,6 +37,7 @@ virStoragePoolPtr LibvirtSession::kumo_pool() const {
                     target_.pool + "; virsh pool-autostart " + target_.pool +
                     ") or set pool: in kumo.yaml");
   }
+  pool_active_ = true;
   return pool;
 }
 
@@ -116,7 +120,10 @@ void LibvirtSession::delete_pool(const std::string& name) {
   if (virStoragePoolUndefine(handle.get()) < 0)
     vanished_or_fail<void>(VIR_ERR_NO_STORAGE_POOL, what);
   std::lock_guard<std::mutex> lock(pool_mutex_);
-  if (name == target_.pool) pool_.reset();
+  if (name == target_.pool) {
+    pool_.reset();
+    pool_active_ = false;
+  }
 }
 
 }  // namespace kumo::libvirt

@@ -108,6 +108,20 @@ TEST_CASE(
             "default-pool; virsh pool-autostart default-pool) or set pool: in kumo.yaml");
 }
 
+TEST_CASE("a pool found active is not asked again; stopped later, the next call says so",
+          "[session]") {
+  const auto session = open_session();
+  CHECK_FALSE(session->volume("x.qcow2"));  // first use: found, and active
+  const auto side = side_connection();
+  const PoolHandle pool(virStoragePoolLookupByName(side.get(), "default-pool"));
+  REQUIRE(virStoragePoolDestroy(pool.get()) == 0);
+  const std::string error = host_error([&] { session->volume("x.qcow2"); });
+  CHECK_THAT(error, StartsWith(kLabel));
+  CHECK_THAT(error, Catch::Matchers::Contains("x.qcow2"));
+  CHECK_THAT(error, Catch::Matchers::Contains("not active"));
+  REQUIRE(virStoragePoolCreate(pool.get(), 0) == 0);
+}
+
 TEST_CASE("a session on a host that cannot be opened fails with the connection's message",
           "[session]") {
   const HostTarget missing{"hv2", "test:///nonexistent/node.xml", "default-pool"};
