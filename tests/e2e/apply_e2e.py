@@ -197,8 +197,9 @@ def main():
     d = kumo("destroy", "--target", "vm.web-1", "--auto-approve")
     check(d.returncode == 0 and "Destroy complete" in d.stdout and "the targets' read in" in d.stdout,
           f"destroy --target vm.web-1 reads only its objects ({d.stdout[-800:]} {d.stderr[-300:]})")
-    gone = {h: sorted(set(before[h][k]) - set(inventory(u)[k]) for k in ("domains", "networks", "volumes"))
-            for h, u in hv.items()}
+    after = {h: inventory(u) for h, u in hv.items()}
+    gone = {h: [sorted(set(before[h][k]) - set(after[h][k])) for k in ("domains", "networks", "volumes")]
+            for h in hv}
     check(gone[placed["web-1"]][0] == ["web-1"] and gone[placed["web-1"]][1] == []
           and gone[placed["web-1"]][2] and all("_web-1_" in v for v in gone[placed["web-1"]][2])
           and all(g == [[], [], []] for h, g in gone.items() if h != placed["web-1"]),

@@ -7,6 +7,7 @@
 
 #include "cli/views/plan_view.h"
 #include "planner/config/loader.h"
+#include "planner/plan_io.h"
 #include "planner/planner.h"
 #include "tests/exec_fixture.h"
 
@@ -76,6 +77,12 @@ TEST_CASE("destroy --target of a VM reads only its objects and removes exactly t
   const std::string shown = views::render_human(*r.plan, {});
   CHECK(shown.find("host hv2: kvm, 2 domains, 1 network, ") != std::string::npos);
   CHECK(shown.find("the targets' read in") != std::string::npos);
+  CHECK(views::render_json(*r.plan, {})["hosts"][1]["scoped"] == true);
+  std::string error;
+  const auto back = plan_from_json(plan_to_json(*r.plan), &error);
+  REQUIRE(back);
+  CHECK(back->hosts[1].scoped);
+  CHECK_FALSE(views::render_json(lab.plan(cfg), {})["hosts"][1].contains("scoped"));
 
   const ExecResult done = lab.apply(*r.plan);
   INFO(failures(done));
