@@ -108,7 +108,7 @@ TEST_CASE(
             "default-pool; virsh pool-autostart default-pool) or set pool: in kumo.yaml");
 }
 
-TEST_CASE("a pool found active is not asked again; stopped later, the next call says so",
+TEST_CASE("a pool found active is not asked again, and stopped later the next call says so",
           "[session]") {
   const auto session = open_session();
   CHECK_FALSE(session->volume("x.qcow2"));  // first use: found, and active
