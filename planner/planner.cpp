@@ -193,6 +193,10 @@ std::shared_ptr<const ReadScope> destroy_scope(const DesiredCluster& desired,
 bool found_every_target(const DesiredCluster& desired, const PlanOptions& options,
                         const std::vector<ObservedHost>& observed) {
   for (const auto& a : expand_vm_groups(options.targets, desired, {})) {
+    // A target the file does not have is an error the plan reports, not worth a second read.
+    if (std::none_of(desired.vms.begin(), desired.vms.end(),
+                     [&](const DesiredVm& vm) { return vm.address() == a; }))
+      continue;
     const bool found = std::any_of(observed.begin(), observed.end(), [&](const ObservedHost& h) {
       return std::any_of(h.domains.begin(), h.domains.end(), [&](const ObservedDomain& d) {
         return d.owner && d.owner->cluster == desired.cluster && d.owner->address == a;

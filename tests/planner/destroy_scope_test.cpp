@@ -193,9 +193,11 @@ TEST_CASE("a scoped destroy is refused as a full one is: a protected target, unk
   r = destroy_plan(lab, cfg, {"vm.api"});
   CHECK_FALSE(r.plan);
   CHECK(errors_of(r).find("vm.api has lifecycle.prevent_destroy") != std::string::npos);
+  const auto calls = lab.calls().size();
   r = destroy_plan(lab, cfg, {"vm.nope"});
   CHECK_FALSE(r.plan);
   CHECK(errors_of(r).find("--target vm.nope: no such resource") != std::string::npos);
+  CHECK(lab.calls().size() == calls + 3);  // one read of each host, no full read after it
 }
 
 TEST_CASE("destroy of a network, or of everything, reads every domain",
