@@ -3,8 +3,9 @@
 // reads are bench/plan_floor.cpp's: open, list every domain, network, pool and volume in bulk,
 // fetch each one's XML, one thread per host. A destroy reads as kumo destroy --target does: every
 // object listed, networks and pools fetched, but the XML only of the VMs to remove and of their
-// volumes (destroy-full: every object's XML, as before 2026-12-03). The writes are the calls that make or remove the
-// objects kumo's apply makes, with kumo's default parallelism (10 steps at once over all hosts):
+// volumes (destroy-full: every object's XML, as before 2026-12-03). The writes are the calls that
+// make or remove the objects kumo's apply makes, with kumo's default parallelism (10 steps at once
+// over all hosts):
 //   apply:   per VM, virStorageVolCreateXML (overlay), virStorageVolCreateXML + virStorageVolUpload
 //            + stream (seed), virStorageVolCreateXML (the empty serial log), virDomainDefineXML
 //   destroy: per VM, virDomainLookupByName + virDomainUndefineFlags, and per volume
@@ -153,7 +154,6 @@ void read_host(virConnectPtr c, const std::vector<Vm>* only = nullptr) {
   add(list_s, list);
   add(fetch_s, fetch);
 }
-
 
 int upload(virConnectPtr c, virStorageVolPtr vol, const std::string& data) {
   virStreamPtr st = virStreamNew(c, 0);

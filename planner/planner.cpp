@@ -216,23 +216,15 @@ void narrow_to_targets(const std::vector<std::string>& targets, DesiredCluster& 
   std::erase_if(desired.vms, [&](const DesiredVm& vm) { return !keep.count(vm.address()); });
   auto ours = [&](const std::optional<Ownership>& o) { return o && o->cluster == desired.cluster; };
   for (auto& h : observed) {
-    if (!h.scoped) {  // a provider that read everything: still count what the host has
-      ObservedHost::Listed listed;
-      listed.domains = static_cast<int>(h.domains.size());
-      listed.volumes = static_cast<int>(
-          std::count_if(h.volumes.begin(), h.volumes.end(),
-                        [](const ObservedVolume& v) { return !is_bookkeeping_volume(v.name); }));
-      h.scoped = listed;
-    }
+    if (!h.scoped) h.scoped = listed(h);  // a provider that read everything: still count it
     std::erase_if(h.domains, [&](const ObservedDomain& d) {
       return !ours(d.owner) || !keep.count(d.owner->address);
     });
     std::erase_if(h.volumes, [&](const ObservedVolume& v) {
       if (network_record(v.name, desired.cluster)) return false;
       if (!ours(v.owner)) return true;
-      const auto slash = v.owner->address.find('/');
-      return v.owner->address.rfind("volume.", 0) != 0 || slash == std::string::npos ||
-             !keep.count("vm." + v.owner->address.substr(7, slash - 7));
+      const std::string instance = volume_instance(v.owner->address);
+      return instance.empty() || !keep.count("vm." + instance);
     });
   }
 }

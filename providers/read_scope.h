@@ -6,6 +6,8 @@
 #include <set>
 #include <string>
 
+#include "providers/observed.h"
+
 namespace kumo {
 
 // The objects a scoped read fetches in full. Every domain and volume is still listed (one call
@@ -23,5 +25,12 @@ struct ReadScope {
   bool has_domain(const std::string& domain_name) const;
   bool has_volume(const std::string& volume_name) const;
 };
+
+// The instance a volume's owner address names (volume.web-0/root: web-0), "" for any other.
+std::string volume_instance(const std::string& address);
+
+// What a host has in all, as a scoped read reports it (ObservedHost::scoped): its domains, and
+// its volumes other than kumo's bookkeeping.
+ObservedHost::Listed listed(const ObservedHost& host);
 
 }  // namespace kumo

@@ -54,12 +54,7 @@ class FakeProvider : public Provider {
     h.reachable = true;
     if (target.scope) {  // as the libvirt provider: everything counted, only the scope read
       ++scoped_reads;
-      ObservedHost::Listed listed;
-      listed.domains = static_cast<int>(h.domains.size());
-      listed.volumes = static_cast<int>(
-          std::count_if(h.volumes.begin(), h.volumes.end(),
-                        [](const ObservedVolume& v) { return !is_bookkeeping_volume(v.name); }));
-      h.scoped = listed;
+      h.scoped = listed(h);
       std::erase_if(h.domains,
                     [&](const ObservedDomain& d) { return !target.scope->has_domain(d.name); });
       std::erase_if(h.volumes,
