@@ -377,7 +377,34 @@ std::unique_ptr<ClusterLock> acquire_waiting(
   }
 }
 
+ClusterLock::Check& ClusterLock::check_of(const std::string& host) const {
+  const std::lock_guard l(checks_mu_);
+  auto& c = checks_[host];
+  if (!c) c = std::make_unique<Check>();
+  return *c;
+}
+
 void ClusterLock::verify(const std::string& host, HostSession& session) const {
+  Check& c = check_of(host);
+  const std::uint64_t asked = c.started.load();
+  const std::lock_guard l(c.mu);
+  // A read numbered after `asked` began after this caller asked, and has ended (it held the
+  // mutex): its outcome is this caller's too.
+  if (c.started.load() > asked) {
+    if (c.outcome) std::rethrow_exception(c.outcome);
+    return;
+  }
+  ++c.started;
+  c.outcome = nullptr;
+  try {
+    verify_now(host, session);
+  } catch (...) {
+    c.outcome = std::current_exception();
+    throw;
+  }
+}
+
+void ClusterLock::verify_now(const std::string& host, HostSession& session) const {
   const bool locked =
       std::any_of(held_.begin(), held_.end(), [&](const Held& h) { return h.target.name == host; });
   const bool no_pool = std::any_of(missing_pools_.begin(), missing_pools_.end(),

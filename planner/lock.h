@@ -7,10 +7,14 @@
 // plan` takes no lock.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <exception>
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -73,7 +77,9 @@ class ClusterLock {
   // Whether this run holds the lock on `host` now, read through `session` (the executor's own
   // connection to it; nothing is cached). Throws LockLost naming the host and what is there
   // instead when the lock was removed or replaced, HostError when this run never locked `host`
-  // (unreachable when the lock was taken) or the host cannot be asked.
+  // (unreachable when the lock was taken) or the host cannot be asked. Steps that start together
+  // on a host share one read: a caller takes the outcome of a read that began after it called
+  // (so is as fresh as its own would be), else makes one.
   void verify(const std::string& host, HostSession& session) const;
   // Releases every host's lock that is still this holder's. Problems come back as warnings
   // (a host that went away keeps its lock until `kumo force-unlock`).
@@ -107,6 +113,14 @@ class ClusterLock {
         cluster_(std::move(cluster)),
         me_(std::move(me)),
         timeout_(timeout) {}
+  // A host's verify reads, one at a time; `started` counts them, `outcome` is the last one's.
+  struct Check {
+    std::mutex mu;
+    std::atomic<std::uint64_t> started{0};
+    std::exception_ptr outcome;
+  };
+  Check& check_of(const std::string& host) const;
+  void verify_now(const std::string& host, HostSession& session) const;
   HostConnector& connector_;
   std::string cluster_;
   LockHolder me_;
@@ -114,6 +128,8 @@ class ClusterLock {
   std::vector<Held> held_;
   std::vector<HostTarget> missing_pools_;
   bool unlocked_without_pool_ = false;
+  mutable std::mutex checks_mu_;
+  mutable std::map<std::string, std::unique_ptr<Check>> checks_;
 };
 
 // Asked each time the lock is found held by another (live) holder: true to try again, after

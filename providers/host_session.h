@@ -202,6 +202,12 @@ struct MigrationRequest {
   TransferTick tick;  // bytes processed of the total, as the migration job reports them
 };
 
+// Who a domain is, for the checks before a change that needs nothing more (a delete).
+struct DomainIdentity {
+  std::string uuid;
+  std::optional<Ownership> owner;  // kumo's mark in its definition; nullopt: none
+};
+
 class HostSession {
  public:
   virtual ~HostSession() = default;
@@ -251,6 +257,13 @@ class HostSession {
 
   // --- domains
   virtual std::optional<ObservedDomain> domain(const std::string& name) = 0;
+  // The domain's UUID and owner mark only, read with fewer calls than domain() (no disk paths,
+  // state or autostart): what deleting it must check first. nullopt: no such domain.
+  virtual std::optional<DomainIdentity> domain_identity(const std::string& name) {
+    auto dom = domain(name);
+    if (!dom) return std::nullopt;
+    return DomainIdentity{dom->uuid, dom->owner};
+  }
   virtual void define_domain(const DomainSpec& spec) = 0;
   virtual void start_domain(const std::string& name) = 0;
   virtual void set_domain_autostart(const std::string& name, bool autostart) = 0;

@@ -206,8 +206,8 @@ void check_live_size(ExecContext& ctx, const ResourceChange& c) {
 std::string delete_vm(ExecContext& ctx, const Task& t) {
   const std::string name = t.change->observed_name();
   HostSession& s = ctx.session(t.host);
-  if (verified_domain(ctx, *t.change, name)) s.delete_domain(name);
-  if (s.domain(name))
+  if (verified_identity(ctx, *t.change, name)) s.delete_domain(name);
+  if (s.domain_identity(name))
     throw HostError(ctx.label(t.host) + ": domain " + name + " is still there after deleting it");
   ctx.delete_volume(t.host, serial_log_name(ctx.plan().cluster, t.change->address.name));
   return "";
@@ -215,13 +215,13 @@ std::string delete_vm(ExecContext& ctx, const Task& t) {
 
 std::string remove_old_vm(ExecContext& ctx, const Task& t) {
   const std::string& name = t.change->vm()->name;
-  if (verified_domain(ctx, *t.change, name)) ctx.session(t.host).delete_domain(name);
+  if (verified_identity(ctx, *t.change, name)) ctx.session(t.host).delete_domain(name);
   return "";
 }
 
 std::string shutdown_vm(ExecContext& ctx, const Task& t) {
   const std::string& name = t.change->vm()->name;
-  if (!verified_domain(ctx, *t.change, name))
+  if (!verified_identity(ctx, *t.change, name))
     throw HostError(ctx.label(t.host) + ": domain " + name + " is gone; plan again");
   const auto timeout = ctx.options().shutdown_timeout;
   const bool graceful = ctx.session(t.host).shutdown_domain(name, timeout);
@@ -282,7 +282,7 @@ std::string start_vm(ExecContext& ctx, const Task& t) {
   const std::string& name = t.change->vm()->name;
   HostSession& s = ctx.session(t.host);
   // An existing VM restarted in place must still be the one planned; a new one was just defined.
-  if (t.change->action == Action::Update && !verified_domain(ctx, *t.change, name))
+  if (t.change->action == Action::Update && !verified_identity(ctx, *t.change, name))
     throw HostError(ctx.label(t.host) + ": domain " + name + " is gone; plan again");
   s.start_domain(name);
   const auto dom = s.domain(name);

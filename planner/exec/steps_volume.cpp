@@ -9,9 +9,7 @@
 namespace kumo::exec {
 
 std::string delete_volume(ExecContext& ctx, const Task& t) {
-  const std::string name = t.change->observed_name();
-  if (verified_volume(ctx, *t.change, name))
-    ctx.delete_volume(t.host, name, t.change->observed->pool);
+  delete_verified_volume(ctx, *t.change, t.change->observed_name());
   return "";
 }
 

@@ -48,17 +48,29 @@ const ResourceChange* vm_update_of(const Plan& plan, const ResourceChange& c) {
   return nullptr;
 }
 
+// The domain `name` there is this cluster's VM of `c`, with the UUID the plan recorded.
+void check_domain(ExecContext& ctx, const ResourceChange& c, const std::string& name,
+                  const DomainIdentity& id) {
+  const std::string why =
+      not_ours(id.owner, ctx.plan().cluster, c.address.owner_vm().str(), "no kumo metadata");
+  if (!why.empty())
+    refuse(ctx, c, "the domain " + name + " there is not this cluster's (" + why + ")");
+  check_uuid(ctx, c, "domain", name, id.uuid);
+}
+
 }  // namespace
+
+std::optional<DomainIdentity> verified_identity(ExecContext& ctx, const ResourceChange& c,
+                                                const std::string& name) {
+  auto id = ctx.session(c.host).domain_identity(name);
+  if (id) check_domain(ctx, c, name, *id);
+  return id;
+}
 
 std::optional<ObservedDomain> verified_domain(ExecContext& ctx, const ResourceChange& c,
                                               const std::string& name) {
   auto dom = ctx.session(c.host).domain(name);
-  if (!dom) return std::nullopt;
-  const std::string why =
-      not_ours(dom->owner, ctx.plan().cluster, c.address.owner_vm().str(), "no kumo metadata");
-  if (!why.empty())
-    refuse(ctx, c, "the domain " + name + " there is not this cluster's (" + why + ")");
-  check_uuid(ctx, c, "domain", name, dom->uuid);
+  if (dom) check_domain(ctx, c, name, {dom->uuid, dom->owner});
   return dom;
 }
 
@@ -81,40 +93,60 @@ std::optional<ObservedNetwork> verified_network(ExecContext& ctx, const Resource
   return net;
 }
 
-std::optional<ObservedVolume> verified_volume(ExecContext& ctx, const ResourceChange& c,
-                                              const std::string& name) {
-  const std::string& cluster = ctx.plan().cluster;
-  const std::string why =
-      not_ours(volume_owner(name), cluster, c.address.str(), "not a name kumo gives volumes");
+namespace {
+
+// The checks of a volume that need no read of it: a reserved name of c's volume, the one the
+// plan recorded.
+void check_volume_name(ExecContext& ctx, const ResourceChange& c, const std::string& name) {
+  const std::string why = not_ours(volume_owner(name), ctx.plan().cluster, c.address.str(),
+                                   "not a name kumo gives volumes");
   if (!why.empty()) refuse(ctx, c, "the volume " + name + " is not this cluster's (" + why + ")");
   if (c.observed && c.observed->name != name)
     refuse(ctx, c, "the plan recorded volume " + c.observed->name + ", not " + name);
-  HostSession& s = ctx.session(c.host);
-  // A data disk in its own pool is read there (the plan records which: observed, or desired).
-  const VolumePayload* payload = c.volume();
-  const std::string pool = c.observed && !c.observed->pool.empty() ? c.observed->pool
-                           : payload                               ? payload->pool
-                                                                   : "";
-  auto vol = ctx.session(c.host, pool).volume(name);
-  if (!vol) return std::nullopt;
-  // The domain named after the volume's VM must be that VM of this cluster, if it is there.
+}
+
+// The domain named after the volume's VM must be that VM of this cluster, if it is there.
+void check_volume_domain(ExecContext& ctx, const ResourceChange& c, const std::string& name) {
   const std::string instance = c.address.parent;
-  if (const auto dom = s.domain(instance)) {
-    const std::string dwhy =
-        not_ours(dom->owner, cluster, c.address.owner_vm().str(), "no kumo metadata");
-    if (!dwhy.empty()) {
-      refuse(ctx, c,
-             "the volume " + name + " belongs with the domain " + instance +
-                 " there, which is not this cluster's (" + dwhy + ")");
-    }
-    if (const ResourceChange* vm = vm_update_of(ctx.plan(), c))
-      check_uuid(ctx, *vm, "domain", instance, dom->uuid);
+  const auto dom = ctx.session(c.host).domain_identity(instance);
+  if (!dom) return;
+  const std::string why =
+      not_ours(dom->owner, ctx.plan().cluster, c.address.owner_vm().str(), "no kumo metadata");
+  if (!why.empty()) {
+    refuse(ctx, c,
+           "the volume " + name + " belongs with the domain " + instance +
+               " there, which is not this cluster's (" + why + ")");
   }
+  if (const ResourceChange* vm = vm_update_of(ctx.plan(), c))
+    check_uuid(ctx, *vm, "domain", instance, dom->uuid);
+}
+
+// The pool c's volume is in: a data disk's own, as the plan records it (observed, or desired);
+// "" for the host's.
+std::string pool_of(const ResourceChange& c) {
+  const VolumePayload* payload = c.volume();
+  return c.observed && !c.observed->pool.empty() ? c.observed->pool : payload ? payload->pool : "";
+}
+
+}  // namespace
+
+std::optional<ObservedVolume> verified_volume(ExecContext& ctx, const ResourceChange& c,
+                                              const std::string& name) {
+  check_volume_name(ctx, c, name);
+  auto vol = ctx.session(c.host, pool_of(c)).volume(name);
+  if (!vol) return std::nullopt;
+  check_volume_domain(ctx, c, name);
   return vol;
 }
 
+void delete_verified_volume(ExecContext& ctx, const ResourceChange& c, const std::string& name) {
+  check_volume_name(ctx, c, name);
+  check_volume_domain(ctx, c, name);
+  ctx.delete_volume(c.host, name, pool_of(c));
+}
+
 void require_our_domain(ExecContext& ctx, const ResourceChange& c, const std::string& name) {
-  const auto dom = ctx.session(c.host).domain(name);
+  const auto dom = ctx.session(c.host).domain_identity(name);
   if (!dom) refuse(ctx, c, "the domain " + name + " is gone");
   const std::string why =
       not_ours(dom->owner, ctx.plan().cluster, c.address.owner_vm().str(), "no kumo metadata");
@@ -123,7 +155,7 @@ void require_our_domain(ExecContext& ctx, const ResourceChange& c, const std::st
 }
 
 void require_no_domain(ExecContext& ctx, const ResourceChange& c, const std::string& name) {
-  if (ctx.session(c.host).domain(name))
+  if (ctx.session(c.host).domain_identity(name))
     refuse(ctx, c, "a domain " + name + " is there, and the plan saw none");
 }
 

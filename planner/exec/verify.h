@@ -17,6 +17,10 @@ namespace kumo::exec {
 // when one is there that is not this cluster's c.address or not the one the plan recorded.
 std::optional<ObservedDomain> verified_domain(ExecContext& ctx, const ResourceChange& c,
                                               const std::string& name);
+// The same check, reading only the domain's identity (for steps that need nothing more: deletes,
+// starts, shutdowns).
+std::optional<DomainIdentity> verified_identity(ExecContext& ctx, const ResourceChange& c,
+                                                const std::string& name);
 // The network `name` that `c` acts on: this cluster's by its name and kumo's record of making it,
 // with the UUID the plan recorded. nullopt when it is gone.
 std::optional<ObservedNetwork> verified_network(ExecContext& ctx, const ResourceChange& c,
@@ -26,6 +30,9 @@ std::optional<ObservedNetwork> verified_network(ExecContext& ctx, const Resource
 // nullopt when it is gone.
 std::optional<ObservedVolume> verified_volume(ExecContext& ctx, const ResourceChange& c,
                                               const std::string& name);
+// Deletes the volume `name` that `c` acts on, checked as verified_volume checks it, without
+// reading it first (gone already: nothing to do). A delete costs the lookup and the delete.
+void delete_verified_volume(ExecContext& ctx, const ResourceChange& c, const std::string& name);
 // The domain `name` carries this cluster's mark for c's VM (whatever its UUID: it may have just
 // been defined anew); throws HostError otherwise, also when it is gone.
 void require_our_domain(ExecContext& ctx, const ResourceChange& c, const std::string& name);

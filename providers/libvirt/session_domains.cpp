@@ -90,6 +90,19 @@ std::optional<ObservedDomain> LibvirtSession::domain(const std::string& name) {
   return observed;
 }
 
+// Two calls: the lookup and the definition (the UUID comes with the handle). The definition is
+// the persistent one, where domain() reads the owner mark too.
+std::optional<DomainIdentity> LibvirtSession::domain_identity(const std::string& name) {
+  const auto dom = find_domain(name);
+  if (!dom) return std::nullopt;
+  const std::string xml = adopt_string(virDomainGetXMLDesc(dom.get(), VIR_DOMAIN_XML_INACTIVE));
+  if (xml.empty())
+    return vanished_or_fail<DomainIdentity>(VIR_ERR_NO_DOMAIN, "reading domain " + name);
+  const auto parsed = parse_domain_xml(xml);  // no lookup: disk paths stay unresolved
+  if (!parsed) unreadable("domain " + name);
+  return DomainIdentity{parsed->uuid, parsed->owner};
+}
+
 void LibvirtSession::define_domain(const DomainSpec& spec) {
   // Redefining keeps the domain's UUID: libvirt refuses a definition of an existing name
   // under another one (and a definition without one gets a random one).
@@ -123,27 +136,31 @@ void LibvirtSession::delete_domain(const std::string& name) {
   const auto dom = find_domain(name);
   if (!dom) return;
   const std::string what = "deleting domain " + name;
-  const int persistent = virDomainIsPersistent(dom.get());
   const int active = virDomainIsActive(dom.get());
-  if (persistent < 0 || active < 0) return vanished_or_fail<void>(VIR_ERR_NO_DOMAIN, what);
+  if (active < 0) return vanished_or_fail<void>(VIR_ERR_NO_DOMAIN, what);
   if (active == 1 && virDomainDestroy(dom.get()) < 0) {
     const int code = last_error().code;
     if (code == VIR_ERR_NO_DOMAIN) return;
     if (code != VIR_ERR_OPERATION_INVALID) fail(what + " (stopping it)");  // not "not running"
   }
-  if (persistent == 0) return;  // a transient domain is gone once stopped
+  // A transient domain is gone once stopped: undefining it then finds no domain (or, stopped
+  // by someone else and still there, one that cannot be undefined), which is done too. Not
+  // asking whether it is persistent saves a call per delete.
   // The NVRAM file and the TPM's state go with the domain (a move keeps the UUID, and so would
   // find a stale TPM state on a host it comes back to).
   constexpr unsigned kFlags = VIR_DOMAIN_UNDEFINE_MANAGED_SAVE |
                               VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA | VIR_DOMAIN_UNDEFINE_NVRAM |
                               VIR_DOMAIN_UNDEFINE_TPM;
   if (virDomainUndefineFlags(dom.get(), kFlags) == 0) return;
-  const int code = last_error().code;
+  int code = last_error().code;
   // Drivers that do not know a flag (the test driver rejects _NVRAM) undefine without them.
-  if (code != VIR_ERR_INVALID_ARG && code != VIR_ERR_NO_SUPPORT) {
-    return vanished_or_fail<void>(VIR_ERR_NO_DOMAIN, what);
+  if (code == VIR_ERR_INVALID_ARG || code == VIR_ERR_NO_SUPPORT) {
+    if (virDomainUndefine(dom.get()) == 0) return;
+    code = last_error().code;
   }
-  if (virDomainUndefine(dom.get()) < 0) vanished_or_fail<void>(VIR_ERR_NO_DOMAIN, what);
+  if (code == VIR_ERR_OPERATION_INVALID && active == 1 && virDomainIsPersistent(dom.get()) == 0)
+    return virResetLastError();  // transient, and stopped above
+  vanished_or_fail<void>(VIR_ERR_NO_DOMAIN, what);
 }
 
 bool LibvirtSession::shutdown_domain(const std::string& name, std::chrono::seconds timeout) {

@@ -151,6 +151,7 @@ class LibvirtSession final : public HostSession {
   // A domain's XML with its pool volumes resolved to paths.
   std::optional<ObservedDomain> parse_domain(const std::string& xml);
   std::optional<ObservedDomain> domain(const std::string& name) override;
+  std::optional<DomainIdentity> domain_identity(const std::string& name) override;
   void define_domain(const DomainSpec& spec) override;
   void start_domain(const std::string& name) override;
   void set_domain_autostart(const std::string& name, bool autostart) override;

@@ -2,6 +2,8 @@
 // lock removed or replaced on a host stops the apply before its next change there, and a host
 // the lock left out (unreachable when it was taken) is never changed in that run.
 #include <algorithm>
+#include <atomic>
+#include <thread>
 
 #include <catch2/catch.hpp>
 
@@ -239,4 +241,70 @@ TEST_CASE("where the host gives no file times, every check reads the lock's cont
   for (const auto& c : calls_on(lab, host, mark))
     reads += c == host + " read_volume kumo-lock_fest";
   CHECK(reads > 0);
+}
+
+namespace {
+
+// A session of hv1 whose reads of the lock volume are counted, the first held back until the
+// test lets it go: the callers that come meanwhile all wait for it.
+class HeldLockReads : public FakeSession {
+ public:
+  using FakeSession::FakeSession;
+  std::optional<ObservedVolume> volume(const std::string& name) override {
+    if (name == "kumo-lock_fest" && reads++ == 0) {
+      while (!go) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return FakeSession::volume(name);
+  }
+  std::atomic<int> reads{0};
+  std::atomic<bool> go{false};
+};
+
+}  // namespace
+
+TEST_CASE("checks that start together on a host share one read of the lock", "[lock]") {
+  // The steps that start at once on a host (kumo destroy's deletes) each need the lock checked
+  // before they change anything. A check that began after a step asked is as fresh as the
+  // step's own: the steps that ask while one runs share the next, and its outcome.
+  Lab lab;
+  const auto hosts = hosts_of(config(kCluster));
+  std::vector<std::string> warnings;
+  auto lock = ClusterLock::acquire(lab.connector, hosts, "fest", kMe, kTimeout, {}, warnings);
+  REQUIRE(lock);
+  const bool removed = GENERATE(false, true);
+  if (removed) {
+    std::lock_guard<std::recursive_mutex> state(lab.state_mu);
+    std::erase_if(lab.host("hv1").volumes,
+                  [](const ObservedVolume& v) { return v.name == "kumo-lock_fest"; });
+  }
+  HeldLockReads session(lab.connector, hosts[0]);
+  constexpr int kCallers = 8;
+  std::vector<std::string> outcome(kCallers, "not run");
+  auto check = [&](int i) {
+    try {
+      lock->verify("hv1", session);
+      outcome[i] = "";
+    } catch (const LockLost& e) {
+      outcome[i] = e.what();
+    }
+  };
+  {
+    std::vector<std::jthread> callers;
+    callers.emplace_back(check, 0);
+    while (session.reads == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    for (int i = 1; i < kCallers; ++i) callers.emplace_back(check, i);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // all are waiting by now
+    session.go = true;
+  }
+  // The first caller's read, then one for the seven that asked while it ran (not seven).
+  CHECK(session.reads == 2);
+  const std::string lost =
+      "the lock of cluster \"fest\" on host hv1 was removed while this apply held it (kumo "
+      "force-unlock?)";
+  for (const auto& o : outcome) CHECK(o == (removed ? lost : ""));
+  // A later check reads again: a shared outcome is never older than the caller's asking.
+  const int before = session.reads;
+  if (!removed) lock->verify("hv1", session);
+  if (removed) CHECK_THROWS_AS(lock->verify("hv1", session), LockLost);
+  CHECK(session.reads == before + 1);
 }

@@ -20,6 +20,7 @@
 
 #include "providers/libvirt/connection.h"
 #include "providers/libvirt/handles.h"
+#include "providers/libvirt/xml_build.h"
 #include "providers/ownership.h"
 #include "test_support.h"
 
@@ -362,6 +363,17 @@ TEST_CASE("a domain is defined and reads back with kumo's owner mark", "[session
             {"vdb", "disk", "default-pool/kumo_festival_web-0_seed.iso", "raw", true}});
   CHECK(domain->nics ==
         std::vector<ObservedNic>{{"default", "network", "52:54:00:6b:3c:01", "virtio", ""}});
+  // Its identity alone (what a delete checks) says the same, and a missing one is nullopt.
+  const auto id = session->domain_identity(spec.name);
+  REQUIRE(id);
+  CHECK(id->uuid == domain->uuid);
+  REQUIRE(id->owner);
+  CHECK(*id->owner == spec.owner);
+  CHECK_FALSE(session->domain_identity("nope"));
+  const auto builtin = session->domain_identity("test");
+  REQUIRE(builtin);
+  CHECK_FALSE(builtin->owner);
+  CHECK(builtin->uuid == session->domain("test")->uuid);
 }
 
 TEST_CASE("a domain is redefined in place, keeping its UUID", "[session]") {
@@ -443,6 +455,18 @@ TEST_CASE("a domain is deleted running or not, a missing one is no error", "[ses
   CHECK_FALSE(builtin->owner);
   session->delete_domain("test");
   CHECK_FALSE(session->domain("test"));
+
+  // A transient domain (created, never defined) is gone once stopped.
+  const auto side = side_connection();
+  auto transient = web_domain();
+  transient.name = "web-9";
+  const DomainHandle created(
+      virDomainCreateXML(side.get(), domain_xml(transient, "default-pool", "").c_str(), 0));
+  REQUIRE(created);
+  REQUIRE(session->domain("web-9"));
+  CHECK_FALSE(session->domain("web-9")->persistent);
+  session->delete_domain("web-9");
+  CHECK_FALSE(session->domain_identity("web-9"));
 }
 
 TEST_CASE("a guest agent that cannot answer is a HostError naming host and domain", "[session]") {
