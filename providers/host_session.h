@@ -269,6 +269,17 @@ class HostSession {
   virtual void set_domain_autostart(const std::string& name, bool autostart) = 0;
   // Stops (forcefully) if running, then undefines. Gone already: no error.
   virtual void delete_domain(const std::string& name) = 0;
+  // delete_domain once `check` has accepted the domain's identity, read on the same lookup (a
+  // checked delete costs no second one). `check` throws to refuse: the domain is left as it is.
+  // False, `check` not called, when there is no such domain.
+  virtual bool delete_domain_if(const std::string& name,
+                                const std::function<void(const DomainIdentity&)>& check) {
+    const auto id = domain_identity(name);
+    if (!id) return false;
+    check(*id);
+    delete_domain(name);
+    return true;
+  }
   // A graceful shutdown request (the guest agent if it answers, else the ACPI power button),
   // repeated until the guest powers off or `timeout` is over, then forced off.
   // Returns false when it had to be forced. Not running: nothing, true.

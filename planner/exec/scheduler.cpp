@@ -44,46 +44,66 @@ class Scheduler {
   // ready and fit. True when anything changed (another pass may find more).
   bool start_ready(std::map<std::size_t, std::thread>& threads) {
     bool progressed = false;
+    // Ready tasks by host, in graph order: started a host at a time, round after round, so
+    // every host gets going at once (hosts are read and locked in parallel; their steps too).
+    std::map<std::string, std::vector<std::size_t>> ready;
     for (std::size_t i = 0; i < graph_.tasks.size(); ++i) {
-      const Task& t = graph_.tasks[i];
-      TaskState& s = states_[i];
-      if (s.status != StepStatus::Pending) continue;
-      if (!stopped_.empty()) {
-        s.status = StepStatus::Skipped;
-        s.message = "skipped: the apply stopped at " + stopped_at_;
-        sink_.task_event(t, ExecEvent::Kind::Finished, s.status, s.message, 0);
+      if (states_[i].status != StepStatus::Pending) continue;
+      if (skip_if_blocked(i)) {
         progressed = true;
         continue;
       }
-      bool ready = true;
-      const Task* blocker = nullptr;
-      StepStatus blocker_status = StepStatus::Pending;
-      for (std::size_t dep : t.deps) {
-        const StepStatus d = states_[dep].status;
-        if (d == StepStatus::Failed || d == StepStatus::Skipped) {
-          blocker = &graph_.tasks[dep];
-          blocker_status = d;
-          break;
-        }
-        if (d != StepStatus::Ok) ready = false;
+      if (deps_done(graph_.tasks[i])) ready[graph_.tasks[i].host].push_back(i);
+    }
+    for (bool started = true; started;) {
+      started = false;
+      for (auto& [host, tasks] : ready) {
+        const auto it = std::find_if(tasks.begin(), tasks.end(),
+                                     [&](std::size_t i) { return fits(graph_.tasks[i]); });
+        if (it == tasks.end()) continue;
+        start(*it, threads);
+        tasks.erase(it);
+        started = progressed = true;
       }
-      if (blocker) {
-        s.status = StepStatus::Skipped;
-        s.message = "skipped: " + blocker->what + " " + blocker->address +
-                    (blocker->host.empty() ? "" : " on " + blocker->host) +
-                    (blocker_status == StepStatus::Failed ? " failed" : " was skipped");
-        sink_.task_event(t, ExecEvent::Kind::Finished, s.status, s.message, 0);
-        progressed = true;
-        continue;
-      }
-      if (!ready || !fits(t)) continue;
-      s.status = StepStatus::Running;
-      account(t, +1);
-      sink_.task_event(t, ExecEvent::Kind::Started);
-      threads.emplace(i, std::thread([this, i] { run_one(i); }));
-      progressed = true;
     }
     return progressed;
+  }
+
+  // Skipped (and said so) when the apply stopped or a dependency failed or was skipped.
+  bool skip_if_blocked(std::size_t i) {
+    const Task& t = graph_.tasks[i];
+    TaskState& s = states_[i];
+    if (!stopped_.empty()) {
+      s.status = StepStatus::Skipped;
+      s.message = "skipped: the apply stopped at " + stopped_at_;
+      sink_.task_event(t, ExecEvent::Kind::Finished, s.status, s.message, 0);
+      return true;
+    }
+    for (std::size_t dep : t.deps) {
+      const StepStatus d = states_[dep].status;
+      if (d != StepStatus::Failed && d != StepStatus::Skipped) continue;
+      const Task& blocker = graph_.tasks[dep];
+      s.status = StepStatus::Skipped;
+      s.message = "skipped: " + blocker.what + " " + blocker.address +
+                  (blocker.host.empty() ? "" : " on " + blocker.host) +
+                  (d == StepStatus::Failed ? " failed" : " was skipped");
+      sink_.task_event(t, ExecEvent::Kind::Finished, s.status, s.message, 0);
+      return true;
+    }
+    return false;
+  }
+
+  bool deps_done(const Task& t) const {
+    return std::all_of(t.deps.begin(), t.deps.end(),
+                       [&](std::size_t dep) { return states_[dep].status == StepStatus::Ok; });
+  }
+
+  void start(std::size_t i, std::map<std::size_t, std::thread>& threads) {
+    const Task& t = graph_.tasks[i];
+    states_[i].status = StepStatus::Running;
+    account(t, +1);
+    sink_.task_event(t, ExecEvent::Kind::Started);
+    threads.emplace(i, std::thread([this, i] { run_one(i); }));
   }
 
   bool fits(const Task& t) const {

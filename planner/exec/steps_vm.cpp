@@ -206,7 +206,7 @@ void check_live_size(ExecContext& ctx, const ResourceChange& c) {
 std::string delete_vm(ExecContext& ctx, const Task& t) {
   const std::string name = t.change->observed_name();
   HostSession& s = ctx.session(t.host);
-  if (verified_identity(ctx, *t.change, name)) s.delete_domain(name);
+  delete_verified_domain(ctx, *t.change, name);
   if (s.domain_identity(name))
     throw HostError(ctx.label(t.host) + ": domain " + name + " is still there after deleting it");
   ctx.delete_volume(t.host, serial_log_name(ctx.plan().cluster, t.change->address.name));
@@ -215,7 +215,7 @@ std::string delete_vm(ExecContext& ctx, const Task& t) {
 
 std::string remove_old_vm(ExecContext& ctx, const Task& t) {
   const std::string& name = t.change->vm()->name;
-  if (verified_identity(ctx, *t.change, name)) ctx.session(t.host).delete_domain(name);
+  delete_verified_domain(ctx, *t.change, name);
   return "";
 }
 

@@ -67,6 +67,11 @@ std::optional<DomainIdentity> verified_identity(ExecContext& ctx, const Resource
   return id;
 }
 
+bool delete_verified_domain(ExecContext& ctx, const ResourceChange& c, const std::string& name) {
+  return ctx.session(c.host).delete_domain_if(
+      name, [&](const DomainIdentity& id) { check_domain(ctx, c, name, id); });
+}
+
 std::optional<ObservedDomain> verified_domain(ExecContext& ctx, const ResourceChange& c,
                                               const std::string& name) {
   auto dom = ctx.session(c.host).domain(name);

@@ -21,6 +21,9 @@ std::optional<ObservedDomain> verified_domain(ExecContext& ctx, const ResourceCh
 // starts, shutdowns).
 std::optional<DomainIdentity> verified_identity(ExecContext& ctx, const ResourceChange& c,
                                                 const std::string& name);
+// Deletes the domain `name` that `c` acts on once checked as verified_domain checks it (on the
+// same lookup); false when it is gone already.
+bool delete_verified_domain(ExecContext& ctx, const ResourceChange& c, const std::string& name);
 // The network `name` that `c` acts on: this cluster's by its name and kumo's record of making it,
 // with the UUID the plan recorded. nullopt when it is gone.
 std::optional<ObservedNetwork> verified_network(ExecContext& ctx, const ResourceChange& c,

@@ -90,17 +90,31 @@ std::optional<ObservedDomain> LibvirtSession::domain(const std::string& name) {
   return observed;
 }
 
-// Two calls: the lookup and the definition (the UUID comes with the handle). The definition is
-// the persistent one, where domain() reads the owner mark too.
-std::optional<DomainIdentity> LibvirtSession::domain_identity(const std::string& name) {
-  const auto dom = find_domain(name);
-  if (!dom) return std::nullopt;
-  const std::string xml = adopt_string(virDomainGetXMLDesc(dom.get(), VIR_DOMAIN_XML_INACTIVE));
+// One call: the persistent definition (where domain() reads the owner mark too); the UUID comes
+// with the handle.
+std::optional<DomainIdentity> LibvirtSession::identity_of(virDomainPtr dom,
+                                                          const std::string& name) {
+  const std::string xml = adopt_string(virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE));
   if (xml.empty())
     return vanished_or_fail<DomainIdentity>(VIR_ERR_NO_DOMAIN, "reading domain " + name);
   const auto parsed = parse_domain_xml(xml);  // no lookup: disk paths stay unresolved
   if (!parsed) unreadable("domain " + name);
   return DomainIdentity{parsed->uuid, parsed->owner};
+}
+
+std::optional<DomainIdentity> LibvirtSession::domain_identity(const std::string& name) {
+  const auto dom = find_domain(name);
+  return dom ? identity_of(dom.get(), name) : std::nullopt;
+}
+
+bool LibvirtSession::delete_domain_if(const std::string& name,
+                                      const std::function<void(const DomainIdentity&)>& check) {
+  const auto dom = find_domain(name);
+  const auto id = dom ? identity_of(dom.get(), name) : std::nullopt;
+  if (!id) return false;
+  check(*id);
+  remove_domain(dom.get(), name);
+  return true;
 }
 
 void LibvirtSession::define_domain(const DomainSpec& spec) {
@@ -133,32 +147,35 @@ void LibvirtSession::set_domain_autostart(const std::string& name, bool autostar
 }
 
 void LibvirtSession::delete_domain(const std::string& name) {
-  const auto dom = find_domain(name);
-  if (!dom) return;
+  if (const auto dom = find_domain(name)) remove_domain(dom.get(), name);
+}
+
+void LibvirtSession::remove_domain(virDomainPtr dom, const std::string& name) {
   const std::string what = "deleting domain " + name;
-  const int active = virDomainIsActive(dom.get());
-  if (active < 0) return vanished_or_fail<void>(VIR_ERR_NO_DOMAIN, what);
-  if (active == 1 && virDomainDestroy(dom.get()) < 0) {
+  // The lookup told whether it ran (its ID; -1 when not): no call to ask. One started since is
+  // left defined and running by the undefine below (libvirt keeps it, transient), which the
+  // caller's check afterwards finds.
+  const bool active = virDomainGetID(dom) != static_cast<unsigned>(-1);
+  if (active && virDomainDestroy(dom) < 0) {
     const int code = last_error().code;
-    if (code == VIR_ERR_NO_DOMAIN) return;
+    if (code == VIR_ERR_NO_DOMAIN) return virResetLastError();
     if (code != VIR_ERR_OPERATION_INVALID) fail(what + " (stopping it)");  // not "not running"
   }
   // A transient domain is gone once stopped: undefining it then finds no domain (or, stopped
-  // by someone else and still there, one that cannot be undefined), which is done too. Not
-  // asking whether it is persistent saves a call per delete.
+  // by someone else and still there, one that cannot be undefined), which is done too.
   // The NVRAM file and the TPM's state go with the domain (a move keeps the UUID, and so would
   // find a stale TPM state on a host it comes back to).
   constexpr unsigned kFlags = VIR_DOMAIN_UNDEFINE_MANAGED_SAVE |
                               VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA | VIR_DOMAIN_UNDEFINE_NVRAM |
                               VIR_DOMAIN_UNDEFINE_TPM;
-  if (virDomainUndefineFlags(dom.get(), kFlags) == 0) return;
+  if (virDomainUndefineFlags(dom, kFlags) == 0) return;
   int code = last_error().code;
   // Drivers that do not know a flag (the test driver rejects _NVRAM) undefine without them.
   if (code == VIR_ERR_INVALID_ARG || code == VIR_ERR_NO_SUPPORT) {
-    if (virDomainUndefine(dom.get()) == 0) return;
+    if (virDomainUndefine(dom) == 0) return;
     code = last_error().code;
   }
-  if (code == VIR_ERR_OPERATION_INVALID && active == 1 && virDomainIsPersistent(dom.get()) == 0)
+  if (code == VIR_ERR_OPERATION_INVALID && active && virDomainIsPersistent(dom) == 0)
     return virResetLastError();  // transient, and stopped above
   vanished_or_fail<void>(VIR_ERR_NO_DOMAIN, what);
 }

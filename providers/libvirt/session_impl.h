@@ -156,6 +156,8 @@ class LibvirtSession final : public HostSession {
   void start_domain(const std::string& name) override;
   void set_domain_autostart(const std::string& name, bool autostart) override;
   void delete_domain(const std::string& name) override;
+  bool delete_domain_if(const std::string& name,
+                        const std::function<void(const DomainIdentity&)>& check) override;
   bool shutdown_domain(const std::string& name, std::chrono::seconds timeout) override;
   void set_domain_vcpus(const std::string& name, int vcpus) override;
   void set_domain_memory(const std::string& name, std::uint64_t bytes) override;
@@ -222,6 +224,10 @@ class LibvirtSession final : public HostSession {
     if (!net && last_error().code != VIR_ERR_NO_NETWORK) fail("looking up network " + name);
     return net;
   }
+  // Stops `dom` if it runs, then undefines it (delete_domain's work, on a domain looked up).
+  void remove_domain(virDomainPtr dom, const std::string& name);
+  // Its UUID and owner mark; nullopt when it went meanwhile.
+  std::optional<DomainIdentity> identity_of(virDomainPtr dom, const std::string& name);
   DomainHandle find_domain(const std::string& name) const {
     DomainHandle dom(virDomainLookupByName(conn_.get(), name.c_str()));
     if (!dom && last_error().code != VIR_ERR_NO_DOMAIN) fail("looking up domain " + name);

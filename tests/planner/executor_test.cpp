@@ -182,6 +182,32 @@ TEST_CASE("parallelism limits hold overall and per host", "[executor]") {
   for (const char* h : {"hv1", "hv2", "hv3"}) CHECK(lab.connector.max_in_flight[h] <= 2);
 }
 
+TEST_CASE("the steps that are ready start a host at a time: every host gets going at once",
+          "[executor]") {
+  // 9 VMs, 3 per host, destroyed with room for 3 steps at once: the first three steps go to
+  // three hosts (not all to hv1, whose steps come first in the plan), and so on.
+  Lab lab;
+  auto text = kCluster;
+  text.replace(text.find("count: 3"), 8, "count: 9");
+  REQUIRE(lab.apply(lab.plan(config(text))).success());
+  PlanOptions destroy;
+  destroy.destroy = true;
+  lab.connector.delay = std::chrono::milliseconds(20);  // the first three run while all start
+  ExecOptions opts;
+  opts.parallelism = 3;
+  opts.per_host = 3;
+  std::vector<ExecEvent> events;
+  const ExecResult r = lab.apply(lab.plan(config(text), destroy), opts, &events);
+  INFO(failures(r));
+  REQUIRE(r.success());
+  std::vector<std::string> first;
+  for (const auto& e : events) {
+    if (e.kind == ExecEvent::Kind::Started && first.size() < 3) first.push_back(e.host);
+  }
+  std::sort(first.begin(), first.end());
+  CHECK(first == std::vector<std::string>{"hv1", "hv2", "hv3"});
+}
+
 TEST_CASE("one host failing stops only what depends on it", "[executor]") {
   Lab lab;
   const auto cfg = config(kCluster);

@@ -469,6 +469,36 @@ TEST_CASE("a domain is deleted running or not, a missing one is no error", "[ses
   CHECK_FALSE(session->domain_identity("web-9"));
 }
 
+TEST_CASE("a checked delete deletes only what its check accepts, running or not", "[session]") {
+  const auto session = open_session();
+  const auto spec = web_domain();
+  session->define_domain(spec);
+  session->start_domain(spec.name);
+  const std::string uuid = session->domain(spec.name)->uuid;
+  // Refused: the check's exception comes through, and the domain runs on as it was.
+  CHECK_THROWS_WITH(
+      session->delete_domain_if(
+          spec.name, [](const DomainIdentity&) { throw HostError("not this cluster's"); }),
+      "not this cluster's");
+  REQUIRE(session->domain(spec.name));
+  CHECK(session->domain(spec.name)->active);
+  // Accepted: the check saw its UUID and owner, and it is gone, stopped first.
+  DomainIdentity seen;
+  CHECK(session->delete_domain_if(spec.name, [&](const DomainIdentity& id) { seen = id; }));
+  CHECK(seen.uuid == uuid);
+  REQUIRE(seen.owner);
+  CHECK(*seen.owner == spec.owner);
+  CHECK_FALSE(session->domain(spec.name));
+  // Gone: false, and no check.
+  bool asked = false;
+  CHECK_FALSE(session->delete_domain_if(spec.name, [&](const DomainIdentity&) { asked = true; }));
+  CHECK_FALSE(asked);
+  // Defined, not running.
+  session->define_domain(spec);
+  CHECK(session->delete_domain_if(spec.name, [](const DomainIdentity&) {}));
+  CHECK_FALSE(session->domain(spec.name));
+}
+
 TEST_CASE("a guest agent that cannot answer is a HostError naming host and domain", "[session]") {
   const auto session = open_session();
   const auto spec = web_domain();
