@@ -1,5 +1,7 @@
 #include "providers/libvirt/connection.h"
 
+#include "providers/libvirt/event_loop.h"
+
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -305,12 +307,8 @@ void ensure_libvirt_ready() {
   std::call_once(once, [] {
     virInitialize();
     virSetErrorFunc(nullptr, ignore_libvirt_error);
-    virEventRegisterDefaultImpl();
-    // Runs for the life of the process: libvirt offers no way to stop the default loop, and
-    // keepalive on every connection depends on it.
-    std::thread([] {
-      for (;;) virEventRunDefaultImpl();
-    }).detach();
+    // Runs for the life of the process; keepalive on every connection depends on it.
+    start_event_loop();
   });
 }
 

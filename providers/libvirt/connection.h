@@ -16,7 +16,7 @@
 namespace kumo::libvirt {
 
 // Once per process: libvirt's thread setup, errors captured instead of printed to stderr, and
-// the default event loop running in one background thread (keepalive needs it).
+// kumo's event loop running in one background thread (keepalive needs it; event_loop.h).
 void ensure_libvirt_ready();
 
 // The last libvirt error raised on the calling thread (libvirt keeps errors per thread).

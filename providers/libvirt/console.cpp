@@ -12,6 +12,7 @@
 #include <libvirt/virterror.h>
 
 #include "providers/libvirt/connection.h"
+#include "providers/libvirt/event_loop.h"
 
 namespace kumo::libvirt {
 namespace {
@@ -108,6 +109,9 @@ ConsoleEnd run_console(const HostTarget& host, const std::string& domain, bool f
       end.error += " (another session holds it: kumo console --force takes it over)";
     return end;
   }
+  // The guest's output shows as it comes: the event loop looks at once when the console's
+  // socket is watched again after each keystroke sent.
+  set_eager_updates(true);
   Pump pump;
   pump.stream = stream.get();
   pump.out_fd = out_fd;
