@@ -280,7 +280,9 @@ TEST_CASE("checks that start together on a host share one read of the lock", "[l
   HeldLockReads session(lab.connector, hosts[0]);
   constexpr int kCallers = 8;
   std::vector<std::string> outcome(kCallers, "not run");
+  std::atomic<int> entered{0};
   auto check = [&](int i) {
+    ++entered;
     try {
       lock->verify("hv1", session);
       outcome[i] = "";
@@ -293,7 +295,8 @@ TEST_CASE("checks that start together on a host share one read of the lock", "[l
     callers.emplace_back(check, 0);
     while (session.reads == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     for (int i = 1; i < kCallers; ++i) callers.emplace_back(check, i);
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // all are waiting by now
+    while (entered < kCallers) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // each is waiting by now
     session.go = true;
   }
   // The first caller's read, then one for the seven that asked while it ran (not seven).
