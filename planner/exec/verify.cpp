@@ -48,13 +48,19 @@ const ResourceChange* vm_update_of(const Plan& plan, const ResourceChange& c) {
   return nullptr;
 }
 
+// The domain `name` there carries this cluster's mark for c's VM.
+void check_owner(ExecContext& ctx, const ResourceChange& c, const std::string& name,
+                 const std::optional<Ownership>& owner) {
+  const std::string why =
+      not_ours(owner, ctx.plan().cluster, c.address.owner_vm().str(), "no kumo metadata");
+  if (!why.empty())
+    refuse(ctx, c, "the domain " + name + " there is not this cluster's (" + why + ")");
+}
+
 // The domain `name` there is this cluster's VM of `c`, with the UUID the plan recorded.
 void check_domain(ExecContext& ctx, const ResourceChange& c, const std::string& name,
                   const DomainIdentity& id) {
-  const std::string why =
-      not_ours(id.owner, ctx.plan().cluster, c.address.owner_vm().str(), "no kumo metadata");
-  if (!why.empty())
-    refuse(ctx, c, "the domain " + name + " there is not this cluster's (" + why + ")");
+  check_owner(ctx, c, name, id.owner);
   check_uuid(ctx, c, "domain", name, id.uuid);
 }
 
@@ -153,10 +159,7 @@ void delete_verified_volume(ExecContext& ctx, const ResourceChange& c, const std
 void require_our_domain(ExecContext& ctx, const ResourceChange& c, const std::string& name) {
   const auto dom = ctx.session(c.host).domain_identity(name);
   if (!dom) refuse(ctx, c, "the domain " + name + " is gone");
-  const std::string why =
-      not_ours(dom->owner, ctx.plan().cluster, c.address.owner_vm().str(), "no kumo metadata");
-  if (!why.empty())
-    refuse(ctx, c, "the domain " + name + " there is not this cluster's (" + why + ")");
+  check_owner(ctx, c, name, dom->owner);
 }
 
 void require_no_domain(ExecContext& ctx, const ResourceChange& c, const std::string& name) {
