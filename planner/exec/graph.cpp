@@ -212,6 +212,7 @@ class Builder {
       if (k->action != Action::Delete) continue;
       Task v = step(*k, "delete", StepKind::DeleteVolume);
       v.deps = {dom};
+      v.after_vm_delete = c.observed_name() == k->address.parent;  // the domain they go with
       add(std::move(v));
     }
   }

@@ -67,6 +67,8 @@ struct Task {
   const ResourceChange* change = nullptr;  // the change the step carries out
   const ImagePlan* image = nullptr;        // image steps
   bool recreate = false;                   // volumes: delete what is there first
+  // A deleted VM's volumes: its delete step (a dependency) found the domain gone at its end.
+  bool after_vm_delete = false;
 };
 
 struct TaskGraph {

@@ -207,6 +207,8 @@ std::string delete_vm(ExecContext& ctx, const Task& t) {
   const std::string name = t.change->observed_name();
   HostSession& s = ctx.session(t.host);
   delete_verified_domain(ctx, *t.change, name);
+  // Also what the VM's volume deletes go by (Task::after_vm_delete): one started meanwhile
+  // outlives its undefine, transient (LibvirtSession::remove_domain).
   if (s.domain_identity(name))
     throw HostError(ctx.label(t.host) + ": domain " + name + " is still there after deleting it");
   ctx.delete_volume(t.host, serial_log_name(ctx.plan().cluster, t.change->address.name));

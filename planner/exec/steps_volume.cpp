@@ -9,7 +9,7 @@
 namespace kumo::exec {
 
 std::string delete_volume(ExecContext& ctx, const Task& t) {
-  delete_verified_volume(ctx, *t.change, t.change->observed_name());
+  delete_verified_volume(ctx, *t.change, t.change->observed_name(), t.after_vm_delete);
   return "";
 }
 

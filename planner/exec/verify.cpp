@@ -150,9 +150,10 @@ std::optional<ObservedVolume> verified_volume(ExecContext& ctx, const ResourceCh
   return vol;
 }
 
-void delete_verified_volume(ExecContext& ctx, const ResourceChange& c, const std::string& name) {
+void delete_verified_volume(ExecContext& ctx, const ResourceChange& c, const std::string& name,
+                            bool vm_gone) {
   check_volume_name(ctx, c, name);
-  check_volume_domain(ctx, c, name);
+  if (!vm_gone) check_volume_domain(ctx, c, name);
   ctx.delete_volume(c.host, name, pool_of(c));
 }
 

@@ -35,7 +35,10 @@ std::optional<ObservedVolume> verified_volume(ExecContext& ctx, const ResourceCh
                                               const std::string& name);
 // Deletes the volume `name` that `c` acts on, checked as verified_volume checks it, without
 // reading it first (gone already: nothing to do). A delete costs the lookup and the delete.
-void delete_verified_volume(ExecContext& ctx, const ResourceChange& c, const std::string& name);
+// `vm_gone`: the step deleting c's VM ran before this one and saw its domain gone (a VM's
+// delete checks that last), so the volume's domain is not asked about again.
+void delete_verified_volume(ExecContext& ctx, const ResourceChange& c, const std::string& name,
+                            bool vm_gone = false);
 // The domain `name` carries this cluster's mark for c's VM (whatever its UUID: it may have just
 // been defined anew); throws HostError otherwise, also when it is gone.
 void require_our_domain(ExecContext& ctx, const ResourceChange& c, const std::string& name);

@@ -196,6 +196,7 @@ struct PendingOpen {
   bool done = false;
   bool abandoned = false;
   ConnectHandle conn;
+  std::shared_ptr<ListedVolumes> listed;  // given back (give_back) with what its read listed
   LibvirtError error;
   // Opens ahead only (OpenAhead): whether its worker began, whether a caller (or the OpenAhead's
   // end) took it before that, and its place in the budget once begun.
@@ -467,6 +468,7 @@ ConnectionReuse::~ConnectionReuse() {
       if (!OpensAhead::get().remove(uri, pending)) continue;  // taken
       std::lock_guard open_lock(pending->mutex);
       pending->claimed = true;
+      pending->listed.reset();  // its handles hold the connection: freed first (no call)
       left.push_back(std::move(pending->conn));
     }
   }
@@ -488,7 +490,7 @@ ConnectionReuse::~ConnectionReuse() {
   close_some();  // whatever no thread got to
 }
 
-void give_back(const HostTarget& host, ConnectHandle conn) {
+void give_back(const HostTarget& host, ConnectHandle conn, std::shared_ptr<ListedVolumes> listed) {
   if (!conn || virConnectIsAlive(conn.get()) != 1) return;  // closed here
   std::shared_ptr<ConnectionReuse::State> reuse;
   {
@@ -500,6 +502,7 @@ void give_back(const HostTarget& host, ConnectHandle conn) {
   pending->started = true;
   pending->done = true;
   pending->conn = std::move(conn);
+  pending->listed = std::move(listed);
   std::lock_guard lock(reuse->mu);
   reuse->given.emplace_back(host.uri, pending);
   OpensAhead::get().add(host.uri, std::move(pending));
@@ -525,7 +528,7 @@ OpenResult open_connection(const HostTarget& host, std::chrono::milliseconds tim
         if (opened->slot) opened->slot->abandon(host, timeout);
         return {nullptr, describe_timeout(host, timeout), 1};
       }
-      if (opened->conn) return {std::move(opened->conn), "", 2};
+      if (opened->conn) return {std::move(opened->conn), "", 2, std::move(opened->listed)};
     }
     // Not begun, or it failed: opened afresh below, and what that says is what is reported.
   }

@@ -5,8 +5,10 @@
 #include <chrono>
 #include <cstddef>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "providers/libvirt/handles.h"
@@ -29,10 +31,16 @@ LibvirtError last_error();
 // A virDomainState as kumo shows it: running, paused, shutoff, crashed, ...
 std::string domain_state_name(int state);
 
+// The volumes a host's read listed, by pool and name, handed on with its connection (give_back)
+// to the steps that take it next: they read or delete those without a lookup by name first.
+// Handles work on the connection they came from only.
+using ListedVolumes = std::map<std::pair<std::string, std::string>, VolumeHandle>;
+
 struct OpenResult {
-  ConnectHandle conn;  // null on failure
-  std::string error;   // "host hv1 (uri): what happened — what to check"
-  int api_calls = 0;   // libvirt calls made, for ObservedHost::api_calls
+  ConnectHandle conn;                       // null on failure
+  std::string error;                        // "host hv1 (uri): what happened — what to check"
+  int api_calls = 0;                        // libvirt calls made, for ObservedHost::api_calls
+  std::shared_ptr<ListedVolumes> listed{};  // a connection given back with its read's volumes
 };
 
 // How the worker thread opens a connection. A test seam: the default calls
@@ -97,8 +105,9 @@ class ConnectionReuse {
 };
 
 // A connection its user is done with: kept for a later open of `host` while a ConnectionReuse
-// lives and the connection is alive, closed otherwise.
-void give_back(const HostTarget& host, ConnectHandle conn);
+// lives and the connection is alive, closed otherwise. `listed` goes along with it (or with it).
+void give_back(const HostTarget& host, ConnectHandle conn,
+               std::shared_ptr<ListedVolumes> listed = {});
 
 // How many connections the process may hold at once: what RLIMIT_NOFILE's soft limit leaves
 // after a reserve for everything else (files, downloads), at a few descriptors each.

@@ -134,6 +134,8 @@ class HostReader {
     read_networks();
     read_domains();
   }
+  // The handles of the volumes read, for give_back.
+  std::shared_ptr<ListedVolumes> take_listed() { return std::move(listed_); }
 
  private:
   // Every libvirt call that reaches the host goes through here, so none goes uncounted.
@@ -202,6 +204,7 @@ class HostReader {
   ObservedHost& out_;
   const ReadScope* scope_;
   std::atomic<int> calls_{0};  // added to out_.api_calls at the end (several threads count)
+  std::shared_ptr<ListedVolumes> listed_ = std::make_shared<ListedVolumes>();  // the ones read
 };
 
 void HostReader::read_node() {
@@ -316,7 +319,7 @@ void HostReader::read_volumes(virStoragePoolPtr pool, const std::string& pool_na
     if (vanished(last_error().code)) return;
     fail("listing the volumes of storage pool " + pool_name);
   }
-  const auto volumes = adopt_list<VolumeHandle>(raw, count);
+  auto volumes = adopt_list<VolumeHandle>(raw, count);
   std::vector<std::optional<ObservedVolume>> read(volumes.size());
   std::vector<std::size_t> fetch;  // the ones whose XML is needed
   for (std::size_t i = 0; i < volumes.size(); ++i) {
@@ -348,8 +351,11 @@ void HostReader::read_volumes(virStoragePoolPtr pool, const std::string& pool_na
     read[i] = parse([&] { return parse_volume_xml(*xml); }, what);
     read[i]->pool = pool_name;
   });
-  for (auto& v : read) {
-    if (v) out_.volumes.push_back(std::move(*v));
+  for (std::size_t i = 0; i < read.size(); ++i) {
+    if (!read[i]) continue;
+    // The steps that take this connection next act on these through their handles (no lookup).
+    listed_->insert_or_assign({pool_name, read[i]->name}, std::move(volumes[i]));
+    out_.volumes.push_back(std::move(*read[i]));
   }
 }
 
@@ -488,9 +494,11 @@ class LibvirtProvider final : public Provider {
       out.error = opened.error;
       return;
     }
-    HostReader(opened.conn.get(), out, host.scope.get()).read_all(details);
+    HostReader reader(opened.conn.get(), out, host.scope.get());
+    reader.read_all(details);
     out.reachable = true;
-    give_back(host, std::move(opened.conn));  // for the steps of an apply (ConnectionReuse)
+    // For the steps of an apply (ConnectionReuse), with the handles of the volumes read.
+    give_back(host, std::move(opened.conn), reader.take_listed());
   }
 
   // Half a host must not reach the planner: it would recreate what it did not get to read.

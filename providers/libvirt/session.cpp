@@ -15,8 +15,10 @@ class LibvirtConnector final : public HostConnector {
     // The pool is looked up on first use: a pool this apply makes may not exist yet.
     PoolHandle handle(virStoragePoolLookupByName(opened.conn.get(), host.pool.c_str()));
     if (!handle) virResetLastError();
-    return std::make_unique<LibvirtSession>(host, std::move(opened.conn), std::move(handle),
-                                            streams_, timeout);
+    auto session = std::make_unique<LibvirtSession>(host, std::move(opened.conn), std::move(handle),
+                                                    streams_, timeout);
+    if (opened.listed) session->take_listed(*opened.listed);
+    return session;
   }
 
  private:

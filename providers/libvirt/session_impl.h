@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <map>
 #include <mutex>
 #include <string_view>
 #include <thread>
@@ -108,6 +109,9 @@ class LibvirtSession final : public HostSession {
   }
 
   // --- volumes
+  // The handles of the volumes of this session's pool that a read of its connection listed
+  // (ListedVolumes): read or deleted through them (known_volume), no lookup first.
+  void take_listed(ListedVolumes& listed);
   std::optional<ObservedVolume> volume(const std::string& name) override;
   void create_volume(const VolumeSpec& spec) override;
   void upload_volume(const std::string& name, std::uint64_t size, const ByteReader& read,
@@ -300,6 +304,21 @@ class LibvirtSession final : public HostSession {
   void refresh_pool();
   std::mutex refresh_mutex_;
   std::atomic<std::uint64_t> refreshes_started_{0};  // changed under refresh_mutex_
+
+  // Handles of the volumes read through this session (volume()) or listed by the read of its
+  // connection (take_listed), by name: read again, or deleted, through them, one call instead
+  // of a lookup and the call. libvirt finds a volume handle's volume by its pool's name and its
+  // own on every call (the storage driver's virStorageVolDefFromVol), so an old handle answers
+  // as a fresh lookup would: "no such volume" once it is gone, the new one's content once it is
+  // made again. For the lock's volume, read before every step's change (ClusterLock::verify),
+  // and the volumes a destroy deletes. Only calls that tell "no such volume" from a failure go
+  // through it (a lookup's "not there" cannot be had from an old handle without a call).
+  using SharedVolume = std::shared_ptr<virStorageVol>;
+  SharedVolume known_volume(const std::string& name);  // null: never looked up
+  SharedVolume remember_volume(const std::string& name, VolumeHandle vol);
+  void forget_volume(const std::string& name);  // once deleted
+  std::mutex known_mu_;
+  std::map<std::string, SharedVolume> known_;
 };
 
 }  // namespace kumo::libvirt

@@ -3,9 +3,39 @@
 
 namespace kumo::libvirt {
 
+LibvirtSession::SharedVolume LibvirtSession::known_volume(const std::string& name) {
+  const std::lock_guard lock(known_mu_);
+  const auto it = known_.find(name);
+  return it == known_.end() ? nullptr : it->second;
+}
+
+LibvirtSession::SharedVolume LibvirtSession::remember_volume(const std::string& name,
+                                                             VolumeHandle vol) {
+  SharedVolume shared(vol.release(), VolumeFreer{});
+  const std::lock_guard lock(known_mu_);
+  return known_.insert_or_assign(name, std::move(shared)).first->second;
+}
+
+void LibvirtSession::take_listed(ListedVolumes& listed) {
+  const std::lock_guard lock(known_mu_);
+  for (auto& [key, handle] : listed) {
+    if (key.first != target_.pool || !handle) continue;
+    known_.insert_or_assign(key.second, SharedVolume(handle.release(), VolumeFreer{}));
+  }
+}
+
+void LibvirtSession::forget_volume(const std::string& name) {
+  const std::lock_guard lock(known_mu_);
+  known_.erase(name);
+}
+
 std::optional<ObservedVolume> LibvirtSession::volume(const std::string& name) {
-  const auto vol = find_volume(name);
-  if (!vol) return std::nullopt;
+  SharedVolume vol = known_volume(name);
+  if (!vol) {
+    auto found = find_volume(name);
+    if (!found) return std::nullopt;
+    vol = remember_volume(name, std::move(found));
+  }
   const std::string xml = adopt_string(virStorageVolGetXMLDesc(vol.get(), 0));
   if (xml.empty()) {
     return vanished_or_fail<ObservedVolume>(VIR_ERR_NO_STORAGE_VOL,
@@ -94,23 +124,31 @@ void LibvirtSession::refresh_pool() {
 }
 
 void LibvirtSession::delete_volume(const std::string& name) {
-  auto vol = find_volume(name);
+  // A volume read before goes through its handle (known_volume): no lookup.
+  const SharedVolume known = known_volume(name);
+  VolumeHandle found;
+  virStorageVolPtr vol = known.get();
   if (!vol) {
-    // A file libvirt does not list yet (a serial log written behind its back) shows after a
-    // refresh.
-    refresh_pool();
-    vol = find_volume(name);
-    if (!vol) return;
+    found = find_volume(name);
+    if (!found) {
+      // A file libvirt does not list yet (a serial log written behind its back) shows after a
+      // refresh.
+      refresh_pool();
+      found = find_volume(name);
+      if (!found) return;
+    }
+    vol = found.get();
   }
-  if (virStorageVolDelete(vol.get(), 0) < 0) {
+  if (virStorageVolDelete(vol, 0) < 0) {
     const auto error = last_error();
-    if (error.code == VIR_ERR_NO_STORAGE_VOL) return;
+    if (error.code == VIR_ERR_NO_STORAGE_VOL) return forget_volume(name);
     // The file went behind libvirt's back (undefining a domain removes its NVRAM file): gone
     // after a refresh is deleted.
     refresh_pool();
-    if (!find_volume(name)) return;
+    if (!find_volume(name)) return forget_volume(name);
     fail_because("deleting " + volume_label(name), error.message);
   }
+  forget_volume(name);
 }
 
 void LibvirtSession::resize_volume(const std::string& name, std::uint64_t capacity) {

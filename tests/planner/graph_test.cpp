@@ -101,6 +101,18 @@ TEST_CASE("destroy: volumes after their domain, networks after every VM delete o
   CHECK(waits_for(g, "hv1/volume.web-0/data/data/delete", "hv1/vm.web-0/delete"));
   CHECK(waits_for(g, "hv1/network.front/delete", "hv1/vm.web-0/delete"));
   CHECK_FALSE(waits_for(g, "hv1/network.front/delete", "hv2/vm.web-1/delete"));
+  // The VM's delete saw its domain gone: its volumes' deletes need not look again.
+  CHECK(task(g, "hv1/volume.web-0/root/delete").after_vm_delete);
+  CHECK(task(g, "hv1/volume.web-0/data/data/delete").after_vm_delete);
+}
+
+TEST_CASE("a volume deleted without its VM's delete before it asks about the domain", "[graph]") {
+  Lab lab;
+  lab.add_volume("hv1", "kumo_fest_web-9_root.qcow2", 1 << 20);  // left over: no VM of the file
+  const Plan p = lab.plan(config(kCluster));
+  const TaskGraph g = build_graph(p);
+  CHECK(task(g, "hv1/volume.web-9/root/delete").deps.empty());
+  CHECK_FALSE(task(g, "hv1/volume.web-9/root/delete").after_vm_delete);
 }
 
 TEST_CASE("a VM placed into room that a delete or a shrink frees starts after it", "[graph]") {

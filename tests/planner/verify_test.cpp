@@ -190,6 +190,26 @@ TEST_CASE("a volume that a foreign domain holds is not deleted", "[verify]") {
   CHECK(has_volume(lab, "hv1", "kumo_fest_web-9_root.qcow2"));
 }
 
+TEST_CASE("a volume delete after its VM's delete does not ask about the domain again", "[verify]") {
+  // What the VM's delete step found (no domain left) stands for its volumes' deletes, which
+  // run right after it: they save a lookup each. Without that step before them they ask.
+  Lab lab;
+  lab.add_volume("hv1", "kumo_fest_web-9_root.qcow2", 1 << 20);
+  const Plan p = lab.plan(config(kCluster));
+  const ResourceChange* c = find_change(p, "volume.web-9/root", Action::Delete);
+  REQUIRE(c);
+  lab.add_domain("hv1", "web-9");
+  const ExecListener quiet = [](const ExecEvent&) {};
+  exec::EventSink sink(quiet);
+  const ExecOptions options;
+  exec::ExecContext ctx(p, lab.connector, lab.fetcher, options, sink);
+  CHECK_THROWS_WITH(exec::delete_verified_volume(ctx, *c, "kumo_fest_web-9_root.qcow2"),
+                    Contains("which is not this cluster's"));
+  CHECK(has_volume(lab, "hv1", "kumo_fest_web-9_root.qcow2"));
+  exec::delete_verified_volume(ctx, *c, "kumo_fest_web-9_root.qcow2", /*vm_gone=*/true);
+  CHECK_FALSE(has_volume(lab, "hv1", "kumo_fest_web-9_root.qcow2"));
+}
+
 TEST_CASE("a network with kumo's reserved name but no record of kumo making it is foreign",
           "[verify]") {
   Lab lab;

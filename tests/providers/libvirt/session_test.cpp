@@ -17,6 +17,7 @@
 #include <vector>
 
 #include <catch2/catch.hpp>
+#include <libvirt/virterror.h>
 
 #include "providers/libvirt/connection.h"
 #include "providers/libvirt/handles.h"
@@ -159,6 +160,41 @@ TEST_CASE("volumes are created, read back, and deleted (twice is fine)", "[sessi
   session->delete_volume(name);
   CHECK_FALSE(session->volume(name));
   session->delete_volume(name);
+}
+
+TEST_CASE("a volume read again answers as a fresh lookup would, made anew or gone behind its back",
+          "[session]") {
+  // The session reads a volume it read before through the handle it kept (one call, not a
+  // lookup and a read): what it says must be what a new lookup would find.
+  const auto session = open_session();
+  const auto side = side_connection();
+  const PoolHandle pool(virStoragePoolLookupByName(side.get(), "default-pool"));
+  REQUIRE(pool);
+  const std::string name = "kumo-lock_festival";
+  session->create_volume({name, 1ull << 20, "raw", "", ""});
+  REQUIRE(session->volume(name)->capacity == 1ull << 20);
+
+  auto side_delete = [&] {
+    const VolumeHandle v(virStorageVolLookupByName(pool.get(), name.c_str()));
+    REQUIRE(v);
+    REQUIRE(virStorageVolDelete(v.get(), 0) == 0);
+  };
+  side_delete();
+  CHECK_FALSE(session->volume(name));  // gone: not the old answer
+
+  const std::string xml = volume_xml({name, 2ull << 20, "raw", "", ""});
+  const VolumeHandle again(virStorageVolCreateXML(pool.get(), xml.c_str(), 0));
+  REQUIRE(again);
+  const auto read = session->volume(name);  // made anew: the new one's
+  REQUIRE(read);
+  CHECK(read->capacity == 2ull << 20);
+
+  session->delete_volume(name);  // through the handle too
+  const VolumeHandle left(virStorageVolLookupByName(pool.get(), name.c_str()));
+  CHECK_FALSE(left);
+  virResetLastError();
+  CHECK_FALSE(session->volume(name));
+  session->delete_volume(name);  // gone already: nothing to do
 }
 
 TEST_CASE("an overlay volume keeps its backing file", "[session]") {
