@@ -64,6 +64,12 @@ std::unique_ptr<StreamLease> LibvirtSession::lease_stream(const std::string& wha
 
 VolumeHandle LibvirtSession::stream_volume(StreamLease& lease, const std::string& name,
                                            const std::string& what) {
+  // On the session's own connection (in line), a volume it knows needs no lookup: a stream on
+  // one that went since fails as its lookup would have.
+  if (lease.conn() == conn_.get()) {
+    if (const SharedVolume known = known_volume(name); known && virStorageVolRef(known.get()) == 0)
+      return VolumeHandle(known.get());
+  }
   virStoragePoolPtr pool = lease.pool(target_.pool);
   if (pool == nullptr) fail(what);
   VolumeHandle vol(virStorageVolLookupByName(pool, name.c_str()));

@@ -170,6 +170,8 @@ bool LibvirtSession::create_volume_exclusive(const std::string& name, const std:
     }
     fail_because("creating " + volume_label(name), error.message);
   }
+  // Read back next (whose is it?), and written now in line: no lookup for either.
+  if (virStorageVolRef(vol.get()) == 0) remember_volume(name, VolumeHandle(vol.get()));
   if (content.empty()) return true;  // a marker: nothing to write, no stream needed
   try {
     const std::string what = "writing " + volume_label(name);
@@ -197,6 +199,7 @@ bool LibvirtSession::create_volume_exclusive(const std::string& name, const std:
   } catch (...) {
     virStorageVolDelete(vol.get(), 0);
     virResetLastError();
+    forget_volume(name);
     throw;
   }
   return true;
