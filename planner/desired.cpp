@@ -122,9 +122,16 @@ std::string ssh_user(const ClusterConfig& cfg, const VmConfig& vm) {
   return "root";
 }
 
-DesiredVm expand_instance(const ClusterConfig& cfg, const VmConfig& vm, int index) {
+// What every instance of a group shares, made once per group: a group of 300 rendered the same
+// user-data 300 times (kumo destroy, which needs none of it, waited for that too).
+struct GroupShared {
+  std::string user_data, user_data_shown, ssh_user;
+};
+
+DesiredVm expand_instance(const ClusterConfig& cfg, const VmConfig& vm, int index,
+                          const GroupShared& group) {
   DesiredVm d;
-  d.instance = vm.instance_names()[index];
+  d.instance = vm.instance_name(index);
   d.group = vm.name;
   d.index = index;
   d.pinned_host = vm.host;
@@ -172,7 +179,7 @@ DesiredVm expand_instance(const ClusterConfig& cfg, const VmConfig& vm, int inde
   d.secure_boot = vm.secure_boot;
   d.tpm = vm.tpm;
   d.cache = vm.cache;
-  d.user_data = render_user_data(vm.cloud_init);
+  d.user_data = group.user_data;
   std::vector<std::string> dhcp_macs;
   const auto statics = static_addresses(cfg, d.nics, dhcp_macs);
   d.network_config = render_network_config(vm.cloud_init, dhcp_macs, statics);
@@ -182,7 +189,7 @@ DesiredVm expand_instance(const ClusterConfig& cfg, const VmConfig& vm, int inde
     if (const NetworkConfig* net = cfg.find_network(nic.network))
       addresses_sensitive = addresses_sensitive || net->sensitive.any();
   }
-  d.user_data_shown = render_user_data_shown(vm.cloud_init_shown);
+  d.user_data_shown = group.user_data_shown;
   d.network_config_shown =
       render_network_config(vm.cloud_init_shown, dhcp_macs, statics, addresses_sensitive);
   // A new instance-id whenever the first-boot documents change: cloud-init runs once per id.
@@ -194,7 +201,7 @@ DesiredVm expand_instance(const ClusterConfig& cfg, const VmConfig& vm, int inde
   d.wait_timeout = vm.wait_timeout;
   d.sensitive = vm.sensitive;
   d.location = vm.location;
-  d.ssh_user = ssh_user(cfg, vm);
+  d.ssh_user = group.ssh_user;
   d.ssh_identity_file = vm.ssh.identity_file.value_or(cfg.ssh.identity_file.value_or(""));
   if (vm.adopt) {
     // Taken over as it is: no root or seed volume, no cloud-init documents, no instance-id.
@@ -270,7 +277,10 @@ DesiredCluster expand(const ClusterConfig& cfg) {
   }
   for (const auto& net : cfg.networks) out.network_templates.push_back(network_template(cfg, net));
   for (const auto& vm : cfg.vms) {
-    for (int i = 0; i < vm.instance_count(); ++i) out.vms.push_back(expand_instance(cfg, vm, i));
+    const GroupShared group{render_user_data(vm.cloud_init),
+                            render_user_data_shown(vm.cloud_init_shown), ssh_user(cfg, vm)};
+    for (int i = 0; i < vm.instance_count(); ++i)
+      out.vms.push_back(expand_instance(cfg, vm, i, group));
   }
   return out;
 }

@@ -450,7 +450,7 @@ void finish_vm(Reader& r, const YAML::Node& node, const std::string& where,
       const std::string problem = address_problem(*net, ip);
       if (!problem.empty()) {
         const std::string shown = vm.sensitive.show("networks", ip.str());
-        const std::string text = vm.count ? "instance " + quote(vm.instance_names()[i]) +
+        const std::string text = vm.count ? "instance " + quote(vm.instance_name(i)) +
                                                 " would get " + shown + ", which is " + problem
                                           : shown + " is " + problem;
         r.diagnostics().error(nic.ip_location, where + ": ip: " + text);

@@ -73,10 +73,13 @@ std::optional<DhcpRange> NetworkConfig::effective_dhcp_range() const {
 }
 
 std::vector<std::string> VmConfig::instance_names() const {
-  if (!count) return {name};
   std::vector<std::string> out;
-  for (int i = 0; i < *count; ++i) out.push_back(name + "-" + std::to_string(i));
+  for (int i = 0; i < instance_count(); ++i) out.push_back(instance_name(i));
   return out;
+}
+
+std::string VmConfig::instance_name(int index) const {
+  return count ? name + "-" + std::to_string(index) : name;
 }
 
 namespace {

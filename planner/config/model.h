@@ -233,6 +233,7 @@ struct VmConfig {
 
   int instance_count() const { return count.value_or(1); }
   std::vector<std::string> instance_names() const;
+  std::string instance_name(int index) const;  // instance_names()[index], without the others
 };
 
 struct ClusterConfig {
