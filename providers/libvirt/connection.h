@@ -105,7 +105,8 @@ class ConnectionReuse {
 };
 
 // A connection its user is done with: kept for a later open of `host` while a ConnectionReuse
-// lives and the connection is alive, closed otherwise. `listed` goes along with it (or with it).
+// lives and the connection is alive, closed otherwise. `listed` (the handles of the volumes its
+// read got) goes along with it to its next taker, or is freed with it.
 void give_back(const HostTarget& host, ConnectHandle conn,
                std::shared_ptr<ListedVolumes> listed = {});
 

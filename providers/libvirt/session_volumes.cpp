@@ -17,10 +17,8 @@ LibvirtSession::SharedVolume LibvirtSession::remember_volume(const std::string& 
 }
 
 void LibvirtSession::take_listed(ListedVolumes& listed) {
-  const std::lock_guard lock(known_mu_);
   for (auto& [key, handle] : listed) {
-    if (key.first != target_.pool || !handle) continue;
-    known_.insert_or_assign(key.second, SharedVolume(handle.release(), VolumeFreer{}));
+    if (key.first == target_.pool && handle) remember_volume(key.second, std::move(handle));
   }
 }
 

@@ -16,8 +16,8 @@
 #include <stdexcept>
 #include <vector>
 
-#include <catch2/catch.hpp>
 #include <libvirt/virterror.h>
+#include <catch2/catch.hpp>
 
 #include "providers/libvirt/connection.h"
 #include "providers/libvirt/handles.h"
