@@ -53,9 +53,9 @@ void read_host(const std::string& uri, bool& ok) {
     const int nv = virStoragePoolListAllVolumes(pools[i], &vols, 0);
     ++calls;
     for (int j = 0; j < nv; ++j) {
-      // A serial log's name says all (kumo's one per VM): no XML.
+      // A serial log's and a seed's names say all (kumo's, one each per VM): no XML.
       const std::string name = virStorageVolGetName(vols[j]);
-      if (!name.ends_with("_serial.log")) {
+      if (!name.ends_with("_serial.log") && !name.ends_with("_seed.iso")) {
         char* xml = virStorageVolGetXMLDesc(vols[j], 0);
         ++calls;
         std::free(xml);

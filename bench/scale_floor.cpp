@@ -134,9 +134,9 @@ void read_host(virConnectPtr c, const std::vector<Vm>* only = nullptr) {
     list += since(t);
     t = Clock::now();
     for (int j = 0; j < nv; ++j) {
-      // A serial log's name says all (kumo's one per VM): no XML.
+      // A serial log's and a seed's names say all (kumo's, one each per VM): no XML.
       const std::string name = virStorageVolGetName(vols[j]);
-      if (!name.ends_with("_serial.log") && wanted(name, true)) {
+      if (!name.ends_with("_serial.log") && !name.ends_with("_seed.iso") && wanted(name, true)) {
         char* xml = virStorageVolGetXMLDesc(vols[j], 0);
         ++calls;
         std::free(xml);

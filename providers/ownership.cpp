@@ -71,11 +71,26 @@ std::string serial_log_name(const std::string& cluster, const std::string& insta
   return std::string(kOwnerPrefix) + "_" + cluster + "_" + instance + "_serial.log";
 }
 
-bool is_serial_log(const std::string& volume_name) {
+namespace {
+
+// The role a reserved name gives a volume: "root", "seed", "serial", "nvram", "data/<disk>";
+// "done" for an image's marker; "" for an image itself and for names kumo never uses. Compared
+// whole: a data disk named "serial" is data/serial, no log.
+std::string role_of(const std::string& volume_name) {
   const auto owner = volume_owner(volume_name);
-  const std::string suffix = "/serial";
-  return owner && owner->address.size() > suffix.size() &&
-         owner->address.compare(owner->address.size() - suffix.size(), suffix.size(), suffix) == 0;
+  if (!owner) return "";
+  const auto slash = owner->address.find('/');
+  return slash == std::string::npos ? "" : owner->address.substr(slash + 1);
+}
+
+}  // namespace
+
+bool is_serial_log(const std::string& volume_name) {
+  return role_of(volume_name) == "serial";
+}
+
+bool is_seed_volume(const std::string& volume_name) {
+  return role_of(volume_name) == "seed";
 }
 
 std::string lock_volume_name(const std::string& cluster) {
@@ -89,13 +104,8 @@ bool is_lock_volume(const std::string& volume_name) {
 bool is_bookkeeping_volume(const std::string& volume_name) {
   if (is_lock_volume(volume_name) || volume_name.rfind(std::string(kOwnerPrefix) + "-net_", 0) == 0)
     return true;
-  const auto owner = volume_owner(volume_name);
-  if (!owner) return false;
-  auto ends = [&](const std::string& tail) {
-    const std::string& a = owner->address;
-    return a.size() > tail.size() && a.compare(a.size() - tail.size(), tail.size(), tail) == 0;
-  };
-  return ends("/done") || ends("/serial");
+  const std::string role = role_of(volume_name);
+  return role == "done" || role == "serial";
 }
 
 std::string network_record_name(const std::string& cluster, const std::string& network,

@@ -46,6 +46,9 @@ std::string image_marker_name(const std::string& image_volume);
 std::string serial_log_name(const std::string& cluster, const std::string& instance);
 // Whether a volume's name is a kumo serial log's (any cluster): its name says all a plan needs.
 bool is_serial_log(const std::string& volume_name);
+// Whether a volume's name is a kumo cloud-init seed's (any cluster): like a serial log, its name
+// says all a plan needs (what the seed holds is recorded in its VM's domain, not in the volume).
+bool is_seed_volume(const std::string& volume_name);
 
 std::string lock_volume_name(const std::string& cluster);
 bool is_lock_volume(const std::string& volume_name);

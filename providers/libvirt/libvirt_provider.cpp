@@ -328,17 +328,19 @@ void HostReader::read_volumes(virStoragePoolPtr pool, const std::string& pool_na
       if (!is_bookkeeping_volume(name)) ++out_.scoped->volumes;
       if (!scope_->has_volume(name)) continue;
     }
-    // A serial log (one per VM kumo made) needs no XML: its name says whose it is, and the
-    // list's reply already holds its key, in a directory pool its path. A round trip saved per VM.
+    // A serial log and a cloud-init seed (one each per VM kumo made) need no XML: the name says
+    // whose it is, the list's reply already holds the key, in a directory pool its path, and what
+    // a seed holds is recorded in its VM's domain (its size alone would say nothing). Two round
+    // trips saved per VM; such a volume's capacity reads 0.
     const char* key = virStorageVolGetKey(volumes[i].get());
-    if (is_serial_log(name) && key && key[0] == '/') {
-      ObservedVolume log;
-      log.pool = pool_name;
-      log.name = name;
-      log.path = key;
-      log.format = "raw";
-      log.owner = volume_owner(name);
-      read[i] = std::move(log);
+    if ((is_serial_log(name) || is_seed_volume(name)) && key && key[0] == '/') {
+      ObservedVolume known;
+      known.pool = pool_name;
+      known.name = name;
+      known.path = key;
+      known.format = "raw";
+      known.owner = volume_owner(name);
+      read[i] = std::move(known);
     } else {
       fetch.push_back(i);
     }

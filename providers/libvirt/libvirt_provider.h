@@ -4,7 +4,8 @@
 // observe() reads a host with bulk calls, so its cost grows by one call per object:
 //   api_calls = 18 + D + N + P + A + V
 // D domains, N networks, P storage pools (of which A active), V volumes in the active pools
-// other than serial logs (a log in a directory pool is known from the list: no XML call).
+// other than serial logs and seeds (such a volume in a directory pool is known from the list:
+// no XML call).
 // The 18: open + keepalive; 6 node calls (info, free memory, capabilities, hostname, version,
 // q35's domain capabilities);
 // 2 pool lists (all, active); 4 network lists (all, autostart, active, transient); 3 domain

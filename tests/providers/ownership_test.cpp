@@ -34,6 +34,22 @@ TEST_CASE("reserved names round-trip to ownership", "[ownership]") {
   CHECK_FALSE(is_serial_log("notes_serial.log"));  // not kumo's
   CHECK_FALSE(is_serial_log(img));
   CHECK(volume_owner(img) == Ownership{"", "image.sha256-ab12", "", std::nullopt});
+  CHECK(is_seed_volume(seed_volume_name("fest", "web-0")));
+  CHECK_FALSE(is_seed_volume("notes_seed.iso"));  // not kumo's
+  CHECK_FALSE(is_seed_volume(root_volume_name("fest", "web-0")));
+  CHECK_FALSE(is_seed_volume(serial_log_name("fest", "web-0")));
+}
+
+TEST_CASE("a data disk named like a role of kumo's own is still a data disk", "[ownership]") {
+  // Only root and seed are refused as disk names; a disk may be called serial, nvram or done.
+  for (const char* disk : {"serial", "seed", "nvram", "done", "root"}) {
+    const auto name = data_volume_name("fest", "web-0", disk);
+    INFO(name);
+    CHECK(volume_owner(name)->address == std::string("volume.web-0/data/") + disk);
+    CHECK_FALSE(is_serial_log(name));
+    CHECK_FALSE(is_seed_volume(name));
+    CHECK_FALSE(is_bookkeeping_volume(name));  // a disk the user asked for: shown, planned
+  }
 }
 
 TEST_CASE("domain metadata carries ownership and the spec", "[ownership]") {
