@@ -53,11 +53,11 @@ int run_plan(PlanState& s, const GlobalOptions& global) {
     return 1;
   }
   options.resolve_image = make_image_resolver(cache_dir);
-  const DesiredCluster desired = expand(*loaded.config);
+  DesiredCluster desired = expand(*loaded.config);
   const auto loaded_at = Clock::now();
   std::mutex mu;
   auto read_at = loaded_at;  // when the last host was read
-  PlanResult result = make_plan(desired, *provider, options, [&](const ObservedHost& h) {
+  PlanResult result = make_plan(std::move(desired), *provider, options, [&](const ObservedHost& h) {
     const std::lock_guard lock(mu);
     read_at = std::max(read_at, Clock::now());
     log_host_read(h);

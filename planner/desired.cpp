@@ -195,7 +195,6 @@ DesiredVm expand_instance(const ClusterConfig& cfg, const VmConfig& vm, int inde
   // A new instance-id whenever the first-boot documents change: cloud-init runs once per id.
   d.instance_id = cfg.name + "-" + d.instance + "-" +
                   sha256_hex(d.user_data + "\n--\n" + d.network_config).substr(0, 12);
-  d.meta_data = render_meta_data(d.instance_id, d.instance);
   d.lifecycle = vm.lifecycle;
   d.wait_for = vm.wait_for;
   d.wait_timeout = vm.wait_timeout;
@@ -214,7 +213,6 @@ DesiredVm expand_instance(const ClusterConfig& cfg, const VmConfig& vm, int inde
     d.network_config.clear();
     d.user_data_shown.clear();
     d.network_config_shown.clear();
-    d.meta_data.clear();
     d.instance_id.clear();
   }
   return d;
@@ -247,6 +245,10 @@ NetworkTemplate network_template(const ClusterConfig& cfg, const NetworkConfig& 
 
 }  // namespace
 
+std::string DesiredVm::meta_data() const {
+  return adopted() ? "" : render_meta_data(instance_id, instance);
+}
+
 DesiredCluster expand(const ClusterConfig& cfg) {
   DesiredCluster out;
   out.cluster = cfg.name;
@@ -276,6 +278,9 @@ DesiredCluster expand(const ClusterConfig& cfg) {
                           img.location});
   }
   for (const auto& net : cfg.networks) out.network_templates.push_back(network_template(cfg, net));
+  std::size_t instances = 0;
+  for (const auto& vm : cfg.vms) instances += static_cast<std::size_t>(vm.instance_count());
+  out.vms.reserve(instances);  // thousands of DesiredVm, never moved while the list grows
   for (const auto& vm : cfg.vms) {
     const GroupShared group{render_user_data(vm.cloud_init),
                             render_user_data_shown(vm.cloud_init_shown), ssh_user(cfg, vm)};

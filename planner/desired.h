@@ -68,7 +68,10 @@ struct DesiredVm {
   Location adopt_location;
   bool adopted() const { return !adopt.empty(); }
   std::string instance_id;
-  std::string user_data, meta_data, network_config;
+  std::string user_data, network_config;
+  // The seed's meta-data (instance-id, local-hostname), rendered when a seed is made: a plan of
+  // thousands of VMs makes few. "" for an adopted VM (it has no seed).
+  std::string meta_data() const;
   // user_data and network_config as the plan shows them and the metadata records them: every
   // value from a sensitive variable masked (never a secret).
   std::string user_data_shown, network_config_shown;

@@ -125,7 +125,7 @@ std::vector<ResourceChange> Differ::move_volumes(const DesiredVm& vm, const Host
   auto seed = volume_change(vm, "seed", Action::Create);
   seed.desired =
       VolumePayload{vm.seed_volume, std::nullopt, "", "",
-                    SeedDocs{vm.instance_id, vm.user_data, vm.meta_data, vm.network_config}};
+                    SeedDocs{vm.instance_id, vm.user_data, vm.meta_data(), vm.network_config}};
   children.push_back(seed);
   return children;
 }

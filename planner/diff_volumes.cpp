@@ -52,7 +52,7 @@ void Differ::volumes_for(const DesiredVm& vm, const HostIndex& idx, bool vm_is_n
     auto ch = volume_change(vm, "seed", seed ? Action::Replace : Action::Create);
     ch.desired =
         VolumePayload{vm.seed_volume, std::nullopt, "", "",
-                      SeedDocs{vm.instance_id, vm.user_data, vm.meta_data, vm.network_config}};
+                      SeedDocs{vm.instance_id, vm.user_data, vm.meta_data(), vm.network_config}};
     if (seed) ch.observed = ObservedRef{seed->name, "", "", "", seed->capacity};
     children.push_back(ch);
   }
@@ -112,9 +112,11 @@ void Differ::data_volumes(const DesiredVm& vm, const HostIndex& idx, bool vm_is_
 // but its VM: it is deleted with the VM (kumo destroy, or the VM taken out of the file), never
 // on its own.
 void Differ::unlisted_data_volumes(const DesiredVm& vm, const HostIndex& idx) {
+  const auto own = idx.instance_volumes.find(vm.instance);
+  if (own == idx.instance_volumes.end()) return;
   const std::string prefix = "volume." + vm.instance + "/data/";
-  for (const auto& [name, v] : idx.volumes) {
-    if (!ours(v->owner) || v->owner->address.rfind(prefix, 0) != 0) continue;
+  for (const ObservedVolume* v : own->second) {
+    if (v->owner->address.rfind(prefix, 0) != 0) continue;
     const std::string disk = v->owner->address.substr(prefix.size());
     const bool wanted = std::any_of(vm.data_disks.begin(), vm.data_disks.end(),
                                     [&](const DesiredDisk& d) { return d.name == disk; });

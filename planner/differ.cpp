@@ -7,6 +7,7 @@
 #include "planner/differ_internal.h"
 #include "providers/digest.h"
 #include "providers/ownership.h"
+#include "providers/read_scope.h"
 
 namespace kumo {
 namespace differ {
@@ -122,8 +123,13 @@ Differ::Differ(const DesiredCluster& desired, const std::vector<ObservedHost>& o
       if (v.pool == pool || !ours(v.owner)) continue;
       if (pools_used.count(v.pool) || attached.count(v.path)) idx.volumes.try_emplace(v.name, &v);
     }
+    for (const auto& [name, v] : idx.volumes) {
+      if (!ours(v->owner)) continue;
+      if (const std::string instance = volume_instance(v->owner->address); !instance.empty())
+        idx.instance_volumes[instance].push_back(v);
+    }
     idx.network_records = network_records(h.volumes, pool, desired.cluster);
-    hosts_[h.host] = idx;
+    hosts_[h.host] = std::move(idx);
     for (const auto& d : h.domains) {
       if (ours(d.owner)) living_instances_.insert(owned_address(*d.owner, ResourceKind::Vm).name);
     }
@@ -312,32 +318,46 @@ DiffResult diff(const DesiredCluster& desired, const std::vector<ObservedHost>& 
 
 std::string fingerprint(const std::vector<ObservedHost>& observed) {
   using json = nlohmann::json;
-  json all = json::array();
+  // Each object one line of JSON (JSON escapes newlines, so lines frame it), each kind's lines
+  // sorted: the order hosts list objects in is no change, the fingerprint is the state's. Lines,
+  // not one document: thousands of objects are sorted as strings, not as JSON values.
+  Hasher hash(ChecksumAlgo::Sha256);
+  auto section = [&](const char* kind, std::vector<std::string>& lines) {
+    std::sort(lines.begin(), lines.end());
+    hash.update(kind);
+    hash.update("\n");
+    for (const auto& l : lines) {
+      hash.update(l);
+      hash.update("\n");
+    }
+  };
   for (const auto& h : observed) {
-    json host = {{"host", h.host}, {"reachable", h.reachable}};
-    json domains = json::array(), networks = json::array(), volumes = json::array();
+    hash.update(json::array({"host", h.host, h.reachable}).dump());
+    hash.update("\n");
+    std::vector<std::string> domains, networks, volumes;
+    domains.reserve(h.domains.size());
     for (const auto& d : h.domains) {
-      domains.push_back({d.name, d.uuid, d.state, d.vcpus, d.memory, d.autostart,
-                         d.owner ? d.owner->spec_hash : std::string()});
+      domains.push_back(json::array({d.name, d.uuid, d.state, d.vcpus, d.memory, d.autostart,
+                                     d.owner ? d.owner->spec_hash : std::string()})
+                            .dump());
     }
     for (const auto& n : h.networks) {
       json dhcp = json::array();
       for (const auto& e : n.dhcp_hosts) dhcp.push_back(e.mac + e.ip + e.name);
       for (const auto& e : n.dns_hosts) dhcp.push_back(e.ip + " " + json(e.names).dump());
-      networks.push_back({n.name, n.uuid, n.active, n.autostart, dhcp});
+      networks.push_back(json::array({n.name, n.uuid, n.active, n.autostart, dhcp}).dump());
     }
+    volumes.reserve(h.volumes.size());
     for (const auto& v : h.volumes) {
       // A lock comes and goes with every apply; a plan saved meanwhile is not stale for it.
-      if (!is_lock_volume(v.name)) volumes.push_back({v.pool, v.name, v.capacity});
+      if (!is_lock_volume(v.name))
+        volumes.push_back(json::array({v.pool, v.name, v.capacity}).dump());
     }
-    // The order hosts list objects in is no change: sorted, the fingerprint is the state's.
-    for (json* list : {&domains, &networks, &volumes}) std::sort(list->begin(), list->end());
-    host["domains"] = domains;
-    host["networks"] = networks;
-    host["volumes"] = volumes;
-    all.push_back(host);
+    section("domains", domains);
+    section("networks", networks);
+    section("volumes", volumes);
   }
-  return "sha256:" + sha256_hex(all.dump());
+  return "sha256:" + hash.hex();
 }
 
 std::vector<ResourceChange> filter_targets(const std::vector<ResourceChange>& changes,

@@ -20,6 +20,9 @@ struct HostIndex {
   std::string pool;  // the host's kumo pool
   // In the host's kumo pool, and this cluster's volumes in other pools (data disks).
   std::map<std::string, const ObservedVolume*> volumes;
+  // Of `volumes`, this cluster's VM volumes by instance (web-0), in name order: a VM's own are
+  // found without a scan of the host's every volume.
+  std::map<std::string, std::vector<const ObservedVolume*>> instance_volumes;
   std::set<NetworkRecord> network_records;  // of the networks kumo made for this cluster
 };
 

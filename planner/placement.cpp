@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <set>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
 
 #include "planner/config/units.h"
 #include "planner/host_room.h"
@@ -16,8 +19,9 @@ struct HostLoad {
   HostRoom room;                 // used: other domains + this cluster's instances placed here
   std::uint64_t memory_now = 0;  // what every domain on the host has right now
   int cpus_now = 0;
-  std::map<std::string, int> group_count;  // vms: entry -> instances here
-  std::set<std::string> affinity_groups;   // anti_affinity groups present here
+  std::map<std::string, int> group_count;             // vms: entry -> instances here
+  std::set<std::string> affinity_groups;              // anti_affinity groups present here
+  std::unordered_set<std::string_view> domain_names;  // of every domain there (observed's)
 };
 
 bool networks_on_host(const DesiredCluster& desired, const DesiredVm& vm, const std::string& host) {
@@ -42,10 +46,8 @@ std::string refusal(const DesiredCluster& desired, const DesiredVm& vm, const Ho
   if (!load.observed || !load.observed->reachable) return "unreachable";
   if (load.config->drain) return "drained (drain: true)";
   if (!networks_on_host(desired, vm, name)) return "does not have all of its networks";
-  for (const auto& d : load.observed->domains) {
-    if (d.name == vm.instance)
-      return "a domain named \"" + vm.instance + "\" that kumo did not make is there";
-  }
+  if (load.domain_names.count(vm.instance))
+    return "a domain named \"" + vm.instance + "\" that kumo did not make is there";
   if (auto why = machine_refusal(vm, load.observed->facts); !why.empty()) return why;
   for (const auto& disk : vm.data_disks) {
     if (disk.pool.empty() || load.config->find_pool(disk.pool)) continue;
@@ -79,7 +81,19 @@ std::vector<std::string> truth_hosts(
 class Placer {
  public:
   Placer(const std::vector<ObservedHost>& observed, DesiredCluster& desired) : desired_(desired) {
+    for (const auto& vm : desired.vms) {
+      if (vm.adopted() && vm.pinned_host) adopted_.insert({*vm.pinned_host, vm.adopt});
+    }
     for (const auto& h : desired.hosts) loads_.push_back(load_for(h, observed));
+    // Each VM's copies, found by its address once (not by scanning every domain per VM), in the
+    // order of the hosts, then of their domains.
+    for (const auto& l : loads_) {
+      if (!reachable(l)) continue;
+      for (const auto& d : l.observed->domains) {
+        if (is_cluster_vm(d, desired_.cluster))
+          copies_[d.owner->address].emplace_back(l.config->name, &d);
+      }
+    }
   }
 
   PlacementResult run() {
@@ -99,6 +113,7 @@ class Placer {
     if (!load.observed || !load.observed->reachable) return load;
     load.room = empty_room(h, load.observed->facts);
     for (const auto& d : load.observed->domains) {
+      load.domain_names.insert(d.name);
       load.memory_now += d.memory;
       load.cpus_now += d.vcpus;
       // A domain a VM of the file adopts counts once: as that VM, when it is placed.
@@ -109,9 +124,7 @@ class Placer {
   }
 
   bool adopted_here(const std::string& host, const std::string& domain) const {
-    return std::any_of(desired_.vms.begin(), desired_.vms.end(), [&](const DesiredVm& vm) {
-      return vm.adopted() && vm.adopt == domain && vm.pinned_host == host;
-    });
+    return adopted_.count({host, domain}) > 0;
   }
 
   HostLoad* load_of(const std::string& host) {
@@ -128,17 +141,11 @@ class Placer {
     const bool some_unreachable =
         std::any_of(loads_.begin(), loads_.end(), [](const HostLoad& l) { return !reachable(l); });
     std::vector<DesiredVm*> unplaced;
+    static const std::vector<std::pair<std::string, const ObservedDomain*>> kNone;
     for (auto& vm : desired_.vms) {
-      std::vector<std::pair<std::string, const ObservedDomain*>> copies;
-      for (const auto& l : loads_) {
-        if (!reachable(l)) continue;
-        for (const auto& d : l.observed->domains) {
-          if (is_cluster_vm(d, desired_.cluster) && d.owner->address == vm.address())
-            copies.emplace_back(l.config->name, &d);
-        }
-      }
+      const auto it = copies_.find(vm.address());
       // The copy an interrupted move left unverified does not count while its source is there.
-      const std::vector<std::string> found = truth_hosts(copies);
+      const std::vector<std::string> found = truth_hosts(it == copies_.end() ? kNone : it->second);
       if (found.size() > 1) {
         result_.errors.error(vm.location, vm.address() + " exists on more than one host (" +
                                               found[0] + " and " + found[1] +
@@ -279,7 +286,11 @@ class Placer {
   }
 
   DesiredCluster& desired_;
+  std::set<std::pair<std::string, std::string>> adopted_;  // (host, domain) a VM adopts
   std::vector<HostLoad> loads_;
+  // This cluster's VM domains on the reachable hosts, by address: (host, domain) each.
+  std::unordered_map<std::string, std::vector<std::pair<std::string, const ObservedDomain*>>>
+      copies_;
   PlacementResult result_;
 };
 

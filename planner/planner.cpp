@@ -332,10 +332,10 @@ void plan_images(const DesiredCluster& desired, const std::vector<ObservedHost>&
 
 }  // namespace
 
-PlanResult make_plan(const DesiredCluster& desired_in, Provider& provider,
-                     const PlanOptions& options, const HostObserved& on_host) {
+PlanResult make_plan(DesiredCluster desired_in, Provider& provider, const PlanOptions& options,
+                     const HostObserved& on_host) {
   PlanResult result;
-  result.desired = desired_in;
+  result.desired = std::move(desired_in);
   DesiredCluster& desired = result.desired;
   auto hosts = desired.targets();
   auto scope = destroy_scope(desired, options);

@@ -46,8 +46,9 @@ struct PlanResult {
   DesiredCluster desired;
 };
 
-// `desired` comes from expand(): the plan places and diffs a copy of it (PlanResult::desired).
-PlanResult make_plan(const DesiredCluster& desired, Provider& provider, const PlanOptions& options,
+// `desired` comes from expand(): the plan places and diffs it, and keeps it in
+// PlanResult::desired (pass it with std::move when the caller needs it no more: no copy).
+PlanResult make_plan(DesiredCluster desired, Provider& provider, const PlanOptions& options,
                      const HostObserved& on_host = {});
 
 // Addresses as --target and --replace take them, with every VM group's address (vm.web) replaced

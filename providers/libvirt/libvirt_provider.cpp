@@ -353,6 +353,7 @@ void HostReader::read_volumes(virStoragePoolPtr pool, const std::string& pool_na
     read[i] = parse([&] { return parse_volume_xml(*xml); }, what);
     read[i]->pool = pool_name;
   });
+  out_.volumes.reserve(out_.volumes.size() + read.size());
   for (std::size_t i = 0; i < read.size(); ++i) {
     if (!read[i]) continue;
     // The steps that take this connection next act on these through their handles (no lookup).
