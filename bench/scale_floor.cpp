@@ -5,7 +5,8 @@
 // object listed, networks and pools fetched, but the XML only of the VMs to remove and of their
 // volumes (destroy-full: every object's XML, as before 2026-12-03). The writes are the calls that
 // make or remove the objects kumo's apply makes, with kumo's default parallelism (10 steps at once
-// over all hosts):
+// over all hosts). destroy-locked: destroy, plus what kumo's cluster lock costs on each host
+// (see lock_host) before the reads, and its release (the volume deleted) at the end:
 //   apply:   per VM, virStorageVolCreateXML (overlay), virStorageVolCreateXML + virStorageVolUpload
 //            + stream (seed), virStorageVolCreateXML (the empty serial log), virDomainDefineXML
 //   destroy: per VM, virDomainLookupByName + virDomainUndefineFlags, and per volume
@@ -199,6 +200,48 @@ void apply_vm(virConnectPtr c, virStoragePoolPtr pool, const std::string& dir, c
   virDomainFree(dom);
 }
 
+// What taking kumo's cluster lock costs on a host, as kumo makes it (planner/lock.cpp): a small
+// volume made, who holds it uploaded into it (libvirt then refreshes the whole pool: its
+// storage driver does after every upload), its XML read back for its file times, its content
+// downloaded to check it. Returns the volume, for the release.
+virStorageVolPtr lock_host(virConnectPtr c) {
+  virStoragePoolPtr pool = virStoragePoolLookupByName(c, "default");
+  ++calls;
+  if (!pool) {
+    fail("looking up pool default for the lock on", virConnectGetURI(c));
+    return nullptr;
+  }
+  virStorageVolPtr v = virStorageVolCreateXML(
+      pool,
+      "<volume><name>kumo-lock_floor</name><capacity unit='bytes'>4096</capacity>"
+      "<target><format type='raw'/></target></volume>",
+      0);
+  ++calls;
+  virStoragePoolFree(pool);
+  if (!v) {
+    fail("making the lock volume on", virConnectGetURI(c));
+    return nullptr;
+  }
+  const std::string holder(200, 'x');
+  if (upload(c, v, holder) != 0) fail("writing the lock on", virConnectGetURI(c));
+  char* xml = virStorageVolGetXMLDesc(v, 0);
+  ++calls;
+  std::free(xml);
+  virStreamPtr st = virStreamNew(c, 0);
+  ++calls;
+  if (st && virStorageVolDownload(v, st, 0, 4096, 0) == 0) {
+    ++calls;
+    char buf[4096];
+    while (virStreamRecv(st, buf, sizeof buf) > 0) {
+    }
+    virStreamFinish(st);
+  } else {
+    fail("reading the lock back on", virConnectGetURI(c));
+  }
+  if (st) virStreamFree(st);
+  return v;
+}
+
 void destroy_vm(virConnectPtr c, virStoragePoolPtr pool, const Vm& vm) {
   virDomainPtr dom = virDomainLookupByName(c, vm.name.c_str());
   ++calls;
@@ -227,13 +270,15 @@ void destroy_vm(virConnectPtr c, virStoragePoolPtr pool, const Vm& vm) {
 int main(int argc, char** argv) {
   const std::string mode = argc > 1 ? argv[1] : "";
   const bool full = mode == "destroy-full";
-  const bool write = mode == "apply" || mode == "destroy" || full;
+  const bool locked = mode == "destroy-locked";
+  const bool write = mode == "apply" || mode == "destroy" || full || locked;
   const int first_uri = write ? 4 : 2;
   if ((mode != "read" && mode != "connect" && !write) || argc <= first_uri) {
-    std::fprintf(stderr,
-                 "usage: %s read|connect URI...\n       %s apply|destroy|destroy-full DIR "
-                 "PARALLELISM URI...\n",
-                 argv[0], argv[0]);
+    std::fprintf(
+        stderr,
+        "usage: %s read|connect URI...\n       %s apply|destroy|destroy-full|destroy-locked DIR "
+        "PARALLELISM URI...\n",
+        argv[0], argv[0]);
     return 2;
   }
   const std::string dir = write ? argv[2] : "";
@@ -252,7 +297,8 @@ int main(int argc, char** argv) {
       if (!vm.name.empty()) per_host[h].push_back(vm);
     }
   }
-  const bool scoped = mode == "destroy";
+  const bool scoped = mode == "destroy" || locked;
+  std::vector<virStorageVolPtr> locks(uris.size(), nullptr);
 
   const auto start = Clock::now();
   std::vector<virConnectPtr> conns(uris.size(), nullptr);
@@ -265,6 +311,7 @@ int main(int argc, char** argv) {
         ++calls;
         add(connect_s, since(t));
         if (!conns[i]) return fail("opening", uris[i]);
+        if (locked) locks[i] = lock_host(conns[i]);
         if (mode != "connect") return read_host(conns[i], scoped ? &per_host[i] : nullptr);
         unsigned long version = 0;
         if (virConnectGetLibVersion(conns[i], &version) < 0) fail("asking", uris[i]);
@@ -316,6 +363,12 @@ int main(int argc, char** argv) {
     write_s = since(t);
     for (auto* p : pools)
       if (p) virStoragePoolFree(p);
+  }
+  for (auto* v : locks) {  // released: the lock volume deleted
+    if (!v) continue;
+    if (virStorageVolDelete(v, 0) < 0) fail("removing the lock volume", "");
+    ++calls;
+    virStorageVolFree(v);
   }
   for (auto* c : conns)
     if (c) virConnectClose(c);
