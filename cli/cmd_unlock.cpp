@@ -48,7 +48,7 @@ Runner add_force_unlock_command(CLI::App& app, const GlobalOptions& global) {
         if (l.taker) {
           std::cout << "; a takeover of it by "
                     << (l.taker->token.empty() ? std::string("another kumo") : l.taker->describe())
-                    << " did not finish (volume " << takeover_volume_name(cfg.name, *l.holder)
+                    << " did not finish (lock record " << takeover_volume_name(cfg.name, *l.holder)
                     << ")";
         }
         std::cout << "\n";

@@ -22,18 +22,15 @@ constexpr std::size_t kMaxLockBytes = 4096;
 constexpr int kAttempts = 20;
 constexpr std::chrono::milliseconds kPause{100};
 
-std::string read_holder_text(HostSession& s, const std::string& volume) {
-  return s.read_volume(volume, 0, kMaxLockBytes);
-}
-
-// What holds `volume` now: nullopt when there is no such volume; a holder without a token when
-// its content is not one (being written, or garbled).
+// What holds lock record `volume` now: nullopt when there is no such record; a holder without a
+// token when its text is not one (being written, or garbled).
 std::optional<LockHolder> current_holder(HostSession& s, const std::string& volume) {
   std::string text;
   for (int attempt = 1;; ++attempt) {
-    if (!s.volume(volume)) return std::nullopt;
     try {
-      text = read_holder_text(s, volume);
+      auto read = s.read_lock_record(volume, kMaxLockBytes);
+      if (!read) return std::nullopt;
+      text = std::move(*read);
       break;
     } catch (const HostError&) {
       // Removed meanwhile, or removed and made anew by a taker between the look and the read:
@@ -45,14 +42,14 @@ std::optional<LockHolder> current_holder(HostSession& s, const std::string& volu
   return holder ? *holder : LockHolder{};
 }
 
-// The lock volume's `changed` stamp now, when its content (read after the stamp) is `token`'s:
-// the file this run wrote. "" otherwise, or when the host gives no stamps: verify then reads the
-// content every time.
+// The lock record's stamp now, when its text (read after the stamp) is `token`'s: the record
+// this run wrote. "" otherwise, or when the host gives no stamps: verify then reads the text
+// every time.
 std::string own_stamp(HostSession& s, const std::string& volume, const std::string& token) {
-  const auto v = s.volume(volume);
-  if (!v || v->changed.empty()) return "";
+  const auto stamp = s.lock_record_stamp(volume);
+  if (!stamp || stamp->empty()) return "";
   const auto holder = current_holder(s, volume);
-  return holder && holder->token == token ? v->changed : "";
+  return holder && holder->token == token ? *stamp : "";
 }
 
 bool is_hex(const std::string& s) {
@@ -125,45 +122,45 @@ struct HostTake {
 
 // Taking over the lock of a stale holder X, when several kumos find X at once. Reading X and
 // then deleting it is not enough: two takers both read X, one deletes it and creates its own
-// lock, the other then deletes that one and creates its own, and both hold the lock. libvirt's
-// only atomic operation is creating a volume that must not exist, so the right to delete X is
-// that: the taker that creates the volume takeover_volume_name(X) (named after X's token, so
+// lock, the other then deletes that one and creates its own, and both hold the lock. The
+// only atomic operation is creating a record that must not exist, so the right to delete X is
+// that: the taker that creates the record takeover_volume_name(X) (named after X's token, so
 // one per stale holder) may go on, every other taker of X backs off. It then re-reads the lock
 // and deletes it only if it still is X, creates its own lock exclusively, and deletes the
-// takeover volume last. Why at most one kumo ever holds the lock:
-//  - creating the lock volume is exclusive, so only deletes could let a second one in;
+// takeover record last. Why at most one kumo ever holds the lock:
+//  - creating the lock record is exclusive, so only deletes could let a second one in;
 //  - a lock held by a live kumo is deleted only by that kumo (release) or by force-unlock;
-//  - a stale X is deleted only by the creator T of X's takeover volume, after reading X there
+//  - a stale X is deleted only by the creator T of X's takeover record, after reading X there
 //    while holding it: nobody else deletes X meanwhile (other takers of X hold no takeover
-//    volume; takers of other holders see X, not their holder), so what T deletes is X;
+//    record; takers of other holders see X, not their holder), so what T deletes is X;
 //  - once X is deleted its token never comes back, so a late taker that creates X's takeover
-//    volume after T removed it re-reads, finds another holder (or none) and deletes nothing;
+//    record after T removed it re-reads, finds another holder (or none) and deletes nothing;
 //  - after T deleted X, T and anyone else race for the lock by exclusive creation: one wins,
 //    and the others read the winner, who is not stale, and are refused naming it.
-// A taker that dies between creating the takeover volume and deleting it leaves X locked and the
-// takeover volume there: others wait for it, then are refused naming it (force-unlock).
+// A taker that dies between creating the takeover record and deleting it leaves X locked and the
+// takeover record there: others wait for it, then are refused naming it (force-unlock).
 Takeover take_over(HostTake& h, const LockHolder& stale, const std::string& takeover) {
-  if (!h.s.create_volume_exclusive(takeover, h.content)) return Takeover::Busy;
+  if (!h.s.create_lock_record(takeover, h.content)) return Takeover::Busy;
   Takeover result = Takeover::Lost;
   try {
     const auto now = current_holder(h.s, h.volume);
     if (now && now->token == stale.token) {
-      h.s.delete_volume(h.volume);
-      if (h.s.create_volume_exclusive(h.volume, h.content)) result = Takeover::Taken;
+      h.s.delete_lock_record(h.volume);
+      if (h.s.create_lock_record(h.volume, h.content)) result = Takeover::Taken;
     }
   } catch (...) {
     try {
-      h.s.delete_volume(takeover);
+      h.s.delete_lock_record(takeover);
     } catch (const std::exception&) {
     }
     throw;
   }
   try {
-    h.s.delete_volume(takeover);
+    h.s.delete_lock_record(takeover);
   } catch (const HostError& e) {
     if (result != Takeover::Taken) throw;
     // Harmless once the lock is this run's: nobody holds X any more.
-    h.warnings.push_back("host " + h.host.name + ": volume " + takeover +
+    h.warnings.push_back("host " + h.host.name + ": lock record " + takeover +
                          " could not be removed (" + e.what() + "); kumo force-unlock removes it");
   }
   return result;
@@ -182,17 +179,17 @@ std::string unfinished_takeover_message(HostTake& h, const LockHolder& stale,
   return "cluster \"" + h.cluster + "\" is locked on host " + h.host.name + " by " +
          stale.describe() + ", a stale lock whose takeover by " +
          (taker && !taker->token.empty() ? taker->describe() : std::string("another kumo")) +
-         " did not finish (volume " + takeover + " in pool \"" + h.host.pool +
-         "\"); nothing was changed. If that kumo is gone: kumo force-unlock";
+         " did not finish (lock record " + takeover +
+         "); nothing was changed. If that kumo is gone: kumo force-unlock";
 }
 
 // Takes the lock on one host, taking a stale holder's over; throws LockHeld saying why not.
 void take_host_lock(HostTake& h) {
   int unreadable = 0;
-  std::string busy;  // the takeover volume another kumo holds, at the last look
+  std::string busy;  // the takeover record another kumo holds, at the last look
   std::optional<LockHolder> busy_holder;
   for (int attempt = 0; attempt < 2 * kAttempts; ++attempt) {
-    if (h.s.create_volume_exclusive(h.volume, h.content)) return;
+    if (h.s.create_lock_record(h.volume, h.content)) return;
     const auto holder = current_holder(h.s, h.volume);
     busy.clear();
     if (!holder) continue;  // released meanwhile: try again
@@ -200,8 +197,8 @@ void take_host_lock(HostTake& h) {
       // Being written by its taker this very moment (or garbled): look again shortly.
       if (++unreadable >= kAttempts) {
         throw LockHeld("cluster \"" + h.cluster + "\" is locked on host " + h.host.name +
-                       " by an unreadable lock (volume " + h.volume + " in pool \"" + h.host.pool +
-                       "\"); nothing was changed. If no kumo is running for this cluster: kumo "
+                       " by an unreadable lock (lock record " + h.volume +
+                       "); nothing was changed. If no kumo is running for this cluster: kumo "
                        "force-unlock");
       }
       std::this_thread::sleep_for(kPause);
@@ -421,14 +418,14 @@ void ClusterLock::verify_now(const std::string& host, HostSession& session) cons
   const std::string what = "the lock of cluster \"" + cluster_ + "\" on host " + host;
   const std::string removed = what + " was removed while this apply held it (kumo force-unlock?)";
   const std::string volume = lock_volume_name(cluster_);
-  // The very file this run wrote, not written since: this run's (a lock made anew, or written
-  // to, has other stamps). Otherwise its content says whose it is.
+  // The very record this run wrote, not written since: this run's (a lock made anew, or written
+  // to, has another stamp). Otherwise its text says whose it is.
   const auto held = std::find_if(held_.begin(), held_.end(),
                                  [&](const Held& h) { return h.target.name == host; });
   if (held != held_.end() && !held->changed.empty()) {
-    const auto v = session.volume(volume);
-    if (!v) throw LockLost(removed);
-    if (v->changed == held->changed) return;
+    const auto stamp = session.lock_record_stamp(volume);
+    if (!stamp) throw LockLost(removed);
+    if (*stamp == held->changed) return;
   }
   const auto now = current_holder(session, volume);
   if (!now) throw LockLost(removed);
@@ -471,9 +468,9 @@ std::vector<std::string> ClusterLock::release() {
       // The connection may have died with its host's libvirtd: once more with a new one.
       std::unique_ptr<HostSession> fresh;
       HostSession* s = h.session.get();
-      std::optional<ObservedVolume> present;
+      std::optional<std::string> present;
       try {
-        present = s->volume(volume);
+        present = s->lock_record_stamp(volume);
       } catch (const HostError&) {
         // The pool the lock was in went with this run (a destroy of the pool kumo made).
         bool pool_gone = false;
@@ -484,7 +481,7 @@ std::vector<std::string> ClusterLock::release() {
         if (pool_gone) return;
         fresh = connector_.connect(h.target, timeout_);
         s = fresh.get();
-        present = s->volume(volume);
+        present = s->lock_record_stamp(volume);
       }
       const std::string what =
           "host " + h.target.name + ": the lock of cluster \"" + cluster_ + "\"";
@@ -494,11 +491,12 @@ std::vector<std::string> ClusterLock::release() {
       }
       // The very file this run wrote (its times unchanged, as verify checks them) needs no read
       // of its content; otherwise whose it is decides.
-      const bool own_file = !h.changed.empty() && present->changed == h.changed;
-      const auto holder = own_file ? std::optional<LockHolder>(me_)
-                                   : LockHolder::from_json(read_holder_text(*s, volume));
+      const bool own_file = !h.changed.empty() && *present == h.changed;
+      const auto holder =
+          own_file ? std::optional<LockHolder>(me_)
+                   : LockHolder::from_json(s->read_lock_record(volume, kMaxLockBytes).value_or(""));
       if (holder && holder->token == me_.token) {
-        s->delete_volume(volume);
+        s->delete_lock_record(volume);
       } else {
         problem[i] = what + " is held by " +
                      (holder ? holder->describe() : std::string("an unreadable lock")) +
@@ -531,12 +529,15 @@ std::vector<HostLock> read_locks(HostConnector& connector, const std::vector<Hos
     try {
       auto s = connector.connect(hosts[i], timeout);
       const std::string volume = lock_volume_name(cluster);
-      if (!s->volume(volume)) return;
-      out[i].holder = LockHolder::from_json(read_holder_text(*s, volume));
+      const auto text = s->read_lock_record(volume, kMaxLockBytes);
+      if (!text) return;
+      out[i].holder = LockHolder::from_json(*text);
       out[i].unreadable = !out[i].holder;
       if (out[i].holder) {
         const std::string takeover = takeover_volume_name(cluster, *out[i].holder);
-        if (s->volume(takeover)) out[i].taker = current_holder(*s, takeover).value_or(LockHolder{});
+        if (s->lock_record_stamp(takeover)) {
+          out[i].taker = current_holder(*s, takeover).value_or(LockHolder{});
+        }
       }
     } catch (const HostError& e) {
       out[i].error = e.what();
@@ -550,9 +551,11 @@ void break_lock(HostConnector& connector, const HostTarget& host, const std::str
   auto s = connector.connect(host, timeout);
   const std::string volume = lock_volume_name(cluster);
   const auto holder = current_holder(*s, volume);
-  s->delete_volume(volume);
+  s->delete_lock_record(volume);
   // After the lock: a taker still at work then finds no stale holder to delete.
-  if (holder && !holder->token.empty()) s->delete_volume(takeover_volume_name(cluster, *holder));
+  if (holder && !holder->token.empty()) {
+    s->delete_lock_record(takeover_volume_name(cluster, *holder));
+  }
 }
 
 }  // namespace kumo

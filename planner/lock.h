@@ -1,10 +1,11 @@
 // The cluster lock: held on the hosts themselves, so a laptop and CI cannot change one cluster
 // at the same time (kumo keeps no state file, and no lock server either). On every host of the
-// cluster, the lock is a small volume kumo-lock_<cluster> in the kumo pool that holds who took it;
-// creating a volume that exists fails atomically inside libvirt, which makes it a mutex. The
-// first host in name order is locked first, alone, then all the others at once: two contenders
-// never deadlock, nor hold parts of the lock each (the second is refused at the first host). `kumo
-// plan` takes no lock.
+// cluster, the lock is a small record kumo-lock_<cluster> that holds who took it: a libvirt
+// secret of that usage (HostSession's lock records; a volume in the kumo pool on a host without a
+// secret driver). Creating a record that exists fails atomically inside libvirt, which makes it a
+// mutex. The first host in name order is locked first, alone, then all the others at once: two
+// contenders never deadlock, nor hold parts of the lock each (the second is refused at the first
+// host). `kumo plan` takes no lock.
 #pragma once
 
 #include <atomic>
@@ -59,7 +60,7 @@ using HostReady = std::function<void(const std::string& host)>;
 // Says whether a holder is certainly gone (holder_is_stale): its lock is taken over.
 using StaleCheck = std::function<bool(const LockHolder&)>;
 
-// The volume a taker of the stale lock of `stale` creates first (exclusively, so only one taker
+// The record a taker of the stale lock of `stale` creates first (exclusively, so only one taker
 // of one stale holder goes on): kumo-lock_<cluster>.takeover-<first 16 hex digits of its token>.
 std::string takeover_volume_name(const std::string& cluster, const LockHolder& stale);
 
@@ -84,8 +85,9 @@ class ClusterLock {
   // Releases every host's lock that is still this holder's. Problems come back as warnings
   // (a host that went away keeps its lock until `kumo force-unlock`).
   std::vector<std::string> release();
-  // Hosts left unlocked because their pool (where the lock lives) is not there: a pool kumo
-  // makes (lock_pools.h), or an unknown one, which the plan reports. Steps there fail (verify).
+  // Hosts left unlocked because their pool (where the lock lives on a host without a secret
+  // driver) is not there: a pool kumo makes (lock_pools.h), or an unknown one, which the plan
+  // reports. Steps there fail (verify).
   const std::vector<HostTarget>& missing_pools() const { return missing_pools_; }
   // kumo destroy: what is left on a host whose pool (and so the lock's place) is gone, say a
   // pool kumo made that the last destroy kept, is removed without the lock there.
@@ -103,8 +105,8 @@ class ClusterLock {
   struct Held {
     HostTarget target;
     std::unique_ptr<HostSession> session;
-    // The lock volume's ObservedVolume::changed as this run wrote it ("" when the host gives
-    // none): while it is unchanged, verify needs no read of its content.
+    // The lock record's stamp as this run wrote it ("" when the host gives none): while it is
+    // unchanged, verify needs no read of its text.
     std::string changed{};
   };
   ClusterLock(HostConnector& connector, std::string cluster, LockHolder me,
@@ -149,7 +151,7 @@ struct HostLock {
   std::optional<LockHolder> holder;  // nullopt: no lock there
   // A takeover of `holder` that did not finish (its taker died midway): who began it.
   std::optional<LockHolder> taker;
-  bool unreadable = false;  // a lock volume whose content is not a holder
+  bool unreadable = false;  // a lock record whose text is not a holder
   std::string error;        // the host could not be asked
 };
 
@@ -157,7 +159,7 @@ struct HostLock {
 std::vector<HostLock> read_locks(HostConnector& connector, const std::vector<HostTarget>& hosts,
                                  const std::string& cluster, std::chrono::milliseconds timeout,
                                  int parallelism = kHostParallelism);
-// Removes the lock of `cluster` on one host, whoever holds it, and the takeover volume of its
+// Removes the lock of `cluster` on one host, whoever holds it, and the takeover record of its
 // holder when a taker left one.
 void break_lock(HostConnector& connector, const HostTarget& host, const std::string& cluster,
                 std::chrono::milliseconds timeout);

@@ -233,6 +233,23 @@ class HostSession {
   // Creates `name` holding `content` only if the pool has no volume of that name: false when it
   // has one (whatever its content). What a lock is made of.
   virtual bool create_volume_exclusive(const std::string& name, const std::string& content) = 0;
+
+  // --- the cluster lock's records (planner/lock.h): small texts, one per name, made exclusively.
+  // By default each is a volume of the session's pool holding its text (lock_record.cpp): any
+  // host with a pool can keep one. A libvirt host with a secret driver keeps them as secrets
+  // instead (session_locks.cpp): writing a volume's content makes libvirt re-read the whole pool
+  // it is in, which takes a while and holds that pool meanwhile, with hundreds of volumes there.
+  // Makes `name` holding `text` only if no record of that name exists: false when one does.
+  virtual bool create_lock_record(const std::string& name, const std::string& text);
+  // Up to `max_bytes` of its text; nullopt when there is no such record. HostError when it
+  // cannot be read (it may have been removed between the look and the read).
+  virtual std::optional<std::string> read_lock_record(const std::string& name,
+                                                      std::size_t max_bytes);
+  // A mark that changes whenever the record is made anew or rewritten ("" when the host gives
+  // none); nullopt when there is no such record.
+  virtual std::optional<std::string> lock_record_stamp(const std::string& name);
+  // Gone already: no error.
+  virtual void delete_lock_record(const std::string& name);
   // The last `max_bytes` of a file in the pool directory that libvirt may not list yet (a
   // serial log): "" when there is none.
   virtual std::string tail_pool_file(const std::string& name, std::size_t max_bytes) = 0;

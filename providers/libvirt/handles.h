@@ -29,6 +29,9 @@ struct PoolFreer {
 struct VolumeFreer {
   void operator()(virStorageVolPtr v) const noexcept { virStorageVolFree(v); }
 };
+struct SecretFreer {
+  void operator()(virSecretPtr s) const noexcept { virSecretFree(s); }
+};
 struct StreamFreer {
   void operator()(virStreamPtr s) const noexcept { virStreamFree(s); }
 };
@@ -44,6 +47,7 @@ using NetworkHandle = std::unique_ptr<virNetwork, NetworkFreer>;
 using PoolHandle = std::unique_ptr<virStoragePool, PoolFreer>;
 using VolumeHandle = std::unique_ptr<virStorageVol, VolumeFreer>;
 using StreamHandle = std::unique_ptr<virStream, StreamFreer>;
+using SecretHandle = std::unique_ptr<virSecret, SecretFreer>;
 // virConnectGetAllDomainStats returns a NULL-terminated array freed in one call.
 using StatsList = std::unique_ptr<virDomainStatsRecordPtr, StatsListFreer>;
 

@@ -122,6 +122,14 @@ class LibvirtSession final : public HostSession {
   // Best effort: diagnostics for a guest that did not come up must never fail on their own.
   std::string tail_pool_file(const std::string& name, std::size_t max_bytes) override;
 
+  // --- the cluster lock's records, as secrets (session_locks.cpp); as volumes when the host
+  // has no secret driver (libvirt's test driver)
+  bool create_lock_record(const std::string& name, const std::string& text) override;
+  std::optional<std::string> read_lock_record(const std::string& name,
+                                              std::size_t max_bytes) override;
+  std::optional<std::string> lock_record_stamp(const std::string& name) override;
+  void delete_lock_record(const std::string& name) override;
+
   // --- storage pools (session_pools.cpp)
   std::optional<ObservedPool> pool(const std::string& name) override;
   void define_pool(const PoolSpec& spec) override;
@@ -210,6 +218,22 @@ class LibvirtSession final : public HostSession {
     virResetLastError();
     if constexpr (!std::is_void_v<T>) return std::nullopt;
   }
+
+  // The secret that is lock record `name`: null when there is none, or when the host has no
+  // secret driver (secrets_unsupported_ is then set); HostError when the host did not answer.
+  SecretHandle find_lock_secret(const std::string& name);
+  // The XML of lock record `name`, through the handle this session made or found it by last
+  // (one call; a handle names its secret by UUID, so a record made anew is looked up again);
+  // "" when there is none. Not for a host without a secret driver.
+  std::string lock_secret_xml(const std::string& name);
+  using SharedSecret = std::shared_ptr<virSecret>;
+  SharedSecret kept_lock_secret(const std::string& name);  // null: none kept
+  void keep_lock_secret(const std::string& name, SecretHandle secret);
+  // Drops the handle kept for `name` if it is `which` (any, when null).
+  void drop_lock_secret(const std::string& name, const SharedSecret& which = nullptr);
+  std::atomic<bool> secrets_unsupported_{false};
+  std::mutex lock_secrets_mu_;
+  std::map<std::string, SharedSecret> lock_secrets_;
 
   std::string volume_label(const std::string& name) const {
     return "volume " + name + " in storage pool " + quoted(target_.pool);

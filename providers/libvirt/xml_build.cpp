@@ -195,6 +195,18 @@ std::string volume_xml(const VolumeSpec& spec, const std::string& mode) {
   return render(doc);
 }
 
+std::string lock_secret_xml(const std::string& usage, const std::string& description) {
+  pugi::xml_document doc;
+  auto secret = add(doc, "secret");
+  set(secret, "ephemeral", "no");
+  set(secret, "private", "yes");
+  add_text(secret, "description", description);
+  auto use = add(secret, "usage");
+  set(use, "type", "volume");
+  add_text(use, "volume", usage);
+  return render(doc);
+}
+
 std::string pool_xml(const PoolSpec& spec) {
   pugi::xml_document doc;
   auto pool = add(doc, "pool");

@@ -16,6 +16,11 @@ namespace kumo::libvirt {
 // sets the file's permissions where the pool honours it; "" leaves them to the pool.
 std::string volume_xml(const VolumeSpec& spec, const std::string& mode = "");
 
+// <secret>: a record of the cluster lock (session_locks.cpp), found by its usage: a "volume"
+// usage named `usage` (a name, no path: no volume's encryption ever asks for it). `description`
+// holds the record's text; private, persistent, and without a value.
+std::string lock_secret_xml(const std::string& usage, const std::string& description);
+
 // <pool>: a storage pool kumo makes (dir on a path; logical: a volume group named like the pool
 // on the devices), marked as spec.cluster's in <source>: libvirt keeps <vendor name> and
 // <product name> for every pool type, and pools have no <metadata>.

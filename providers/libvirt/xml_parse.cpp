@@ -252,6 +252,14 @@ std::optional<ObservedPool> parse_pool_xml(std::string_view xml) {
   return p;
 }
 
+std::optional<std::string> parse_lock_secret_xml(std::string_view xml) {
+  pugi::xml_document doc;
+  if (!doc.load_buffer(xml.data(), xml.size())) return std::nullopt;
+  const auto root = doc.child("secret");
+  if (!root) return std::nullopt;
+  return text(root, "description");
+}
+
 std::optional<ObservedVolume> parse_volume_xml(std::string_view xml) {
   pugi::xml_document doc;
   const auto root = load_root(doc, xml, "volume");

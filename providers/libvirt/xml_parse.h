@@ -25,6 +25,8 @@ std::optional<ObservedDomain> parse_domain_xml(std::string_view xml,
                                                const VolumePathLookup& lookup = {});
 std::optional<ObservedNetwork> parse_network_xml(std::string_view xml);
 std::optional<ObservedPool> parse_pool_xml(std::string_view xml);
+// A lock record's secret (lock_secret_xml): its description; nullopt when not a <secret>.
+std::optional<std::string> parse_lock_secret_xml(std::string_view xml);
 // `pool` is not in a volume's XML; the caller fills it.
 std::optional<ObservedVolume> parse_volume_xml(std::string_view xml);
 

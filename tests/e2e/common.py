@@ -16,6 +16,7 @@ import sys
 import tempfile
 import threading
 import time
+import xml.etree.ElementTree as ET
 
 import yaml
 
@@ -219,6 +220,31 @@ def inventory(uri, running=False):
     inv["networks"] = names(virsh(uri, "net-list", "--all", "--name"))
     inv["volumes"] = sorted(l.split()[0] for l in virsh(uri, "vol-list", "default").splitlines() if l.strip())
     return inv
+
+
+def lock_secrets(uri):
+    """kumo's lock records on a host (libvirt secrets of usage volume kumo-lock_*): usage -> UUID."""
+    out = {}
+    for line in virsh(uri, "secret-list").splitlines():
+        words = line.split()
+        if len(words) == 3 and words[1] == "volume" and words[2].startswith("kumo-lock_"):
+            out[words[2]] = words[0]
+    return out
+
+
+def lock_secret_text(uri, usage):
+    """(description, whole XML) of lock record `usage` on a host; ("", "") when there is none."""
+    uuid = lock_secrets(uri).get(usage)
+    if uuid is None:
+        return "", ""
+    r = run(["virsh", "-q", "-c", uri, "secret-dumpxml", uuid], check_rc=False)
+    if r.returncode != 0:
+        return "", ""
+    try:
+        root = ET.fromstring(r.stdout)
+    except ET.ParseError:
+        return "", ""
+    return root.findtext("description") or "", r.stdout
 
 
 def guest(uri, dom, *cmd, timeout=60):

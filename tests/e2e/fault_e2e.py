@@ -13,7 +13,8 @@ one NAT network, wait_for: cloud-init.
      in the pools). Each next apply takes over the dead run's lock ("stale lock"). A last apply
      converges: plan --detailed-exitcode 0, every VM ready, full inventory, no lock left.
   2. the lock and host loss: after destroy, apply #1 from nothing holds the lock on every host
-     (volume kumo-lock_<cluster>, JSON naming user, machine, pid, command, since); meanwhile
+     (libvirt secret of usage kumo-lock_<cluster>, its description JSON naming user, machine,
+     pid, command, since); meanwhile
      plan works, a second apply and a destroy are refused ("locked", user@machine, "pid N",
      "since") and change nothing (no step ran, the lock is still #1's). #1 is killed -9 after a
      `define`; apply #3 takes over its stale lock, and hv3's libvirtd is stopped under it
@@ -21,15 +22,15 @@ one NAT network, wait_for: cloud-init.
      become ready. After `lab libvirtd hv3 start`, a rerun converges (as in 1).
   3. force-unlock: an apply is stopped (SIGSTOP: alive, so its lock is not stale) as soon as its
      lock appears; another apply is refused (no takeover). The lock is then made to name another
-     machine (rewritten through libvirt, same length); an apply is refused naming it;
+     machine (redefined through libvirt, same UUID); an apply is refused naming it;
      `kumo force-unlock --auto-approve` removes the lock on every host; after the stopped apply
      is killed, an apply converges without meeting a lock.
   4. lock races: the lock is forged on every host as a stale holder's (this script's pid with
      another start time: a pid reused since), and two applies are started at once: exactly one
      takes it over and applies, the other exits 1 naming it, and the hosts end as one apply
-     makes them, no lock or takeover volume left. Then an apply (--parallelism 1, three live
+     makes them, no lock or takeover record left. Then an apply (--parallelism 1, three live
      updates) is stopped (SIGSTOP) after its first step, the lock is deleted by hand (virsh
-     vol-delete) and it is continued: it stops before its next change with the error naming the
+     secret-undefine) and it is continued: it stops before its next change with the error naming the
      host, exit 1; a rerun converges.
   5. destroy leaves nothing of the cluster on any host.
 
@@ -43,11 +44,13 @@ import signal
 import socket
 import sys
 import time
+import xml.etree.ElementTree as ET
 
 sys.dont_write_bytecode = True  # no __pycache__ next to the scripts
 sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
 from common import (KUMO, LAB, STEP, Kumo, check, check_converged, guest, inventory,  # noqa: E402
-                    kill_started, kumo_runner, lab_down, lab_hosts, lab_image, lab_up, main_guarded,
+                    kill_started, kumo_runner, lab_down, lab_hosts, lab_image, lab_up,
+                    lock_secret_text, lock_secrets, main_guarded,
                     plan_json, run, save, summary, timings, virsh, virt_type, wait_used_memory,
                     workdir)
 
@@ -70,7 +73,7 @@ def stage_of(line):
 
 
 def parse_lock(text):
-    """The lock's JSON (a volume may carry padding after it), or None."""
+    """The lock's JSON, or None."""
     try:
         info = json.loads(text.rstrip("\0 \t\r\n"))
     except ValueError:
@@ -112,9 +115,26 @@ def config(env, hv, memory="256MiB"):
 def main():
     env = lab_up()
     hv = lab_hosts(env)
-    # The pools' directories as the root namespace sees them (hvN/lib is /var/lib/libvirt of
-    # hvN): polling a file there catches the lock within milliseconds, without a libvirt call.
-    lock_paths = {h: os.path.join(env[f"KUMO_LAB_{h.upper()}_DIR"], "lib", "images", LOCK) for h in hv}
+    # The secrets' directories as the root namespace sees them (hvN/etc is /etc/libvirt of hvN):
+    # polling the files there catches the lock within milliseconds, without a libvirt call.
+    secret_dirs = {h: os.path.join(env[f"KUMO_LAB_{h.upper()}_DIR"], "etc", "secrets") for h in hv}
+
+    def lock_on_disk(h):
+        """The lock's JSON as hvN's secret driver saved it, or None."""
+        try:
+            names = os.listdir(secret_dirs[h])
+        except OSError:
+            return None
+        for n in names:
+            if not n.endswith(".xml"):
+                continue
+            try:
+                root = ET.parse(os.path.join(secret_dirs[h], n)).getroot()
+            except (OSError, ET.ParseError):
+                continue
+            if root.findtext("usage/volume") == LOCK:
+                return parse_lock(root.findtext("description") or "")
+        return None
     work = workdir("kumo-fault-e2e-")
     cfg_path = os.path.join(work, "kumo.yaml")
     cfg = config(env, hv)
@@ -129,23 +149,17 @@ def main():
         return Kumo([KUMO, "apply", *common, "--auto-approve"])
 
     def lock_volumes():
-        """Hosts whose pool lists the lock volume (asked through libvirt)."""
-        return sorted(h for h, u in hv.items() if LOCK in inventory(u)["volumes"])
+        """Hosts that have the lock (its secret, asked through libvirt)."""
+        return sorted(h for h, u in hv.items() if LOCK in lock_secrets(u))
 
     def read_lock(h, raw=False):
-        """The lock's JSON on host h, downloaded through libvirt ({} if none); retried for a few
-        seconds, in case it was just made and its content is still on the way."""
-        path = os.path.join(work, f"lock-{h}.json")
+        """The lock's JSON on host h, read through libvirt ({} if none), and with raw the
+        secret's XML too; retried for a few seconds, in case it is being replaced."""
         for _ in range(20):
-            r = run(["virsh", "-q", "-c", hv[h], "vol-download", "--pool", "default", LOCK, path], check_rc=False)
-            try:
-                with open(path) as f:
-                    text = f.read()
-                info = parse_lock(text) if r.returncode == 0 else None
-                if info is not None:
-                    return (info, text) if raw else info
-            except OSError:
-                pass
+            text, xml = lock_secret_text(hv[h], LOCK)
+            info = parse_lock(text)
+            if info is not None:
+                return (info, xml) if raw else info
             time.sleep(0.25)
         return ({}, "") if raw else {}
 
@@ -172,6 +186,8 @@ def main():
                     problems.append(f"{h}: unknown network {n}")
             if final and f"kumo_{CLUSTER}_front" not in inv["networks"]:
                 problems.append(f"{h}: network front is missing")
+            if final and LOCK in lock_secrets(u):
+                problems.append(f"{h}: the lock is still there")
             images, records = [], []
             for v in inv["volumes"]:
                 m = re.fullmatch(rf"kumo_{CLUSTER}_([a-z0-9-]+)_(root\.qcow2|seed\.iso|serial\.log|data-[a-z0-9_-]+\.qcow2)", v)
@@ -179,9 +195,6 @@ def main():
                     images.append(v)
                 elif v.startswith(f"kumo-net_{CLUSTER}_"):
                     records.append(v[len(f"kumo-net_{CLUSTER}_"):])  # kumo made <network>_<uuid>
-                elif v == LOCK:
-                    if final:
-                        problems.append(f"{h}: the lock is still there")
                 elif not m:
                     problems.append(f"{h}: unknown volume {v}")
                 elif m.group(1) not in INSTANCES:
@@ -300,9 +313,9 @@ def main():
     t = time.monotonic()
     a1 = apply_bg()
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and a1.alive() and not all(os.path.exists(p) for p in lock_paths.values()):
+    while time.monotonic() < deadline and a1.alive() and not all(lock_on_disk(h) for h in hv):
         time.sleep(0.05)
-    check(lock_volumes() == sorted(hv), "apply #1 holds the lock on every host (volume " + LOCK + " in each pool)")
+    check(lock_volumes() == sorted(hv), "apply #1 holds the lock on every host (secret " + LOCK + " on each)")
     info = read_lock("hv3")
     check(str(info.get("pid")) == str(a1.pid) and info.get("user") and info.get("machine") and "apply" in str(info.get("command"))
           and info.get("since"), f"the lock on hv3 (read over qemu+ssh) names user, machine, pid {a1.pid}, command, since ({info})")
@@ -368,16 +381,9 @@ def main():
     caught = False
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and a5.alive():
-        got = []
-        for path in lock_paths.values():
-            try:
-                with open(path) as f:
-                    got.append(str((parse_lock(f.read()) or {}).get("pid")) == str(a5.pid))
-            except OSError:
-                pass
-        # Every host's lock written (a lock is created, then filled: stopped in between, a host's
-        # lock would be empty, which only force-unlock clears).
-        if len(got) == len(lock_paths) and all(got):
+        got = [str((lock_on_disk(h) or {}).get("pid")) == str(a5.pid) for h in hv]
+        # Every host's lock taken.
+        if all(got):
             os.kill(a5.pid, signal.SIGSTOP)
             caught = a5.alive()
             break
@@ -392,17 +398,15 @@ def main():
               f"apply #6 is refused: the lock of a live process here is not stale (pid {a5.pid}) ({r.stderr.strip()[-300:]})")
         other = socket.gethostname() != "x"
         for h in held:
-            info, text = read_lock(h, raw=True)
+            info, xml = read_lock(h, raw=True)
             info["machine"] = "x"
             if "machine_id" in info:              # another machine is another machine id
                 info["machine_id"] = "f" * len(info["machine_id"])
-            new = json.dumps(info, separators=(",", ":"))
-            body = text.rstrip("\0")
-            other = other and len(new) <= len(body)
-            path = os.path.join(work, f"lock-{h}-other.json")
-            with open(path, "w") as f:
-                f.write(new.ljust(len(body)) + text[len(body):])      # same length as before
-            virsh(hv[h], "vol-upload", "--pool", "default", LOCK, path)
+            root = ET.fromstring(xml)
+            root.find("description").text = json.dumps(info, separators=(",", ":"))
+            path = os.path.join(work, f"lock-{h}-other.xml")
+            ET.ElementTree(root).write(path)      # the same UUID: the secret is redefined
+            virsh(hv[h], "secret-define", path)
         info = read_lock(held[0])
         check(other and info.get("machine") == "x", f"the lock now names another machine ({info})")
         r = kumo("apply", "--auto-approve")
@@ -437,7 +441,8 @@ def main():
     check(d.returncode == 0 and "Destroy complete" in d.stdout, f"destroy succeeds ({d.stderr.strip()[-300:]})")
     for h, u in hv.items():
         inv = inventory(u)
-        left = [n for n in inv["domains"] + inv["networks"] + inv["volumes"] if CLUSTER in n]
+        left = [n for n in inv["domains"] + inv["networks"] + inv["volumes"] + list(lock_secrets(u))
+                if CLUSTER in n]
         check(left == [], f"{h}: nothing of cluster {CLUSTER} is left, lock included ({left})")
 
 
@@ -456,19 +461,21 @@ def forge_stale_lock(hv, work):
               "token": os.urandom(16).hex(), "machine_id": first_line("/etc/machine-id"),
               "boot_id": first_line("/proc/sys/kernel/random/boot_id"),
               "pid_ns": os.readlink("/proc/self/ns/pid"), "start_time": start + 1}
-    body = json.dumps(holder)
-    path = os.path.join(work, "stale-lock.json")
-    with open(path, "w") as f:
-        f.write(body)
+    root = ET.fromstring("<secret ephemeral='no' private='yes'><description/>"
+                         "<usage type='volume'><volume/></usage></secret>")
+    root.find("description").text = json.dumps(holder)
+    root.find("usage/volume").text = LOCK
+    path = os.path.join(work, "stale-lock.xml")
+    ET.ElementTree(root).write(path)
     for u in hv.values():
-        virsh(u, "vol-create-as", "default", LOCK, str(len(body)), "--format", "raw")
-        virsh(u, "vol-upload", "--pool", "default", LOCK, path)
+        virsh(u, "secret-define", path)
     return holder
 
 
 def lock_races(kumo, cfg, cfg_path, common, hv, work, lock_volumes, read_lock, audit):
     def lock_leftovers():
-        return [f"{h}: {v}" for h, u in hv.items() for v in inventory(u)["volumes"] if v.startswith(LOCK)]
+        return [f"{h}: {v}" for h, u in hv.items()
+                for v in list(lock_secrets(u)) + inventory(u)["volumes"] if v.startswith(LOCK)]
 
     # Two applies at once on a stale lock: exactly one wins.
     cfg["defaults"]["memory"] = "352MiB"           # a live change on every VM
@@ -489,7 +496,7 @@ def lock_races(kumo, cfg, cfg_path, common, hv, work, lock_volumes, read_lock, a
         check(results[1 - won[0]][0] == 1 and "is locked on host hv1 by" in lerr and f"pid {winner.pid}," in lerr
               and step_lines(lerr) == [],
               f"the other exits 1 naming the winner (pid {winner.pid}) and ran no step ({lerr.strip()[-300:]})")
-    check(lock_leftovers() == [], f"no lock or takeover volume is left ({lock_leftovers()})")
+    check(lock_leftovers() == [], f"no lock or takeover record is left ({lock_leftovers()})")
     check_converged(kumo, "after the race the hosts are as one apply makes them: plan has no changes")
     problems, _ = audit(final=True)
     check(problems == [], f"after the race: full inventory, nothing duplicated ({problems})")
@@ -503,11 +510,13 @@ def lock_races(kumo, cfg, cfg_path, common, hv, work, lock_volumes, read_lock, a
     if stopped:
         os.kill(a.pid, signal.SIGSTOP)
     for u in hv.values():
-        virsh(u, "vol-delete", "--pool", "default", LOCK, check_rc=False)
+        uuid = lock_secrets(u).get(LOCK)
+        if uuid:
+            virsh(u, "secret-undefine", uuid, check_rc=False)
     deleted = lock_volumes() == []
     if stopped:
         os.kill(a.pid, signal.SIGCONT)
-    check(stopped and deleted, f"the lock deleted by hand (virsh vol-delete) after the apply's first change ({line!r})")
+    check(stopped and deleted, f"the lock deleted by hand (virsh secret-undefine) after the apply's first change ({line!r})")
     rc, out, err = a.finish(600)
     m = re.search(r'the lock of cluster "faultlab" on host (hv\d) was removed while this apply held it '
                   r'\(kumo force-unlock\?\); stopped before update vm\.(\S+) on (hv\d)', err)

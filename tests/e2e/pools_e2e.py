@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """e2e: storage pools kumo makes, on the lab's hv3 (over qemu+ssh): a dir pool that is the host's
-pool (images, disks, the lock), a second dir pool for a data disk, and a logical pool (a volume
+pool (images, disks), a second dir pool for a data disk, and a logical pool (a volume
 group on hv3's loop device). One guest boot.
 
   1. Bad input that costs no boot, each a plan error at file:line naming the pool, and nothing
@@ -11,8 +11,9 @@ group on hv3's loop device). One guest boot.
      pool-delete, undefine): its loop device is blank, as a new disk would be.
   3. apply: hv3 has `pool: kpool` and pools kpool (dir), kdata (dir) and klvm (logical on the
      loop device); `pooled` (BIOS, 384 MiB) on hv3 has a data disk `logs` in kdata. The plan
-     shows pool.hv3/kpool, pool.hv3/kdata, pool.hv3/klvm create; apply says it made kpool before
-     locking hv3; cloud-init done in the guest, /dev/disk/by-id/virtio-logs there. On hv3: the
+     shows pool.hv3/kpool, pool.hv3/kdata, pool.hv3/klvm create; apply locks hv3 from the start
+     (the lock is a libvirt secret, no volume of kpool: no pool made ahead of the plan, and no
+     lock left after); cloud-init done in the guest, /dev/disk/by-id/virtio-logs there. On hv3: the
      three pools active and autostarted, marked <vendor name='kumo'/> <product
      name='cluster:poollab'/>; klvm is the volume group `klvm` on the device; pooled's root and
      seed in kpool (its directory), logs in kdata; the base image in kpool; `default` unchanged
@@ -21,9 +22,9 @@ group on hv3's loop device). One guest boot.
      update (active, autostart), apply starts it, plan clean.
   5. A path changed in the file: plan error naming what kumo made; nothing changes.
   6. A volume made by hand in kdata: destroy removes pooled, its volumes, kpool (with the base
-     image and kumo's lock) and klvm (vgremove, pvremove: the device blank again), and keeps kdata
+     image) and klvm (vgremove, pvremove: the device blank again), and keeps kdata
      with a warning naming the volume. kpool's directory is gone. Taking kdata out after the
-     hand-made volume is deleted: the next destroy removes it too.
+     hand-made volume is deleted: the next destroy removes it too, hv3 locked throughout.
 
 usage: pools_e2e.py path/to/kumo
 """
@@ -38,7 +39,7 @@ import yaml
 sys.dont_write_bytecode = True  # no __pycache__ next to the scripts
 sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
 from common import (KUMO, check, check_converged, guest, inventory, kill_started,  # noqa: E402
-                    lab_down, lab_hosts, lab_image, lab_up, main_guarded, plan_json, run, save,
+                    lab_down, lab_hosts, lab_image, lab_up, lock_secrets, main_guarded, plan_json, run, save,
                     summary, timings, virsh, virt_type, workdir)
 
 CLUSTER = "poollab"
@@ -171,8 +172,9 @@ def step_apply(env, hv, kumo, cfg):
     if not check(a.returncode == 0 and "Apply complete" in a.stdout,
                  f"apply succeeds ({timings['apply_s']} s; {a.stderr.strip()[-500:]})"):
         return False
-    check('made storage pool "kpool" on hv3 first' in a.stderr,
-          "apply made hv3's own pool before locking hv3")
+    check('made storage pool "kpool" on hv3 first' not in a.stderr and lock_secrets(u) == {},
+          "apply locked hv3 before making its pools (no pool made ahead of the plan), lock released"
+          f" ({lock_secrets(u)})")
     ps = pools(u)
     for name in ("kpool", "kdata", "klvm"):
         p = ps.get(name, {})
@@ -248,9 +250,9 @@ def step_destroy(env, hv, kumo):
     virsh(u, "vol-delete", "handmade.img", "--pool", "kdata", check_rc=False)
     d = kumo("destroy", "--auto-approve")
     print(d.stdout[-1500:], d.stderr[-1500:])
-    check(d.returncode == 0 and "kdata" not in pools(u)
-          and 'its storage pool "kpool" (where the cluster\'s lock lives) is gone' in d.stderr,
-          "once emptied, destroy removes kdata too (hv3 unlocked: its pool kpool is gone)")
+    check(d.returncode == 0 and "kdata" not in pools(u) and "so it is not locked" not in d.stderr
+          and lock_secrets(u) == {},
+          "once emptied, destroy removes kdata too (hv3 locked though kpool is gone; lock released)")
     check(not any(n.startswith("k") for n in pools(u)), f"no pool of kumo's left ({sorted(pools(u))})")
 
 

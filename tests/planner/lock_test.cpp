@@ -1,6 +1,7 @@
-// The cluster lock on the fake hosts: a volume kumo-lock_<cluster> per host that holds its holder
-// as JSON. One holder at a time, taken in host-name order, stale holders taken over, unreachable
-// hosts skipped, what was taken given back on failure, and only one's own lock released.
+// The cluster lock on the fake hosts: a record kumo-lock_<cluster> per host (the fake keeps it as
+// a volume, HostSession's default) that holds its holder as JSON. One holder at a time, taken in
+// host-name order, stale holders taken over, unreachable hosts skipped, what was taken given back
+// on failure, and only one's own lock released.
 #include "planner/lock.h"
 
 #include <algorithm>
@@ -410,8 +411,8 @@ TEST_CASE("a lock whose content never reads as a holder is refused as unreadable
   // Looked at again (it may be being written) before giving up.
   CHECK_THROWS_MATCHES(
       take(lab, kAlice, warnings), LockHeld,
-      Catch::Message("cluster \"fest\" is locked on host hv1 by an unreadable lock (volume "
-                     "kumo-lock_fest in pool \"default\"); nothing was changed. If no kumo is "
+      Catch::Message("cluster \"fest\" is locked on host hv1 by an unreadable lock (lock record "
+                     "kumo-lock_fest); nothing was changed. If no kumo is "
                      "running for this cluster: kumo force-unlock"));
   CHECK(lab.connector.count("hv1 read_volume kumo-lock_fest") == 20);
   CHECK(lab.connector.contents["hv1/" + kVolume] == "not a holder");
@@ -513,13 +514,12 @@ TEST_CASE("a takeover whose taker died midway is waited for, then refused naming
   const std::string takeover = takeover_volume_name("fest", kDead);
   plant(lab, "hv1", kCi.to_json(), takeover);
   std::vector<std::string> warnings;
-  CHECK_THROWS_MATCHES(
-      take(lab, kAlice, warnings, kHosts, kDeadIsStale), LockHeld,
-      Catch::Message("cluster \"fest\" is locked on host hv1 by " + kDead.describe() +
-                     ", a stale lock whose takeover by " + kCi.describe() +
-                     " did not finish (volume " + takeover +
-                     " in pool \"default\"); nothing was changed. If that kumo is gone: kumo "
-                     "force-unlock"));
+  CHECK_THROWS_MATCHES(take(lab, kAlice, warnings, kHosts, kDeadIsStale), LockHeld,
+                       Catch::Message("cluster \"fest\" is locked on host hv1 by " +
+                                      kDead.describe() + ", a stale lock whose takeover by " +
+                                      kCi.describe() + " did not finish (lock record " + takeover +
+                                      "); nothing was changed. If that kumo is gone: kumo "
+                                      "force-unlock"));
   CHECK(token_on(lab, "hv1") == "tok-dead");
   CHECK(lab.connector.count("hv1 delete_volume") == 0);
   // force-unlock sees it, and removes the lock and the takeover volume.
