@@ -286,7 +286,7 @@ int plan_and_run(const ApplyState& s, const GlobalOptions& global, bool destroy)
   // Locked before the hosts are read: the plan shown is the one carried out.
   auto lock_connector = make_lock_connector();
   int rc = 0;
-  const DesiredCluster desired = expand(*loaded.config);
+  DesiredCluster desired = expand(*loaded.config);
   std::vector<LockPool> candidates;
   for (const auto& h : desired.hosts) {
     if (const DesiredPool* p = h.find_pool(h.pool); p && !destroy)
@@ -308,11 +308,21 @@ int plan_and_run(const ApplyState& s, const GlobalOptions& global, bool destroy)
   const auto reuse = reuse_connections();
   std::shared_ptr<void> ahead_streams;
   PlanResult result;
+  const std::vector<HostTarget> targets = desired.targets();
+  const std::string cluster = desired.cluster;
+  // The first read plans with the expanded file itself, not a copy (thousands of VMs: copied
+  // while the hosts are being connected to, on the same cores); one read again after a refused
+  // try at the lock expands it anew.
+  bool first_read = true;
   auto lock = lock_and_read(
-      *lock_connector, desired.targets(), desired.cluster, verb, s, &rc, *provider,
-      [&](Provider& reader) { result = make_plan(desired, reader, options, log_host_read); },
+      *lock_connector, targets, cluster, verb, s, &rc, *provider,
+      [&](Provider& reader) {
+        result = make_plan(first_read ? std::move(desired) : expand(*loaded.config), reader,
+                           options, log_host_read);
+        first_read = false;
+      },
       [&] {
-        if (!destroy) ahead_streams = open_ahead(desired.targets(), 1, s.hosts_at_once());
+        if (!destroy) ahead_streams = open_ahead(targets, 1, s.hosts_at_once());
       });
   if (!lock) return rc;
   if (destroy) {

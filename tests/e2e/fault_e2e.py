@@ -23,8 +23,9 @@ one NAT network, wait_for: cloud-init.
   3. force-unlock: an apply is stopped (SIGSTOP: alive, so its lock is not stale) as soon as its
      lock appears; another apply is refused (no takeover). The lock is then made to name another
      machine (redefined through libvirt, same UUID); an apply is refused naming it;
-     `kumo force-unlock --auto-approve` removes the lock on every host; after the stopped apply
-     is killed, an apply converges without meeting a lock.
+     apply #8 started with --lock-timeout waits, naming that holder; `kumo force-unlock
+     --auto-approve` removes the lock on every host, and once the stopped apply is killed, #8
+     takes the lock, plans anew and converges; no lock is left.
   4. lock races: the lock is forged on every host as a stale holder's (this script's pid with
      another start time: a pid reused since), and two applies are started at once: exactly one
      takes it over and applies, the other exits 1 naming it, and the hosts end as one apply
@@ -389,6 +390,7 @@ def main():
             break
         time.sleep(0.002)
     held = lock_volumes()
+    waiter = None
     print("locked by the stopped apply #5 on:", held)
     if check(caught and held != [], f"apply #5 stopped (SIGSTOP) while it holds the lock ({held})"):
         r = kumo("apply", "--auto-approve")
@@ -414,19 +416,32 @@ def main():
         check(r.returncode == 1 and "locked" in msg and holder.split("@")[0] + "@x" in msg and "stale lock" not in msg
               and step_lines(r.stderr) == [],
               f"apply #7 is refused: locked from another machine ({r.stderr.strip()[-300:]})")
+        # Apply #8 waits for the lock (--lock-timeout), saying for whom; once force-unlock lets it
+        # go, it takes it and plans anew (its first read, made while refused, is not used).
+        waiter = Kumo([KUMO, "apply", *common, "--auto-approve", "--lock-timeout", "10m"])
+        said = waiter.wait_line(lambda l: "waiting up to" in l, timeout=120)
+        check(said is not None and holder.split("@")[0] + "@x" in said and step_lines("\n".join(waiter.err)) == [],
+              f"apply #8 waits for the lock, naming its holder, and changes nothing meanwhile ({said!r})")
+        t = time.monotonic()
         f = run([KUMO, "force-unlock", "-f", cfg_path, "--auto-approve"], check_rc=False)
         print(f.stdout, f.stderr)
         check(f.returncode == 0, f"force-unlock succeeds ({f.stderr.strip()[-300:]})")
-        check(lock_volumes() == [], "force-unlock removed the lock on every host")
     a5.kill9()
     a5.finish(10)
-    t = time.monotonic()
-    r = kumo("apply", "--auto-approve")
-    timings["after_force_unlock_apply_s"] = round(time.monotonic() - t, 1)
-    print(r.stdout[-2000:], r.stderr[-1000:])
-    check(r.returncode == 0 and "Apply complete" in r.stdout and "stale lock" not in r.stdout + r.stderr
-          and not re.search(r"\blocked\b", r.stdout + r.stderr),
-          f"after force-unlock, apply runs without meeting a lock ({r.stderr.strip()[-300:]})")
+    if waiter is not None:
+        rc, out, err = waiter.finish(1500)
+        timings["after_force_unlock_apply_s"] = round(time.monotonic() - t, 1)
+        check(rc == 0 and "Apply complete" in out and "stale lock" not in out + err,
+              f"after force-unlock, the waiting apply #8 takes the lock and applies ({err.strip()[-300:]})")
+    else:
+        t = time.monotonic()
+        r = kumo("apply", "--auto-approve")
+        timings["after_force_unlock_apply_s"] = round(time.monotonic() - t, 1)
+        print(r.stdout[-2000:], r.stderr[-1000:])
+        check(r.returncode == 0 and "Apply complete" in r.stdout and "stale lock" not in r.stdout + r.stderr
+              and not re.search(r"\blocked\b", r.stdout + r.stderr),
+              f"after force-unlock, apply runs without meeting a lock ({r.stderr.strip()[-300:]})")
+    check(lock_volumes() == [], "no lock is left after the apply that followed force-unlock")
     for i, h in placed.items():
         # The balloon reaches its new size on the guest's time: give it a moment.
         dom = wait_used_memory(hv[h], i, 327680)
