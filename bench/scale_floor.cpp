@@ -6,7 +6,7 @@
 // volumes (destroy-full: every object's XML, as before 2026-12-03). The writes are the calls that
 // make or remove the objects kumo's apply makes, with kumo's default parallelism (10 steps at once
 // over all hosts). destroy-locked: destroy, plus what kumo's cluster lock costs on each host
-// (see lock_host) before the reads, and its release (the volume deleted) at the end:
+// (see lock_host) before the reads, and its release (the secret undefined) at the end:
 //   apply:   per VM, virStorageVolCreateXML (overlay), virStorageVolCreateXML + virStorageVolUpload
 //            + stream (seed), virStorageVolCreateXML (the empty serial log), virDomainDefineXML
 //   destroy: per VM, virDomainLookupByName + virDomainUndefineFlags, and per volume
@@ -200,46 +200,32 @@ void apply_vm(virConnectPtr c, virStoragePoolPtr pool, const std::string& dir, c
   virDomainFree(dom);
 }
 
-// What taking kumo's cluster lock costs on a host, as kumo makes it (planner/lock.cpp): a small
-// volume made, who holds it uploaded into it (libvirt then refreshes the whole pool: its
-// storage driver does after every upload), its XML read back for its file times, its content
-// downloaded to check it. Returns the volume, for the release.
-virStorageVolPtr lock_host(virConnectPtr c) {
-  virStoragePoolPtr pool = virStoragePoolLookupByName(c, "default");
+// What taking kumo's cluster lock costs on a host, as kumo makes it (planner/lock.cpp, on a host
+// with a secret driver: providers/libvirt/session_locks.cpp): a secret defined whose description
+// says who holds it, then looked up and read twice (its stamp, then whose it is). Returns the
+// secret, for the release. (Until 2026-12-04 the lock was a volume written with an upload, after
+// which libvirt refreshes the whole pool: 0.26 s more at 3,000 VMs.)
+virSecretPtr lock_host(virConnectPtr c) {
+  const std::string xml = "<secret ephemeral='no' private='yes'><description>" +
+                          std::string(200, 'x') +
+                          "</description><usage type='volume'><volume>kumo-lock_floor</volume>"
+                          "</usage></secret>";
+  virSecretPtr secret = virSecretDefineXML(c, xml.c_str(), 0);
   ++calls;
-  if (!pool) {
-    fail("looking up pool default for the lock on", virConnectGetURI(c));
+  if (!secret) {
+    fail("making the lock secret on", virConnectGetURI(c));
     return nullptr;
   }
-  virStorageVolPtr v = virStorageVolCreateXML(
-      pool,
-      "<volume><name>kumo-lock_floor</name><capacity unit='bytes'>4096</capacity>"
-      "<target><format type='raw'/></target></volume>",
-      0);
-  ++calls;
-  virStoragePoolFree(pool);
-  if (!v) {
-    fail("making the lock volume on", virConnectGetURI(c));
-    return nullptr;
-  }
-  const std::string holder(200, 'x');
-  if (upload(c, v, holder) != 0) fail("writing the lock on", virConnectGetURI(c));
-  char* xml = virStorageVolGetXMLDesc(v, 0);
-  ++calls;
-  std::free(xml);
-  virStreamPtr st = virStreamNew(c, 0);
-  ++calls;
-  if (st && virStorageVolDownload(v, st, 0, 4096, 0) == 0) {
+  for (int read = 0; read < 2; ++read) {
+    virSecretPtr again = virSecretLookupByUsage(c, VIR_SECRET_USAGE_TYPE_VOLUME, "kumo-lock_floor");
     ++calls;
-    char buf[4096];
-    while (virStreamRecv(st, buf, sizeof buf) > 0) {
-    }
-    virStreamFinish(st);
-  } else {
-    fail("reading the lock back on", virConnectGetURI(c));
+    char* desc = again ? virSecretGetXMLDesc(again, 0) : nullptr;
+    ++calls;
+    if (!desc) fail("reading the lock back on", virConnectGetURI(c));
+    std::free(desc);
+    if (again) virSecretFree(again);
   }
-  if (st) virStreamFree(st);
-  return v;
+  return secret;
 }
 
 void destroy_vm(virConnectPtr c, virStoragePoolPtr pool, const Vm& vm) {
@@ -298,7 +284,7 @@ int main(int argc, char** argv) {
     }
   }
   const bool scoped = mode == "destroy" || locked;
-  std::vector<virStorageVolPtr> locks(uris.size(), nullptr);
+  std::vector<virSecretPtr> locks(uris.size(), nullptr);
 
   const auto start = Clock::now();
   std::vector<virConnectPtr> conns(uris.size(), nullptr);
@@ -364,11 +350,11 @@ int main(int argc, char** argv) {
     for (auto* p : pools)
       if (p) virStoragePoolFree(p);
   }
-  for (auto* v : locks) {  // released: the lock volume deleted
+  for (auto* v : locks) {  // released: the lock secret undefined
     if (!v) continue;
-    if (virStorageVolDelete(v, 0) < 0) fail("removing the lock volume", "");
+    if (virSecretUndefine(v) < 0) fail("removing the lock secret", "");
     ++calls;
-    virStorageVolFree(v);
+    virSecretFree(v);
   }
   for (auto* c : conns)
     if (c) virConnectClose(c);
