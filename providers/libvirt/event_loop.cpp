@@ -18,12 +18,20 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// A handle dispatched is not watched again for this long (but when eager). libvirt's callback
+// for a connection's socket does nothing while a thread is in a call on it (that thread reads the
+// reply), so the socket stays readable: watched without a pause, the loop spun on it, 18 turns
+// per libvirt call on a plan of 3,000 VMs (111,000 turns, 0.2 s of CPU). An idle connection's
+// message (keepalive) waits at most this long.
+constexpr std::chrono::milliseconds kDispatchQuiet{10};
+
 struct Handle {
   int id = 0, fd = -1, events = 0;  // id: the watch
   virEventHandleCallback cb = nullptr;
   void* opaque = nullptr;
   virFreeCallback ff = nullptr;
   bool deleted = false;
+  Clock::time_point quiet_until{};  // not watched before then (dispatched just now; lazy mode)
 };
 
 struct Timer {
@@ -104,15 +112,19 @@ class Loop {
     return id;
   }
 
+  // Wakes the loop only when the timer is now due before the loop would look anyway: libvirt's
+  // keepalive pushes its timer back on every message a connection receives.
   void update_timer(int id, int frequency) {
+    bool sooner = false;
     {
       const std::lock_guard l(mu_);
       Timer* t = find(timers_, id);
       if (t == nullptr) return;
       t->frequency = frequency;
       t->due = due_after(frequency);
+      sooner = frequency >= 0 && (eager_ || t->due < looks_again_);
     }
-    wake();
+    if (sooner) wake();
   }
 
   int remove_timer(int id) {
@@ -161,8 +173,9 @@ class Loop {
     [[maybe_unused]] const auto n = ::write(wake_fd_, &one, sizeof one);
   }
 
-  // One turn: frees what was removed, polls what is watched (no longer than the next timer, or
-  // kLazyUpdate), then dispatches ready handles and due timers, without the lock held.
+  // One turn: frees what was removed, polls what is watched and not quiet (no longer than the
+  // next timer, the end of a quiet period, or kLazyUpdate), then dispatches ready handles and due
+  // timers, without the lock held.
   void turn() {
     std::vector<PendingFree> frees;
     std::vector<pollfd> fds{{wake_fd_, POLLIN, 0}};
@@ -172,17 +185,23 @@ class Loop {
       const std::lock_guard l(mu_);
       ++stats_.iterations;
       collect_frees(frees);
+      const auto now = Clock::now();
       for (const auto& h : handles_) {
         if (h.events == 0) continue;
+        if (h.quiet_until > now) {
+          const auto left = std::chrono::ceil<std::chrono::milliseconds>(h.quiet_until - now);
+          timeout_ms = std::min<int>(timeout_ms, static_cast<int>(left.count()));
+          continue;
+        }
         fds.push_back({h.fd, poll_events(h.events), 0});
         watches.push_back(h.id);
       }
-      const auto now = Clock::now();
       for (const auto& t : timers_) {
         if (t.frequency < 0) continue;
         const auto left = std::chrono::ceil<std::chrono::milliseconds>(t.due - now).count();
         timeout_ms = std::min<int>(timeout_ms, static_cast<int>(std::max<long long>(left, 0)));
       }
+      looks_again_ = now + std::chrono::milliseconds(timeout_ms);
     }
     for (const auto& [ff, opaque] : frees) ff(opaque);
     const int ready = ::poll(fds.data(), fds.size(), timeout_ms);
@@ -225,6 +244,7 @@ class Loop {
       opaque = h->opaque;
       fd = h->fd;
       ++stats_.dispatched;
+      if (!eager_) h->quiet_until = Clock::now() + kDispatchQuiet;
     }
     cb(watch, fd, events, opaque);
   }
@@ -248,6 +268,7 @@ class Loop {
   std::vector<Handle> handles_;
   std::vector<Timer> timers_;
   int next_id_ = 1;
+  Clock::time_point looks_again_{};  // when the poll under way ends at the latest
   const int wake_fd_;
   std::atomic<bool> eager_{false};
   std::atomic<unsigned long long> wakeups_{0};

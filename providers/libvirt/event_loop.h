@@ -8,7 +8,10 @@
 // thread wakes for new handles, timers and removals, and otherwise sees updates when it next
 // looks, within kLazyUpdate. libvirt copes with a stale watch (a thread in a call holds "the
 // buck"; the socket's event callback then does nothing), and nothing waits for the loop but
-// keepalive (seconds) and the console, which asks for eager updates.
+// keepalive (seconds) and the console, which asks for eager updates. For the same reason a
+// handle just dispatched rests for 10 ms (its socket stays readable while a thread in a call has
+// yet to read the reply), and a timer pushed back (keepalive's, on every message received) does
+// not wake the loop.
 #pragma once
 
 #include <chrono>

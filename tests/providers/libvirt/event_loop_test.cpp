@@ -1,7 +1,9 @@
 // kumo's libvirt event loop, through libvirt's own entry points (virEventAddHandle and friends
 // call the implementation kumo registered): handles are dispatched for what they watch and no
 // more, updates are seen within kLazyUpdate (at once when eager), timers fire at their frequency
-// and stop, and free callbacks run after removal, never inside it.
+// and stop, and free callbacks run after removal, never inside it. The loop does not spin on a
+// socket that stays readable while its callback leaves it be (a thread in a call reads it), nor
+// wake for a timer pushed back.
 #include "providers/libvirt/event_loop.h"
 
 #include <fcntl.h>
@@ -33,6 +35,11 @@ void on_handle(int /*watch*/, int fd, int events, void* opaque) {
   }
   w->last_events = events;
   ++w->calls;
+}
+
+// As libvirt's client does while a thread is in a call: leaves what came for that thread.
+void on_handle_leaving_it(int /*watch*/, int /*fd*/, int /*events*/, void* opaque) {
+  ++static_cast<Watched*>(opaque)->calls;
 }
 
 void on_timer(int /*timer*/, void* opaque) {
@@ -140,4 +147,56 @@ TEST_CASE("a timer fires at its frequency, stops when turned off, and is freed a
   std::this_thread::sleep_for(50ms);
   CHECK(w.calls == removed);
   CHECK(event_loop_stats().timers == 0);
+}
+
+TEST_CASE("a handle left readable by its callback is dispatched now and then, not in a spin",
+          "[event-loop]") {
+  ensure_libvirt_ready();
+  Pipe pipe;
+  Watched w;
+  const int watch = virEventAddHandle(pipe.read_end(), VIR_EVENT_HANDLE_READABLE,
+                                      on_handle_leaving_it, &w, on_free);
+  REQUIRE(watch > 0);
+  const auto turns_before = event_loop_stats().iterations;
+  pipe.poke();  // readable from now on: nothing reads it
+  REQUIRE(within(2s, [&] { return w.calls > 0; }));
+  std::this_thread::sleep_for(300ms);
+  // Still served (an idle connection's keepalive is read by the callback), but at most once per
+  // rest of 10 ms: about 30 in 300 ms. Without the rest: tens of thousands.
+  CHECK(w.calls >= 5);
+  CHECK(w.calls <= 60);
+  CHECK(event_loop_stats().iterations - turns_before <= 120);
+
+  // Eager (kumo console): every turn, at once.
+  set_eager_updates(true);
+  const int eager_before = w.calls;
+  virEventUpdateHandle(watch, VIR_EVENT_HANDLE_READABLE);
+  std::this_thread::sleep_for(50ms);
+  CHECK(w.calls > eager_before + 60);
+  set_eager_updates(false);
+
+  CHECK(virEventRemoveHandle(watch) == 0);
+  REQUIRE(within(kLazyUpdate * 3, [&] { return w.freed == 1; }));
+}
+
+TEST_CASE("a timer pushed back does not wake the loop, one brought forward does", "[event-loop]") {
+  ensure_libvirt_ready();
+  Watched w;
+  const int timer = virEventAddTimeout(5000, on_timer, &w, on_free);
+  REQUIRE(timer > 0);
+  std::this_thread::sleep_for(20ms);  // the loop has seen it, and waits for kLazyUpdate at most
+  const auto wakeups_before = event_loop_stats().wakeups;
+  for (int i = 0; i < 100; ++i) virEventUpdateTimeout(timer, 5000);  // keepalive, per message
+  CHECK(event_loop_stats().wakeups - wakeups_before <= 1);
+  CHECK(w.calls == 0);
+
+  // Brought forward (or made due every turn): the loop wakes for it, well within the lazy bound.
+  std::this_thread::sleep_for(5ms);
+  const auto t0 = std::chrono::steady_clock::now();
+  virEventUpdateTimeout(timer, 0);
+  REQUIRE(within(2s, [&] { return w.calls > 0; }));
+  CHECK(std::chrono::steady_clock::now() - t0 < kLazyUpdate / 2);
+  CHECK(event_loop_stats().wakeups > wakeups_before);
+  CHECK(virEventRemoveTimeout(timer) == 0);
+  REQUIRE(within(kLazyUpdate * 3, [&] { return w.freed == 1; }));
 }
