@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <limits>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 namespace kumo::exec {
@@ -15,17 +17,16 @@ class Scheduler {
       : graph_(graph), limits_(limits), run_(run), sink_(sink), states_(graph.tasks.size()) {}
 
   std::vector<TaskState> run(std::string* stopped) {
-    std::map<std::size_t, std::thread> threads;
     std::unique_lock<std::mutex> lock(mu_);
     for (;;) {
-      // A finished step's thread is joined now, not at the end: threads never pile up with the
-      // number of steps, only with the steps running at once.
-      for (std::size_t i : finished_) {
-        threads.at(i).join();
-        threads.erase(i);
+      // A thread that ran out of steps is joined now, not at the end: threads never pile up with
+      // the number of steps, only with the steps running at once.
+      for (std::size_t key : finished_) {
+        threads_.at(key).join();
+        threads_.erase(key);
       }
       finished_.clear();
-      while (start_ready(threads)) {
+      while (pass(nullptr)) {
       }
       const bool all_done = std::all_of(states_.begin(), states_.end(), [](const TaskState& s) {
         return s.status != StepStatus::Pending && s.status != StepStatus::Running;
@@ -34,36 +35,63 @@ class Scheduler {
       cv_.wait(lock);
     }
     lock.unlock();
-    for (auto& [i, th] : threads) th.join();
+    for (auto& [key, th] : threads_) th.join();
     if (stopped) *stopped = stopped_;
     return states_;
   }
 
  private:
   // One pass over the pending tasks: skips those whose dependency failed, starts those that are
-  // ready and fit. True when anything changed (another pass may find more).
-  bool start_ready(std::map<std::size_t, std::thread>& threads) {
+  // ready and fit: each on a thread of its own, but the first on the calling worker when `next`
+  // is given (its next step, so that a finished step's slot is taken again without waiting for
+  // this scheduler's thread to wake). True when anything changed (another pass may find more).
+  bool pass(std::optional<std::size_t>* next) {
     bool progressed = false;
-    // Ready tasks by host, in graph order: started a host at a time, round after round, so
-    // every host gets going at once (hosts are read and locked in parallel; their steps too).
+    // Ready tasks by host, in graph order, and how many steps each host has not started yet.
     std::map<std::string, std::vector<std::size_t>> ready;
+    std::map<std::string, std::size_t> left;
     for (std::size_t i = 0; i < graph_.tasks.size(); ++i) {
       if (states_[i].status != StepStatus::Pending) continue;
       if (skip_if_blocked(i)) {
         progressed = true;
         continue;
       }
+      ++left[graph_.tasks[i].host];
       if (deps_done(graph_.tasks[i])) ready[graph_.tasks[i].host].push_back(i);
     }
-    for (bool started = true; started;) {
-      started = false;
+    // Each free slot goes to the host with the fewest steps running, then to the one with the
+    // most steps left: every host gets going at once (hosts are read and locked in parallel;
+    // their steps too), and a host whose steps take longer (over ssh) is not starved by quicker
+    // ones that free their slots more often; once those are done, it gets their slots.
+    for (;;) {
+      std::vector<std::size_t>* pick = nullptr;
+      std::vector<std::size_t>::iterator pick_it;
+      std::pair<int, std::size_t> best{0, 0};
+      std::string pick_host;
       for (auto& [host, tasks] : ready) {
         const auto it = std::find_if(tasks.begin(), tasks.end(),
                                      [&](std::size_t i) { return fits(graph_.tasks[i]); });
         if (it == tasks.end()) continue;
-        start(*it, threads);
-        tasks.erase(it);
-        started = progressed = true;
+        // Fewer running first, then more left (negated into an ascending key).
+        const std::pair<int, std::size_t> key{count(running_host_, host),
+                                              std::numeric_limits<std::size_t>::max() - left[host]};
+        if (pick && key >= best) continue;
+        pick = &tasks;
+        pick_it = it;
+        best = key;
+        pick_host = host;
+      }
+      if (!pick) break;
+      const std::size_t i = *pick_it;
+      pick->erase(pick_it);
+      --left[pick_host];
+      progressed = true;
+      begin(i);
+      if (next && !*next) {
+        *next = i;
+      } else {
+        const std::size_t key = next_key_++;
+        threads_.emplace(key, std::thread([this, key, i] { work(key, i); }));
       }
     }
     return progressed;
@@ -98,12 +126,12 @@ class Scheduler {
                        [&](std::size_t dep) { return states_[dep].status == StepStatus::Ok; });
   }
 
-  void start(std::size_t i, std::map<std::size_t, std::thread>& threads) {
+  // Marks task i running (under mu_).
+  void begin(std::size_t i) {
     const Task& t = graph_.tasks[i];
     states_[i].status = StepStatus::Running;
     account(t, +1);
     sink_.task_event(t, ExecEvent::Kind::Started);
-    threads.emplace(i, std::thread([this, i] { run_one(i); }));
   }
 
   bool fits(const Task& t) const {
@@ -127,35 +155,44 @@ class Scheduler {
     if (t.slot == Slot::Upload) uploads_host_[t.host] += delta;
   }
 
-  void run_one(std::size_t i) {
-    const Task& t = graph_.tasks[i];
-    const auto start = Clock::now();
-    StepStatus status = StepStatus::Ok;
-    std::string message;
-    bool stops = false;
-    try {
-      message = run_(t);
-    } catch (const ApplyStopped& e) {
-      status = StepStatus::Failed;
-      message = e.what();
-      stops = true;
-    } catch (const std::exception& e) {
-      status = StepStatus::Failed;
-      message = e.what();
+  // A worker thread: runs task i, then whatever its pass hands it next, until nothing does.
+  void work(std::size_t key, std::size_t i) {
+    for (;;) {
+      const Task& t = graph_.tasks[i];
+      const auto start = Clock::now();
+      StepStatus status = StepStatus::Ok;
+      std::string message;
+      bool stops = false;
+      try {
+        message = run_(t);
+      } catch (const ApplyStopped& e) {
+        status = StepStatus::Failed;
+        message = e.what();
+        stops = true;
+      } catch (const std::exception& e) {
+        status = StepStatus::Failed;
+        message = e.what();
+      }
+      std::lock_guard<std::mutex> lock(mu_);
+      TaskState& s = states_[i];
+      s.seconds = since(start);
+      s.status = status;
+      s.message = message;
+      if (stops && stopped_.empty()) {
+        stopped_ = message;
+        stopped_at_ = t.what + " " + t.address + (t.host.empty() ? "" : " on " + t.host);
+      }
+      account(t, -1);
+      sink_.task_event(t, ExecEvent::Kind::Finished, s.status, s.message, s.seconds);
+      std::optional<std::size_t> next;
+      pass(&next);
+      if (!next) {
+        finished_.push_back(key);
+        cv_.notify_all();
+        return;
+      }
+      i = *next;
     }
-    std::lock_guard<std::mutex> lock(mu_);
-    TaskState& s = states_[i];
-    s.seconds = since(start);
-    s.status = status;
-    s.message = message;
-    if (stops && stopped_.empty()) {
-      stopped_ = message;
-      stopped_at_ = t.what + " " + t.address + (t.host.empty() ? "" : " on " + t.host);
-    }
-    account(t, -1);
-    sink_.task_event(t, ExecEvent::Kind::Finished, s.status, s.message, s.seconds);
-    finished_.push_back(i);
-    cv_.notify_all();
   }
 
   const TaskGraph& graph_;
@@ -166,7 +203,9 @@ class Scheduler {
   std::mutex mu_;
   std::condition_variable cv_;
   int running_ = 0;
-  std::vector<std::size_t> finished_;  // tasks whose thread is done but not joined yet
+  std::map<std::size_t, std::thread> threads_;  // by key, a number given to each
+  std::size_t next_key_ = 0;
+  std::vector<std::size_t> finished_;  // keys of the threads that are done but not joined yet
   std::string stopped_, stopped_at_;   // the first ApplyStopped: why, and at which step
   std::map<std::string, int> running_host_, uploads_host_;
 };

@@ -3,6 +3,7 @@
 // the lock left out (unreachable when it was taken) is never changed in that run.
 #include <algorithm>
 #include <atomic>
+#include <set>
 #include <thread>
 
 #include <catch2/catch.hpp>
@@ -73,7 +74,8 @@ TEST_CASE("a lock removed or replaced mid-apply stops the apply before its next 
       lab.connector.contents[host + "/kumo-lock_fest"] = kOther.to_json();
     }
   };
-  const ExecResult r = lab.apply(plan, guarded_by(*lock));
+  std::vector<ExecEvent> events;
+  const ExecResult r = lab.apply(plan, guarded_by(*lock), &events);
   INFO(failures(r));
   REQUIRE_FALSE(host.empty());
   const std::string what = "the lock of cluster \"fest\" on host " + host;
@@ -96,12 +98,21 @@ TEST_CASE("a lock removed or replaced mid-apply stops the apply before its next 
     CHECK((c == host + " read_volume kumo-lock_fest" || serial_log));
   }
   CHECK(in_flight == 1);
-  // One step failed (the one the check came before); none started after it.
-  CHECK(r.count(StepStatus::Failed) == 1);
-  bool after = false;
+  // One step failed (the one the check came before); none started after it: every step that had
+  // not started by then is skipped, saying why.
+  REQUIRE(r.count(StepStatus::Failed) == 1);
+  const auto failed = std::find_if(r.steps.begin(), r.steps.end(), [](const StepOutcome& s) {
+    return s.status == StepStatus::Failed;
+  });
+  std::set<std::string> started;
+  for (const auto& e : events) {
+    if (e.kind != ExecEvent::Kind::Started) continue;
+    CHECK_FALSE(started.count(failed->step));  // this one started after the failed one
+    started.insert(e.step);
+  }
   for (const auto& s : r.steps) {
-    if (after) CHECK_THAT(s.message, Catch::StartsWith("skipped: the apply stopped at delete"));
-    after = after || s.status == StepStatus::Failed;
+    if (!started.count(s.step))
+      CHECK_THAT(s.message, Catch::StartsWith("skipped: the apply stopped at delete"));
   }
   CHECK(r.count(StepStatus::Skipped) >= 1);
   // The lock there is not this run's: release leaves it alone and says so.
