@@ -9,6 +9,7 @@
 #include <functional>
 #include <iostream>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include <spdlog/spdlog.h>
@@ -17,6 +18,7 @@
 #include "cli/engine.h"
 #include "cli/views/apply_view.h"
 #include "cli/views/plan_view.h"
+#include "planner/config/scope.h"
 #include "planner/lock.h"
 #include "planner/lock_gate.h"
 #include "planner/lock_pools.h"
@@ -286,7 +288,12 @@ int plan_and_run(const ApplyState& s, const GlobalOptions& global, bool destroy)
   // Locked before the hosts are read: the plan shown is the one carried out.
   auto lock_connector = make_lock_connector();
   int rc = 0;
-  DesiredCluster desired = expand(*loaded.config);
+  // A destroy of some VMs expands only their entries of the file (thousands of others would be
+  // rendered only to be left out).
+  std::optional<ClusterConfig> scoped;
+  if (destroy) scoped = destroy_scoped_config(*loaded.config, s.targets);
+  const ClusterConfig& config = scoped ? *scoped : *loaded.config;
+  DesiredCluster desired = expand(config);
   std::vector<LockPool> candidates;
   for (const auto& h : desired.hosts) {
     if (const DesiredPool* p = h.find_pool(h.pool); p && !destroy)
@@ -317,8 +324,8 @@ int plan_and_run(const ApplyState& s, const GlobalOptions& global, bool destroy)
   auto lock = lock_and_read(
       *lock_connector, targets, cluster, verb, s, &rc, *provider,
       [&](Provider& reader) {
-        result = make_plan(first_read ? std::move(desired) : expand(*loaded.config), reader,
-                           options, log_host_read);
+        result = make_plan(first_read ? std::move(desired) : expand(config), reader, options,
+                           log_host_read);
         first_read = false;
       },
       [&] {

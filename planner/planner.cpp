@@ -208,15 +208,17 @@ bool found_every_target(const DesiredCluster& desired, const PlanOptions& option
 }
 
 // A scoped destroy plans the targets alone: the file's other VMs are left out, and of what was
-// read, only the targets' domains and volumes are kept (a name can match another VM's: web-12
-// alone and group web), with the network records that say whose the networks are.
+// read (scoped or, `read_scoped` false, in full), only the targets' domains and volumes are kept (a
+// name can match another VM's: web-12 alone and group web), with the network records that say whose
+// the networks are.
 void narrow_to_targets(const std::vector<std::string>& targets, DesiredCluster& desired,
-                       std::vector<ObservedHost>& observed) {
+                       std::vector<ObservedHost>& observed, bool read_scoped) {
   const std::set<std::string> keep(targets.begin(), targets.end());
   std::erase_if(desired.vms, [&](const DesiredVm& vm) { return !keep.count(vm.address()); });
   auto ours = [&](const std::optional<Ownership>& o) { return o && o->cluster == desired.cluster; };
   for (auto& h : observed) {
-    if (!h.scoped) h.scoped = listed(h);  // a provider that read everything: still count it
+    // A provider that read everything for a scoped read: still count it.
+    if (read_scoped && !h.scoped) h.scoped = listed(h);
     std::erase_if(h.domains, [&](const ObservedDomain& d) {
       return !ours(d.owner) || !keep.count(d.owner->address);
     });
@@ -339,6 +341,7 @@ PlanResult make_plan(DesiredCluster desired_in, Provider& provider, const PlanOp
   DesiredCluster& desired = result.desired;
   auto hosts = desired.targets();
   auto scope = destroy_scope(desired, options);
+  const bool scoped_destroy = scope != nullptr;
   for (auto& h : hosts) h.scope = scope;
   result.observed = observe_hosts(provider, hosts, options.timeout, on_host, options.parallelism);
   if (scope && !found_every_target(desired, options, result.observed)) {
@@ -364,7 +367,9 @@ PlanResult make_plan(DesiredCluster desired_in, Provider& provider, const PlanOp
   PlanOptions chosen = options;  // vm.web: every instance of web
   chosen.targets = expand_vm_groups(options.targets, desired, result.observed);
   chosen.replace = expand_vm_groups(options.replace, desired, {});
-  if (scope) narrow_to_targets(chosen.targets, desired, result.observed);
+  // Also after a full read (a target its name did not find): the file given may hold only the
+  // targets' entries (scoped_config), and nothing but the targets is planned either way.
+  if (scoped_destroy) narrow_to_targets(chosen.targets, desired, result.observed, scope != nullptr);
   PlacementResult placed = place(result.observed, desired);
   result.errors.append(placed.errors);
   check_machines(desired, result.observed, result.errors);

@@ -320,19 +320,29 @@ void HostReader::read_volumes(virStoragePoolPtr pool, const std::string& pool_na
     fail("listing the volumes of storage pool " + pool_name);
   }
   auto volumes = adopt_list<VolumeHandle>(raw, count);
-  std::vector<std::optional<ObservedVolume>> read(volumes.size());
-  std::vector<std::size_t> fetch;  // the ones whose XML is needed
+  // Those a scope leaves out are only counted: room for what is read is made for the others
+  // alone (hundreds of volumes per host, most out of a destroy's scope).
+  std::vector<std::size_t> wanted;
+  wanted.reserve(scope_ ? 0 : volumes.size());
   for (std::size_t i = 0; i < volumes.size(); ++i) {
-    const std::string name = virStorageVolGetName(volumes[i].get());
     if (scope_) {
+      const char* name = virStorageVolGetName(volumes[i].get());
       if (!is_bookkeeping_volume(name)) ++out_.scoped->volumes;
       if (!scope_->has_volume(name)) continue;
     }
+    wanted.push_back(i);
+  }
+  // read[j]: what was read of volumes[wanted[j]].
+  std::vector<std::optional<ObservedVolume>> read(wanted.size());
+  std::vector<std::size_t> fetch;  // the ones whose XML is needed (indexes into wanted)
+  for (std::size_t j = 0; j < wanted.size(); ++j) {
+    const VolumeHandle& volume = volumes[wanted[j]];
+    const std::string name = virStorageVolGetName(volume.get());
     // A serial log and a cloud-init seed (one each per VM kumo made) need no XML: the name says
     // whose it is, the list's reply already holds the key, in a directory pool its path, and what
     // a seed holds is recorded in its VM's domain (its size alone would say nothing). Two round
     // trips saved per VM; such a volume's capacity reads 0.
-    const char* key = virStorageVolGetKey(volumes[i].get());
+    const char* key = virStorageVolGetKey(volume.get());
     if ((is_serial_log(name) || is_seed_volume(name)) && key && key[0] == '/') {
       ObservedVolume known;
       known.pool = pool_name;
@@ -340,25 +350,26 @@ void HostReader::read_volumes(virStoragePoolPtr pool, const std::string& pool_na
       known.path = key;
       known.format = "raw";
       known.owner = volume_owner(name);
-      read[i] = std::move(known);
+      read[j] = std::move(known);
     } else {
-      fetch.push_back(i);
+      fetch.push_back(j);
     }
   }
   concurrently(fetch.size(), [&](std::size_t f) {
-    const std::size_t i = fetch[f];
-    const std::string what = "volume " + pool_name + "/" + virStorageVolGetName(volumes[i].get());
-    const auto xml = xml_of(virStorageVolGetXMLDesc, volumes[i].get(), 0, what);
+    const std::size_t j = fetch[f];
+    const VolumeHandle& volume = volumes[wanted[j]];
+    const std::string what = "volume " + pool_name + "/" + virStorageVolGetName(volume.get());
+    const auto xml = xml_of(virStorageVolGetXMLDesc, volume.get(), 0, what);
     if (!xml) return;
-    read[i] = parse([&] { return parse_volume_xml(*xml); }, what);
-    read[i]->pool = pool_name;
+    read[j] = parse([&] { return parse_volume_xml(*xml); }, what);
+    read[j]->pool = pool_name;
   });
   out_.volumes.reserve(out_.volumes.size() + read.size());
-  for (std::size_t i = 0; i < read.size(); ++i) {
-    if (!read[i]) continue;
+  for (std::size_t j = 0; j < read.size(); ++j) {
+    if (!read[j]) continue;
     // The steps that take this connection next act on these through their handles (no lookup).
-    listed_->insert_or_assign({pool_name, read[i]->name}, std::move(volumes[i]));
-    out_.volumes.push_back(std::move(*read[i]));
+    listed_->insert_or_assign({pool_name, read[j]->name}, std::move(volumes[wanted[j]]));
+    out_.volumes.push_back(std::move(*read[j]));
   }
 }
 

@@ -7,6 +7,7 @@
 
 #include "cli/views/plan_view.h"
 #include "planner/config/loader.h"
+#include "planner/config/scope.h"
 #include "planner/plan_io.h"
 #include "planner/planner.h"
 #include "tests/exec_fixture.h"
@@ -21,7 +22,8 @@ PlanResult destroy_plan(Lab& lab, const ClusterConfig& cfg, std::vector<std::str
   o.timeout = std::chrono::milliseconds(500);
   o.destroy = true;
   o.targets = std::move(targets);
-  return make_plan(expand(cfg), lab, o);
+  // As kumo destroy plans it: the file's other VM entries are not even expanded.
+  return make_plan(expand(destroy_scoped_config(cfg, o.targets)), lab, o);
 }
 
 std::vector<std::string> addresses(const Plan& p) {
@@ -232,4 +234,59 @@ TEST_CASE("a read scope takes names, a group's numbered instances and their volu
        {"kumo_other_db_root.qcow2", "kumo_fest_api_root.qcow2", "kumo-image_sha256-ab12.qcow2",
         "kumo-lock_fest", "db_root.qcow2", "kumo-net_other_front_0f3c-11"})
     CHECK_FALSE(s.has_volume(no));
+}
+
+TEST_CASE("a destroy of VMs expands only the file's entries its targets can name",
+          "[planner][destroy-scope]") {
+  const std::string more =
+      "  web-12: {image: deb, memory: 512MiB, host: hv1}\n"
+      "  db: {image: deb, memory: 512MiB, host: hv1, count: 2}\n"
+      "  cache: {image: deb, memory: 512MiB, host: hv2}\n";
+  const auto cfg = config(kCluster + more);
+  auto names = [](const ClusterConfig& c) {
+    std::vector<std::string> out;
+    for (const auto& vm : c.vms) out.push_back(vm.name);
+    return out;
+  };
+  const auto all = names(cfg);
+  REQUIRE(all.size() == 4);
+  PlanOptions o;
+  o.destroy = true;
+  SECTION("a group, an instance of one, a VM of its own") {
+    o.targets = {"vm.db", "vm.web-1"};
+    CHECK(names(destroy_scoped_config(cfg, o.targets)) == std::vector<std::string>{"web", "db"});
+    o.targets = {"vm.cache"};
+    CHECK(names(destroy_scoped_config(cfg, o.targets)) == std::vector<std::string>{"cache"});
+    // web-12 is a VM of its own and also what an instance of web would be called: both stay.
+    o.targets = {"vm.web-12"};
+    CHECK(names(destroy_scoped_config(cfg, o.targets)) ==
+          std::vector<std::string>{"web", "web-12"});
+    // Not an instance: web-x, cache-0 (cache has no count).
+    o.targets = {"vm.cache", "vm.cache-0"};
+    CHECK(names(destroy_scoped_config(cfg, o.targets)) == all);
+  }
+  SECTION("anything else keeps the whole file") {
+    o.targets = {"vm.nope"};  // its error's did-you-mean wants every name
+    CHECK(names(destroy_scoped_config(cfg, o.targets)) == all);
+    o.targets = {"vm.db", "network.front"};
+    CHECK(names(destroy_scoped_config(cfg, o.targets)) == all);
+    o.targets.clear();  // destroy of everything
+    CHECK(names(destroy_scoped_config(cfg, o.targets)) == all);
+  }
+  SECTION("the plan of the scoped file is the plan of the whole one") {
+    Lab lab;
+    REQUIRE(lab.apply(lab.plan(cfg)).success());
+    o.timeout = std::chrono::milliseconds(500);
+    o.targets = {"vm.db"};
+    const auto whole = make_plan(expand(cfg), lab, o);
+    const auto scoped = make_plan(expand(destroy_scoped_config(cfg, o.targets)), lab, o);
+    REQUIRE(whole.plan);
+    REQUIRE(scoped.plan);
+    CHECK(addresses(*scoped.plan) == addresses(*whole.plan));
+    CHECK(addresses(*scoped.plan).size() == 6);  // db-0, db-1, their root and seed volumes
+    std::vector<std::string> reasons;
+    for (const auto& c : scoped.plan->changes) reasons.push_back(c.reason);
+    for (const auto& c : whole.plan->changes)
+      CHECK(std::count(reasons.begin(), reasons.end(), c.reason) >= 1);
+  }
 }
