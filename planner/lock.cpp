@@ -9,7 +9,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include "planner/access.h"
 #include "planner/bounded.h"
 #include "providers/digest.h"
 #include "providers/ownership.h"
@@ -243,14 +242,7 @@ void connect_and_take(HostConnector& connector, const std::vector<HostTarget>& s
   int gate = kPending;  // kUp: the gate is taken; kDown: refused or failed there
   std::mutex mu;
   std::condition_variable changed;
-  // Hosts reached through another host (over ssh, a new ssh session: the longest wait) begin
-  // connecting first; those on this machine (a unix socket) connect at once anyway.
-  std::vector<std::size_t> order(sorted.size());
-  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::stable_partition(order.begin(), order.end(),
-                        [&](std::size_t i) { return !local_uri(sorted[i].uri); });
-  bounded_for(sorted.size(), parallelism, [&](std::size_t k) {
-    const std::size_t i = order[k];
+  bounded_for(sorted.size(), parallelism, [&](std::size_t i) {
     try {
       sessions[i] = connector.connect(sorted[i], timeout);
     } catch (const HostError&) {

@@ -668,3 +668,19 @@ TEST_CASE("each host is ready to read as soon as it is locked or left out, not w
     CHECK(ready == std::vector<std::string>{"hv1", "hv4"});
   }
 }
+
+TEST_CASE("a lock taken with fewer connections at once than hosts reaches every host", "[lock]") {
+  // Whatever order hosts are connected in, the gate (the first host by name) must get a worker
+  // before the others wait for it: with 1 or 2 workers for 5 hosts, some over ssh (which an
+  // order by transport would put first), every host is locked.
+  Lab lab;
+  auto hosts = targets({"hv1", "hv2", "hv3", "hv4", "hv5"});
+  hosts[3].uri = "qemu+ssh://root@hv4/system";
+  hosts[4].uri = "qemu+ssh://root@hv5/system";
+  const int workers = GENERATE(1, 2);
+  std::vector<std::string> warnings;
+  auto lock = ClusterLock::acquire(lab.connector, hosts, "fest", kAlice, kTimeout, kNeverStale,
+                                   warnings, workers);
+  REQUIRE(lock);
+  for (const auto& h : hosts) CHECK(locked(lab, h.name));
+}
