@@ -368,7 +368,7 @@ PlanResult make_plan(DesiredCluster desired_in, Provider& provider, const PlanOp
   chosen.targets = expand_vm_groups(options.targets, desired, result.observed);
   chosen.replace = expand_vm_groups(options.replace, desired, {});
   // Also after a full read (a target its name did not find): the file given may hold only the
-  // targets' entries (scoped_config), and nothing but the targets is planned either way.
+  // targets' entries (destroy_scoped_config), and nothing but the targets is planned either way.
   if (scoped_destroy) narrow_to_targets(chosen.targets, desired, result.observed, scope != nullptr);
   PlacementResult placed = place(result.observed, desired);
   result.errors.append(placed.errors);

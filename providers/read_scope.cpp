@@ -1,29 +1,16 @@
 #include "providers/read_scope.h"
 
 #include <algorithm>
-#include <cctype>
 
+#include "providers/instance_name.h"
 #include "providers/ownership.h"
 
 namespace kumo {
 
-namespace {
-
-// web-12 is an instance of group web.
-bool instance_of(const std::string& name, const std::string& group) {
-  if (name.size() < group.size() + 2 || name.compare(0, group.size(), group) != 0 ||
-      name[group.size()] != '-')
-    return false;
-  return std::all_of(name.begin() + static_cast<std::ptrdiff_t>(group.size()) + 1, name.end(),
-                     [](unsigned char c) { return std::isdigit(c) != 0; });
-}
-
-}  // namespace
-
 bool ReadScope::has_domain(const std::string& domain_name) const {
   if (names.count(domain_name)) return true;
   return std::any_of(groups.begin(), groups.end(),
-                     [&](const std::string& g) { return instance_of(domain_name, g); });
+                     [&](const std::string& g) { return is_instance_of(domain_name, g); });
 }
 
 bool ReadScope::has_volume(const std::string& volume_name) const {

@@ -1,21 +1,8 @@
 #include "planner/config/scope.h"
 
-#include <algorithm>
+#include "providers/instance_name.h"
 
 namespace kumo {
-namespace {
-
-// Whether vm.`name` can name `vm`'s entry: the entry itself or one of its instances (web-3 of web
-// with a count).
-bool names_entry(const std::string& name, const VmConfig& vm) {
-  if (name == vm.name) return true;
-  if (!vm.count || name.size() <= vm.name.size() + 1 || name.rfind(vm.name + "-", 0) != 0)
-    return false;
-  const std::string index = name.substr(vm.name.size() + 1);
-  return std::all_of(index.begin(), index.end(), [](char c) { return c >= '0' && c <= '9'; });
-}
-
-}  // namespace
 
 ClusterConfig destroy_scoped_config(const ClusterConfig& cfg,
                                     const std::vector<std::string>& targets) {
@@ -26,7 +13,9 @@ ClusterConfig destroy_scoped_config(const ClusterConfig& cfg,
     const std::string name = t.substr(3);
     bool named = false;
     for (std::size_t i = 0; i < cfg.vms.size(); ++i) {
-      if (!names_entry(name, cfg.vms[i])) continue;
+      // The entry itself, or one of its instances (web-3 of web with a count).
+      if (name != cfg.vms[i].name && !(cfg.vms[i].count && is_instance_of(name, cfg.vms[i].name)))
+        continue;
       keep[i] = true;
       named = true;
     }
